@@ -1,0 +1,39 @@
+# Every target creates the virtual environment it needs: on a fresh machine,
+# `make demo` and `make test` are all the set-up there is.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+ROSTER ?=
+LIMIT  ?=
+ARGS   ?=
+
+.PHONY: venv demo test lint provision sandbox bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python -m keyprov.demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+
+test: lint
+	$(BIN)/pytest -q
+
+provision: $(STAMP)
+	@test -n "$(ROSTER)" || { echo "usage: make provision ROSTER=roster/<file>.csv [LIMIT=2] [ARGS='--expires 2026-12-05']" >&2; exit 2; }
+	$(BIN)/keyprov provision "$(ROSTER)" $(if $(LIMIT),--limit $(LIMIT)) $(ARGS)
+
+sandbox: $(STAMP)
+	$(BIN)/keyprov sandbox --state output/.sandbox-state.json $(ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,3 @@
+from keyprov.cli import main
+
+main()

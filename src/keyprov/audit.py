@@ -1,0 +1,51 @@
+"""The JSON audit log: what was done, when, by which run, with which result. Never a secret.
+
+One JSON object per line in `audit.jsonl`, appended and flushed as things happen, so a run
+that is killed still leaves a true account of what it did up to that moment.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from keyprov.files import open_private_append
+
+AUDIT_FILE_NAME = "audit.jsonl"
+
+
+class AuditLog:
+    def __init__(self, path: Path, run_id: str | None = None) -> None:
+        self.path = path
+        self.run_id = run_id or uuid.uuid4().hex[:12]
+        self._lock = threading.Lock()
+        self._fd = open_private_append(path)
+
+    def event(self, event: str, **fields: Any) -> None:
+        record = {
+            "ts": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "run_id": self.run_id,
+            "event": event,
+            **fields,
+        }
+        line = (json.dumps(record, ensure_ascii=False, default=str) + "\n").encode()
+        with self._lock:
+            os.write(self._fd, line)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._fd >= 0:
+                os.fsync(self._fd)
+                os.close(self._fd)
+                self._fd = -1
+
+    def __enter__(self) -> AuditLog:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

@@ -1,0 +1,182 @@
+"""The `keyprov` command: parses options, calls the library, turns its errors into exit codes."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import sys
+from datetime import date, datetime
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import click
+
+from keyprov import __version__
+from keyprov.client import OpenRouterClient
+from keyprov.errors import KeyprovError
+from keyprov.planner import Plan
+from keyprov.provision import (
+    DEFAULT_CONCURRENCY,
+    ParticipantResult,
+    ProvisionSettings,
+    provision,
+)
+from keyprov.roster import DEFAULT_MAX_LIMIT, LIMIT_RESETS
+from keyprov.sandbox.command import sandbox_command
+from keyprov.settings import api_settings_from_env
+from keyprov.status import ExitStatus
+
+
+def _parse_date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return datetime.strptime(value, "%Y-%m-%d").date()
+    except ValueError as error:
+        raise click.BadParameter(f"{value!r} is not a date; write it as YYYY-MM-DD.") from error
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="keyprov")
+def cli() -> None:
+    """One budget-capped OpenRouter API key per workshop participant.
+
+    The OpenRouter management (provisioning) key is read from the environment variable
+    OPENROUTER_PROVISIONING_KEY, never from the command line.
+    """
+
+
+@cli.command("provision")
+@click.argument("roster", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--workshop", help="Workshop name (default: the roster file's name).")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("output"),
+    show_default=True,
+    help="Folder for <workshop>/keys.xlsx, audit.jsonl and state.jsonl.",
+)
+@click.option("--limit", "default_limit", type=float, help="Default limit in USD per key.")
+@click.option("--limit-reset", type=click.Choice(LIMIT_RESETS), help="Reset the limit every...")
+@click.option("--expires", callback=_parse_date, help="Last day (UTC) the keys work, YYYY-MM-DD.")
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 256),
+    default=DEFAULT_CONCURRENCY,
+    show_default=True,
+    help="Creates in flight at once.",
+)
+@click.option(
+    "--max-limit",
+    type=float,
+    default=DEFAULT_MAX_LIMIT,
+    show_default=True,
+    help="Refuse a roster limit above this (catches 2000 typed for 2.00).",
+)
+@click.option("--quiet", "-q", is_flag=True, help="Print only the summary line and errors.")
+def provision_command(
+    roster: Path,
+    workshop: str | None,
+    out_dir: Path,
+    default_limit: float | None,
+    limit_reset: str | None,
+    expires: date | None,
+    concurrency: int,
+    max_limit: float,
+    quiet: bool,
+) -> None:
+    """Create one capped OpenRouter key per roster participant.
+
+    Safe to run again: participants who already have their key keep it; only new rows get a
+    key. Writes <out>/<workshop>/keys.xlsx (the distribution spreadsheet, mode 0600) and
+    audit.jsonl (what was done, never a secret).
+
+    \b
+    Example:
+        export OPENROUTER_PROVISIONING_KEY=...   # from your password manager
+        keyprov provision roster/bssdh.csv --limit 2 --expires 2026-12-05
+
+    Exit codes: 0 all provisioned, 1 some not (run again), 2 bad input, 130 interrupted.
+    """
+    api = api_settings_from_env()
+    settings = ProvisionSettings(
+        roster=roster,
+        workshop=workshop,
+        out_dir=out_dir,
+        default_limit=default_limit,
+        limit_reset=limit_reset,
+        expires=expires,
+        concurrency=concurrency,
+        max_limit=max_limit,
+    )
+    reporter = _Reporter(quiet=quiet)
+    with OpenRouterClient(api.api_key, api.base_url) as client:
+        result = provision(settings, client, on_plan=reporter.plan, on_result=reporter.result)
+    reporter.close()
+    click.echo(result.summary())
+    if not quiet:
+        click.echo(f"keys:  {result.keys_path} (owner-only; hand each participant their row)")
+        click.echo(f"audit: {result.audit_path}")
+    for failed in result.results:
+        if not failed.outcome.is_provisioned:
+            click.echo(
+                f"  {failed.participant.identity}: {failed.outcome.value}: {failed.detail}",
+                err=True,
+            )
+    sys.exit(result.exit_status)
+
+
+class _Reporter:
+    """A progress bar on a terminal; one plain line per participant otherwise."""
+
+    def __init__(self, *, quiet: bool) -> None:
+        self.quiet = quiet
+        self.interactive = sys.stderr.isatty() and not quiet
+        self._stack = contextlib.ExitStack()
+        self._bar: Any = None
+
+    def plan(self, plan: Plan) -> None:
+        if self.interactive:
+            self._bar = self._stack.enter_context(
+                click.progressbar(length=len(plan.items), label="provisioning", file=sys.stderr)
+            )
+
+    def result(self, result: ParticipantResult) -> None:
+        if self._bar is not None:
+            self._bar.update(1)
+        elif not self.quiet:
+            label = f" {result.label}" if result.label else ""
+            click.echo(f"{result.outcome.value:>16}  {result.participant.identity}{label}")
+
+    def close(self) -> None:
+        self._stack.close()
+
+
+cli.add_command(sandbox_command, "sandbox")
+
+
+def _interrupt_on_sigterm(_signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The one error boundary: library errors become one line and an exit code."""
+    signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
+    try:
+        cli.main(args=argv, prog_name="keyprov", standalone_mode=False)
+    except click.exceptions.Exit as done:
+        sys.exit(done.exit_code)
+    except click.ClickException as error:
+        error.show()
+        sys.exit(ExitStatus.BAD_INPUT)
+    except click.exceptions.Abort:
+        click.echo("interrupted", err=True)
+        sys.exit(ExitStatus.INTERRUPTED)
+    except KeyboardInterrupt:
+        click.echo("interrupted: keys created so far are saved; run again to continue.", err=True)
+        sys.exit(ExitStatus.INTERRUPTED)
+    except KeyprovError as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(error.exit_status)

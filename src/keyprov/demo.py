@@ -1,0 +1,54 @@
+"""`make demo`: provision the example roster against a sandbox on a free loopback port.
+
+The sandbox runs in this process; `keyprov provision` runs as a separate process over real
+HTTP, exactly as an instructor would run it against OpenRouter. The sandbox's state is kept
+in the output folder, so running the demo again shows a safe rerun: nothing is duplicated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from keyprov.files import ensure_private_dir
+from keyprov.sandbox import DEMO_MANAGEMENT_KEY, Sandbox
+from keyprov.settings import BASE_URL_VARIABLE, KEY_VARIABLE
+
+
+def run_demo(roster: Path, out_dir: Path, limit: float) -> int:
+    ensure_private_dir(out_dir)
+    state = out_dir / ".sandbox-state.json"
+    with Sandbox(DEMO_MANAGEMENT_KEY, state_path=state) as sandbox:
+        print(f"sandbox: {sandbox.base_url} (state in {state})")
+        env = {**os.environ, KEY_VARIABLE: DEMO_MANAGEMENT_KEY, BASE_URL_VARIABLE: sandbox.base_url}
+        command = [
+            sys.executable,
+            "-m",
+            "keyprov",
+            "provision",
+            str(roster),
+            "--out",
+            str(out_dir),
+            "--limit",
+            str(limit),
+        ]
+        print("$ keyprov provision", " ".join(command[4:]), flush=True)
+        status = subprocess.run(command, env=env, check=False).returncode
+        print(f"sandbox now holds {len(sandbox.keys())} keys; it stops with the demo.")
+    return status
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--roster", type=Path, default=Path("roster/example.csv"))
+    parser.add_argument("--out", type=Path, default=Path("output"))
+    parser.add_argument("--limit", type=float, default=1.0)
+    args = parser.parse_args()
+    sys.exit(run_demo(args.roster, args.out, args.limit))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,123 @@
+"""The one exception hierarchy of keyprov.
+
+Library code raises these; only the CLI turns them into a message and an exit code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from keyprov.status import ExitStatus
+
+
+class KeyprovError(Exception):
+    """Base class: a failure keyprov can explain to the user."""
+
+    exit_status: ExitStatus = ExitStatus.INCOMPLETE
+
+
+class ConfigurationError(KeyprovError):
+    """The environment or the options are unusable; nothing was attempted."""
+
+    exit_status = ExitStatus.BAD_INPUT
+
+
+@dataclass(frozen=True)
+class RosterProblem:
+    """One thing wrong with one cell (or the whole file) of a roster."""
+
+    file: str
+    row: int | None
+    """The row number as a spreadsheet app shows it (the header is row 1), or None for the file."""
+    column: str | None
+    """The column as it is named in the user's file."""
+    message: str
+
+    def __str__(self) -> str:
+        where = self.file
+        if self.row is not None:
+            where += f", row {self.row}"
+        if self.column is not None:
+            where += f", column {self.column!r}"
+        return f"{where}: {self.message}"
+
+
+class RosterError(KeyprovError):
+    """The roster cannot be used as it is; every problem is listed."""
+
+    exit_status = ExitStatus.BAD_INPUT
+
+    def __init__(self, problems: list[RosterProblem]) -> None:
+        self.problems = problems
+        count = len(problems)
+        lines = "\n".join(f"  {problem}" for problem in problems)
+        noun = "problem" if count == 1 else "problems"
+        super().__init__(
+            f"the roster has {count} {noun}; nothing was created. "
+            f"Fix them in the file and run again:\n{lines}"
+        )
+
+
+class LockedError(KeyprovError):
+    """Another keyprov run holds this workshop."""
+
+    exit_status = ExitStatus.BAD_INPUT
+
+
+class ApiError(KeyprovError):
+    """The OpenRouter API answered with an error, or did not answer."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class AuthenticationError(ApiError):
+    """401: the provisioning key is missing, unknown or revoked."""
+
+    exit_status = ExitStatus.BAD_INPUT
+
+
+class PermissionDeniedError(ApiError):
+    """403: the key is valid but is not a management (provisioning) key."""
+
+    exit_status = ExitStatus.BAD_INPUT
+
+
+class BadRequestError(ApiError):
+    """400: the server rejected the request's parameters."""
+
+
+class NotFoundError(ApiError):
+    """404: no key with that hash (or no such route)."""
+
+
+class RateLimitedError(ApiError):
+    """429: too many requests; `retry_after` is the server's requested wait in seconds."""
+
+    def __init__(
+        self, message: str, *, status: int | None = 429, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, status=status)
+        self.retry_after = retry_after
+
+
+class ServerError(ApiError):
+    """5xx: the server failed; `retry_after` is set when it asked for a wait."""
+
+    def __init__(
+        self, message: str, *, status: int | None = None, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, status=status)
+        self.retry_after = retry_after
+
+
+class TransportError(ApiError):
+    """The request never reached the server (connection refused, connect timeout): safe to retry."""
+
+
+class OutcomeUnknownError(ApiError):
+    """A write was sent but its answer was lost (read timeout, dropped connection, 5xx).
+
+    The server may or may not have applied it; the caller must look before sending it again.
+    """

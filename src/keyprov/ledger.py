@@ -1,0 +1,203 @@
+"""The local state of one workshop: which key each participant has, secrets included.
+
+It is an append-only journal (`state.jsonl`), one JSON record per line, fsynced before a
+participant counts as done. Appending keeps each write small however large the workshop is,
+and a crash can at worst tear the last line, which loading ignores. The journal is compacted
+(rewritten atomically) at the end of a run.
+
+Before a create is sent, an `intent` record is written. An intent without a `created` record
+after it means the create's answer was never stored: whatever key the server made for it has a
+secret nobody holds, so it can be deleted and made again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from keyprov.client import CreatedKey, mask_secret
+from keyprov.errors import ConfigurationError
+from keyprov.files import atomic_private_writer, fsync_dir, open_private_append
+
+STATE_FILE_NAME = "state.jsonl"
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    identity: str
+    key_name: str
+    name: str = ""
+    email: str = ""
+    participant_id: str | None = None
+    hash: str | None = None
+    secret: str | None = None
+    label: str | None = None
+    limit: float | None = None
+    limit_reset: str | None = None
+    expires_at: str | None = None
+    created_at: str | None = None
+    pending: bool = False
+    """An intent to create was journaled and no secret has been stored since."""
+
+    def __repr__(self) -> str:
+        secret = mask_secret(self.secret) if self.secret else None
+        return f"LedgerEntry(identity={self.identity!r}, hash={self.hash!r}, secret={secret!r})"
+
+    @property
+    def has_key(self) -> bool:
+        return self.hash is not None and self.secret is not None
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+class Ledger:
+    """The journal of one workshop, loaded into a dict of entries by identity."""
+
+    def __init__(self, path: Path, entries: dict[str, LedgerEntry]) -> None:
+        self.path = path
+        self._entries = entries
+        self._lock = threading.Lock()
+        self._fd: int | None = None
+
+    @classmethod
+    def open(cls, path: Path) -> Ledger:
+        return cls(path, _replay(path) if path.exists() else {})
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+
+    def get(self, identity: str) -> LedgerEntry | None:
+        return self._entries.get(identity)
+
+    def entries(self) -> list[LedgerEntry]:
+        with self._lock:
+            return list(self._entries.values())
+
+    def known_hashes(self) -> set[str]:
+        with self._lock:
+            return {entry.hash for entry in self._entries.values() if entry.hash}
+
+    def record_intent(self, identity: str, key_name: str) -> None:
+        """Journal that a create is about to be sent, before it is sent."""
+        with self._lock:
+            previous = self._entries.get(identity) or LedgerEntry(identity, key_name)
+            entry = replace(previous, key_name=key_name, pending=True)
+            self._append({"event": "intent", "identity": identity, "key_name": key_name})
+            self._entries[identity] = entry
+
+    def record_created(
+        self,
+        identity: str,
+        created: CreatedKey,
+        *,
+        name: str,
+        email: str,
+        participant_id: str | None,
+    ) -> LedgerEntry:
+        """Durably store a new key's secret; only after this does the participant count as done."""
+        key = created.key
+        entry = LedgerEntry(
+            identity=identity,
+            key_name=key.name,
+            name=name,
+            email=email,
+            participant_id=participant_id,
+            hash=key.hash,
+            secret=created.secret,
+            label=key.label,
+            limit=key.limit,
+            limit_reset=key.limit_reset,
+            expires_at=key.expires_at,
+            created_at=key.created_at,
+        )
+        with self._lock:
+            self._append({"event": "created", **_entry_fields(entry)})
+            self._entries[identity] = entry
+        return entry
+
+    def record_update(self, identity: str, **fields: Any) -> LedgerEntry:
+        """Note a change made on the server (a new limit, a new display name)."""
+        with self._lock:
+            entry = replace(self._entries[identity], **fields)
+            self._append({"event": "updated", "identity": identity, **fields})
+            self._entries[identity] = entry
+        return entry
+
+    def compact(self) -> None:
+        """Rewrite the journal as one record per participant."""
+        with self._lock:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+            lines = [
+                _encode({"event": "created" if entry.has_key else "intent", **_entry_fields(entry)})
+                for entry in self._entries.values()
+            ]
+            with atomic_private_writer(self.path) as handle:
+                handle.write(b"".join(lines))
+
+    def _append(self, record: dict[str, Any]) -> None:
+        if self._fd is None:
+            is_new = not self.path.exists()
+            self._fd = open_private_append(self.path)
+            if is_new:
+                fsync_dir(self.path.parent)
+        os.write(self._fd, _encode({"at": _now(), **record}))
+        os.fsync(self._fd)
+
+
+def _encode(record: dict[str, Any]) -> bytes:
+    return (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+
+
+def _entry_fields(entry: LedgerEntry) -> dict[str, Any]:
+    fields = asdict(entry)
+    fields.pop("pending")
+    return fields
+
+
+def _replay(path: Path) -> dict[str, LedgerEntry]:
+    entries: dict[str, LedgerEntry] = {}
+    lines = path.read_bytes().splitlines()
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            event = record.pop("event")
+            record.pop("at", None)
+            identity = record["identity"]
+        except (ValueError, KeyError) as error:
+            if number == len(lines):
+                break  # a write torn by a crash; everything before it is intact
+            raise ConfigurationError(
+                f"{path}, line {number}: the local state is damaged ({error}). "
+                "Restore it from a backup, or move it away: the next run then reports the "
+                "participants whose keys exist on the server without their secret."
+            ) from error
+        known = {name for name in LedgerEntry.__dataclass_fields__}
+        fields = {name: value for name, value in record.items() if name in known}
+        if event == "intent":
+            previous = entries.get(identity) or LedgerEntry(identity, fields["key_name"])
+            entries[identity] = replace(previous, key_name=fields["key_name"], pending=True)
+        elif event == "created":
+            entries[identity] = LedgerEntry(**fields)
+        elif event == "updated":
+            entries[identity] = replace(entries[identity], **fields)
+    return entries

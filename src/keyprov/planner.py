@@ -1,0 +1,157 @@
+"""Compare the roster (desired state) with local state and the server, and say what to do.
+
+The planner is pure: it makes no call and writes nothing, so a dry run and a real run see the
+same plan, and tests can check every case without a server.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from keyprov.client import ApiKey
+from keyprov.ledger import LedgerEntry
+from keyprov.naming import identity_from_key_name
+from keyprov.roster import Participant
+
+LIMIT_TOLERANCE = 1e-9
+
+
+class Action(StrEnum):
+    CREATE = "create"
+    """No usable key yet: create one."""
+    KEEP = "keep"
+    """The key exists, is enabled and matches the roster: no API write."""
+    UPDATE = "update"
+    """The key exists but its limit or limit reset differs from the roster: PATCH it."""
+    DISABLED = "disabled"
+    """The key exists but was disabled on the server: reported, re-enabled only on request."""
+    SECRET_LOST = "secret_lost"
+    """A key exists on the server but its secret is not in local state: reported, never
+    silently duplicated, because the participant may already have it."""
+
+
+@dataclass(frozen=True)
+class ParticipantPlan:
+    participant: Participant
+    action: Action
+    key: ApiKey | None = None
+    """The participant's key on the server, when there is one."""
+    undelivered: tuple[ApiKey, ...] = ()
+    """Keys made by a create whose answer was never stored: nobody holds their secret, so they
+    are deleted before the participant's key is created again."""
+    duplicates: tuple[ApiKey, ...] = ()
+    """Further keys of this participant on the server, beside `key`."""
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Plan:
+    workshop: str
+    items: list[ParticipantPlan]
+    not_in_roster: list[ApiKey] = field(default_factory=list)
+    """This workshop's keys on the server whose participant is no longer in the roster."""
+
+    def with_action(self, action: Action) -> list[ParticipantPlan]:
+        return [item for item in self.items if item.action is action]
+
+    @property
+    def new_budget(self) -> float:
+        """The USD exposure the creates in this plan add."""
+        return sum(item.participant.limit for item in self.with_action(Action.CREATE))
+
+
+def make_plan(
+    workshop: str,
+    participants: Sequence[Participant],
+    ledger: Mapping[str, LedgerEntry],
+    server_keys: Sequence[ApiKey],
+) -> Plan:
+    by_hash = {key.hash: key for key in server_keys}
+    named: dict[str, list[ApiKey]] = defaultdict(list)
+    for key in server_keys:
+        identity = identity_from_key_name(workshop, key.name)
+        if identity is not None:
+            named[identity].append(key)
+    items = [
+        _plan_participant(participant, ledger.get(participant.identity), named, by_hash)
+        for participant in participants
+    ]
+    in_roster = {participant.identity for participant in participants}
+    owner_of_hash = {entry.hash: entry.identity for entry in ledger.values() if entry.hash}
+
+    def owner(key: ApiKey) -> str | None:
+        return owner_of_hash.get(key.hash) or identity_from_key_name(workshop, key.name)
+
+    not_in_roster = [
+        key for key in server_keys if (who := owner(key)) is not None and who not in in_roster
+    ]
+    return Plan(workshop=workshop, items=items, not_in_roster=not_in_roster)
+
+
+def _plan_participant(
+    participant: Participant,
+    entry: LedgerEntry | None,
+    named: Mapping[str, list[ApiKey]],
+    by_hash: Mapping[str, ApiKey],
+) -> ParticipantPlan:
+    current = by_hash.get(entry.hash) if entry is not None and entry.hash else None
+    others = tuple(
+        key for key in named.get(participant.identity, ()) if current is None or key != current
+    )
+    pending = entry is not None and entry.pending
+
+    if entry is not None and entry.has_key and current is not None:
+        undelivered, duplicates = (others, ()) if pending else ((), others)
+        if current.disabled:
+            return ParticipantPlan(
+                participant,
+                Action.DISABLED,
+                current,
+                undelivered,
+                duplicates,
+                "its key is disabled on the server",
+            )
+        if _differs(current, participant):
+            return ParticipantPlan(
+                participant,
+                Action.UPDATE,
+                current,
+                undelivered,
+                duplicates,
+                _describe_change(current, participant),
+            )
+        return ParticipantPlan(participant, Action.KEEP, current, undelivered, duplicates)
+
+    if pending:
+        note = "a previous create was never answered" if others else ""
+        return ParticipantPlan(participant, Action.CREATE, None, others, (), note)
+
+    if others:
+        newest, *rest = others
+        return ParticipantPlan(
+            participant,
+            Action.SECRET_LOST,
+            newest,
+            (),
+            tuple(rest),
+            "a key exists on the server but its secret is not in the local state",
+        )
+    note = "its key was deleted on the server" if entry is not None and entry.has_key else ""
+    return ParticipantPlan(participant, Action.CREATE, note=note)
+
+
+def _differs(key: ApiKey, participant: Participant) -> bool:
+    limit_changed = key.limit is None or abs(key.limit - participant.limit) > LIMIT_TOLERANCE
+    return limit_changed or key.limit_reset != participant.limit_reset
+
+
+def _describe_change(key: ApiKey, participant: Participant) -> str:
+    changes = []
+    if key.limit is None or abs(key.limit - participant.limit) > LIMIT_TOLERANCE:
+        changes.append(f"limit {key.limit} -> {participant.limit:g} USD")
+    if key.limit_reset != participant.limit_reset:
+        changes.append(f"limit reset {key.limit_reset} -> {participant.limit_reset}")
+    return ", ".join(changes)

@@ -1,0 +1,490 @@
+"""Provision a roster: read it, reconcile with the server, apply the plan, write the outputs.
+
+This is the library API the CLI is a thin layer over. Every participant's outcome is decided
+here; nothing in it prints.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import hashlib
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from keyprov import __version__
+from keyprov.audit import AUDIT_FILE_NAME, AuditLog
+from keyprov.client import ApiKey, OpenRouterClient, RetryEvent
+from keyprov.errors import (
+    ApiError,
+    AuthenticationError,
+    OutcomeUnknownError,
+    PermissionDeniedError,
+)
+from keyprov.files import ensure_private_dir
+from keyprov.ledger import STATE_FILE_NAME, Ledger
+from keyprov.naming import key_name, workshop_slug
+from keyprov.outputs import KEYS_FILE_NAME, DistributionRow, write_keys_workbook
+from keyprov.planner import Action, ParticipantPlan, Plan, make_plan
+from keyprov.roster import Participant, read_roster
+from keyprov.status import ExitStatus
+
+DEFAULT_CONCURRENCY = 16
+MAX_CREATE_ROUNDS = 4
+"""How many times one run tries a participant whose creates keep ending with no answer."""
+
+_subject: contextvars.ContextVar[str | None] = contextvars.ContextVar("subject", default=None)
+"""The participant a worker thread is busy with, so retries can be logged against them."""
+
+
+class Outcome(StrEnum):
+    CREATED = "created"
+    PRESENT = "present"
+    UPDATED = "updated"
+    FAILED = "failed"
+    UNRESOLVED = "outcome unknown"
+    DISABLED = "disabled on server"
+    SECRET_LOST = "secret lost"
+
+    @property
+    def is_provisioned(self) -> bool:
+        return self in (Outcome.CREATED, Outcome.PRESENT, Outcome.UPDATED)
+
+
+@dataclass(frozen=True)
+class ParticipantResult:
+    participant: Participant
+    outcome: Outcome
+    detail: str = ""
+    key_hash: str | None = None
+    label: str | None = None
+
+
+@dataclass(frozen=True)
+class ProvisionSettings:
+    roster: Path
+    workshop: str | None = None
+    out_dir: Path = Path("output")
+    default_limit: float | None = None
+    limit_reset: str | None = None
+    expires: date | None = None
+    concurrency: int = DEFAULT_CONCURRENCY
+    max_limit: float = 100.0
+
+    @property
+    def workshop_name(self) -> str:
+        return workshop_slug(self.workshop or self.roster.stem)
+
+    @property
+    def workshop_dir(self) -> Path:
+        return self.out_dir / self.workshop_name
+
+    @property
+    def expires_at(self) -> str | None:
+        """A key given `--expires 2026-12-01` works through that whole day, UTC."""
+        return f"{self.expires.isoformat()}T23:59:59Z" if self.expires else None
+
+
+@dataclass
+class ProvisionResult:
+    workshop: str
+    plan: Plan
+    results: list[ParticipantResult] = field(default_factory=list)
+    keys_path: Path | None = None
+    audit_path: Path | None = None
+    duration: float = 0.0
+
+    def counts(self) -> Counter[str]:
+        return Counter(result.outcome.value for result in self.results)
+
+    @property
+    def exit_status(self) -> ExitStatus:
+        if all(result.outcome.is_provisioned for result in self.results):
+            return ExitStatus.OK
+        return ExitStatus.INCOMPLETE
+
+    def summary(self) -> str:
+        counts = self.counts()
+        parts = [
+            f"{counts[outcome.value]} {outcome.value}" for outcome in Outcome if counts[outcome]
+        ]
+        total = len(self.results)
+        return f"{self.workshop}: {total} participants: " + (", ".join(parts) or "nothing to do")
+
+
+ResultCallback = Callable[[ParticipantResult], None]
+
+
+def provision(
+    settings: ProvisionSettings,
+    client: OpenRouterClient,
+    *,
+    on_result: ResultCallback | None = None,
+    on_plan: Callable[[Plan], None] | None = None,
+) -> ProvisionResult:
+    """Make the server match the roster; return each participant's outcome.
+
+    Raises RosterError (before any API call) for a bad roster, and AuthenticationError or
+    PermissionDeniedError when the provisioning key is refused; in every case the keys that
+    were created are in the local state and in keys.xlsx.
+    """
+    started = time.monotonic()
+    roster = read_roster(
+        settings.roster,
+        default_limit=settings.default_limit,
+        default_limit_reset=settings.limit_reset,
+        max_limit=settings.max_limit,
+    )
+    workshop = settings.workshop_name
+    folder = ensure_private_dir(settings.workshop_dir)
+    with (
+        Ledger.open(folder / STATE_FILE_NAME) as ledger,
+        AuditLog(folder / AUDIT_FILE_NAME) as audit,
+    ):
+        audit.event(
+            "run_start",
+            tool_version=__version__,
+            roster=str(settings.roster),
+            roster_sha256=hashlib.sha256(settings.roster.read_bytes()).hexdigest(),
+            options=_settings_for_audit(settings),
+            base_url=client.base_url,
+            participants=len(roster.participants),
+        )
+        previous_on_retry = client.on_retry
+        client.on_retry = lambda event: _audit_retry(audit, event)
+        run = _Run(settings, client, ledger, audit, on_result)
+        result = ProvisionResult(workshop=workshop, plan=Plan(workshop, []))
+        status: ExitStatus | str = "error"
+        try:
+            result.plan = make_plan(
+                workshop,
+                roster.participants,
+                {entry.identity: entry for entry in ledger.entries()},
+                client.list_all_keys(include_disabled=True),
+            )
+            _audit_plan(audit, result.plan)
+            if on_plan is not None:
+                on_plan(result.plan)
+            result.results = run.apply(result.plan)
+            status = result.exit_status
+        except KeyboardInterrupt:
+            status = ExitStatus.INTERRUPTED
+            raise
+        finally:
+            client.on_retry = previous_on_retry
+            result.keys_path = folder / KEYS_FILE_NAME
+            result.audit_path = folder / AUDIT_FILE_NAME
+            write_keys_workbook(
+                result.keys_path, _distribution_rows(roster.participants, ledger, run)
+            )
+            ledger.compact()
+            result.duration = time.monotonic() - started
+            audit.event(
+                "run_end",
+                exit_status=int(status) if isinstance(status, ExitStatus) else status,
+                counts=dict(run.counts()),
+                duration_s=round(result.duration, 3),
+            )
+    return result
+
+
+class _Run:
+    """Applies one plan; its workers share the ledger, the audit log and the client."""
+
+    def __init__(
+        self,
+        settings: ProvisionSettings,
+        client: OpenRouterClient,
+        ledger: Ledger,
+        audit: AuditLog,
+        on_result: ResultCallback | None,
+    ) -> None:
+        self.settings = settings
+        self.client = client
+        self.ledger = ledger
+        self.audit = audit
+        self.on_result = on_result
+        self.workshop = settings.workshop_name
+        self.results: dict[str, ParticipantResult] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._fatal: ApiError | None = None
+
+    def counts(self) -> Counter[str]:
+        with self._lock:
+            return Counter(result.outcome.value for result in self.results.values())
+
+    def apply(self, plan: Plan) -> list[ParticipantResult]:
+        to_create: list[ParticipantPlan] = []
+        for item in plan.items:
+            if item.action is Action.CREATE:
+                to_create.append(item)
+            elif item.action is Action.UPDATE:
+                self._update(item)
+            else:
+                self._finish_unchanged(item)
+        self._create_all(to_create)
+        if self._fatal is not None:
+            raise self._fatal
+        return [self.results[item.participant.identity] for item in plan.items]
+
+    # -- creates ------------------------------------------------------------------------------
+
+    def _create_all(self, items: list[ParticipantPlan]) -> None:
+        """Create concurrently; resolve creates that got no answer by listing, then retry them."""
+        pending = items
+        for _ in range(MAX_CREATE_ROUNDS):
+            if not pending or self._stop.is_set():
+                break
+            unknown = self._run_concurrently(pending)
+            pending = self._reconcile(unknown) if unknown and not self._stop.is_set() else unknown
+        for item in pending:
+            self._finish(
+                item.participant,
+                Outcome.UNRESOLVED,
+                "the server never answered the create; the next run resolves it",
+            )
+
+    def _run_concurrently(self, items: list[ParticipantPlan]) -> list[ParticipantPlan]:
+        unknown: list[ParticipantPlan] = []
+        workers = max(1, min(self.settings.concurrency, len(items)))
+        executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="keyprov")
+        try:
+            futures = {
+                executor.submit(contextvars.copy_context().run, self._create_one, item): item
+                for item in items
+            }
+            for future in as_completed(futures):
+                if not future.result():
+                    unknown.append(futures[future])
+        except BaseException:
+            # Ctrl-C: let the creates in flight finish and be journaled, start no new one.
+            self._stop.set()
+            executor.shutdown(wait=True, cancel_futures=True)
+            raise
+        executor.shutdown(wait=True)
+        return unknown
+
+    def _create_one(self, item: ParticipantPlan) -> bool:
+        """Create one key; False when the create got no answer and must be reconciled."""
+        participant = item.participant
+        if self._stop.is_set():
+            self._finish(participant, Outcome.FAILED, "not attempted: the run was stopped")
+            return True
+        _subject.set(participant.identity)
+        name = key_name(self.workshop, participant.identity)
+        try:
+            for stale in item.undelivered:
+                self._delete_undelivered(participant, stale)
+            self.ledger.record_intent(participant.identity, name)
+            created = self.client.create_key(
+                name,
+                limit=participant.limit,
+                limit_reset=participant.limit_reset,
+                expires_at=self.settings.expires_at,
+            )
+        except OutcomeUnknownError as error:
+            self.audit.event("outcome_unknown", participant=participant.identity, error=str(error))
+            return False
+        except (AuthenticationError, PermissionDeniedError) as error:
+            self._stop_run(error)
+            self._finish(participant, Outcome.FAILED, str(error))
+            return True
+        except ApiError as error:
+            self._finish(participant, Outcome.FAILED, str(error))
+            return True
+        self.ledger.record_created(
+            participant.identity,
+            created,
+            name=participant.name,
+            email=participant.email,
+            participant_id=participant.participant_id,
+        )
+        detail = item.note
+        self._finish(participant, Outcome.CREATED, detail, created.key.hash, created.key.label)
+        return True
+
+    def _reconcile(self, unknown: list[ParticipantPlan]) -> list[ParticipantPlan]:
+        """Find out which unanswered creates the server made, before creating anything again.
+
+        Returns the participants to create again, each with the keys the server did make for
+        them (nobody holds those secrets; they are deleted first). When the server cannot be
+        listed, nothing is created again: the participants are returned as unresolved.
+        """
+        try:
+            server_keys = self.client.list_all_keys(include_disabled=True)
+        except ApiError as error:
+            if isinstance(error, AuthenticationError | PermissionDeniedError):
+                self._stop_run(error)
+            self.audit.event("reconcile_failed", error=str(error))
+            for item in unknown:
+                self._finish(
+                    item.participant,
+                    Outcome.UNRESOLVED,
+                    "the create got no answer and the server could not be listed to check it; "
+                    "the next run resolves it",
+                )
+            return []
+        known = self.ledger.known_hashes()
+        again: list[ParticipantPlan] = []
+        for item in unknown:
+            name = key_name(self.workshop, item.participant.identity)
+            made = tuple(key for key in server_keys if key.name == name and key.hash not in known)
+            self.audit.event(
+                "reconciled",
+                participant=item.participant.identity,
+                found=[key.hash for key in made],
+                next="delete the undelivered key, then create again" if made else "create again",
+            )
+            again.append(
+                ParticipantPlan(
+                    item.participant,
+                    Action.CREATE,
+                    undelivered=made,
+                    note="created after an unanswered attempt",
+                )
+            )
+        return again
+
+    def _delete_undelivered(self, participant: Participant, key: ApiKey) -> None:
+        self.client.delete_key(key.hash)
+        self.audit.event(
+            "deleted_undelivered",
+            participant=participant.identity,
+            hash=key.hash,
+            label=key.label,
+            reason="created by a create whose answer (and secret) never arrived",
+        )
+
+    # -- other actions ------------------------------------------------------------------------
+
+    def _update(self, item: ParticipantPlan) -> None:
+        participant = item.participant
+        assert item.key is not None
+        try:
+            key = self.client.update_key(
+                item.key.hash, limit=participant.limit, limit_reset=participant.limit_reset
+            )
+        except (AuthenticationError, PermissionDeniedError):
+            raise
+        except ApiError as error:
+            self._finish(participant, Outcome.FAILED, f"could not change the limit: {error}")
+            return
+        self.ledger.record_update(
+            participant.identity, limit=key.limit, limit_reset=key.limit_reset
+        )
+        self._finish(participant, Outcome.UPDATED, item.note, key.hash, key.label)
+
+    def _finish_unchanged(self, item: ParticipantPlan) -> None:
+        key = item.key
+        key_hash, label = (key.hash, key.label) if key else (None, None)
+        if item.action is Action.KEEP:
+            self._finish(item.participant, Outcome.PRESENT, "", key_hash, label)
+        elif item.action is Action.DISABLED:
+            self._finish(item.participant, Outcome.DISABLED, item.note, key_hash, label)
+        else:
+            self._finish(
+                item.participant,
+                Outcome.SECRET_LOST,
+                f"{item.note}. Restore state.jsonl from a backup, or rotate the key "
+                "(disable it and provision a new one)",
+                key_hash,
+                label,
+            )
+
+    def _stop_run(self, error: ApiError) -> None:
+        with self._lock:
+            if self._fatal is None:
+                self._fatal = error
+        self._stop.set()
+
+    def _finish(
+        self,
+        participant: Participant,
+        outcome: Outcome,
+        detail: str = "",
+        key_hash: str | None = None,
+        label: str | None = None,
+    ) -> None:
+        result = ParticipantResult(participant, outcome, detail, key_hash, label)
+        with self._lock:
+            self.results[participant.identity] = result
+        self.audit.event(
+            "participant",
+            participant=participant.identity,
+            outcome=outcome.value,
+            detail=detail,
+            hash=key_hash,
+            label=label,
+        )
+        if self.on_result is not None:
+            self.on_result(result)
+
+
+def _distribution_rows(
+    participants: Iterable[Participant], ledger: Ledger, run: _Run
+) -> list[DistributionRow]:
+    """Every participant of the roster, then every earlier participant the ledger still holds."""
+    rows: list[DistributionRow] = []
+    in_roster: set[str] = set()
+    for participant in participants:
+        in_roster.add(participant.identity)
+        entry = ledger.get(participant.identity)
+        result = run.results.get(participant.identity)
+        status = result.outcome.value if result else "not attempted"
+        if result and result.detail and not result.outcome.is_provisioned:
+            status = f"{status}: {result.detail}"
+        has_key = entry is not None and entry.has_key
+        rows.append(
+            DistributionRow(
+                name=participant.name,
+                email=participant.email,
+                secret=entry.secret if has_key and entry else None,
+                limit=entry.limit if has_key and entry else participant.limit,
+                limit_reset=entry.limit_reset if has_key and entry else participant.limit_reset,
+                expires_at=entry.expires_at if has_key and entry else None,
+                key_hash=entry.hash if has_key and entry else None,
+                status=status,
+            )
+        )
+    for entry in ledger.entries():
+        if entry.identity not in in_roster and entry.has_key:
+            rows.append(
+                DistributionRow(
+                    entry.name,
+                    entry.email,
+                    entry.secret,
+                    entry.limit,
+                    entry.limit_reset,
+                    entry.expires_at,
+                    entry.hash,
+                    "not in roster",
+                )
+            )
+    return rows
+
+
+def _settings_for_audit(settings: ProvisionSettings) -> dict[str, Any]:
+    return {
+        name: str(value) if value is not None else None for name, value in asdict(settings).items()
+    }
+
+
+def _audit_plan(audit: AuditLog, plan: Plan) -> None:
+    audit.event(
+        "plan",
+        **{action.value: len(plan.with_action(action)) for action in Action},
+        new_budget_usd=round(plan.new_budget, 2),
+        not_in_roster=[key.hash for key in plan.not_in_roster],
+    )
+
+
+def _audit_retry(audit: AuditLog, event: RetryEvent) -> None:
+    audit.event("retry", participant=_subject.get(), **asdict(event))
