@@ -37,7 +37,7 @@ from keyprov.roster import Participant, read_roster
 from keyprov.status import ExitStatus
 
 DEFAULT_CONCURRENCY = 16
-MAX_CREATE_ROUNDS = 4
+MAX_CREATE_ROUNDS = 8
 """How many times one run tries a participant whose creates keep ending with no answer."""
 
 _subject: contextvars.ContextVar[str | None] = contextvars.ContextVar("subject", default=None)

@@ -1,0 +1,104 @@
+"""The `keyprov` command as a user runs it: a separate process, real HTTP, exit codes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from keyprov.cli import cli
+from keyprov.sandbox import Sandbox
+from tests.helpers import REPO, make_roster, run_keyprov, write_csv
+
+
+def env_for(sandbox: Sandbox, key: str) -> dict[str, str]:
+    return {"OPENROUTER_PROVISIONING_KEY": key, "OPENROUTER_BASE_URL": sandbox.base_url}
+
+
+def test_provision_prints_one_line_per_participant_and_exits_0(
+    sandbox: Sandbox, management_key: str, tmp_path: Path
+) -> None:
+    make_roster(tmp_path / "ws.csv", 3)
+    done = run_keyprov(["provision", "ws.csv"], env=env_for(sandbox, management_key), cwd=tmp_path)
+
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert sorted(line.split()[:2] for line in lines[:3]) == [
+        ["created", f"person{i}@example.org"] for i in range(3)
+    ]
+    assert "ws: 3 participants: 3 created" in done.stdout
+    assert (tmp_path / "output" / "ws" / "keys.xlsx").exists()
+    assert len(sandbox.keys()) == 3
+
+
+def test_a_rejected_provisioning_key_stops_at_once_with_exit_2(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    make_roster(tmp_path / "ws.csv", 3)
+    done = run_keyprov(
+        ["provision", "ws.csv"], env=env_for(sandbox, "sk-or-v1-revoked"), cwd=tmp_path
+    )
+    assert done.returncode == 2
+    assert "OpenRouter rejected the provisioning key" in done.stderr
+    assert "OPENROUTER_PROVISIONING_KEY" in done.stderr
+    assert [r.status for r in sandbox.request_log] == [401]
+    assert "Traceback" not in done.stderr
+
+
+def test_a_bad_roster_exits_2_before_any_api_call(
+    sandbox: Sandbox, management_key: str, tmp_path: Path
+) -> None:
+    write_csv(
+        tmp_path / "ws.csv",
+        ("name", "email", "limit"),
+        [("Ada", "ada@example.org", "1"), ("Bob", "bob-at-example.org", "x")],
+    )
+    done = run_keyprov(["provision", "ws.csv"], env=env_for(sandbox, management_key), cwd=tmp_path)
+    assert done.returncode == 2
+    assert "ws.csv, row 3, column 'email': 'bob-at-example.org' is not a valid email" in done.stderr
+    assert "ws.csv, row 3, column 'limit': 'x' is not a number" in done.stderr
+    assert sandbox.request_log == []
+    assert not (tmp_path / "output").exists()
+
+
+def test_without_the_provisioning_key_it_exits_2_naming_the_variable(tmp_path: Path) -> None:
+    make_roster(tmp_path / "ws.csv", 1)
+    done = run_keyprov(["provision", "ws.csv"], env={}, cwd=tmp_path)
+    assert done.returncode == 2
+    assert "OPENROUTER_PROVISIONING_KEY is not set" in done.stderr
+    assert "make demo" in done.stderr
+
+
+def test_make_provision_without_the_key_exits_2_naming_the_variable(tmp_path: Path) -> None:
+    done = subprocess.run(
+        ["make", "-s", "provision", "ROSTER=roster/example.csv", "LIMIT=1"],
+        cwd=REPO,
+        env={"PATH": os.environ["PATH"], "HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "OPENROUTER_PROVISIONING_KEY is not set" in done.stderr
+
+
+def test_some_participants_not_provisioned_exits_1(
+    sandbox: Sandbox, management_key: str, tmp_path: Path
+) -> None:
+    make_roster(tmp_path / "ws.csv", 2)
+    sandbox.create_key_directly("keyprov:ws:person1@example.org", limit=1)  # secret not ours
+    done = run_keyprov(["provision", "ws.csv"], env=env_for(sandbox, management_key), cwd=tmp_path)
+    assert done.returncode == 1
+    assert "person1@example.org: secret lost" in done.stderr
+    assert len(sandbox.keys()) == 2, "the lost key is reported, never duplicated"
+
+
+@pytest.mark.parametrize("command", sorted(cli.commands))
+def test_every_command_has_help_with_an_example(command: str) -> None:
+    result = CliRunner().invoke(cli, [command, "--help"])
+    assert result.exit_code == 0
+    assert "Example" in result.output

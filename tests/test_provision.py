@@ -1,0 +1,205 @@
+"""Provisioning end to end through the library API, against the sandbox over HTTP.
+
+Fault tests inject the fault in the sandbox and assert the end state: keys on the server
+against rows in keys.xlsx and the local state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import stat
+from pathlib import Path
+
+from openpyxl import load_workbook
+
+from keyprov.client import OpenRouterClient
+from keyprov.ledger import Ledger
+from keyprov.provision import Outcome, ProvisionSettings, provision
+from keyprov.sandbox import Faults, Sandbox
+from keyprov.status import ExitStatus
+from tests.helpers import make_roster, write_csv
+
+
+def settings_for(roster: Path, tmp_path: Path, **overrides: object) -> ProvisionSettings:
+    return ProvisionSettings(roster=roster, out_dir=tmp_path / "out", **overrides)  # type: ignore[arg-type]
+
+
+def read_sheet(path: Path) -> list[dict[str, object]]:
+    sheet = load_workbook(path).active
+    rows = list(sheet.iter_rows(values_only=True))
+    return [dict(zip(rows[0], row, strict=True)) for row in rows[1:]]
+
+
+def assert_one_live_key_per_participant(
+    sandbox: Sandbox, keys_xlsx: Path, emails: list[str], workshop: str
+) -> None:
+    """The end state that matters: server, spreadsheet and roster agree exactly."""
+    server = sandbox.keys()
+    names = sorted(key["name"] for key in server)
+    assert names == sorted(f"keyprov:{workshop}:{email}" for email in emails), "orphan/duplicate"
+    assert all(not key["disabled"] for key in server)
+    by_hash = {key["hash"]: key for key in server}
+    rows = read_sheet(keys_xlsx)
+    assert sorted(row["Email"] for row in rows) == sorted(emails)
+    for row in rows:
+        secret = str(row["API key"])
+        key = by_hash[hashlib.sha256(secret.encode()).hexdigest()]  # the secret is live
+        assert key["name"] == f"keyprov:{workshop}:{row['Email']}"
+        assert row["Key hash"] == key["hash"]
+
+
+def test_provisions_every_participant_and_writes_outputs(
+    sandbox: Sandbox, client: OpenRouterClient, tmp_path: Path
+) -> None:
+    roster = write_csv(
+        tmp_path / "bssdh.csv",
+        ("name", "email", "limit"),
+        [("Ada Lovelace", "ada@example.org", "2"), ("Grace Hopper", "grace@example.org", "")],
+    )
+    settings = settings_for(roster, tmp_path, default_limit=0.5, limit_reset="monthly")
+    result = provision(settings, client)
+
+    assert result.exit_status is ExitStatus.OK
+    assert [r.outcome for r in result.results] == [Outcome.CREATED, Outcome.CREATED]
+    keys_xlsx = tmp_path / "out" / "bssdh" / "keys.xlsx"
+    assert_one_live_key_per_participant(
+        sandbox, keys_xlsx, ["ada@example.org", "grace@example.org"], "bssdh"
+    )
+    limits = {key["name"]: (key["limit"], key["limit_reset"]) for key in sandbox.keys()}
+    assert limits == {
+        "keyprov:bssdh:ada@example.org": (2.0, "monthly"),
+        "keyprov:bssdh:grace@example.org": (0.5, "monthly"),
+    }
+    rows = read_sheet(keys_xlsx)
+    assert [(r["Name"], r["Limit USD"], r["Status"]) for r in rows] == [
+        ("Ada Lovelace", 2.0, "created"),
+        ("Grace Hopper", 0.5, "created"),
+    ]
+    folder = tmp_path / "out" / "bssdh"
+    assert stat.S_IMODE(keys_xlsx.stat().st_mode) == 0o600
+    assert stat.S_IMODE((folder / "state.jsonl").stat().st_mode) == 0o600
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+
+
+def test_audit_log_tells_the_run_without_a_secret(
+    sandbox: Sandbox, client: OpenRouterClient, management_key: str, tmp_path: Path
+) -> None:
+    roster = make_roster(tmp_path / "w.csv", 3)
+    sandbox.force(503, count=1, method="GET")  # one retry, to be logged
+    result = provision(settings_for(roster, tmp_path), client)
+
+    text = result.audit_path.read_text()
+    events = [json.loads(line) for line in text.splitlines()]
+    kinds = [event["event"] for event in events]
+    assert kinds[0] == "run_start" and kinds[-1] == "run_end"
+    assert kinds.count("participant") == 3 and "retry" in kinds
+    start = events[0]
+    assert start["roster_sha256"] == hashlib.sha256(roster.read_bytes()).hexdigest()
+    assert start["base_url"] == sandbox.base_url
+    assert len({event["run_id"] for event in events}) == 1
+    assert events[-1]["counts"] == {"created": 3}
+    ledger = Ledger.open(tmp_path / "out" / "w" / "state.jsonl")
+    secrets = [entry.secret for entry in ledger.entries()]
+    assert len(secrets) == 3
+    for secret in [*secrets, management_key]:
+        assert secret not in text
+    masked = _secret_like_tokens(text)
+    assert masked, "labels (masked keys) identify keys in the log"
+    assert all(len(token) == len("sk-or-v1-abc...xyz") and "..." in token for token in masked)
+
+
+def _secret_like_tokens(text: str) -> list[str]:
+    return re.findall(r"sk-or-v1-[^\s\",]*", text)
+
+
+def test_commit_then_drop_ends_with_exactly_one_key(
+    sandbox: Sandbox, client: OpenRouterClient, tmp_path: Path
+) -> None:
+    roster = make_roster(tmp_path / "w.csv", 4)
+    sandbox.force("drop_after_commit", count=2)
+    result = provision(settings_for(roster, tmp_path), client)
+
+    assert result.exit_status is ExitStatus.OK
+    emails = [f"person{i}@example.org" for i in range(4)]
+    assert_one_live_key_per_participant(sandbox, result.keys_path, emails, "w")
+    dropped = [r for r in sandbox.request_log if r.fault == "drop_after_commit"]
+    assert len(dropped) == 2
+    deletes = [r for r in sandbox.request_log if r.method == "DELETE"]
+    assert len(deletes) == 2, "each undelivered key is deleted, not left as an orphan"
+
+
+def test_200_rows_against_a_faulty_server(
+    sandbox: Sandbox, client: OpenRouterClient, tmp_path: Path
+) -> None:
+    roster = make_roster(tmp_path / "big.csv", 200)
+    sandbox.faults = Faults(error_rate=0.10, drop_after_commit_rate=0.05, seed=7)
+    result = provision(settings_for(roster, tmp_path), client)
+
+    assert result.exit_status is ExitStatus.OK, result.summary()
+    emails = [f"person{i}@example.org" for i in range(200)]
+    assert_one_live_key_per_participant(sandbox, result.keys_path, emails, "big")
+    assert any(r.fault == "drop_after_commit" for r in sandbox.request_log)
+    assert any(r.status in (500, 502, 503) for r in sandbox.request_log)
+
+
+def test_rerun_of_a_provisioned_roster_writes_nothing_on_the_server(
+    sandbox: Sandbox, client: OpenRouterClient, tmp_path: Path
+) -> None:
+    roster = make_roster(tmp_path / "w.csv", 5)
+    provision(settings_for(roster, tmp_path), client)
+    sandbox.clear_log()
+    again = provision(settings_for(roster, tmp_path), client)
+
+    assert [r.outcome for r in again.results] == [Outcome.PRESENT] * 5
+    assert {r.method for r in sandbox.request_log} == {"GET"}
+    rows = read_sheet(again.keys_path)
+    assert len(rows) == 5 and all(str(r["API key"]).startswith("sk-or-v1-") for r in rows)
+
+
+def test_rerun_after_adding_rows_creates_only_the_new_ones(
+    sandbox: Sandbox, client: OpenRouterClient, tmp_path: Path
+) -> None:
+    roster = tmp_path / "w.csv"
+    make_roster(roster, 3)
+    provision(settings_for(roster, tmp_path), client)
+    make_roster(roster, 5)
+    sandbox.clear_log()
+    again = provision(settings_for(roster, tmp_path), client)
+
+    assert [r.method for r in sandbox.request_log].count("POST") == 2
+    assert [r.outcome for r in again.results] == [Outcome.PRESENT] * 3 + [Outcome.CREATED] * 2
+    emails = [f"person{i}@example.org" for i in range(5)]
+    assert_one_live_key_per_participant(sandbox, again.keys_path, emails, "w")
+
+
+def test_unresolved_create_from_a_crashed_run_is_resolved_next_run(
+    sandbox: Sandbox, client: OpenRouterClient, tmp_path: Path
+) -> None:
+    """A journaled intent with a key on the server but no secret: the key was never delivered."""
+    roster = make_roster(tmp_path / "w.csv", 2)
+    folder = tmp_path / "out" / "w"
+    folder.mkdir(parents=True)
+    with Ledger.open(folder / "state.jsonl") as ledger:
+        ledger.record_intent("person0@example.org", "keyprov:w:person0@example.org")
+    sandbox.create_key_directly("keyprov:w:person0@example.org", limit=1)
+
+    result = provision(settings_for(roster, tmp_path), client)
+    assert result.exit_status is ExitStatus.OK
+    emails = ["person0@example.org", "person1@example.org"]
+    assert_one_live_key_per_participant(sandbox, result.keys_path, emails, "w")
+
+
+def test_text_that_looks_like_a_formula_stays_text(
+    sandbox: Sandbox, client: OpenRouterClient, tmp_path: Path
+) -> None:
+    roster = write_csv(
+        tmp_path / "w.csv",
+        ("name", "email", "limit"),
+        [('=HYPERLINK("http://evil.example","x")', "ada@example.org", "1")],
+    )
+    result = provision(settings_for(roster, tmp_path), client)
+    cell = load_workbook(result.keys_path).active["A2"]
+    assert cell.data_type == "s"
+    assert cell.value == '=HYPERLINK("http://evil.example","x")'
