@@ -1,0 +1,159 @@
+"""`keyprov sandbox`: run the OpenRouter key-management emulator as a foreground process."""
+
+from __future__ import annotations
+
+import ipaddress
+import signal
+import threading
+from pathlib import Path
+from types import FrameType
+
+import click
+
+from keyprov.sandbox.faults import Faults
+from keyprov.sandbox.server import (
+    DEMO_MANAGEMENT_KEY,
+    MANAGEMENT_KEY_ENV,
+    Sandbox,
+)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        # A hostname other than localhost may resolve anywhere; treat it as remote.
+        return False
+
+
+@click.command("sandbox")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8787,
+    show_default=True,
+    help="Port to listen on; 0 picks a free one (read it from the first output line).",
+)
+@click.option(
+    "--allow-remote",
+    is_flag=True,
+    help="Allow a non-loopback --host. Anyone who can reach it may use the management key.",
+)
+@click.option(
+    "--state",
+    "state_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="JSON file to load keys from and save them to (hashes only, never secrets).",
+)
+@click.option(
+    "--latency",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    help="Seconds added to every /api/v1 response.",
+)
+@click.option(
+    "--rate-limit",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Requests per second over all /api/v1 requests (token bucket); 429 beyond it.",
+)
+@click.option(
+    "--burst",
+    type=click.IntRange(min=1),
+    help="Token bucket size (default: the rate limit, rounded, at least 1).",
+)
+@click.option(
+    "--error-rate",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    help="Probability of answering 500/502/503 without doing anything.",
+)
+@click.option(
+    "--drop-rate",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    help="Probability that POST /keys creates the key, then closes the connection unanswered.",
+)
+@click.option("--seed", type=int, help="Seed for the random faults, for reproducible runs.")
+@click.option(
+    "--credits",
+    "total_credits",
+    type=float,
+    default=1000.0,
+    show_default=True,
+    help="total_credits reported by GET /credits, in USD.",
+)
+def sandbox_command(
+    host: str,
+    port: int,
+    allow_remote: bool,
+    state_path: Path | None,
+    latency: float,
+    rate_limit: float | None,
+    burst: int | None,
+    error_rate: float,
+    drop_rate: float,
+    seed: int | None,
+    total_credits: float,
+) -> None:
+    """Run a local emulator of OpenRouter's key-management API.
+
+    It serves /api/v1/keys, /api/v1/key and /api/v1/credits like openrouter.ai does, so keyprov
+    can be tried and tested without an account or real money. The management key it accepts is
+    $OPENROUTER_PROVISIONING_KEY when set, else the demo key it prints. Keys live in memory
+    unless --state is given. Stop it with Ctrl-C.
+
+    \b
+    Examples:
+      keyprov sandbox
+      keyprov sandbox --port 0 --state sandbox-state.json
+      keyprov sandbox --rate-limit 5 --error-rate 0.05 --drop-rate 0.02 --seed 1
+    """
+    if not allow_remote and not _is_loopback(host):
+        raise click.UsageError(
+            f"refusing to listen on {host}: it is not a loopback address, and the sandbox "
+            "accepts a well-known demo key. Pass --allow-remote if you really mean it."
+        )
+    try:
+        faults = Faults(
+            latency=latency,
+            rate_limit=rate_limit,
+            burst=burst,
+            error_rate=error_rate,
+            drop_after_commit_rate=drop_rate,
+            seed=seed,
+        )
+        sandbox = Sandbox(
+            host=host, port=port, state_path=state_path, faults=faults, total_credits=total_credits
+        )
+        sandbox.start()
+    except (ValueError, OSError) as exc:
+        raise click.ClickException(f"cannot start the sandbox: {exc}") from exc
+
+    stopping = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    try:
+        # A script started with --port 0 reads the port from this first line, so flush it now.
+        click.echo(f"keyprov sandbox listening on {sandbox.base_url}")
+        if sandbox.management_key == DEMO_MANAGEMENT_KEY:
+            click.echo(f"management key: {DEMO_MANAGEMENT_KEY}")
+        else:
+            # Never echo a key that came from the environment: it may be a real one.
+            click.echo(f"management key: from {MANAGEMENT_KEY_ENV}")
+        click.get_text_stream("stdout").flush()
+        # Event.wait with a timeout, so the main thread keeps waking up to run signal handlers.
+        while not stopping.wait(0.5):
+            pass
+    finally:
+        sandbox.stop()
+
+
+if __name__ == "__main__":
+    sandbox_command(prog_name="keyprov sandbox")

@@ -1,0 +1,776 @@
+"""End-to-end tests of the OpenRouter key-management emulator, over real HTTP with `requests`."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from click.testing import CliRunner
+
+import keyprov.sandbox
+from keyprov.sandbox import DEMO_MANAGEMENT_KEY, Faults, Sandbox, default_management_key
+from keyprov.sandbox.command import sandbox_command
+
+MGMT = "sk-or-v1-test-management-key"
+SECRET_RE = re.compile(r"sk-or-v1-[0-9a-f]{64}")
+TIMESTAMP_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?\+00:00")
+KEY_FIELDS = {
+    "hash",
+    "name",
+    "label",
+    "disabled",
+    "limit",
+    "limit_remaining",
+    "limit_reset",
+    "include_byok_in_limit",
+    "usage",
+    "usage_daily",
+    "usage_weekly",
+    "usage_monthly",
+    "byok_usage",
+    "byok_usage_daily",
+    "byok_usage_weekly",
+    "byok_usage_monthly",
+    "created_at",
+    "updated_at",
+    "expires_at",
+    "creator_user_id",
+    "workspace_id",
+}
+CURRENT_KEY_FIELDS = {
+    "label",
+    "is_management_key",
+    "is_provisioning_key",
+    "limit",
+    "limit_reset",
+    "limit_remaining",
+    "include_byok_in_limit",
+    "usage",
+    "usage_daily",
+    "usage_weekly",
+    "usage_monthly",
+    "byok_usage",
+    "byok_usage_daily",
+    "byok_usage_weekly",
+    "byok_usage_monthly",
+    "is_free_tier",
+    "expires_at",
+    "creator_user_id",
+    "rate_limit",
+}
+
+
+@pytest.fixture
+def sandbox():
+    with Sandbox(MGMT) as sb:
+        yield sb
+
+
+def call(sb, method, path, *, token=MGMT, timeout=5, **kwargs):
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return requests.request(method, sb.base_url + path, headers=headers, timeout=timeout, **kwargs)
+
+
+def create(sb, name="alice", **fields):
+    r = call(sb, "POST", "/keys", json={"name": name, **fields})
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def error_of(r):
+    body = r.json()
+    assert set(body) == {"error"}
+    assert body["error"]["code"] == r.status_code
+    return body["error"]["message"]
+
+
+# -- create, get, list, update, delete --------------------------------------------------------
+
+
+def test_create_returns_201_with_the_secret_beside_data(sandbox):
+    body = create(sandbox, "alice", limit=5)
+
+    assert set(body) == {"data", "key"}
+    secret, key = body["key"], body["data"]
+    assert SECRET_RE.fullmatch(secret)
+    assert set(key) == KEY_FIELDS
+    assert key["hash"] == hashlib.sha256(secret.encode()).hexdigest()
+    assert key["label"] == f"sk-or-v1-{secret[9:12]}...{secret[-3:]}"
+    assert secret not in json.dumps(key)
+    assert key["name"] == "alice"
+    assert key["limit"] == 5
+    assert key["limit_remaining"] == 5
+    assert key["limit_reset"] is None
+    assert key["disabled"] is False
+    assert key["usage"] == 0
+    assert key["updated_at"] is None
+    assert key["expires_at"] is None
+    assert TIMESTAMP_RE.fullmatch(key["created_at"])
+
+
+def test_create_accepts_every_documented_field(sandbox):
+    key = create(
+        sandbox,
+        "bob",
+        limit=None,
+        limit_reset="monthly",
+        include_byok_in_limit=True,
+        expires_at="2027-12-31T23:59:59Z",
+        creator_user_id="user_abc",
+        workspace_id="0df9e665-d932-5740-b2c7-b52af166bc11",
+    )["data"]
+
+    assert key["limit"] is None
+    assert key["limit_remaining"] is None
+    assert key["limit_reset"] == "monthly"
+    assert key["include_byok_in_limit"] is True
+    assert key["expires_at"] == "2027-12-31T23:59:59+00:00"
+    assert key["creator_user_id"] == "user_abc"
+
+
+def test_names_are_not_unique(sandbox):
+    first = create(sandbox, "same")["data"]["hash"]
+    second = create(sandbox, "same")["data"]["hash"]
+
+    assert first != second
+    listed = call(sandbox, "GET", "/keys").json()["data"]
+    assert [k["hash"] for k in listed] == [second, first]
+
+
+def test_list_pages_of_100_newest_first(sandbox):
+    created = [sandbox.create_key_directly(f"p{i:03d}")[1]["hash"] for i in range(250)]
+
+    pages = [
+        call(sandbox, "GET", "/keys", params={"offset": offset}).json()
+        for offset in (0, 100, 200, 250)
+    ]
+
+    assert all(set(page) == {"data"} for page in pages)
+    assert [len(p["data"]) for p in pages] == [100, 100, 50, 0]
+    listed = [k["hash"] for p in pages for k in p["data"]]
+    assert listed == created[::-1]
+    assert call(sandbox, "GET", "/keys").json()["data"][0]["name"] == "p249"
+    assert call(sandbox, "GET", "/keys", params={"offset": 249}).json()["data"][0]["name"] == "p000"
+
+
+def test_list_hides_disabled_keys_unless_asked(sandbox):
+    on = create(sandbox, "on")["data"]["hash"]
+    off = create(sandbox, "off")["data"]["hash"]
+    assert call(sandbox, "PATCH", f"/keys/{off}", json={"disabled": True}).status_code == 200
+
+    default = [k["hash"] for k in call(sandbox, "GET", "/keys").json()["data"]]
+    included = call(sandbox, "GET", "/keys", params={"include_disabled": "true"}).json()["data"]
+    excluded = call(sandbox, "GET", "/keys", params={"include_disabled": "false"}).json()["data"]
+
+    assert default == [on]
+    assert [k["hash"] for k in included] == [off, on]
+    assert [k["hash"] for k in excluded] == [on]
+    assert {k["hash"] for k in sandbox.keys()} == {on, off}
+
+
+def test_get_patch_delete_then_404(sandbox):
+    created = create(sandbox, "carol", limit=10)["data"]
+    path = f"/keys/{created['hash']}"
+
+    got = call(sandbox, "GET", path)
+    assert got.status_code == 200
+    assert got.json() == {"data": created}
+
+    patch = {
+        "name": "carol2",
+        "limit": 75,
+        "limit_reset": "daily",
+        "include_byok_in_limit": True,
+        "disabled": False,
+    }
+    patched = call(sandbox, "PATCH", path, json=patch)
+    assert patched.status_code == 200
+    key = patched.json()["data"]
+    assert {k: key[k] for k in patch} == patch
+    assert key["limit_remaining"] == 75
+    assert key["created_at"] == created["created_at"]
+    assert TIMESTAMP_RE.fullmatch(key["updated_at"])
+
+    deleted = call(sandbox, "DELETE", path)
+    assert deleted.status_code == 200
+    assert deleted.json() == {"deleted": True}
+    for method, kwargs in (("GET", {}), ("PATCH", {"json": {"name": "x"}}), ("DELETE", {})):
+        r = call(sandbox, method, path, **kwargs)
+        assert r.status_code == 404
+        assert error_of(r) == "Resource not found"
+    assert sandbox.keys() == []
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"expires_at": None}, "expires_at"),
+        ({"workspace_id": "0df9e665-d932-5740-b2c7-b52af166bc11"}, "workspace_id"),
+        ({"creator_user_id": "user_x"}, "creator_user_id"),
+        ({"disabled": "yes"}, "disabled"),
+        ({"limit": -1}, "limit"),
+        ({"limit_reset": "yearly"}, "limit_reset"),
+        ({"name": 3}, "name"),
+    ],
+)
+def test_patch_rejects_bad_or_immutable_fields(sandbox, body, field):
+    key = create(sandbox)["data"]
+
+    r = call(sandbox, "PATCH", f"/keys/{key['hash']}", json=body)
+
+    assert r.status_code == 400
+    assert field in error_of(r)
+    assert sandbox.keys()[0]["updated_at"] is None
+
+
+def test_trailing_slash_is_accepted_and_unknown_routes_are_404(sandbox):
+    r = call(sandbox, "POST", "/keys/", json={"name": "slash"})
+    assert r.status_code == 201
+    key_hash = r.json()["data"]["hash"]
+    assert call(sandbox, "GET", f"/keys/{key_hash}/").status_code == 200
+    assert call(sandbox, "GET", "/credits/").status_code == 200
+    assert call(sandbox, "GET", "/key/").status_code == 200
+
+    for method, path in (("GET", "/nope"), ("PUT", "/keys"), ("POST", f"/keys/{key_hash}")):
+        r = call(sandbox, method, path)
+        assert r.status_code == 404
+        assert r.json() == {"error": {"code": 404, "message": "Not Found"}}
+
+
+# -- validation -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({}, "name"),
+        ({"name": ""}, "name"),
+        ({"name": 7}, "name"),
+        ({"name": "a", "limit": -0.01}, "limit"),
+        ({"name": "a", "limit": "10"}, "limit"),
+        ({"name": "a", "limit": True}, "limit"),
+        ({"name": "a", "limit_reset": "yearly"}, "limit_reset"),
+        ({"name": "a", "include_byok_in_limit": "true"}, "include_byok_in_limit"),
+        ({"name": "a", "expires_at": "2027-12-31T23:59:59+02:00"}, "expires_at"),
+        ({"name": "a", "expires_at": "2027-12-31T23:59:59"}, "expires_at"),
+        ({"name": "a", "expires_at": "2027-12-31"}, "expires_at"),
+        ({"name": "a", "expires_at": "soon Z"}, "expires_at"),
+        ({"name": "a", "workspace_id": "not-a-uuid"}, "workspace_id"),
+        (["name", "a"], "body"),
+    ],
+)
+def test_create_rejects_bad_bodies_naming_the_field(sandbox, body, field):
+    r = call(sandbox, "POST", "/keys", json=body)
+
+    assert r.status_code == 400
+    message = error_of(r)
+    assert message.startswith("Invalid request parameters")
+    assert field in message
+    assert sandbox.keys() == []
+
+
+def test_create_rejects_a_body_that_is_not_json(sandbox):
+    r = call(sandbox, "POST", "/keys", data=b"{name: alice", timeout=5)
+    assert r.status_code == 400
+    assert sandbox.keys() == []
+
+
+@pytest.mark.parametrize("field", ["external_user", "external_api_key"])
+def test_connect_only_fields_are_forbidden_for_a_management_key(sandbox, field):
+    r = call(sandbox, "POST", "/keys", json={"name": "a", field: "x"})
+    assert r.status_code == 403
+    assert sandbox.keys() == []
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"offset": "-1"},
+        {"offset": "abc"},
+        {"offset": "1.5"},
+        {"include_disabled": "yes"},
+        {"workspace_id": "nope"},
+    ],
+)
+def test_list_rejects_bad_query_parameters(sandbox, params):
+    r = call(sandbox, "GET", "/keys", params=params)
+    assert r.status_code == 400
+    assert next(iter(params)) in error_of(r)
+
+
+# -- auth -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/keys", "/key", "/credits"])
+def test_missing_and_unknown_credentials_are_401(sandbox, path):
+    missing = call(sandbox, "GET", path, token=None)
+    not_bearer = requests.get(
+        sandbox.base_url + path, headers={"Authorization": f"Basic {MGMT}"}, timeout=5
+    )
+    unknown = call(sandbox, "GET", path, token="sk-or-v1-" + "0" * 64)
+
+    assert missing.status_code == not_bearer.status_code == 401
+    assert error_of(missing) == error_of(not_bearer) == "No auth credentials found"
+    assert unknown.status_code == 401
+    assert error_of(unknown) == "User not found."
+
+
+def test_a_deleted_or_disabled_key_is_401(sandbox):
+    secret, key = sandbox.create_key_directly("gone")
+    assert call(sandbox, "GET", "/key", token=secret).status_code == 200
+
+    call(sandbox, "PATCH", f"/keys/{key['hash']}", json={"disabled": True})
+    assert call(sandbox, "GET", "/key", token=secret).status_code == 401
+    call(sandbox, "DELETE", f"/keys/{key['hash']}")
+    r = call(sandbox, "GET", "/key", token=secret)
+    assert r.status_code == 401
+    assert error_of(r) == "User not found."
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("GET", "/keys", None),
+        ("POST", "/keys", {"name": "sneaky"}),
+        ("GET", "/keys/{hash}", None),
+        ("PATCH", "/keys/{hash}", {"limit": 1000}),
+        ("DELETE", "/keys/{hash}", None),
+        ("GET", "/credits", None),
+    ],
+)
+def test_a_normal_key_is_403_on_management_routes(sandbox, method, path, body):
+    secret, key = sandbox.create_key_directly("participant", limit=5)
+
+    r = call(sandbox, method, path.format(hash=key["hash"]), token=secret, json=body)
+
+    assert r.status_code == 403
+    assert error_of(r) == "Only management keys can perform this operation"
+    assert sandbox.keys() == [key]
+
+
+def test_credits_answer_the_management_key_and_optionally_normal_keys():
+    with Sandbox(MGMT, total_credits=50, credits_for_normal_keys=True) as sb:
+        secret, _ = sb.create_key_directly("participant")
+        assert call(sb, "GET", "/credits").json() == {
+            "data": {"total_credits": 50.0, "total_usage": 0.0}
+        }
+        sb.set_credits(100.5, 25.75)
+        for token in (MGMT, secret):
+            r = call(sb, "GET", "/credits", token=token)
+            assert r.status_code == 200
+            assert r.json() == {"data": {"total_credits": 100.5, "total_usage": 25.75}}
+
+
+@pytest.mark.parametrize("path", ["/key", "/auth/key"])
+def test_current_key_describes_the_caller(sandbox, path):
+    secret, key = sandbox.create_key_directly("dave", limit=20, limit_reset="weekly")
+    sandbox.set_usage(key["hash"], usage=9, weekly=4)
+
+    normal = call(sandbox, "GET", path, token=secret).json()["data"]
+    management = call(sandbox, "GET", path).json()["data"]
+
+    assert set(normal) == set(management) == CURRENT_KEY_FIELDS
+    assert normal["label"] == key["label"]
+    assert normal["is_management_key"] is normal["is_provisioning_key"] is False
+    assert (normal["limit"], normal["limit_remaining"], normal["limit_reset"]) == (20, 16, "weekly")
+    assert (normal["usage"], normal["usage_weekly"]) == (9, 4)
+    assert management["is_management_key"] is management["is_provisioning_key"] is True
+    assert management["limit"] is None
+    assert management["limit_remaining"] is None
+    assert MGMT not in json.dumps(management)
+
+
+def test_default_management_key_comes_from_the_environment(monkeypatch):
+    monkeypatch.setenv("OPENROUTER_PROVISIONING_KEY", "from-env")
+    assert default_management_key() == "from-env"
+    monkeypatch.setenv("OPENROUTER_PROVISIONING_KEY", "")
+    assert default_management_key() == DEMO_MANAGEMENT_KEY
+    monkeypatch.delenv("OPENROUTER_PROVISIONING_KEY")
+    assert default_management_key() == DEMO_MANAGEMENT_KEY
+    assert not re.search(r"[0-9a-f]{64}", DEMO_MANAGEMENT_KEY)
+
+
+# -- limit_remaining ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("limit_reset", "include_byok", "expected"),
+    [
+        (None, False, 100 - 40),
+        ("daily", False, 100 - 1),
+        ("weekly", False, 100 - 5),
+        ("monthly", False, 100 - 20),
+        (None, True, 100 - 40 - 8),
+        ("daily", True, 100 - 1 - 0.5),
+        ("monthly", True, 100 - 20 - 4),
+    ],
+)
+def test_limit_remaining_uses_the_reset_window(sandbox, limit_reset, include_byok, expected):
+    _, key = sandbox.create_key_directly(
+        "eve", limit=100, limit_reset=limit_reset, include_byok_in_limit=include_byok
+    )
+    sandbox.set_usage(key["hash"], usage=40, daily=1, weekly=5, monthly=20)
+    sandbox.set_usage(key["hash"], byok=8, byok_daily=0.5, byok_weekly=2, byok_monthly=4)
+
+    got = call(sandbox, "GET", f"/keys/{key['hash']}").json()["data"]
+
+    assert got["limit_remaining"] == pytest.approx(expected)
+    assert got["usage"] == 40
+
+
+def test_limit_remaining_is_not_clamped_and_is_null_without_a_limit(sandbox):
+    _, capped = sandbox.create_key_directly("over", limit=5)
+    _, uncapped = sandbox.create_key_directly("free")
+    sandbox.set_usage(capped["hash"], usage=7.25)
+    sandbox.set_usage(uncapped["hash"], usage=7.25)
+
+    keys = {k["name"]: k for k in call(sandbox, "GET", "/keys").json()["data"]}
+
+    assert keys["over"]["limit_remaining"] == pytest.approx(-2.25)
+    assert keys["free"]["limit_remaining"] is None
+
+
+# -- faults -----------------------------------------------------------------------------------
+
+
+def test_token_bucket_answers_429_with_retry_after_then_recovers():
+    with Sandbox(MGMT, faults=Faults(rate_limit=4, burst=2)) as sb:
+        assert [call(sb, "GET", "/keys").status_code for _ in range(2)] == [200, 200]
+
+        limited = call(sb, "GET", "/keys")
+        assert limited.status_code == 429
+        assert limited.json()["error"] == {
+            "code": 429,
+            "message": "Rate limit exceeded",
+            "metadata": {"error_type": "rate_limit_exceeded"},
+        }
+        assert limited.headers["Retry-After"] == "1"
+        assert limited.headers["X-RateLimit-Limit"] == "2"
+        assert limited.headers["X-RateLimit-Remaining"] == "0"
+        reset_ms = int(limited.headers["X-RateLimit-Reset"])
+        assert time.time() * 1000 <= reset_ms <= (time.time() + 1) * 1000
+
+        time.sleep(0.3)  # one token comes back every 0.25 s
+        assert call(sb, "GET", "/keys").status_code == 200
+        assert [r.fault for r in sb.request_log] == [None, None, "429", None]
+
+
+def test_auth_comes_before_rate_limit_and_random_errors():
+    with Sandbox(MGMT, faults=Faults(rate_limit=1, burst=1, error_rate=1.0, seed=3)) as sb:
+        assert call(sb, "GET", "/keys", token=None).status_code == 401
+        assert call(sb, "GET", "/keys", token="wrong").status_code == 401
+        assert call(sb, "GET", "/keys").status_code in (500, 502, 503)
+        assert call(sb, "GET", "/keys").status_code == 429
+
+
+def test_random_errors_do_nothing_and_are_reproducible():
+    def statuses(seed):
+        with Sandbox(MGMT, faults=Faults(error_rate=0.5, seed=seed)) as sb:
+            got = [call(sb, "POST", "/keys", json={"name": "x"}).status_code for _ in range(30)]
+            assert len(sb.keys()) == got.count(201)
+            return got
+
+    first = statuses(7)
+    assert set(first) - {201} <= {500, 502, 503}
+    assert 0 < first.count(201) < 30
+    assert statuses(7) == first
+
+
+def test_forced_503_answers_without_creating_then_clears(sandbox):
+    sandbox.force(503)
+
+    failed = call(sandbox, "POST", "/keys", json={"name": "a"})
+    assert failed.status_code == 503
+    assert error_of(failed) == "Service Unavailable"
+    assert sandbox.keys() == []
+    assert call(sandbox, "POST", "/keys", json={"name": "a"}).status_code == 201
+    assert [r.fault for r in sandbox.request_log] == ["503", None]
+
+
+def test_forced_faults_match_method_and_path_and_count(sandbox):
+    sandbox.force(500, 2, method="GET", path_prefix="/credits")
+    sandbox.force(429, method="POST", path_prefix="/api/v1/keys", retry_after=None)
+    sandbox.force(429, retry_after="Wed, 21 Oct 2037 07:28:00 GMT")
+
+    assert call(sandbox, "GET", "/keys").headers["Retry-After"] == "Wed, 21 Oct 2037 07:28:00 GMT"
+    post = call(sandbox, "POST", "/keys", json={"name": "a"})
+    assert post.status_code == 429
+    assert "Retry-After" not in post.headers
+    assert [call(sandbox, "GET", "/credits").status_code for _ in range(3)] == [500, 500, 200]
+    assert call(sandbox, "POST", "/keys", json={"name": "a"}).status_code == 201
+
+
+def test_forced_fault_rejects_unknown_kinds(sandbox):
+    with pytest.raises(ValueError, match="unknown fault"):
+        sandbox.force(418)
+    with pytest.raises(ValueError, match="seconds"):
+        sandbox.force("slow")
+
+
+def test_commit_then_drop_creates_the_key_but_sends_nothing(sandbox):
+    sandbox.force("drop_after_commit")
+
+    with pytest.raises(requests.ConnectionError):
+        call(sandbox, "POST", "/keys", json={"name": "ambiguous"})
+
+    assert [k["name"] for k in sandbox.keys()] == ["ambiguous"]
+    last = sandbox.request_log[-1]
+    assert (last.method, last.path, last.status, last.fault) == (
+        "POST",
+        "/api/v1/keys",
+        None,
+        "drop_after_commit",
+    )
+    assert call(sandbox, "POST", "/keys", json={"name": "next"}).status_code == 201
+
+
+def test_random_drop_only_affects_creates():
+    with Sandbox(MGMT, faults=Faults(drop_after_commit_rate=1.0)) as sb:
+        with requests.Session() as session:
+            headers = {"Authorization": f"Bearer {MGMT}"}
+            assert session.get(sb.base_url + "/keys", headers=headers, timeout=5).ok
+            with pytest.raises(requests.ConnectionError):
+                session.post(sb.base_url + "/keys", json={"name": "x"}, headers=headers, timeout=5)
+        assert len(sb.keys()) == 1
+
+
+def test_slow_fault_times_the_client_out_after_committing(sandbox):
+    sandbox.force("slow", seconds=0.5, method="POST")
+
+    with pytest.raises(requests.ReadTimeout):
+        call(sandbox, "POST", "/keys", json={"name": "slow"}, timeout=(2, 0.1))
+
+    assert [k["name"] for k in sandbox.keys()] == ["slow"]
+    deadline = time.monotonic() + 3
+    while not sandbox.request_log and time.monotonic() < deadline:
+        time.sleep(0.05)  # the handler is still sleeping out the delay
+    (record,) = sandbox.request_log
+    assert (record.status, record.fault) == (201, "slow")
+    assert record.finished - record.started >= 0.5
+
+
+def test_latency_applies_to_api_requests_and_faults_can_change_at_runtime(sandbox):
+    sandbox.faults.latency = 0.2
+    start = time.monotonic()
+    assert call(sandbox, "GET", "/keys").status_code == 200
+    assert time.monotonic() - start >= 0.2
+
+    sandbox.faults = Faults()
+    start = time.monotonic()
+    assert call(sandbox, "GET", "/keys").status_code == 200
+    assert time.monotonic() - start < 0.2
+
+
+def test_faults_validate_their_values():
+    with pytest.raises(ValueError, match="error_rate"):
+        Faults(error_rate=1.5)
+    with pytest.raises(ValueError, match="rate_limit"):
+        Faults(rate_limit=0)
+    assert Faults(rate_limit=0.2).capacity == 1
+    assert Faults(rate_limit=7.6).capacity == 8
+
+
+# -- request log, control routes, concurrency -------------------------------------------------
+
+
+def test_request_log_records_each_api_request(sandbox):
+    call(sandbox, "GET", "/keys", params={"include_disabled": "true", "offset": "0"})
+    call(sandbox, "GET", "/nope")
+    call(sandbox, "GET", "/keys", token=None)
+
+    log = sandbox.request_log
+    assert [(r.method, r.path, r.status) for r in log] == [
+        ("GET", "/api/v1/keys", 200),
+        ("GET", "/api/v1/nope", 404),
+        ("GET", "/api/v1/keys", 401),
+    ]
+    assert log[0].query == {"include_disabled": "true", "offset": "0"}
+    assert all(r.started <= r.finished for r in log)
+    sandbox.clear_log()
+    assert sandbox.request_log == []
+
+
+def test_control_routes(sandbox):
+    _, key = sandbox.create_key_directly("ctl", limit=10)
+    call(sandbox, "GET", "/keys")
+    root = sandbox.base_url.removesuffix("/api/v1") + "/_sandbox"
+    auth = {"Authorization": f"Bearer {MGMT}"}
+
+    log = requests.get(f"{root}/requests", headers=auth, timeout=5).json()
+    assert [(r["method"], r["path"], r["status"]) for r in log] == [("GET", "/api/v1/keys", 200)]
+
+    sandbox.force(503)  # must not hit control routes, and they must not use it up
+    put = requests.put(f"{root}/faults", json={"latency": 0, "seed": 4}, headers=auth, timeout=5)
+    assert put.status_code == 200
+    assert sandbox.faults == Faults(seed=4)
+    assert (
+        requests.get(f"{root}/faults", headers=auth, timeout=5).json() == Faults(seed=4).to_dict()
+    )
+    bad = requests.put(f"{root}/faults", json={"latncy": 1}, headers=auth, timeout=5)
+    assert bad.status_code == 400
+    assert (
+        requests.put(f"{root}/faults", json={"burst": 0}, headers=auth, timeout=5).status_code
+        == 400
+    )
+
+    usage = requests.post(
+        f"{root}/keys/{key['hash']}/usage", json={"usage": 3, "daily": 1}, headers=auth, timeout=5
+    )
+    assert usage.status_code == 200
+    assert usage.json()["data"]["limit_remaining"] == 7
+    assert sandbox.keys()[0]["usage_daily"] == 1
+    missing = requests.post(f"{root}/keys/{'0' * 64}/usage", json={}, headers=auth, timeout=5)
+    assert missing.status_code == 404
+
+    assert requests.delete(f"{root}/requests", headers=auth, timeout=5).status_code == 200
+    assert sandbox.request_log == []
+    assert requests.get(f"{root}/requests", timeout=5).status_code == 401
+    secret, _ = sandbox.create_key_directly("not-admin")
+    forbidden = requests.get(
+        f"{root}/requests", headers={"Authorization": f"Bearer {secret}"}, timeout=5
+    )
+    assert forbidden.status_code == 403
+    assert call(sandbox, "GET", "/keys").status_code == 503  # the forced fault is still pending
+    assert len(sandbox.request_log) == 1
+
+
+def test_concurrent_creates_all_land(sandbox):
+    results = []
+
+    def worker(i):
+        results.append(call(sandbox, "POST", "/keys", json={"name": f"c{i}"}).status_code)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(32)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert results == [201] * 32
+    assert len({k["hash"] for k in sandbox.keys()}) == 32
+
+
+def test_keep_alive_serves_several_requests_on_one_connection(sandbox):
+    with requests.Session() as session:
+        headers = {"Authorization": f"Bearer {MGMT}"}
+        first = session.post(sandbox.base_url + "/keys", json={"name": "a"}, headers=headers)
+        # An error answered before the body is read must not poison the next request.
+        denied = session.post(sandbox.base_url + "/keys", json={"name": "b"})
+        second = session.get(sandbox.base_url + "/keys", headers=headers, timeout=5)
+    assert first.raw.version == 11
+    assert (first.status_code, denied.status_code, second.status_code) == (201, 401, 200)
+    assert len(second.json()["data"]) == 1
+
+
+# -- persistence ------------------------------------------------------------------------------
+
+
+def test_state_survives_a_restart_without_storing_secrets(tmp_path):
+    state = tmp_path / "state" / "sandbox.json"
+    with Sandbox(MGMT, state_path=state) as sb:
+        secret, _ = sb.create_key_directly("kept")
+        body = create(sb, "also-kept", limit=3)
+        call(sb, "PATCH", f"/keys/{body['data']['hash']}", json={"disabled": True})
+        removed = create(sb, "removed")["data"]["hash"]
+        call(sb, "DELETE", f"/keys/{removed}")
+        before = sb.keys()
+
+    text = state.read_text()
+    assert secret not in text
+    assert body["key"] not in text
+    assert not SECRET_RE.search(text)
+    assert MGMT not in text
+    assert [p.name for p in state.parent.iterdir()] == ["sandbox.json"]
+
+    with Sandbox(MGMT, state_path=state) as sb:
+        assert sb.keys() == before
+        # Authentication works from the stored hash alone.
+        assert call(sb, "GET", "/key", token=secret).status_code == 200
+        newest = create(sb, "after-restart")["data"]["hash"]
+        assert sb.keys()[0]["hash"] == newest
+
+
+def test_a_corrupt_state_file_is_refused(tmp_path):
+    state = tmp_path / "sandbox.json"
+    state.write_text("{not json")
+    with pytest.raises(ValueError, match="state file"):
+        Sandbox(MGMT, state_path=state)
+
+
+# -- the `keyprov sandbox` command ------------------------------------------------------------
+
+
+def _run_command(extra_env):
+    env = {k: v for k, v in os.environ.items() if k != "OPENROUTER_PROVISIONING_KEY"}
+    src = str(Path(keyprov.sandbox.__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [src, env.get("PYTHONPATH")]))
+    env.update(extra_env)
+    return subprocess.Popen(
+        [sys.executable, "-m", "keyprov.sandbox.command", "--port", "0", "--credits", "12.5"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+def _stop(proc):
+    proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.wait(timeout=5)
+    finally:
+        proc.kill()
+
+
+def test_command_prints_its_url_and_serves_the_demo_key():
+    proc = _run_command({})
+    try:
+        first = proc.stdout.readline().rstrip("\n")
+        second = proc.stdout.readline().rstrip("\n")
+        match = re.fullmatch(
+            r"keyprov sandbox listening on (http://127\.0\.0\.1:(\d+)/api/v1)", first
+        )
+        assert match, first
+        assert int(match.group(2)) > 0
+        assert second == f"management key: {DEMO_MANAGEMENT_KEY}"
+
+        auth = {"Authorization": f"Bearer {DEMO_MANAGEMENT_KEY}"}
+        credits = requests.get(match.group(1) + "/credits", headers=auth, timeout=5)
+        assert credits.json() == {"data": {"total_credits": 12.5, "total_usage": 0.0}}
+    finally:
+        assert _stop(proc) == 0
+
+
+def test_command_never_prints_a_key_from_the_environment():
+    proc = _run_command({"OPENROUTER_PROVISIONING_KEY": "sk-or-v1-env-management-key"})
+    try:
+        url = proc.stdout.readline().split()[-1]
+        assert proc.stdout.readline() == "management key: from OPENROUTER_PROVISIONING_KEY\n"
+        auth = {"Authorization": "Bearer sk-or-v1-env-management-key"}
+        assert requests.get(url + "/keys", headers=auth, timeout=5).status_code == 200
+    finally:
+        assert _stop(proc) == 0
+    out, err = proc.communicate()
+    assert "sk-or-v1-env-management-key" not in out + err
+
+
+def test_command_refuses_a_remote_host_without_allow_remote():
+    result = CliRunner().invoke(sandbox_command, ["--host", "0.0.0.0", "--port", "0"])
+    assert result.exit_code == 2
+    assert "--allow-remote" in result.output
+
+
+def test_command_help_has_an_example():
+    result = CliRunner().invoke(sandbox_command, ["--help"])
+    assert result.exit_code == 0
+    assert "keyprov sandbox --port 0" in result.output
