@@ -37,6 +37,18 @@ def _parse_date(_ctx: click.Context, _param: click.Parameter, value: str | None)
         raise click.BadParameter(f"{value!r} is not a date; write it as YYYY-MM-DD.") from error
 
 
+def _parse_columns(
+    _ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]
+) -> tuple[tuple[str, str], ...]:
+    pairs = []
+    for value in values:
+        field, separator, header = value.partition("=")
+        if not separator or not field.strip() or not header.strip():
+            raise click.BadParameter(f'{value!r}: write it as FIELD="Header in your file".')
+        pairs.append((field.strip().lower(), header.strip()))
+    return tuple(pairs)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="keyprov")
 def cli() -> None:
@@ -75,6 +87,15 @@ def cli() -> None:
     show_default=True,
     help="Refuse a roster limit above this (catches 2000 typed for 2.00).",
 )
+@click.option("--sheet", help="Excel sheet to read (default: the first).")
+@click.option(
+    "--column",
+    "columns",
+    multiple=True,
+    callback=_parse_columns,
+    metavar='FIELD="Header"',
+    help="Read a field (name, email, limit, limit_reset, id) from this column. Repeatable.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="Print only the summary line and errors.")
 def provision_command(
     roster: Path,
@@ -85,6 +106,8 @@ def provision_command(
     expires: date | None,
     concurrency: int,
     max_limit: float,
+    sheet: str | None,
+    columns: tuple[tuple[str, str], ...],
     quiet: bool,
 ) -> None:
     """Create one capped OpenRouter key per roster participant.
@@ -110,6 +133,8 @@ def provision_command(
         expires=expires,
         concurrency=concurrency,
         max_limit=max_limit,
+        sheet=sheet,
+        column_overrides=columns,
     )
     reporter = _Reporter(quiet=quiet)
     with OpenRouterClient(api.api_key, api.base_url) as client:

@@ -77,6 +77,12 @@ class ProvisionSettings:
     expires: date | None = None
     concurrency: int = DEFAULT_CONCURRENCY
     max_limit: float = 100.0
+    sheet: str | None = None
+    column_overrides: tuple[tuple[str, str], ...] = ()
+    dry_run: bool = False
+    prune: bool = False
+    reenable: bool = False
+    allow_overcommit: bool = False
 
     @property
     def workshop_name(self) -> str:
@@ -141,6 +147,8 @@ def provision(
         default_limit=settings.default_limit,
         default_limit_reset=settings.limit_reset,
         max_limit=settings.max_limit,
+        sheet=settings.sheet,
+        column_overrides=dict(settings.column_overrides),
     )
     workshop = settings.workshop_name
     folder = ensure_private_dir(settings.workshop_dir)

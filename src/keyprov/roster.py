@@ -73,8 +73,14 @@ def read_roster(
     default_limit: float | None = None,
     default_limit_reset: str | None = None,
     max_limit: float = DEFAULT_MAX_LIMIT,
+    sheet: str | None = None,
+    column_overrides: Mapping[str, str] | None = None,
 ) -> Roster:
-    """Read and validate a roster; raise RosterError listing every problem found."""
+    """Read and validate a roster; raise RosterError listing every problem found.
+
+    `sheet` names the Excel sheet to read (default: the first); `column_overrides` maps a
+    field (name, email, limit, limit_reset, id) to the header text that holds it.
+    """
     shown = str(path)
     grid = _load_grid(path)
     header_index, columns = _find_header(grid, shown)
