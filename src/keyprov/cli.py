@@ -14,6 +14,7 @@ import click
 
 from keyprov import __version__
 from keyprov.client import OpenRouterClient
+from keyprov.display import render_plan
 from keyprov.errors import KeyprovError
 from keyprov.planner import Plan
 from keyprov.provision import (
@@ -96,6 +97,16 @@ def cli() -> None:
     metavar='FIELD="Header"',
     help="Read a field (name, email, limit, limit_reset, id) from this column. Repeatable.",
 )
+@click.option("--dry-run", is_flag=True, help="Print the plan; change nothing.")
+@click.option(
+    "--prune", is_flag=True, help="Disable (never delete) keys not in the roster, and extra keys."
+)
+@click.option("--reenable", is_flag=True, help="Enable again keys disabled on the server.")
+@click.option(
+    "--allow-overcommit",
+    is_flag=True,
+    help="Create keys even if their limits add up to more than the credits left.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="Print only the summary line and errors.")
 def provision_command(
     roster: Path,
@@ -108,17 +119,23 @@ def provision_command(
     max_limit: float,
     sheet: str | None,
     columns: tuple[tuple[str, str], ...],
+    dry_run: bool,
+    prune: bool,
+    reenable: bool,
+    allow_overcommit: bool,
     quiet: bool,
 ) -> None:
     """Create one capped OpenRouter key per roster participant.
 
-    Safe to run again: participants who already have their key keep it; only new rows get a
-    key. Writes <out>/<workshop>/keys.xlsx (the distribution spreadsheet, mode 0600) and
-    audit.jsonl (what was done, never a secret).
+    Safe to run again: the roster is the desired state. Participants who have their key keep
+    it, new rows get one, changed limits are updated; nothing is ever created twice. Writes
+    <out>/<workshop>/keys.xlsx (the distribution spreadsheet, mode 0600) and audit.jsonl
+    (what was done, never a secret).
 
     \b
     Example:
         export OPENROUTER_PROVISIONING_KEY=...   # from your password manager
+        keyprov provision roster/bssdh.csv --limit 2 --dry-run
         keyprov provision roster/bssdh.csv --limit 2 --expires 2026-12-05
 
     Exit codes: 0 all provisioned, 1 some not (run again), 2 bad input, 130 interrupted.
@@ -135,12 +152,28 @@ def provision_command(
         max_limit=max_limit,
         sheet=sheet,
         column_overrides=columns,
+        dry_run=dry_run,
+        prune=prune,
+        reenable=reenable,
+        allow_overcommit=allow_overcommit,
     )
     reporter = _Reporter(quiet=quiet)
     with OpenRouterClient(api.api_key, api.base_url) as client:
         result = provision(settings, client, on_plan=reporter.plan, on_result=reporter.result)
     reporter.close()
+    if result.dry_run:
+        click.echo("\n".join(render_plan(result.plan, result.credits)))
+        click.echo("dry run: nothing was changed.")
+        sys.exit(ExitStatus.OK)
     click.echo(result.summary())
+    for key in result.pruned:
+        click.echo(f"  disabled {key.name} ({key.label})")
+    if result.plan.not_in_roster and not prune:
+        click.echo(
+            f"  {len(result.plan.not_in_roster)} key(s) of this workshop belong to participants "
+            "no longer in the roster; --prune disables them.",
+            err=True,
+        )
     if not quiet:
         click.echo(f"keys:  {result.keys_path} (owner-only; hand each participant their row)")
         click.echo(f"audit: {result.audit_path}")

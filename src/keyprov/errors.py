@@ -121,3 +121,9 @@ class OutcomeUnknownError(ApiError):
 
     The server may or may not have applied it; the caller must look before sending it again.
     """
+
+
+class InsufficientCreditsError(KeyprovError):
+    """The account's remaining credits do not cover the limits of the keys to create."""
+
+    exit_status = ExitStatus.BAD_INPUT

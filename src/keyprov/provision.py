@@ -21,15 +21,18 @@ from typing import Any
 
 from keyprov import __version__
 from keyprov.audit import AUDIT_FILE_NAME, AuditLog
-from keyprov.client import ApiKey, OpenRouterClient, RetryEvent
+from keyprov.client import ApiKey, Credits, OpenRouterClient, RetryEvent
 from keyprov.errors import (
     ApiError,
     AuthenticationError,
+    InsufficientCreditsError,
+    KeyprovError,
     OutcomeUnknownError,
     PermissionDeniedError,
 )
 from keyprov.files import ensure_private_dir
 from keyprov.ledger import STATE_FILE_NAME, Ledger
+from keyprov.lock import workshop_lock
 from keyprov.naming import key_name, workshop_slug
 from keyprov.outputs import KEYS_FILE_NAME, DistributionRow, write_keys_workbook
 from keyprov.planner import Action, ParticipantPlan, Plan, make_plan
@@ -52,6 +55,7 @@ class Outcome(StrEnum):
     UNRESOLVED = "outcome unknown"
     DISABLED = "disabled on server"
     SECRET_LOST = "secret lost"
+    DUPLICATED = "has extra keys"
 
     @property
     def is_provisioned(self) -> bool:
@@ -106,13 +110,16 @@ class ProvisionResult:
     keys_path: Path | None = None
     audit_path: Path | None = None
     duration: float = 0.0
+    credits: Credits | None = None
+    pruned: list[ApiKey] = field(default_factory=list)
+    dry_run: bool = False
 
     def counts(self) -> Counter[str]:
         return Counter(result.outcome.value for result in self.results)
 
     @property
     def exit_status(self) -> ExitStatus:
-        if all(result.outcome.is_provisioned for result in self.results):
+        if self.dry_run or all(result.outcome.is_provisioned for result in self.results):
             return ExitStatus.OK
         return ExitStatus.INCOMPLETE
 
@@ -137,9 +144,10 @@ def provision(
 ) -> ProvisionResult:
     """Make the server match the roster; return each participant's outcome.
 
-    Raises RosterError (before any API call) for a bad roster, and AuthenticationError or
-    PermissionDeniedError when the provisioning key is refused; in every case the keys that
-    were created are in the local state and in keys.xlsx.
+    Raises RosterError (before any API call) for a bad roster, LockedError when another run
+    holds the workshop, InsufficientCreditsError before creating more than the account can
+    cover, and AuthenticationError or PermissionDeniedError when the provisioning key is
+    refused. In every case the keys created so far are in the local state and in keys.xlsx.
     """
     started = time.monotonic()
     roster = read_roster(
@@ -150,9 +158,12 @@ def provision(
         sheet=settings.sheet,
         column_overrides=dict(settings.column_overrides),
     )
+    if settings.dry_run:
+        return _dry_run(settings, client, roster.participants)
     workshop = settings.workshop_name
     folder = ensure_private_dir(settings.workshop_dir)
     with (
+        workshop_lock(folder),
         Ledger.open(folder / STATE_FILE_NAME) as ledger,
         AuditLog(folder / AUDIT_FILE_NAME) as audit,
     ):
@@ -171,19 +182,19 @@ def provision(
         result = ProvisionResult(workshop=workshop, plan=Plan(workshop, []))
         status: ExitStatus | str = "error"
         try:
-            result.plan = make_plan(
-                workshop,
-                roster.participants,
-                {entry.identity: entry for entry in ledger.entries()},
-                client.list_all_keys(include_disabled=True),
-            )
+            result.plan = _plan(settings, client, roster.participants, ledger)
             _audit_plan(audit, result.plan)
             if on_plan is not None:
                 on_plan(result.plan)
+            result.credits = _check_credits(settings, client, result.plan, audit)
             result.results = run.apply(result.plan)
+            result.pruned = run.pruned
             status = result.exit_status
         except KeyboardInterrupt:
             status = ExitStatus.INTERRUPTED
+            raise
+        except KeyprovError as error:
+            status = error.exit_status
             raise
         finally:
             client.on_retry = previous_on_retry
@@ -201,6 +212,70 @@ def provision(
                 duration_s=round(result.duration, 3),
             )
     return result
+
+
+def _plan(
+    settings: ProvisionSettings,
+    client: OpenRouterClient,
+    participants: list[Participant],
+    ledger: Ledger,
+) -> Plan:
+    """Reconcile against the server: every page, disabled keys included, before any write."""
+    return make_plan(
+        settings.workshop_name,
+        participants,
+        {entry.identity: entry for entry in ledger.entries()},
+        client.list_all_keys(include_disabled=True),
+    )
+
+
+def _dry_run(
+    settings: ProvisionSettings, client: OpenRouterClient, participants: list[Participant]
+) -> ProvisionResult:
+    """The plan a real run would apply, computed with reads only; no file is written."""
+    state = settings.workshop_dir / STATE_FILE_NAME
+    ledger = Ledger.open(state)  # reads the journal; it only opens it for writing on append
+    plan = _plan(settings, client, participants, ledger)
+    credits = None
+    if plan.with_action(Action.CREATE):
+        credits = _read_credits(client)
+    return ProvisionResult(settings.workshop_name, plan, credits=credits, dry_run=True)
+
+
+def _read_credits(client: OpenRouterClient) -> Credits | None:
+    try:
+        return client.credits()
+    except (AuthenticationError, PermissionDeniedError):
+        raise
+    except ApiError:
+        return None
+
+
+def _check_credits(
+    settings: ProvisionSettings, client: OpenRouterClient, plan: Plan, audit: AuditLog
+) -> Credits | None:
+    """Refuse to create keys whose limits together exceed what the account has left."""
+    if not plan.with_action(Action.CREATE):
+        return None
+    credits = _read_credits(client)
+    needed = plan.new_budget
+    if credits is None:
+        audit.event("credits_unknown", needed_usd=round(needed, 2))
+        return None
+    audit.event(
+        "credits",
+        remaining_usd=round(credits.remaining, 2),
+        needed_usd=round(needed, 2),
+        allow_overcommit=settings.allow_overcommit,
+    )
+    if credits.remaining < needed and not settings.allow_overcommit:
+        raise InsufficientCreditsError(
+            f"the new keys' limits add up to {needed:.2f} USD but the account has "
+            f"{credits.remaining:.2f} USD of credits left; nothing was created. Buy credits at "
+            "https://openrouter.ai/settings/credits, lower the limits, or run again with "
+            "--allow-overcommit (limits are caps, not charges)."
+        )
+    return credits
 
 
 class _Run:
@@ -224,6 +299,7 @@ class _Run:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._fatal: ApiError | None = None
+        self.pruned: list[ApiKey] = []
 
     def counts(self) -> Counter[str]:
         with self._lock:
@@ -234,11 +310,16 @@ class _Run:
         for item in plan.items:
             if item.action is Action.CREATE:
                 to_create.append(item)
-            elif item.action is Action.UPDATE:
+            elif item.action is Action.UPDATE or (
+                item.action is Action.DISABLED and self.settings.reenable
+            ):
                 self._update(item)
             else:
                 self._finish_unchanged(item)
         self._create_all(to_create)
+        if self.settings.prune:
+            for key in plan.not_in_roster:
+                self._prune(key, "its participant is no longer in the roster")
         if self._fatal is not None:
             raise self._fatal
         return [self.results[item.participant.identity] for item in plan.items]
@@ -374,38 +455,86 @@ class _Run:
     # -- other actions ------------------------------------------------------------------------
 
     def _update(self, item: ParticipantPlan) -> None:
+        """PATCH the absolute values the roster wants (and re-enable, when asked)."""
         participant = item.participant
         assert item.key is not None
+        changes: dict[str, object] = {
+            "limit": participant.limit,
+            "limit_reset": participant.limit_reset,
+        }
+        if item.action is Action.DISABLED:
+            changes["disabled"] = False
         try:
-            key = self.client.update_key(
-                item.key.hash, limit=participant.limit, limit_reset=participant.limit_reset
-            )
+            key = self.client.update_key(item.key.hash, **changes)
         except (AuthenticationError, PermissionDeniedError):
             raise
         except ApiError as error:
-            self._finish(participant, Outcome.FAILED, f"could not change the limit: {error}")
+            self._finish(participant, Outcome.FAILED, f"could not update the key: {error}")
             return
         self.ledger.record_update(
             participant.identity, limit=key.limit, limit_reset=key.limit_reset
         )
-        self._finish(participant, Outcome.UPDATED, item.note, key.hash, key.label)
+        note = "re-enabled" if item.action is Action.DISABLED else item.note
+        self._finish_with_duplicates(item, Outcome.UPDATED, note, key)
 
     def _finish_unchanged(self, item: ParticipantPlan) -> None:
         key = item.key
-        key_hash, label = (key.hash, key.label) if key else (None, None)
         if item.action is Action.KEEP:
-            self._finish(item.participant, Outcome.PRESENT, "", key_hash, label)
+            assert key is not None
+            self._finish_with_duplicates(item, Outcome.PRESENT, "", key)
         elif item.action is Action.DISABLED:
-            self._finish(item.participant, Outcome.DISABLED, item.note, key_hash, label)
+            self._finish(
+                item.participant,
+                Outcome.DISABLED,
+                f"{item.note}; run with --reenable to enable it again",
+                key.hash if key else None,
+                key.label if key else None,
+            )
         else:
             self._finish(
                 item.participant,
                 Outcome.SECRET_LOST,
                 f"{item.note}. Restore state.jsonl from a backup, or rotate the key "
                 "(disable it and provision a new one)",
-                key_hash,
-                label,
+                key.hash if key else None,
+                key.label if key else None,
             )
+
+    def _finish_with_duplicates(
+        self, item: ParticipantPlan, outcome: Outcome, note: str, key: ApiKey
+    ) -> None:
+        """A participant with extra enabled keys is not done until they are pruned."""
+        extra = [duplicate for duplicate in item.duplicates if not duplicate.disabled]
+        if extra and self.settings.prune:
+            for duplicate in extra:
+                self._prune(duplicate, f"a second key of {item.participant.identity}")
+            extra = []
+        if extra:
+            labels = ", ".join(duplicate.label for duplicate in extra)
+            self._finish(
+                item.participant,
+                Outcome.DUPLICATED,
+                f"{len(extra)} more enabled key(s) on the server ({labels}); "
+                "run with --prune to disable them",
+                key.hash,
+                key.label,
+            )
+            return
+        self._finish(item.participant, outcome, note, key.hash, key.label)
+
+    def _prune(self, key: ApiKey, reason: str) -> None:
+        """Disable, never delete: a pruned key can be enabled again from the dashboard."""
+        if key.disabled:
+            return
+        try:
+            self.client.update_key(key.hash, disabled=True)
+        except (AuthenticationError, PermissionDeniedError):
+            raise
+        except ApiError as error:
+            self.audit.event("prune_failed", hash=key.hash, label=key.label, error=str(error))
+            return
+        self.pruned.append(key)
+        self.audit.event("pruned", hash=key.hash, label=key.label, name=key.name, reason=reason)
 
     def _stop_run(self, error: ApiError) -> None:
         with self._lock:
