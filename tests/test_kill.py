@@ -1,0 +1,84 @@
+"""The kill test: SIGKILL a provisioning run at random moments, again and again, against a
+faulty server. Whatever the moment, the reruns must converge on exactly one live key per
+participant, all of them in keys.xlsx, and nothing else on the server."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from openpyxl import load_workbook
+
+from keyprov.sandbox import Faults, Sandbox
+from tests.helpers import make_roster
+
+PARTICIPANTS = 100
+KILLS_WANTED = 10
+
+
+def start_run(folder: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "keyprov", "provision", "ws.csv", "--quiet"],
+        cwd=folder,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def wait_for_first_request(sandbox: Sandbox, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while not sandbox.request_log and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+
+
+def test_random_sigkills_against_a_faulty_server_converge(
+    sandbox: Sandbox, management_key: str, tmp_path: Path
+) -> None:
+    make_roster(tmp_path / "ws.csv", PARTICIPANTS)
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("OPENROUTER_")},
+        "OPENROUTER_PROVISIONING_KEY": management_key,
+        "OPENROUTER_BASE_URL": sandbox.base_url,
+    }
+    sandbox.faults = Faults(latency=0.03, error_rate=0.05, drop_after_commit_rate=0.05, seed=3)
+    chance = random.Random(20261128)
+
+    kills = 0
+    for _ in range(40):
+        if kills >= KILLS_WANTED:
+            break
+        sandbox.clear_log()
+        process = start_run(tmp_path, env)
+        wait_for_first_request(sandbox, process)
+        time.sleep(chance.uniform(0.0, 0.5))
+        if process.poll() is None:
+            process.kill()
+            kills += 1
+        process.wait(timeout=60)
+    assert kills >= KILLS_WANTED
+
+    for _ in range(3):  # a final run may itself meet unanswered creates; reruns finish the job
+        final = start_run(tmp_path, env)
+        if final.wait(timeout=120) == 0:
+            break
+    assert final.returncode == 0
+
+    server = sandbox.keys()
+    enabled = [key for key in server if not key["disabled"]]
+    expected_names = sorted(f"keyprov:ws:person{i}@example.org" for i in range(PARTICIPANTS))
+    assert sorted(key["name"] for key in enabled) == expected_names, "one enabled key each"
+
+    sheet = load_workbook(tmp_path / "output" / "ws" / "keys.xlsx").active
+    rows = list(sheet.iter_rows(min_row=2, values_only=True))
+    assert len(rows) == PARTICIPANTS
+    by_hash = {key["hash"]: key for key in server}
+    for _name, email, secret, *_rest in rows:
+        key = by_hash[hashlib.sha256(str(secret).encode()).hexdigest()]
+        assert key["name"] == f"keyprov:ws:{email}" and not key["disabled"]
+    assert len(server) == PARTICIPANTS, "no orphan keys: every key on the server is handed out"
