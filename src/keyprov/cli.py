@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import signal
 import sys
+import traceback
 from datetime import date, datetime
 from pathlib import Path
 from types import FrameType
@@ -15,6 +17,7 @@ import click
 from keyprov import __version__
 from keyprov.client import OpenRouterClient
 from keyprov.display import render_plan
+from keyprov.doctor import run_doctor
 from keyprov.errors import KeyprovError
 from keyprov.planner import Plan
 from keyprov.provision import (
@@ -23,9 +26,10 @@ from keyprov.provision import (
     ProvisionSettings,
     provision,
 )
+from keyprov.redaction import install_redacting_logging, redact
 from keyprov.roster import DEFAULT_MAX_LIMIT, LIMIT_RESETS
 from keyprov.sandbox.command import sandbox_command
-from keyprov.settings import api_settings_from_env
+from keyprov.settings import ApiSettings, api_settings_from_env, refuse_secrets_in_argv
 from keyprov.status import ExitStatus
 
 
@@ -52,12 +56,22 @@ def _parse_columns(
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="keyprov")
-def cli() -> None:
+@click.option("--verbose", "-v", is_flag=True, help="Log every request and retry (secrets masked).")
+@click.pass_context
+def cli(ctx: click.Context, verbose: bool) -> None:
     """One budget-capped OpenRouter API key per workshop participant.
 
     The OpenRouter management (provisioning) key is read from the environment variable
-    OPENROUTER_PROVISIONING_KEY, never from the command line.
+    OPENROUTER_PROVISIONING_KEY (or a file named by OPENROUTER_PROVISIONING_KEY_FILE, or a
+    git-ignored .env), never from the command line.
+
+    \b
+    Example:
+        make demo                                 # try it against the local sandbox
+        keyprov provision roster/bssdh.csv --limit 2 --dry-run
     """
+    ctx.obj = {"verbose": verbose}
+    install_redacting_logging(logging.DEBUG if verbose else logging.WARNING)
 
 
 @cli.command("provision")
@@ -107,6 +121,9 @@ def cli() -> None:
     is_flag=True,
     help="Create keys even if their limits add up to more than the credits left.",
 )
+@click.option(
+    "--force", is_flag=True, help="Write secrets even inside a git work tree where not ignored."
+)
 @click.option("--quiet", "-q", is_flag=True, help="Print only the summary line and errors.")
 def provision_command(
     roster: Path,
@@ -123,6 +140,7 @@ def provision_command(
     prune: bool,
     reenable: bool,
     allow_overcommit: bool,
+    force: bool,
     quiet: bool,
 ) -> None:
     """Create one capped OpenRouter key per roster participant.
@@ -140,7 +158,7 @@ def provision_command(
 
     Exit codes: 0 all provisioned, 1 some not (run again), 2 bad input, 130 interrupted.
     """
-    api = api_settings_from_env()
+    api = _api_settings()
     settings = ProvisionSettings(
         roster=roster,
         workshop=workshop,
@@ -156,6 +174,7 @@ def provision_command(
         prune=prune,
         reenable=reenable,
         allow_overcommit=allow_overcommit,
+        force=force,
     )
     reporter = _Reporter(quiet=quiet)
     with OpenRouterClient(api.api_key, api.base_url) as client:
@@ -212,6 +231,41 @@ class _Reporter:
         self._stack.close()
 
 
+@cli.command("doctor")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("output"),
+    show_default=True,
+    help="The outputs folder to inspect.",
+)
+def doctor_command(out_dir: Path) -> None:
+    """Check the set-up: the key, its kind, and how safely the outputs are stored.
+
+    Reports whether the provisioning key is present (never its value), whether the server
+    accepts it as a management key, the permissions of the outputs, and whether they are
+    git-ignored. Exits 0 when every check passes, 1 otherwise.
+
+    \b
+    Example:
+        keyprov doctor
+        keyprov doctor --out /secure/keyprov-output
+    """
+    checks = run_doctor(out_dir)
+    for check in checks:
+        mark = "ok  " if check.ok else "FAIL"
+        click.echo(f"{mark}  {check.name:<24} {check.detail}")
+    sys.exit(ExitStatus.OK if all(check.ok for check in checks) else ExitStatus.INCOMPLETE)
+
+
+def _api_settings() -> ApiSettings:
+    api = api_settings_from_env()
+    for warning in api.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    return api
+
+
 cli.add_command(sandbox_command, "sandbox")
 
 
@@ -220,14 +274,17 @@ def _interrupt_on_sigterm(_signum: int, _frame: FrameType | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """The one error boundary: library errors become one line and an exit code."""
+    """The one error boundary: library errors become one masked line and an exit code."""
     signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
+    arguments = sys.argv[1:] if argv is None else argv
+    verbose = any(argument in ("-v", "--verbose") for argument in arguments)
     try:
-        cli.main(args=argv, prog_name="keyprov", standalone_mode=False)
+        refuse_secrets_in_argv(arguments)
+        cli.main(args=arguments, prog_name="keyprov", standalone_mode=False)
     except click.exceptions.Exit as done:
         sys.exit(done.exit_code)
     except click.ClickException as error:
-        error.show()
+        click.echo(redact(f"Error: {error.format_message()}"), err=True)
         sys.exit(ExitStatus.BAD_INPUT)
     except click.exceptions.Abort:
         click.echo("interrupted", err=True)
@@ -236,5 +293,17 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("interrupted: keys created so far are saved; run again to continue.", err=True)
         sys.exit(ExitStatus.INTERRUPTED)
     except KeyprovError as error:
-        click.echo(f"error: {error}", err=True)
+        click.echo(redact(f"error: {error}"), err=True)
         sys.exit(error.exit_status)
+    except Exception as error:
+        # A bug, not a user error: one masked line, the masked traceback only when asked.
+        if verbose:
+            click.echo(redact(traceback.format_exc()), err=True)
+        click.echo(
+            redact(
+                f"internal error: {type(error).__name__}: {error}. Keys created so far are "
+                "saved; run again with --verbose and report the output."
+            ),
+            err=True,
+        )
+        sys.exit(ExitStatus.INCOMPLETE)

@@ -14,16 +14,17 @@ import sys
 from pathlib import Path
 
 from keyprov.files import ensure_private_dir
-from keyprov.sandbox import DEMO_MANAGEMENT_KEY, Sandbox
+from keyprov.sandbox import Sandbox, default_management_key
 from keyprov.settings import BASE_URL_VARIABLE, KEY_VARIABLE
 
 
 def run_demo(roster: Path, out_dir: Path, limit: float) -> int:
     ensure_private_dir(out_dir)
     state = out_dir / ".sandbox-state.json"
-    with Sandbox(DEMO_MANAGEMENT_KEY, state_path=state) as sandbox:
+    management_key = default_management_key()  # yours if set, else the sandbox's demo key
+    with Sandbox(management_key, state_path=state) as sandbox:
         print(f"sandbox: {sandbox.base_url} (state in {state})")
-        env = {**os.environ, KEY_VARIABLE: DEMO_MANAGEMENT_KEY, BASE_URL_VARIABLE: sandbox.base_url}
+        env = {**os.environ, KEY_VARIABLE: management_key, BASE_URL_VARIABLE: sandbox.base_url}
         command = [
             sys.executable,
             "-m",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextvars
 import hashlib
+import logging
 import threading
 import time
 from collections import Counter
@@ -31,6 +32,7 @@ from keyprov.errors import (
     PermissionDeniedError,
 )
 from keyprov.files import ensure_private_dir
+from keyprov.gitignore import refuse_unignored
 from keyprov.ledger import STATE_FILE_NAME, Ledger
 from keyprov.lock import workshop_lock
 from keyprov.naming import key_name, workshop_slug
@@ -43,6 +45,7 @@ DEFAULT_CONCURRENCY = 16
 MAX_CREATE_ROUNDS = 8
 """How many times one run tries a participant whose creates keep ending with no answer."""
 
+log = logging.getLogger(__name__)
 _subject: contextvars.ContextVar[str | None] = contextvars.ContextVar("subject", default=None)
 """The participant a worker thread is busy with, so retries can be logged against them."""
 
@@ -87,6 +90,8 @@ class ProvisionSettings:
     prune: bool = False
     reenable: bool = False
     allow_overcommit: bool = False
+    force: bool = False
+    """Write secrets inside a git work tree even where they are not git-ignored."""
 
     @property
     def workshop_name(self) -> str:
@@ -161,6 +166,10 @@ def provision(
     if settings.dry_run:
         return _dry_run(settings, client, roster.participants)
     workshop = settings.workshop_name
+    refuse_unignored(
+        [settings.workshop_dir / KEYS_FILE_NAME, settings.workshop_dir / STATE_FILE_NAME],
+        force=settings.force,
+    )
     folder = ensure_private_dir(settings.workshop_dir)
     with (
         workshop_lock(folder),
@@ -553,6 +562,7 @@ class _Run:
         result = ParticipantResult(participant, outcome, detail, key_hash, label)
         with self._lock:
             self.results[participant.identity] = result
+        log.debug("%s: %s %s %s", participant.identity, outcome.value, label or "", detail)
         self.audit.event(
             "participant",
             participant=participant.identity,
@@ -624,4 +634,12 @@ def _audit_plan(audit: AuditLog, plan: Plan) -> None:
 
 
 def _audit_retry(audit: AuditLog, event: RetryEvent) -> None:
+    log.info(
+        "retrying %s for %s (attempt %d, status %s, waiting %.2f s)",
+        event.operation,
+        _subject.get(),
+        event.attempt,
+        event.status,
+        event.wait,
+    )
     audit.event("retry", participant=_subject.get(), **asdict(event))
