@@ -8,7 +8,7 @@ ROSTER ?=
 LIMIT  ?=
 ARGS   ?=
 
-.PHONY: venv demo test lint provision sandbox bench clean
+.PHONY: venv demo test lint provision check report revoke sandbox bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ test: lint
 provision: $(STAMP)
 	@test -n "$(ROSTER)" || { echo "usage: make provision ROSTER=roster/<file>.csv [LIMIT=2] [ARGS='--expires 2026-12-05']" >&2; exit 2; }
 	$(BIN)/keyprov provision "$(ROSTER)" $(if $(LIMIT),--limit $(LIMIT)) $(ARGS)
+
+check report revoke: $(STAMP)
+	@test -n "$(ROSTER)" || { echo "usage: make $@ ROSTER=roster/<file>.csv [ARGS=...]" >&2; exit 2; }
+	$(BIN)/keyprov $@ "$(ROSTER)" $(ARGS)
 
 sandbox: $(STAMP)
 	$(BIN)/keyprov sandbox --state output/.sandbox-state.json $(ARGS)

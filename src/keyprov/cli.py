@@ -7,10 +7,11 @@ import logging
 import signal
 import sys
 import traceback
+from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
@@ -19,6 +20,7 @@ from keyprov.client import OpenRouterClient
 from keyprov.display import render_plan
 from keyprov.doctor import run_doctor
 from keyprov.errors import KeyprovError
+from keyprov.lifecycle import Change, check_workshop, revoke, rotate, set_limit, usage_report
 from keyprov.planner import Plan
 from keyprov.provision import (
     DEFAULT_CONCURRENCY,
@@ -31,6 +33,9 @@ from keyprov.roster import DEFAULT_MAX_LIMIT, LIMIT_RESETS
 from keyprov.sandbox.command import sandbox_command
 from keyprov.settings import ApiSettings, api_settings_from_env, refuse_secrets_in_argv
 from keyprov.status import ExitStatus
+from keyprov.workshop import WorkshopRef
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _parse_date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> date | None:
@@ -74,42 +79,77 @@ def cli(ctx: click.Context, verbose: bool) -> None:
     install_redacting_logging(logging.DEBUG if verbose else logging.WARNING)
 
 
-@cli.command("provision")
-@click.argument("roster", type=click.Path(path_type=Path, dir_okay=False))
-@click.option("--workshop", help="Workshop name (default: the roster file's name).")
-@click.option(
+def _apply(decorators: list[Callable[[F], F]]) -> Callable[[F], F]:
+    def decorate(function: F) -> F:
+        for decorator in reversed(decorators):
+            function = decorator(function)
+        return function
+
+    return decorate
+
+
+OUT_OPTION = click.option(
     "--out",
     "out_dir",
     type=click.Path(path_type=Path, file_okay=False),
     default=Path("output"),
     show_default=True,
-    help="Folder for <workshop>/keys.xlsx, audit.jsonl and state.jsonl.",
+    help="Folder holding <workshop>/keys.xlsx, audit.jsonl and state.jsonl.",
 )
-@click.option("--limit", "default_limit", type=float, help="Default limit in USD per key.")
-@click.option("--limit-reset", type=click.Choice(LIMIT_RESETS), help="Reset the limit every...")
-@click.option("--expires", callback=_parse_date, help="Last day (UTC) the keys work, YYYY-MM-DD.")
+WORKSHOP_OPTION = click.option(
+    "--workshop", help="Workshop name (default: the roster file's name)."
+)
+
+roster_options = _apply(
+    [
+        click.argument("roster", type=click.Path(path_type=Path, dir_okay=False)),
+        WORKSHOP_OPTION,
+        OUT_OPTION,
+        click.option("--limit", "default_limit", type=float, help="Default limit in USD per key."),
+        click.option(
+            "--limit-reset", type=click.Choice(LIMIT_RESETS), help="Reset the limit every..."
+        ),
+        click.option(
+            "--expires", callback=_parse_date, help="Last day (UTC) the keys work, YYYY-MM-DD."
+        ),
+        click.option(
+            "--max-limit",
+            type=float,
+            default=DEFAULT_MAX_LIMIT,
+            show_default=True,
+            help="Refuse a limit above this (catches 2000 typed for 2.00).",
+        ),
+        click.option("--sheet", help="Excel sheet to read (default: the first)."),
+        click.option(
+            "--column",
+            "columns",
+            multiple=True,
+            callback=_parse_columns,
+            metavar='FIELD="Header"',
+            help="Read a field (name, email, limit, limit_reset, id) from this column. Repeatable.",
+        ),
+    ]
+)
+"""The options that say how to read a roster, shared by every command that reads one."""
+
+workshop_options = _apply(
+    [
+        click.argument("roster", required=False, type=click.Path(path_type=Path, dir_okay=False)),
+        WORKSHOP_OPTION,
+        OUT_OPTION,
+    ]
+)
+"""A workshop named by its roster file (only its name is used) or by --workshop."""
+
+
+@cli.command("provision")
+@roster_options
 @click.option(
     "--concurrency",
     type=click.IntRange(1, 256),
     default=DEFAULT_CONCURRENCY,
     show_default=True,
     help="Creates in flight at once.",
-)
-@click.option(
-    "--max-limit",
-    type=float,
-    default=DEFAULT_MAX_LIMIT,
-    show_default=True,
-    help="Refuse a roster limit above this (catches 2000 typed for 2.00).",
-)
-@click.option("--sheet", help="Excel sheet to read (default: the first).")
-@click.option(
-    "--column",
-    "columns",
-    multiple=True,
-    callback=_parse_columns,
-    metavar='FIELD="Header"',
-    help="Read a field (name, email, limit, limit_reset, id) from this column. Repeatable.",
 )
 @click.option("--dry-run", is_flag=True, help="Print the plan; change nothing.")
 @click.option(
@@ -229,6 +269,206 @@ class _Reporter:
 
     def close(self) -> None:
         self._stack.close()
+
+
+def _client(api: ApiSettings) -> OpenRouterClient:
+    return OpenRouterClient(api.api_key, api.base_url)
+
+
+def _print_changes(changes: list[Change], empty: str) -> None:
+    for change in changes:
+        mark = "ok  " if change.ok else "FAIL"
+        click.echo(f"{mark}  {change.identity:<36} {change.label:<20} {change.detail}")
+    if not changes:
+        click.echo(empty)
+
+
+def _exit_for(changes: list[Change]) -> None:
+    sys.exit(ExitStatus.OK if all(change.ok for change in changes) else ExitStatus.INCOMPLETE)
+
+
+@cli.command("check")
+@roster_options
+@click.option(
+    "--warn-days",
+    type=float,
+    default=2,
+    show_default=True,
+    help="A key expiring within this many days is not ready.",
+)
+def check_command(roster: Path, warn_days: float, **options: Any) -> None:
+    """Is the workshop ready? Exit 0 when it is, 1 when not.
+
+    Every participant must have exactly one enabled key whose limit, limit reset and (with
+    --expires) expiry match the roster; no key may expire within --warn-days; the credits
+    left must cover the limits still unspent. Read the roster with the same options as for
+    provision.
+
+    \b
+    Example:
+        keyprov check roster/bssdh.csv --limit 2 --expires 2026-12-05
+    """
+    api = _api_settings()
+    columns = options.pop("columns")
+    settings = ProvisionSettings(roster=roster, column_overrides=columns, **options)
+    with _client(api) as client:
+        result = check_workshop(settings, client, warn_days=warn_days)
+    for row in result.rows:
+        mark = "FAIL" if row.problems else "ok  "
+        limit = "-" if row.limit is None else f"{row.limit:g}"
+        remaining = "-" if row.remaining is None else f"{row.remaining:.2f}"
+        detail = "; ".join(row.problems) or "ready"
+        click.echo(
+            f"{mark}  {row.identity:<36} {row.label:<20} {limit:>6} {remaining:>9}  {detail}"
+        )
+    for problem in result.workshop_problems:
+        click.echo(f"FAIL  {problem}")
+    ready = sum(1 for row in result.rows if not row.problems)
+    verdict = "READY" if result.ready else "NOT READY"
+    click.echo(f"{result.workshop}: {verdict}: {ready}/{len(result.rows)} participants ready")
+    sys.exit(ExitStatus.OK if result.ready else ExitStatus.INCOMPLETE)
+
+
+@cli.command("report")
+@workshop_options
+def report_command(roster: Path | None, workshop: str | None, out_dir: Path) -> None:
+    """Usage per participant, read from the server: report.xlsx, spend.png and a table.
+
+    For each key of the workshop: its limit, usage in the limit's window (day, week or month
+    of limit_reset; all-time when there is none) and all-time, what remains, whether it is
+    disabled and when it expires. No secret is written or printed.
+
+    \b
+    Example:
+        keyprov report roster/bssdh.csv
+        keyprov report --workshop bssdh
+    """
+    api = _api_settings()
+    with _client(api) as client:
+        report = usage_report(WorkshopRef(roster, workshop, out_dir), client)
+    header = (
+        f"{'participant':<36} {'key':<20} {'limit':>7} {'window':>9} {'all-time':>9} {'left':>8}"
+    )
+    click.echo(header)
+    for row in report.rows:
+        limit = "-" if row.limit is None else f"{row.limit:.2f}"
+        left = "-" if row.remaining is None else f"{row.remaining:.2f}"
+        flag = " disabled" if row.disabled else ""
+        click.echo(
+            f"{row.identity:<36} {row.label:<20} {limit:>7} {row.usage_window:>9.4f} "
+            f"{row.usage_total:>9.4f} {left:>8}{flag}"
+        )
+    limits, usage, remaining = report.totals
+    click.echo(
+        f"{'total (enabled keys)':<57} {limits:>7.2f} {'':>9} {usage:>9.4f} {remaining:>8.2f}"
+    )
+    click.echo(f"report: {report.xlsx_path}\nchart:  {report.chart_path}")
+
+
+@cli.command("set-limit")
+@workshop_options
+@click.option("--participant", "participants", multiple=True, help="Email or id. Repeatable.")
+@click.option("--all", "everyone", is_flag=True, help="Every participant of the workshop.")
+@click.option("--limit", type=float, help="The new limit in USD.")
+@click.option("--add", type=float, help="USD to add to the current limit.")
+@click.option("--max-limit", type=float, default=DEFAULT_MAX_LIMIT, show_default=True)
+def set_limit_command(
+    roster: Path | None,
+    workshop: str | None,
+    out_dir: Path,
+    participants: tuple[str, ...],
+    everyone: bool,
+    limit: float | None,
+    add: float | None,
+    max_limit: float,
+) -> None:
+    """Top up: set a key's limit, or add to it.
+
+    OpenRouter's PATCH is absolute, so --add reads the current limit, adds, and writes. A
+    later provision run keeps the top-up unless the roster's own limit changes.
+
+    \b
+    Example:
+        keyprov set-limit roster/bssdh.csv --participant ada@example.org --limit 5
+        keyprov set-limit roster/bssdh.csv --all --add 2
+    """
+    if everyone == bool(participants):
+        raise click.UsageError("give --participant EMAIL (one or more) or --all.")
+    api = _api_settings()
+    with _client(api) as client:
+        changes = set_limit(
+            WorkshopRef(roster, workshop, out_dir),
+            client,
+            participants=None if everyone else list(participants),
+            limit=limit,
+            add=add,
+            max_limit=max_limit,
+        )
+    _print_changes(changes, "no participant has a key yet.")
+    _exit_for(changes)
+
+
+@cli.command("rotate")
+@workshop_options
+@click.option(
+    "--participant", "participants", multiple=True, required=True, help="Email or id. Repeatable."
+)
+def rotate_command(
+    roster: Path | None, workshop: str | None, out_dir: Path, participants: tuple[str, ...]
+) -> None:
+    """Replace a participant's key (leaked, lost): new key first, then the old one disabled.
+
+    The successor gets the same limit, limit reset and expiry. If it cannot be created, the
+    old key stays enabled. keys.xlsx is rewritten with the new key.
+
+    \b
+    Example:
+        keyprov rotate roster/bssdh.csv --participant ada@example.org
+    """
+    api = _api_settings()
+    with _client(api) as client:
+        changes = rotate(
+            WorkshopRef(roster, workshop, out_dir), client, participants=list(participants)
+        )
+    _print_changes(changes, "nothing to rotate.")
+    _exit_for(changes)
+
+
+@cli.command("revoke")
+@workshop_options
+@click.option("--delete", is_flag=True, help="Delete the keys instead of disabling them.")
+@click.option("--yes", is_flag=True, help="Confirm --delete (deleting cannot be undone).")
+@click.option("--dry-run", is_flag=True, help="List what would change; change nothing.")
+def revoke_command(
+    roster: Path | None,
+    workshop: str | None,
+    out_dir: Path,
+    delete: bool,
+    yes: bool,
+    dry_run: bool,
+) -> None:
+    """After the workshop: disable every key of the workshop (or delete them).
+
+    Disabling can be undone (provision --reenable); --delete cannot, so it needs --yes.
+    Keys already disabled are left alone, so a second revoke changes nothing.
+
+    \b
+    Example:
+        keyprov revoke roster/bssdh.csv --dry-run
+        keyprov revoke roster/bssdh.csv
+        keyprov revoke roster/bssdh.csv --delete --yes
+    """
+    if delete and not yes and not dry_run:
+        raise click.UsageError("--delete removes the keys for good; add --yes to confirm.")
+    api = _api_settings()
+    with _client(api) as client:
+        changes = revoke(
+            WorkshopRef(roster, workshop, out_dir), client, delete=delete, dry_run=dry_run
+        )
+    _print_changes(changes, "every key of the workshop is already disabled.")
+    if dry_run:
+        click.echo("dry run: nothing was changed.")
+    _exit_for(changes)
 
 
 @cli.command("doctor")

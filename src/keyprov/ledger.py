@@ -41,6 +41,12 @@ class LedgerEntry:
     limit_reset: str | None = None
     expires_at: str | None = None
     created_at: str | None = None
+    roster_limit: float | None = None
+    """The roster's limit when keyprov last applied it; a top-up (set-limit) leaves it alone,
+    so a rerun only PATCHes when the roster itself changed."""
+    roster_limit_reset: str | None = None
+    retired: tuple[str, ...] = ()
+    """Hashes of this participant's earlier keys, replaced by rotation: to be disabled."""
     pending: bool = False
     """An intent to create was journaled and no secret has been stored since."""
 
@@ -109,9 +115,12 @@ class Ledger:
         name: str,
         email: str,
         participant_id: str | None,
+        roster_limit: float | None = None,
+        roster_limit_reset: str | None = None,
     ) -> LedgerEntry:
         """Durably store a new key's secret; only after this does the participant count as done."""
         key = created.key
+        previous = self._entries.get(identity)
         entry = LedgerEntry(
             identity=identity,
             key_name=key.name,
@@ -125,6 +134,9 @@ class Ledger:
             limit_reset=key.limit_reset,
             expires_at=key.expires_at,
             created_at=key.created_at,
+            roster_limit=roster_limit,
+            roster_limit_reset=roster_limit_reset,
+            retired=previous.retired if previous else (),
         )
         with self._lock:
             self._append({"event": "created", **_entry_fields(entry)})
@@ -193,6 +205,8 @@ def _replay(path: Path) -> dict[str, LedgerEntry]:
             ) from error
         known = {name for name in LedgerEntry.__dataclass_fields__}
         fields = {name: value for name, value in record.items() if name in known}
+        if "retired" in fields:
+            fields["retired"] = tuple(fields["retired"])
         if event == "intent":
             previous = entries.get(identity) or LedgerEntry(identity, fields["key_name"])
             entries[identity] = replace(previous, key_name=fields["key_name"], pending=True)

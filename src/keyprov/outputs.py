@@ -76,3 +76,44 @@ def _set_text(cell: Cell, value: str) -> None:
     cell.value = value
     cell.data_type = "s"
     cell.number_format = "@"
+
+
+REPORT_FILE_NAME = "report.xlsx"
+REPORT_COLUMNS = (
+    ("Participant", 34),
+    ("Name", 28),
+    ("Key", 22),
+    ("Role", 10),
+    ("Limit USD", 11),
+    ("Limit reset", 12),
+    ("Usage in window USD", 20),
+    ("Usage all-time USD", 19),
+    ("Remaining USD", 15),
+    ("Disabled", 10),
+    ("Expires", 26),
+)
+
+
+def write_report_workbook(path: Path, rows: list[tuple[object, ...]]) -> None:
+    """report.xlsx: usage per key, no secrets (the key column holds the masked label)."""
+    workbook = Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    sheet.title = "usage"
+    sheet.append([title for title, _ in REPORT_COLUMNS])
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+    for index, (_, width) in enumerate(REPORT_COLUMNS, start=1):
+        sheet.column_dimensions[sheet.cell(row=1, column=index).column_letter].width = width
+    sheet.freeze_panes = "A2"
+    for number, values in enumerate(rows, start=2):
+        for column, value in enumerate(values, start=1):
+            cell = sheet.cell(row=number, column=column)
+            if isinstance(value, str):
+                _set_text(cell, value)
+            else:
+                cell.value = value  # type: ignore[assignment]
+                if isinstance(value, float):
+                    cell.number_format = "0.00####"
+    with atomic_private_writer(path) as handle:
+        workbook.save(handle)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from keyprov.client import ApiKey
@@ -45,6 +45,10 @@ class ParticipantPlan:
     duplicates: tuple[ApiKey, ...] = ()
     """Further keys of this participant on the server, beside `key`."""
     note: str = ""
+    retired: tuple[ApiKey, ...] = ()
+    """Enabled keys this participant's key replaced by rotation: always disabled."""
+    expires_at: str | None = None
+    """The expiry to create the key with, when it is not the run's (rotation keeps the old)."""
 
 
 @dataclass(frozen=True)
@@ -97,9 +101,25 @@ def _plan_participant(
     named: Mapping[str, list[ApiKey]],
     by_hash: Mapping[str, ApiKey],
 ) -> ParticipantPlan:
+    plan = _plan_one(participant, entry, named, by_hash)
+    if entry is None or not entry.retired:
+        return plan
+    retired = tuple(by_hash[h] for h in entry.retired if h in by_hash and not by_hash[h].disabled)
+    return replace(plan, retired=retired)
+
+
+def _plan_one(
+    participant: Participant,
+    entry: LedgerEntry | None,
+    named: Mapping[str, list[ApiKey]],
+    by_hash: Mapping[str, ApiKey],
+) -> ParticipantPlan:
     current = by_hash.get(entry.hash) if entry is not None and entry.hash else None
+    retired_hashes = set(entry.retired) if entry is not None else set()
     others = tuple(
-        key for key in named.get(participant.identity, ()) if current is None or key != current
+        key
+        for key in named.get(participant.identity, ())
+        if (current is None or key != current) and key.hash not in retired_hashes
     )
     pending = entry is not None and entry.pending
 
@@ -114,7 +134,7 @@ def _plan_participant(
                 duplicates,
                 "its key is disabled on the server",
             )
-        if _differs(current, participant):
+        if _roster_changed(entry, current, participant):
             return ParticipantPlan(
                 participant,
                 Action.UPDATE,
@@ -143,14 +163,24 @@ def _plan_participant(
     return ParticipantPlan(participant, Action.CREATE, note=note)
 
 
-def _differs(key: ApiKey, participant: Participant) -> bool:
-    limit_changed = key.limit is None or abs(key.limit - participant.limit) > LIMIT_TOLERANCE
-    return limit_changed or key.limit_reset != participant.limit_reset
+def _roster_changed(entry: LedgerEntry, key: ApiKey, participant: Participant) -> bool:
+    """Did the roster change since keyprov applied it? A top-up made since must survive."""
+    if entry.roster_limit is None:  # state from before roster limits were journaled
+        return _limit_differs(key.limit, participant.limit) or (
+            key.limit_reset != participant.limit_reset
+        )
+    return _limit_differs(entry.roster_limit, participant.limit) or (
+        entry.roster_limit_reset != participant.limit_reset
+    )
+
+
+def _limit_differs(current: float | None, wanted: float) -> bool:
+    return current is None or abs(current - wanted) > LIMIT_TOLERANCE
 
 
 def _describe_change(key: ApiKey, participant: Participant) -> str:
     changes = []
-    if key.limit is None or abs(key.limit - participant.limit) > LIMIT_TOLERANCE:
+    if _limit_differs(key.limit, participant.limit):
         changes.append(f"limit {key.limit} -> {participant.limit:g} USD")
     if key.limit_reset != participant.limit_reset:
         changes.append(f"limit reset {key.limit_reset} -> {participant.limit_reset}")

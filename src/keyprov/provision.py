@@ -14,7 +14,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
@@ -38,7 +38,7 @@ from keyprov.lock import workshop_lock
 from keyprov.naming import key_name, workshop_slug
 from keyprov.outputs import KEYS_FILE_NAME, DistributionRow, write_keys_workbook
 from keyprov.planner import Action, ParticipantPlan, Plan, make_plan
-from keyprov.roster import Participant, read_roster
+from keyprov.roster import Participant, Roster, read_roster
 from keyprov.status import ExitStatus
 
 DEFAULT_CONCURRENCY = 16
@@ -140,6 +140,32 @@ class ProvisionResult:
 ResultCallback = Callable[[ParticipantResult], None]
 
 
+def load_roster(settings: ProvisionSettings) -> Roster:
+    return read_roster(
+        settings.roster,
+        default_limit=settings.default_limit,
+        default_limit_reset=settings.limit_reset,
+        max_limit=settings.max_limit,
+        sheet=settings.sheet,
+        column_overrides=dict(settings.column_overrides),
+    )
+
+
+def create_keys(
+    settings: ProvisionSettings,
+    client: OpenRouterClient,
+    ledger: Ledger,
+    audit: AuditLog,
+    items: list[ParticipantPlan],
+) -> dict[str, ParticipantResult]:
+    """Create keys with the same journaling, concurrency and unknown-outcome handling as a run."""
+    run = _Run(settings, client, ledger, audit, None)
+    run.create_all(items)
+    if run.fatal is not None:
+        raise run.fatal
+    return run.results
+
+
 def provision(
     settings: ProvisionSettings,
     client: OpenRouterClient,
@@ -155,14 +181,7 @@ def provision(
     refused. In every case the keys created so far are in the local state and in keys.xlsx.
     """
     started = time.monotonic()
-    roster = read_roster(
-        settings.roster,
-        default_limit=settings.default_limit,
-        default_limit_reset=settings.limit_reset,
-        max_limit=settings.max_limit,
-        sheet=settings.sheet,
-        column_overrides=dict(settings.column_overrides),
-    )
+    roster = load_roster(settings)
     if settings.dry_run:
         return _dry_run(settings, client, roster.participants)
     workshop = settings.workshop_name
@@ -307,7 +326,7 @@ class _Run:
         self.results: dict[str, ParticipantResult] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._fatal: ApiError | None = None
+        self.fatal: ApiError | None = None
         self.pruned: list[ApiKey] = []
 
     def counts(self) -> Counter[str]:
@@ -317,6 +336,8 @@ class _Run:
     def apply(self, plan: Plan) -> list[ParticipantResult]:
         to_create: list[ParticipantPlan] = []
         for item in plan.items:
+            for key in item.retired:
+                self._prune(key, f"replaced by rotation for {item.participant.identity}")
             if item.action is Action.CREATE:
                 to_create.append(item)
             elif item.action is Action.UPDATE or (
@@ -325,17 +346,17 @@ class _Run:
                 self._update(item)
             else:
                 self._finish_unchanged(item)
-        self._create_all(to_create)
+        self.create_all(to_create)
         if self.settings.prune:
             for key in plan.not_in_roster:
                 self._prune(key, "its participant is no longer in the roster")
-        if self._fatal is not None:
-            raise self._fatal
+        if self.fatal is not None:
+            raise self.fatal
         return [self.results[item.participant.identity] for item in plan.items]
 
     # -- creates ------------------------------------------------------------------------------
 
-    def _create_all(self, items: list[ParticipantPlan]) -> None:
+    def create_all(self, items: list[ParticipantPlan]) -> None:
         """Create concurrently; resolve creates that got no answer by listing, then retry them."""
         pending = items
         for _ in range(MAX_CREATE_ROUNDS):
@@ -386,7 +407,7 @@ class _Run:
                 name,
                 limit=participant.limit,
                 limit_reset=participant.limit_reset,
-                expires_at=self.settings.expires_at,
+                expires_at=item.expires_at or self.settings.expires_at,
             )
         except OutcomeUnknownError as error:
             self.audit.event("outcome_unknown", participant=participant.identity, error=str(error))
@@ -404,6 +425,8 @@ class _Run:
             name=participant.name,
             email=participant.email,
             participant_id=participant.participant_id,
+            roster_limit=participant.limit,
+            roster_limit_reset=participant.limit_reset,
         )
         detail = item.note
         self._finish(participant, Outcome.CREATED, detail, created.key.hash, created.key.label)
@@ -442,12 +465,7 @@ class _Run:
                 next="delete the undelivered key, then create again" if made else "create again",
             )
             again.append(
-                ParticipantPlan(
-                    item.participant,
-                    Action.CREATE,
-                    undelivered=made,
-                    note="created after an unanswered attempt",
-                )
+                replace(item, undelivered=made, note="created after an unanswered attempt")
             )
         return again
 
@@ -481,7 +499,11 @@ class _Run:
             self._finish(participant, Outcome.FAILED, f"could not update the key: {error}")
             return
         self.ledger.record_update(
-            participant.identity, limit=key.limit, limit_reset=key.limit_reset
+            participant.identity,
+            limit=key.limit,
+            limit_reset=key.limit_reset,
+            roster_limit=participant.limit,
+            roster_limit_reset=participant.limit_reset,
         )
         note = "re-enabled" if item.action is Action.DISABLED else item.note
         self._finish_with_duplicates(item, Outcome.UPDATED, note, key)
@@ -547,8 +569,8 @@ class _Run:
 
     def _stop_run(self, error: ApiError) -> None:
         with self._lock:
-            if self._fatal is None:
-                self._fatal = error
+            if self.fatal is None:
+                self.fatal = error
         self._stop.set()
 
     def _finish(

@@ -1,0 +1,244 @@
+"""Check, report, top up, rotate and revoke, against the sandbox (usage set by its test hook)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from matplotlib import image
+from openpyxl import load_workbook
+
+from keyprov.client import OpenRouterClient
+from keyprov.ledger import Ledger
+from keyprov.sandbox import Sandbox
+from tests.helpers import make_roster, run_keyprov, write_csv
+
+
+class Workshop:
+    def __init__(self, sandbox: Sandbox, management_key: str, folder: Path) -> None:
+        self.sandbox = sandbox
+        self.folder = folder
+        self.roster = folder / "ws.csv"
+        self.env = {
+            "OPENROUTER_PROVISIONING_KEY": management_key,
+            "OPENROUTER_BASE_URL": sandbox.base_url,
+        }
+
+    def keyprov(self, *args: str):
+        self.sandbox.clear_log()
+        return run_keyprov(list(args), env=self.env, cwd=self.folder)
+
+    def provisioned(self, count: int, *options: str) -> None:
+        make_roster(self.roster, count)
+        done = self.keyprov("provision", "ws.csv", *options)
+        assert done.returncode == 0, done.stderr
+
+    def key_of(self, email: str) -> dict:
+        (key,) = [
+            k
+            for k in self.sandbox.keys()
+            if k["name"] == f"keyprov:ws:{email}" and not k["disabled"]
+        ]
+        return key
+
+    def writes(self) -> list:
+        return [r for r in self.sandbox.request_log if r.method != "GET"]
+
+    def audit_events(self) -> list[str]:
+        text = (self.folder / "output" / "ws" / "audit.jsonl").read_text()
+        return [json.loads(line)["event"] for line in text.splitlines()]
+
+    def sheet(self) -> list[tuple]:
+        book = load_workbook(self.folder / "output" / "ws" / "keys.xlsx")
+        return list(book.active.iter_rows(min_row=2, values_only=True))
+
+
+@pytest.fixture
+def workshop(sandbox: Sandbox, management_key: str, tmp_path: Path) -> Workshop:
+    return Workshop(sandbox, management_key, tmp_path)
+
+
+def check_lines(done) -> dict[str, str]:
+    lines = {}
+    for line in done.stdout.splitlines():
+        parts = line.split(maxsplit=2)
+        if len(parts) == 3 and parts[0] in ("ok", "FAIL"):
+            lines[parts[1]] = line
+    return lines
+
+
+def test_check_passes_on_a_ready_workshop(workshop: Workshop) -> None:
+    workshop.provisioned(3)
+    done = workshop.keyprov("check", "ws.csv")
+    assert done.returncode == 0, done.stdout
+    assert "ws: READY: 3/3 participants ready" in done.stdout
+    assert workshop.writes() == []
+    assert workshop.audit_events()[-1] == "check"
+
+
+def test_check_finds_every_kind_of_unreadiness(
+    workshop: Workshop, client: OpenRouterClient
+) -> None:
+    soon = (datetime.now(UTC) + timedelta(days=1)).date().isoformat()
+    workshop.provisioned(4, "--expires", soon)
+    make_roster(workshop.roster, 5)  # person4: no key yet
+    client.update_key(workshop.key_of("person1@example.org")["hash"], limit=7)  # wrong limit
+    client.update_key(workshop.key_of("person2@example.org")["hash"], disabled=True)
+    workshop.sandbox.set_credits(total_credits=2.5, total_usage=0)  # 3 live keys x 1 USD + 7
+
+    done = workshop.keyprov("check", "ws.csv", "--warn-days", "2")
+    assert done.returncode == 1
+    lines = check_lines(done)
+    assert "expires soon" in lines["person0@example.org"]
+    assert "limit is 7 USD, expected 1" in lines["person1@example.org"]
+    assert "its key is disabled" in lines["person2@example.org"]
+    assert "no key: run keyprov provision" in lines["person4@example.org"]
+    assert "the remaining limits add up to 9.00 USD but the account has 2.50 USD" in done.stdout
+    assert "NOT READY: 0/5" in done.stdout
+
+    later = (datetime.now(UTC) + timedelta(days=30)).date().isoformat()
+    done = workshop.keyprov("check", "ws.csv", "--expires", later, "--warn-days", "0")
+    assert f"expected {later}T23:59:59Z" in check_lines(done)["person3@example.org"]
+
+
+def test_report_figures_equal_the_servers_numbers(workshop: Workshop) -> None:
+    make_roster(workshop.roster, 3)
+    assert workshop.keyprov("provision", "ws.csv", "--limit-reset", "monthly").returncode == 0
+    usage = {"person0@example.org": (0.25, 0.75), "person1@example.org": (0.9, 4.5)}
+    for email, (monthly, total) in usage.items():
+        workshop.sandbox.set_usage(workshop.key_of(email)["hash"], usage=total, monthly=monthly)
+
+    done = workshop.keyprov("report", "ws.csv")
+    assert done.returncode == 0, done.stderr
+    assert workshop.writes() == []
+    rows = list(
+        load_workbook(workshop.folder / "output" / "ws" / "report.xlsx").active.iter_rows(
+            min_row=2, values_only=True
+        )
+    )
+    by_email = {row[0]: row for row in rows}
+    for key in workshop.sandbox.keys():
+        email = key["name"].removeprefix("keyprov:ws:")
+        row = by_email[email]
+        assert row[2] == key["label"] and row[4] == key["limit"]
+        assert row[6] == key["usage_monthly"] and row[7] == key["usage"]
+        assert row[8] == pytest.approx(key["limit_remaining"])
+    assert by_email["person1@example.org"][8] == pytest.approx(0.1)
+    assert "total (enabled keys)" in done.stdout and "5.2500" in done.stdout
+
+    chart = workshop.folder / "output" / "ws" / "spend.png"
+    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert image.imread(chart).shape[0] > 100
+    secrets = [e.secret for e in Ledger.open(workshop.folder / "output/ws/state.jsonl").entries()]
+    report_bytes = (workshop.folder / "output" / "ws" / "report.xlsx").read_bytes()
+    assert all(s not in done.stdout and s.encode() not in report_bytes for s in secrets)
+
+
+def test_rotate_replaces_the_key_and_disables_the_old_one(workshop: Workshop) -> None:
+    soon = (datetime.now(UTC) + timedelta(days=9)).date().isoformat()
+    workshop.provisioned(2, "--expires", soon, "--limit-reset", "weekly")
+    old = workshop.key_of("person0@example.org")
+
+    done = workshop.keyprov("rotate", "ws.csv", "--participant", "person0@example.org")
+    assert done.returncode == 0, done.stdout + done.stderr
+    new = workshop.key_of("person0@example.org")
+    assert new["hash"] != old["hash"]
+    assert (new["limit"], new["limit_reset"], new["expires_at"]) == (
+        old["limit"],
+        old["limit_reset"],
+        old["expires_at"],
+    )
+    stored_old = next(k for k in workshop.sandbox.keys() if k["hash"] == old["hash"])
+    assert stored_old["disabled"]
+    enabled = [k for k in workshop.sandbox.keys() if not k["disabled"]]
+    assert sorted(k["name"] for k in enabled) == [
+        "keyprov:ws:person0@example.org",
+        "keyprov:ws:person1@example.org",
+    ]
+    row = next(r for r in workshop.sheet() if r[1] == "person0@example.org")
+    assert hashlib.sha256(row[2].encode()).hexdigest() == new["hash"]
+    assert "rotated" in workshop.audit_events()
+
+    rerun = workshop.keyprov("provision", "ws.csv", "--limit-reset", "weekly")
+    assert rerun.returncode == 0 and workshop.writes() == [], "a rerun accepts the rotation"
+
+
+def test_rotate_keeps_the_old_key_when_the_successor_cannot_be_created(
+    workshop: Workshop,
+) -> None:
+    workshop.provisioned(1)
+    old = workshop.key_of("person0@example.org")
+    workshop.sandbox.force(429, count=1, method="POST", retry_after="3600")
+
+    done = workshop.keyprov("rotate", "ws.csv", "--participant", "person0@example.org")
+    assert done.returncode == 1
+    assert "the old key stays enabled" in done.stdout
+    assert workshop.key_of("person0@example.org")["hash"] == old["hash"]
+    assert len(workshop.sandbox.keys()) == 1
+    row = workshop.sheet()[0]
+    assert hashlib.sha256(row[2].encode()).hexdigest() == old["hash"]
+
+
+def test_revoke_disables_every_key_and_a_second_revoke_changes_nothing(
+    workshop: Workshop,
+) -> None:
+    workshop.provisioned(3)
+    make_roster(workshop.roster, 2)  # a key of someone no longer in the roster is revoked too
+
+    dry = workshop.keyprov("revoke", "ws.csv", "--dry-run")
+    assert dry.returncode == 0 and dry.stdout.count("would be disabled") == 3
+    assert workshop.writes() == []
+
+    done = workshop.keyprov("revoke", "ws.csv")
+    assert done.returncode == 0
+    assert len([r for r in workshop.sandbox.request_log if r.method == "PATCH"]) == 3
+    assert all(k["disabled"] for k in workshop.sandbox.keys())
+    assert {r[7] for r in workshop.sheet()} == {"disabled"}
+
+    again = workshop.keyprov("revoke", "ws.csv")
+    assert again.returncode == 0 and workshop.writes() == []
+    assert "already disabled" in again.stdout
+
+
+def test_revoke_delete_needs_yes(workshop: Workshop) -> None:
+    workshop.provisioned(2)
+    refused = workshop.keyprov("revoke", "ws.csv", "--delete")
+    assert refused.returncode == 2 and workshop.writes() == []
+    done = workshop.keyprov("revoke", "ws.csv", "--delete", "--yes")
+    assert done.returncode == 0
+    assert workshop.sandbox.keys() == []
+
+
+def test_set_limit_add_adds_to_the_current_limit_and_survives_a_rerun(
+    workshop: Workshop, client: OpenRouterClient
+) -> None:
+    write_csv(
+        workshop.roster,
+        ("name", "email", "limit"),
+        [("Ada", "ada@example.org", "1.5"), ("Bob", "bob@example.org", "3")],
+    )
+    assert workshop.keyprov("provision", "ws.csv").returncode == 0
+    client.update_key(workshop.key_of("bob@example.org")["hash"], limit=4)  # dashboard top-up
+
+    done = workshop.keyprov("set-limit", "ws.csv", "--all", "--add", "2")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert workshop.key_of("ada@example.org")["limit"] == 3.5
+    assert workshop.key_of("bob@example.org")["limit"] == 6
+    done = workshop.keyprov(
+        "set-limit", "ws.csv", "--participant", "ada@example.org", "--limit", "5"
+    )
+    assert done.returncode == 0 and workshop.key_of("ada@example.org")["limit"] == 5
+
+    rerun = workshop.keyprov("provision", "ws.csv")
+    assert rerun.returncode == 0 and workshop.writes() == [], "top-ups are not reverted"
+    assert workshop.keyprov("check", "ws.csv").returncode == 0, "check expects the top-ups"
+    assert [r[3] for r in workshop.sheet()] == [5, 6]
+
+
+def test_lifecycle_commands_need_a_provisioned_workshop(workshop: Workshop) -> None:
+    make_roster(workshop.roster, 1)
+    done = workshop.keyprov("revoke", "ws.csv")
+    assert done.returncode == 2 and "provision it first" in done.stderr
