@@ -109,3 +109,126 @@ def test_blank_lines_do_not_shift_row_numbers(tmp_path: Path) -> None:
     path.write_text("name,email\nAda,ada@example.org\n\nBob,bob@\n", encoding="utf-8")
     with pytest.raises(RosterError, match="row 4, column 'email'"):
         read_roster(path, default_limit=1)
+
+
+def one_limit(tmp_path: Path, text: str, *, delimiter: str = ",") -> float:
+    path = tmp_path / "r.csv"
+    cell = f'"{text}"' if delimiter in text else text
+    path.write_text(
+        f"name{delimiter}email{delimiter}limit\nAda{delimiter}a@x.org{delimiter}{cell}\n"
+    )
+    (person,) = read_roster(path, max_limit=10_000).participants
+    return person.limit
+
+
+@pytest.mark.parametrize(
+    ("text", "limit"),
+    [
+        ("2", 2.0),
+        ("2.5", 2.5),
+        ("2,50", 2.5),
+        (".5", 0.5),
+        ("$2.50", 2.5),
+        ("2.50 USD", 2.5),
+        ("US$ 3", 3.0),
+        ("+4", 4.0),
+        ("1,000.50", 1000.5),
+        ("1.000,50", 1000.5),
+        ("0.125", 0.125),
+    ],
+)
+def test_limits_as_people_write_them(tmp_path: Path, text: str, limit: float) -> None:
+    assert one_limit(tmp_path, text) == limit
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("1,000", "ambiguous"),
+        ("2.500", "ambiguous"),
+        ("2 €", "not a number of US dollars"),
+        ("1e2", "not a number of US dollars"),
+        ("2.5.1", "not a number of US dollars"),
+        ("\u22121", "must be a positive amount"),
+        ("0", "must be a positive amount"),
+        ("#N/A", "Excel error"),
+    ],
+)
+def test_limits_that_are_refused(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(RosterError, match=message):
+        one_limit(tmp_path, text)
+
+
+@pytest.mark.parametrize(
+    ("status", "skipped"),
+    [
+        ("Cancelled", True),
+        ("canceled by attendee", True),
+        ("Refunded", True),
+        ("Not Attending", True),
+        ("withdrawn", True),
+        ("Waitlisted", True),
+        ("On waitlist", True),
+        ("Partially refunded", False),
+        ("Attending", False),
+        ("Checked In", False),
+        ("pending", False),
+        ("", False),
+    ],
+)
+def test_status_decides_who_is_skipped(tmp_path: Path, status: str, skipped: bool) -> None:
+    roster = write_csv(
+        tmp_path / "r.csv",
+        ("Name", "Email", "Registration status"),
+        [("Ada Example", "ada@example.org", status), ("Bo Example", "bo@example.org", "")],
+    )
+    result = read_roster(roster, default_limit=1)
+    assert [p.email for p in result.participants] == (
+        ["bo@example.org"] if skipped else ["ada@example.org", "bo@example.org"]
+    )
+    if skipped:
+        (notice,) = result.skipped
+        assert notice.row == 2
+        assert "Ada Example <ada@example.org> is not provisioned" in notice.message
+        assert repr(status) in notice.message
+
+
+def test_names_and_emails_are_normalised_in_one_place(tmp_path: Path) -> None:
+    roster = write_csv(
+        tmp_path / "r.csv",
+        ("name", "email"),
+        [("  Zoe\u0308   Van\nDijk ", " ZOE\u200b.VanDijk@Example.ORG\u00a0")],
+    )
+    (person,) = read_roster(roster, default_limit=1).participants
+    assert person.name == "Zo\u00eb Van Dijk"
+    assert person.email == "zoe.vandijk@example.org"
+
+
+def test_sheet_option_on_a_csv_is_refused(tmp_path: Path) -> None:
+    roster = write_csv(tmp_path / "r.csv", ("name", "email"), [("Ada", "ada@example.org")])
+    with pytest.raises(RosterError, match="--sheet applies to Excel workbooks"):
+        read_roster(roster, default_limit=1, sheet="Sheet1")
+
+
+def test_unknown_column_field_is_refused(tmp_path: Path) -> None:
+    roster = write_csv(tmp_path / "r.csv", ("name", "email"), [("Ada", "ada@example.org")])
+    with pytest.raises(RosterError, match="there is no field 'phone'"):
+        read_roster(roster, default_limit=1, column_overrides={"phone": "Mobile"})
+
+
+def test_column_override_wins_over_synonyms(tmp_path: Path) -> None:
+    roster = write_csv(
+        tmp_path / "r.csv",
+        ("Name", "Email", "Private mail"),
+        [("Ada", "ada@work.example.org", "ada@example.org")],
+    )
+    (person,) = read_roster(
+        roster, default_limit=1, column_overrides={"email": "private MAIL"}
+    ).participants
+    assert person.email == "ada@example.org"
+
+
+def test_limit_option_outside_the_maximum_is_refused(tmp_path: Path) -> None:
+    roster = write_csv(tmp_path / "r.csv", ("name", "email"), [("Ada", "ada@example.org")])
+    with pytest.raises(RosterError, match="--limit 500 must be more than 0 and at most"):
+        read_roster(roster, default_limit=500)
