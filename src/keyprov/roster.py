@@ -9,6 +9,7 @@ fixes the file once; nothing is guessed where a guess could give someone a wrong
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import io
 import math
@@ -375,20 +376,28 @@ def _looks_binary(data: bytes) -> bool:
 
 
 def _choose_delimiter(text: str, matcher: _HeaderMatcher) -> str:
-    """The delimiter under which a header row appears; else the most consistent one."""
-    best: tuple[tuple[int, int, int], str] | None = None
-    for delimiter in DELIMITERS:
-        sample = list(islice(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter), 200))
-        header_score = max(
-            (matcher.score(row) for row in sample[:HEADER_SEARCH_ROWS]), default=(0, 0)
-        )
+    """The delimiter that shows a header row earliest (and fullest); else the most regular one."""
+
+    def score(delimiter: str) -> tuple[int, int, int, int]:
+        sample = _sample(text, delimiter)
         widths = [len(row) for row in sample if len(row) > 1]
-        consistency = max((widths.count(width) for width in set(widths)), default=0)
-        score = (*header_score, consistency)
-        if best is None or score > best[0]:
-            best = (score, delimiter)
-    assert best is not None
-    return best[1]
+        regular = max((widths.count(width) for width in set(widths)), default=0)
+        scores = [matcher.score(row) for row in sample[:HEADER_SEARCH_ROWS]]
+        for index, (complete, fields) in enumerate(scores):
+            if complete:
+                return 1, -index, fields, regular
+        return 0, 0, max((fields for _, fields in scores), default=0), regular
+
+    return max(DELIMITERS, key=score)
+
+
+def _sample(text: str, delimiter: str) -> list[list[str]]:
+    rows: list[list[str]] = []
+    # An unclosed quote stops the sample early; the rows before it are sample enough, and
+    # parsing the whole file reports the quote.
+    with contextlib.suppress(csv.Error):
+        rows.extend(islice(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter), 200))
+    return rows
 
 
 def _parse_delimited(text: str, delimiter: str, shown: str) -> list[Sequence[Cell]]:
