@@ -102,6 +102,9 @@ _EXCEL_ERRORS = frozenset(
     {"#n/a", "#value!", "#ref!", "#div/0!", "#num!", "#name?", "#null!", "#spill!", "#calc!"}
 )
 
+_INVISIBLE = " \t\r\n\v\f\u00a0\u200b\u200c\u200d\u2060\ufeff"
+"""Whitespace and the zero-width characters that copy and paste leaves at the ends of cells."""
+
 Cell = str | int | float | bool | datetime | date | time | None
 """One cell as the file stores it: CSV gives text, workbooks give numbers and dates too."""
 
@@ -143,8 +146,7 @@ def normalise_header(text: str) -> str:
 def normalise_text(value: str) -> str:
     """The one normalisation of every cell's text: NFC, no invisible characters at the ends,
     and runs of whitespace (a line break inside a cell, say) as a single space."""
-    text = unicodedata.normalize("NFC", value)
-    return " ".join(text.split()).strip("\u200b\u200c\u200d\u2060\ufeff")
+    return " ".join(unicodedata.normalize("NFC", value).strip(_INVISIBLE).split())
 
 
 def read_roster(
@@ -166,10 +168,13 @@ def read_roster(
     matcher = _HeaderMatcher.build(column_overrides or {}, shown)
     table = _load_table(path, shown, sheet, matcher)
     header = _find_header(table, matcher, shown)
-    columns = _resolve_columns(header, matcher, table, shown)
-    _check_defaults(columns, default_limit, default_limit_reset, max_limit, shown, header.row)
+    columns, problems = _resolve_columns(header, matcher, table, shown)
+    problems += _check_defaults(header, default_limit, default_limit_reset, max_limit, shown)
+    if columns is None:
+        raise RosterError(problems)
     reader = _RowReader(shown, columns, default_limit, default_limit_reset, max_limit)
     result = reader.read(table, header.index + 1)
+    result.problems[:0] = problems
     if not result.participants and not result.problems:
         message = "the roster has a header but no participants."
         if result.skipped:
@@ -242,7 +247,13 @@ def _load_table(path: Path, shown: str, sheet: str | None, matcher: _HeaderMatch
                 "the workbook is password-protected (encrypted), so it cannot be read. Open it, "
                 "remove the password (File > Info > Protect Workbook) and save it again.",
             )
-        return _load_xls(data, shown, sheet)
+        table = _load_xls(data, shown, sheet)
+        if suffix != ".xls":
+            table.warnings.append(
+                f"{shown}: this file is an Excel 97-2003 workbook although its name ends in "
+                f"{suffix}; it was read as a workbook. Rename it to .xls to avoid confusion."
+            )
+        return table
     if suffix in WORKBOOK_SUFFIXES:
         raise _fail(
             shown,
@@ -403,20 +414,27 @@ def _sample(text: str, delimiter: str) -> list[list[str]]:
 def _parse_delimited(text: str, delimiter: str, shown: str) -> list[Sequence[Cell]]:
     """Records, not lines: a quoted field with line breaks stays in its row, as in Excel."""
     rows: list[Sequence[Cell]] = []
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     try:
-        rows.extend(reader)
+        rows.extend(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True))
         return rows
     except csv.Error as error:
-        if "end of data" in str(error) or "field larger" in str(error):
-            raise _fail(
-                shown,
-                f'row {len(rows) + 1} opens a quote (") that is never closed, so every '
-                "line after it would be read as one cell. Close or remove that quote.",
-            ) from error
-    # Spreadsheet apps read a stray quote inside a field ('"Ada" Lovelace') as text; so does
-    # the lenient parser, which is only used when the strict one objects.
-    return list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+        failure = error
+    if "end of data" not in str(failure):
+        # Spreadsheet apps read a stray quote inside a field ('"Ada" Lovelace') as text; so
+        # does the lenient parser, used only when the strict one objects.
+        rows = []
+        try:
+            rows.extend(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+            return rows
+        except csv.Error as error:
+            failure = error
+    # Either the text ended inside quotes, or a cell grew past csv's 128 KB limit: both are a
+    # quote that was never closed.
+    raise _fail(
+        shown,
+        f'row {len(rows) + 1} opens a quote (") that is never closed, so every line after it '
+        "would be read as one cell. Close or remove that quote.",
+    ) from failure
 
 
 # --- workbooks ---
@@ -510,7 +528,10 @@ def _load_xls(data: bytes, shown: str, sheet: str | None) -> _Table:
 def _xls_cell(cell: Any, datemode: int, xlrd: Any) -> Cell:
     kind = cell.ctype
     if kind == xlrd.XL_CELL_DATE:
-        return xlrd.xldate_as_datetime(cell.value, datemode)
+        try:
+            return xlrd.xldate_as_datetime(cell.value, datemode)
+        except (ValueError, OverflowError, xlrd.xldate.XLDateError):
+            return float(cell.value)  # a date Excel cannot show either: keep the number
     if kind == xlrd.XL_CELL_BOOLEAN:
         return bool(cell.value)
     if kind == xlrd.XL_CELL_ERROR:
@@ -541,9 +562,6 @@ def cell_text(value: Cell) -> str:
     if isinstance(value, date | time):
         return value.isoformat()
     return str(value)
-
-
-_INVISIBLE = " \t\r\n\v\f\u00a0\u200b\u200c\u200d\u2060\ufeff"
 
 
 def _is_blank(cells: Sequence[Cell]) -> bool:
@@ -713,7 +731,8 @@ class _Columns:
 
     index: Mapping[str, int]
     header: Mapping[str, str]
-    status: tuple[int, ...] = ()
+    status: tuple[tuple[int, str], ...] = ()
+    """(position, header) of every status column."""
     warnings: tuple[str, ...] = ()
 
     def cell(self, cells: Sequence[Cell], name: str) -> Cell:
@@ -731,7 +750,8 @@ class _Columns:
 
 def _resolve_columns(
     header: _Header, matcher: _HeaderMatcher, table: _Table, shown: str
-) -> _Columns:
+) -> tuple[_Columns | None, list[RosterProblem]]:
+    """The columns to read, or None and the problems that make the header unusable."""
     found = header.found
     problems: list[RosterProblem] = []
 
@@ -763,7 +783,7 @@ def _resolve_columns(
         elif positions:
             index[name] = positions[0]
     if problems:
-        raise RosterError(problems)
+        return None, problems
     headers = {name: cell_text(header.cells[position]).strip() for name, position in index.items()}
     warnings: list[str] = []
     if "id" in index and _column_is_empty(table, header.index, index["id"]):
@@ -773,9 +793,12 @@ def _resolve_columns(
             "identified by their email."
         )
         del index["id"]
-    return _Columns(
-        index=index, header=headers, status=tuple(found.get("status", ())), warnings=tuple(warnings)
+    status = tuple(
+        (position, cell_text(header.cells[position]).strip())
+        for position in found.get("status", ())
     )
+    columns = _Columns(index=index, header=headers, status=status, warnings=tuple(warnings))
+    return columns, []
 
 
 def _column_is_empty(table: _Table, header_index: int, position: int) -> bool:
@@ -786,13 +809,12 @@ def _column_is_empty(table: _Table, header_index: int, position: int) -> bool:
 
 
 def _check_defaults(
-    columns: _Columns,
+    header: _Header,
     default_limit: float | None,
     default_limit_reset: str | None,
     max_limit: float,
     shown: str,
-    header_row: int,
-) -> None:
+) -> list[RosterProblem]:
     problems: list[RosterProblem] = []
     if default_limit is not None and not (0 < default_limit <= max_limit):
         problems.append(
@@ -813,19 +835,18 @@ def _check_defaults(
                 f"--limit-reset {default_limit_reset!r} must be one of {', '.join(LIMIT_RESETS)}.",
             )
         )
-    if default_limit is None and "limit" not in columns.index:
+    if default_limit is None and "limit" not in header.found:
         problems.append(
             RosterProblem(
                 shown,
-                header_row,
+                header.row,
                 None,
                 "the roster has no limit column ('limit', 'budget', 'credit', 'usd') and no "
                 "--limit was given. Give every key's budget with --limit USD, or add a "
                 "'limit' column.",
             )
         )
-    if problems:
-        raise RosterError(problems)
+    return problems
 
 
 # --- Step 3: every row -------------------------------------------------------------------
@@ -886,22 +907,14 @@ class _RowReader:
         return RosterProblem(self.shown, row, column, message)
 
     def _skip_reason(self, cells: Sequence[Cell], row: int) -> RosterProblem | None:
-        for position in self.columns.status:
+        for position, header in self.columns.status:
             status = normalise_text(cell_text(cells[position] if position < len(cells) else None))
             if _is_skipped_status(status):
-                name = self.columns.text(cells, "name") or " ".join(
-                    part
-                    for part in (
-                        self.columns.text(cells, "first_name"),
-                        self.columns.text(cells, "last_name"),
-                    )
-                    if part
-                )
-                who = f"{name} <{self.columns.text(cells, 'email').lower()}>".strip()
+                who = f"{self._name(cells)} <{self.columns.text(cells, 'email').lower()}>"
                 return RosterProblem(
                     self.shown,
                     row,
-                    None,
+                    header,
                     f"{who} is not provisioned: the status is {status!r}, a registration that "
                     "was cancelled, refunded or withdrawn. Change the status to provision them.",
                 )
@@ -970,8 +983,9 @@ class _RowReader:
         return Participant(name, email, limit, limit_reset, row, participant_id), problems
 
     def _repeats_header(self, cells: Sequence[Cell]) -> bool:
-        text = self.columns.text(cells, "email")
-        return bool(text) and _FIELD_OF_HEADER.get(normalise_header(text)) == "email"
+        key = normalise_header(self.columns.text(cells, "email"))
+        own = normalise_header(self.columns.header_of("email") or "")
+        return bool(key) and (key == own or _FIELD_OF_HEADER.get(key) == "email")
 
     def _name(self, cells: Sequence[Cell]) -> str:
         name = self.columns.text(cells, "name")
@@ -1009,7 +1023,8 @@ class _RowReader:
     def _limit(self, cell: Cell, row: int, problems: list[RosterProblem]) -> float | None:
         text = normalise_text(cell_text(cell))
         if not text:
-            if self.default_limit is None:
+            # Without a limit column the file-level problem says it once, not on every row.
+            if self.default_limit is None and "limit" in self.columns.index:
                 problems.append(
                     self._problem(
                         row,
@@ -1084,6 +1099,11 @@ def _is_skipped_status(status: str) -> bool:
     return words[0] in SKIPPED_STATUS_WORDS or " ".join(words).startswith(SKIPPED_STATUS_PHRASES)
 
 
+def _without_currency(text: str) -> str:
+    matched = _CURRENCY.match(text)
+    return matched.group(1) if matched else text.strip()
+
+
 def _parse_amount(cell: Cell, text: str) -> float | str:
     """US dollars from a cell: a number as stored, or text like '2.50', '$2', '2,50 USD'.
 
@@ -1098,12 +1118,11 @@ def _parse_amount(cell: Cell, text: str) -> float | str:
         return "is a date or time, not an amount. Write the amount in US dollars, e.g. 2.50."
     if text.lower() in _EXCEL_ERRORS:
         return "is an Excel error, not an amount. Fix the formula, or type the amount."
-    matched = _CURRENCY.match(text)
-    body = matched.group(1) if matched else text
     sign = 1.0
+    body = _without_currency(text)
     if body[:1] in ("-", "\u2212", "+"):
-        sign = -1.0 if body[0] != "+" else 1.0
-        body = body[1:].strip()
+        sign = 1.0 if body[0] == "+" else -1.0
+        body = _without_currency(body[1:])
     if _AMBIGUOUS.fullmatch(body):
         return (
             "is ambiguous: a thousands separator or a decimal point? Write it without "

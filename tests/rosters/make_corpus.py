@@ -1087,10 +1087,14 @@ case(
     )
 )
 
+# No limit anywhere is said once for the file; the rows are still checked.
 case(
     "no_limit_no_default.csv",
-    errors=["row 1: the roster has no limit column"],
-)(text("name,email\nAbe Example,abe@example.org\n"))
+    errors=[
+        "row 1: the roster has no limit column",
+        "row 3, column 'email': 'abe@example' is not a valid email address",
+    ],
+)(text("name,email\nAbe Example,abe@example.org\nAbe Typo,abe@example\n"))
 
 
 def _binary(path: Path) -> None:
