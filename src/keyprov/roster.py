@@ -28,8 +28,9 @@ from keyprov.errors import RosterError, RosterProblem
 
 LIMIT_RESETS = ("daily", "weekly", "monthly")
 DEFAULT_MAX_LIMIT = 100.0
-HEADER_SEARCH_ROWS = 30
-"""How far down to look for the header: some exports put title or report lines above it."""
+HEADER_SEARCH_ROWS = 100
+"""How far down to look for the header: some exports put title or report lines above it
+(Zoom lists the hosts and panelists of a webinar above its attendees)."""
 
 TEXT_SUFFIXES = (".csv", ".tsv", ".txt")
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm")
@@ -59,9 +60,9 @@ SYNONYMS: Mapping[str, tuple[str, ...]] = {
         "adressecourriel adressedecourriel adresseemail correo correoelectronico"
     ),
     "limit": _words(
+        # Not "credits": that is a course's ECTS credits in many university exports.
         "limit limitusd limitinusd usdlimit budget budgetusd budgetinusd usdbudget credit "
-        "credits creditusd creditsusd usd spendlimit spendinglimit keylimit apilimit "
-        "apibudget"
+        "creditusd usd spendlimit spendinglimit keylimit apilimit apibudget"
     ),
     "limit_reset": _words("limitreset reset resets budgetreset resetperiod"),
     "id": _words(
@@ -596,7 +597,11 @@ class _HeaderMatcher:
     def build(cls, overrides: Mapping[str, str], shown: str) -> _HeaderMatcher:
         problems = []
         keys = {}
-        for name, header in overrides.items():
+        given: dict[str, str] = {}
+        for raw_name, header in overrides.items():
+            # 'first name' and 'first-name' mean first_name.
+            name = re.sub(r"[\s-]+", "_", raw_name.strip().lower())
+            given[name] = header
             if name not in FIELDS:
                 problems.append(
                     RosterProblem(
@@ -617,7 +622,7 @@ class _HeaderMatcher:
                 keys[name] = normalise_header(header)
         if problems:
             raise RosterError(problems)
-        return cls(overrides=dict(overrides), override_keys=keys)
+        return cls(overrides=given, override_keys=keys)
 
     def candidates(self, cells: Sequence[Cell]) -> dict[str, list[int]]:
         """field -> the positions of the cells that could hold it."""
