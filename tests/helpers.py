@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
+
+from openpyxl import load_workbook
 
 from keyprov.client import RetryPolicy
+from keyprov.sandbox import RequestRecord, Sandbox
 
 REPO = Path(__file__).resolve().parent.parent
 FAST_RETRY = RetryPolicy(max_attempts=8, max_total_seconds=30, base_wait=0.01, max_wait=0.05)
@@ -46,3 +51,52 @@ def run_keyprov(
         timeout=timeout,
         check=False,
     )
+
+
+class CliWorkshop:
+    """A roster in a temporary folder, driven with the real `keyprov` command against the
+    sandbox; each command starts with a fresh request log so assertions see only its calls."""
+
+    def __init__(self, sandbox: Sandbox, management_key: str, folder: Path) -> None:
+        self.sandbox = sandbox
+        self.folder = folder
+        self.roster = folder / "ws.csv"
+        self.env = {
+            "OPENROUTER_PROVISIONING_KEY": management_key,
+            "OPENROUTER_BASE_URL": sandbox.base_url,
+        }
+
+    def keyprov(self, *args: str) -> subprocess.CompletedProcess[str]:
+        self.sandbox.clear_log()
+        return run_keyprov(list(args), env=self.env, cwd=self.folder)
+
+    def provision(self, *options: str) -> subprocess.CompletedProcess[str]:
+        return self.keyprov("provision", "ws.csv", *options)
+
+    def provisioned(self, count: int, *options: str) -> None:
+        make_roster(self.roster, count)
+        done = self.provision(*options)
+        assert done.returncode == 0, done.stderr
+
+    def calls(self, method: str) -> list[RequestRecord]:
+        return [r for r in self.sandbox.request_log if r.method == method]
+
+    def writes(self) -> list[RequestRecord]:
+        return [r for r in self.sandbox.request_log if r.method != "GET"]
+
+    def key_of(self, email: str) -> dict[str, Any]:
+        """The participant's one enabled key on the server."""
+        (key,) = [
+            k
+            for k in self.sandbox.keys()
+            if k["name"] == f"keyprov:ws:{email}" and not k["disabled"]
+        ]
+        return key
+
+    def audit_events(self) -> list[str]:
+        text = (self.folder / "output" / "ws" / "audit.jsonl").read_text()
+        return [json.loads(line)["event"] for line in text.splitlines()]
+
+    def sheet(self) -> list[tuple[Any, ...]]:
+        book = load_workbook(self.folder / "output" / "ws" / "keys.xlsx")
+        return list(book.active.iter_rows(min_row=2, values_only=True))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,51 +13,12 @@ from openpyxl import load_workbook
 from keyprov.client import OpenRouterClient
 from keyprov.ledger import Ledger
 from keyprov.sandbox import Sandbox
-from tests.helpers import make_roster, run_keyprov, write_csv
-
-
-class Workshop:
-    def __init__(self, sandbox: Sandbox, management_key: str, folder: Path) -> None:
-        self.sandbox = sandbox
-        self.folder = folder
-        self.roster = folder / "ws.csv"
-        self.env = {
-            "OPENROUTER_PROVISIONING_KEY": management_key,
-            "OPENROUTER_BASE_URL": sandbox.base_url,
-        }
-
-    def keyprov(self, *args: str):
-        self.sandbox.clear_log()
-        return run_keyprov(list(args), env=self.env, cwd=self.folder)
-
-    def provisioned(self, count: int, *options: str) -> None:
-        make_roster(self.roster, count)
-        done = self.keyprov("provision", "ws.csv", *options)
-        assert done.returncode == 0, done.stderr
-
-    def key_of(self, email: str) -> dict:
-        (key,) = [
-            k
-            for k in self.sandbox.keys()
-            if k["name"] == f"keyprov:ws:{email}" and not k["disabled"]
-        ]
-        return key
-
-    def writes(self) -> list:
-        return [r for r in self.sandbox.request_log if r.method != "GET"]
-
-    def audit_events(self) -> list[str]:
-        text = (self.folder / "output" / "ws" / "audit.jsonl").read_text()
-        return [json.loads(line)["event"] for line in text.splitlines()]
-
-    def sheet(self) -> list[tuple]:
-        book = load_workbook(self.folder / "output" / "ws" / "keys.xlsx")
-        return list(book.active.iter_rows(min_row=2, values_only=True))
+from tests.helpers import CliWorkshop, make_roster, write_csv
 
 
 @pytest.fixture
-def workshop(sandbox: Sandbox, management_key: str, tmp_path: Path) -> Workshop:
-    return Workshop(sandbox, management_key, tmp_path)
+def workshop(sandbox: Sandbox, management_key: str, tmp_path: Path) -> CliWorkshop:
+    return CliWorkshop(sandbox, management_key, tmp_path)
 
 
 def check_lines(done) -> dict[str, str]:
@@ -70,7 +30,7 @@ def check_lines(done) -> dict[str, str]:
     return lines
 
 
-def test_check_passes_on_a_ready_workshop(workshop: Workshop) -> None:
+def test_check_passes_on_a_ready_workshop(workshop: CliWorkshop) -> None:
     workshop.provisioned(3)
     done = workshop.keyprov("check", "ws.csv")
     assert done.returncode == 0, done.stdout
@@ -80,7 +40,7 @@ def test_check_passes_on_a_ready_workshop(workshop: Workshop) -> None:
 
 
 def test_check_finds_every_kind_of_unreadiness(
-    workshop: Workshop, client: OpenRouterClient
+    workshop: CliWorkshop, client: OpenRouterClient
 ) -> None:
     soon = (datetime.now(UTC) + timedelta(days=1)).date().isoformat()
     workshop.provisioned(4, "--expires", soon)
@@ -104,9 +64,9 @@ def test_check_finds_every_kind_of_unreadiness(
     assert f"expected {later}T23:59:59Z" in check_lines(done)["person3@example.org"]
 
 
-def test_report_figures_equal_the_servers_numbers(workshop: Workshop) -> None:
+def test_report_figures_equal_the_servers_numbers(workshop: CliWorkshop) -> None:
     make_roster(workshop.roster, 3)
-    assert workshop.keyprov("provision", "ws.csv", "--limit-reset", "monthly").returncode == 0
+    assert workshop.provision("--limit-reset", "monthly").returncode == 0
     usage = {"person0@example.org": (0.25, 0.75), "person1@example.org": (0.9, 4.5)}
     for email, (monthly, total) in usage.items():
         workshop.sandbox.set_usage(workshop.key_of(email)["hash"], usage=total, monthly=monthly)
@@ -137,7 +97,7 @@ def test_report_figures_equal_the_servers_numbers(workshop: Workshop) -> None:
     assert all(s not in done.stdout and s.encode() not in report_bytes for s in secrets)
 
 
-def test_rotate_replaces_the_key_and_disables_the_old_one(workshop: Workshop) -> None:
+def test_rotate_replaces_the_key_and_disables_the_old_one(workshop: CliWorkshop) -> None:
     soon = (datetime.now(UTC) + timedelta(days=9)).date().isoformat()
     workshop.provisioned(2, "--expires", soon, "--limit-reset", "weekly")
     old = workshop.key_of("person0@example.org")
@@ -162,12 +122,12 @@ def test_rotate_replaces_the_key_and_disables_the_old_one(workshop: Workshop) ->
     assert hashlib.sha256(row[2].encode()).hexdigest() == new["hash"]
     assert "rotated" in workshop.audit_events()
 
-    rerun = workshop.keyprov("provision", "ws.csv", "--limit-reset", "weekly")
+    rerun = workshop.provision("--limit-reset", "weekly")
     assert rerun.returncode == 0 and workshop.writes() == [], "a rerun accepts the rotation"
 
 
 def test_rotate_keeps_the_old_key_when_the_successor_cannot_be_created(
-    workshop: Workshop,
+    workshop: CliWorkshop,
 ) -> None:
     workshop.provisioned(1)
     old = workshop.key_of("person0@example.org")
@@ -183,7 +143,7 @@ def test_rotate_keeps_the_old_key_when_the_successor_cannot_be_created(
 
 
 def test_revoke_disables_every_key_and_a_second_revoke_changes_nothing(
-    workshop: Workshop,
+    workshop: CliWorkshop,
 ) -> None:
     workshop.provisioned(3)
     make_roster(workshop.roster, 2)  # a key of someone no longer in the roster is revoked too
@@ -203,7 +163,7 @@ def test_revoke_disables_every_key_and_a_second_revoke_changes_nothing(
     assert "already disabled" in again.stdout
 
 
-def test_revoke_delete_needs_yes(workshop: Workshop) -> None:
+def test_revoke_delete_needs_yes(workshop: CliWorkshop) -> None:
     workshop.provisioned(2)
     refused = workshop.keyprov("revoke", "ws.csv", "--delete")
     assert refused.returncode == 2 and workshop.writes() == []
@@ -213,14 +173,14 @@ def test_revoke_delete_needs_yes(workshop: Workshop) -> None:
 
 
 def test_set_limit_add_adds_to_the_current_limit_and_survives_a_rerun(
-    workshop: Workshop, client: OpenRouterClient
+    workshop: CliWorkshop, client: OpenRouterClient
 ) -> None:
     write_csv(
         workshop.roster,
         ("name", "email", "limit"),
         [("Ada", "ada@example.org", "1.5"), ("Bob", "bob@example.org", "3")],
     )
-    assert workshop.keyprov("provision", "ws.csv").returncode == 0
+    assert workshop.provision().returncode == 0
     client.update_key(workshop.key_of("bob@example.org")["hash"], limit=4)  # dashboard top-up
 
     done = workshop.keyprov("set-limit", "ws.csv", "--all", "--add", "2")
@@ -232,13 +192,13 @@ def test_set_limit_add_adds_to_the_current_limit_and_survives_a_rerun(
     )
     assert done.returncode == 0 and workshop.key_of("ada@example.org")["limit"] == 5
 
-    rerun = workshop.keyprov("provision", "ws.csv")
+    rerun = workshop.provision()
     assert rerun.returncode == 0 and workshop.writes() == [], "top-ups are not reverted"
     assert workshop.keyprov("check", "ws.csv").returncode == 0, "check expects the top-ups"
     assert [r[3] for r in workshop.sheet()] == [5, 6]
 
 
-def test_lifecycle_commands_need_a_provisioned_workshop(workshop: Workshop) -> None:
+def test_lifecycle_commands_need_a_provisioned_workshop(workshop: CliWorkshop) -> None:
     make_roster(workshop.roster, 1)
     done = workshop.keyprov("revoke", "ws.csv")
     assert done.returncode == 2 and "provision it first" in done.stderr

@@ -14,38 +14,14 @@ import pytest
 from keyprov.client import OpenRouterClient
 from keyprov.lock import workshop_lock
 from keyprov.sandbox import Sandbox
-from tests.helpers import make_roster, run_keyprov, write_csv
+from tests.helpers import CliWorkshop, make_roster, write_csv
 
 
-class Workshop:
-    """A roster in a temporary folder, provisioned with the real CLI against the sandbox."""
-
-    def __init__(self, sandbox: Sandbox, management_key: str, folder: Path) -> None:
-        self.sandbox = sandbox
-        self.folder = folder
-        self.roster = folder / "ws.csv"
-        self.env = {
-            "OPENROUTER_PROVISIONING_KEY": management_key,
-            "OPENROUTER_BASE_URL": sandbox.base_url,
-        }
-
-    def run(self, *options: str, clear_log: bool = True):
-        if clear_log:
-            self.sandbox.clear_log()
-        return run_keyprov(["provision", "ws.csv", *options], env=self.env, cwd=self.folder)
-
-    def dry_run(self) -> dict[str, str]:
-        done = self.run("--dry-run")
-        assert done.returncode == 0, done.stderr
-        writes = [r for r in self.sandbox.request_log if r.method != "GET"]
-        assert writes == [], "a dry run changes nothing"
-        return parse_plan(done.stdout)
-
-    def calls(self, method: str) -> list:
-        return [r for r in self.sandbox.request_log if r.method == method]
-
-    def patches(self) -> list:
-        return self.calls("PATCH")
+def dry_run(workshop: CliWorkshop) -> dict[str, str]:
+    done = workshop.provision("--dry-run")
+    assert done.returncode == 0, done.stderr
+    assert workshop.writes() == [], "a dry run changes nothing"
+    return parse_plan(done.stdout)
 
 
 def parse_plan(text: str) -> dict[str, str]:
@@ -58,8 +34,8 @@ def parse_plan(text: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def workshop(sandbox: Sandbox, management_key: str, tmp_path: Path) -> Workshop:
-    return Workshop(sandbox, management_key, tmp_path)
+def workshop(sandbox: Sandbox, management_key: str, tmp_path: Path) -> CliWorkshop:
+    return CliWorkshop(sandbox, management_key, tmp_path)
 
 
 def expect_plan(plan: dict[str, str], **expected: int | str) -> None:
@@ -79,68 +55,68 @@ def expect_plan(plan: dict[str, str], **expected: int | str) -> None:
     assert plan == wanted
 
 
-def test_first_run_dry_run_then_run(workshop: Workshop) -> None:
+def test_first_run_dry_run_then_run(workshop: CliWorkshop) -> None:
     make_roster(workshop.roster, 4, limit=1.25)
-    expect_plan(workshop.dry_run(), create=4, budget="5.00")
-    assert "credits left:            1000.00 USD (enough)" in workshop.run("--dry-run").stdout
+    expect_plan(dry_run(workshop), create=4, budget="5.00")
+    assert "credits left:            1000.00 USD (enough)" in workshop.provision("--dry-run").stdout
     assert workshop.sandbox.keys() == []
     assert not (workshop.folder / "output" / "ws").exists(), "a dry run writes no file"
 
-    assert workshop.run().returncode == 0
+    assert workshop.provision().returncode == 0
     assert len(workshop.calls("POST")) == 4
 
 
-def test_no_op_rerun_makes_no_create_and_no_patch(workshop: Workshop) -> None:
+def test_no_op_rerun_makes_no_create_and_no_patch(workshop: CliWorkshop) -> None:
     make_roster(workshop.roster, 6)
-    assert workshop.run().returncode == 0
-    expect_plan(workshop.dry_run(), unchanged=6)
+    assert workshop.provision().returncode == 0
+    expect_plan(dry_run(workshop), unchanged=6)
 
-    done = workshop.run()
+    done = workshop.provision()
     assert done.returncode == 0
-    assert workshop.calls("POST") == [] and workshop.patches() == []
+    assert workshop.calls("POST") == [] and workshop.calls("PATCH") == []
     assert "6 present" in done.stdout
 
 
-def test_adding_five_rows_creates_exactly_five_keys(workshop: Workshop) -> None:
+def test_adding_five_rows_creates_exactly_five_keys(workshop: CliWorkshop) -> None:
     make_roster(workshop.roster, 10)
-    assert workshop.run().returncode == 0
+    assert workshop.provision().returncode == 0
     make_roster(workshop.roster, 15, limit=2)
-    expect_plan(workshop.dry_run(), create=5, change=10, budget="10.00")
+    expect_plan(dry_run(workshop), create=5, change=10, budget="10.00")
     make_roster(workshop.roster, 15, limit=1)
-    expect_plan(workshop.dry_run(), create=5, unchanged=10, budget="5.00")
+    expect_plan(dry_run(workshop), create=5, unchanged=10, budget="5.00")
 
-    assert workshop.run().returncode == 0
-    assert len(workshop.calls("POST")) == 5 and workshop.patches() == []
+    assert workshop.provision().returncode == 0
+    assert len(workshop.calls("POST")) == 5 and workshop.calls("PATCH") == []
     assert len(workshop.sandbox.keys()) == 15
 
 
-def test_changing_one_limit_makes_exactly_one_patch(workshop: Workshop) -> None:
+def test_changing_one_limit_makes_exactly_one_patch(workshop: CliWorkshop) -> None:
     make_roster(workshop.roster, 5)
-    assert workshop.run().returncode == 0
+    assert workshop.provision().returncode == 0
     rows = [(f"Person {i}", f"person{i}@example.org", 3 if i == 2 else 1) for i in range(5)]
     write_csv(workshop.roster, ("name", "email", "limit"), rows)
-    expect_plan(workshop.dry_run(), change=1, unchanged=4)
+    expect_plan(dry_run(workshop), change=1, unchanged=4)
 
-    assert workshop.run().returncode == 0
-    (patch,) = workshop.patches()
+    assert workshop.provision().returncode == 0
+    (patch,) = workshop.calls("PATCH")
     assert workshop.calls("POST") == []
     key = next(k for k in workshop.sandbox.keys() if k["name"].endswith("person2@example.org"))
     assert patch.path.endswith(key["hash"]) and key["limit"] == 3
 
 
-def test_a_removed_row_is_reported_and_disabled_only_with_prune(workshop: Workshop) -> None:
+def test_a_removed_row_is_reported_and_disabled_only_with_prune(workshop: CliWorkshop) -> None:
     make_roster(workshop.roster, 5)
-    assert workshop.run().returncode == 0
+    assert workshop.provision().returncode == 0
     make_roster(workshop.roster, 4)  # person4 leaves
-    expect_plan(workshop.dry_run(), unchanged=4, gone=1)
+    expect_plan(dry_run(workshop), unchanged=4, gone=1)
 
-    done = workshop.run()
-    assert done.returncode == 0 and workshop.patches() == []
+    done = workshop.provision()
+    assert done.returncode == 0 and workshop.calls("PATCH") == []
     assert "no longer in the roster; --prune disables them" in done.stderr
 
-    done = workshop.run("--prune")
+    done = workshop.provision("--prune")
     assert done.returncode == 0
-    (patch,) = workshop.patches()
+    (patch,) = workshop.calls("PATCH")
     gone = next(k for k in workshop.sandbox.keys() if k["name"].endswith("person4@example.org"))
     assert patch.path.endswith(gone["hash"]) and gone["disabled"]
     assert [k for k in workshop.sandbox.keys() if k["disabled"]] == [gone]
@@ -148,14 +124,14 @@ def test_a_removed_row_is_reported_and_disabled_only_with_prune(workshop: Worksh
 
 
 def test_lost_state_creates_no_duplicate_and_names_the_participants(
-    workshop: Workshop,
+    workshop: CliWorkshop,
 ) -> None:
     make_roster(workshop.roster, 3)
-    assert workshop.run().returncode == 0
+    assert workshop.provision().returncode == 0
     (workshop.folder / "output" / "ws" / "state.jsonl").unlink()
-    expect_plan(workshop.dry_run(), lost=3)
+    expect_plan(dry_run(workshop), lost=3)
 
-    done = workshop.run()
+    done = workshop.provision()
     assert done.returncode == 1
     assert workshop.calls("POST") == []
     assert len(workshop.sandbox.keys()) == 3
@@ -164,66 +140,66 @@ def test_lost_state_creates_no_duplicate_and_names_the_participants(
 
 
 def test_a_key_disabled_on_the_server_is_reenabled_only_on_request(
-    workshop: Workshop, client: OpenRouterClient
+    workshop: CliWorkshop, client: OpenRouterClient
 ) -> None:
     make_roster(workshop.roster, 2)
-    assert workshop.run().returncode == 0
+    assert workshop.provision().returncode == 0
     key = workshop.sandbox.keys()[0]
     client.update_key(key["hash"], disabled=True)  # as an instructor might in the dashboard
-    expect_plan(workshop.dry_run(), unchanged=1, disabled=1)
+    expect_plan(dry_run(workshop), unchanged=1, disabled=1)
 
-    done = workshop.run()
-    assert done.returncode == 1 and workshop.patches() == []
+    done = workshop.provision()
+    assert done.returncode == 1 and workshop.calls("PATCH") == []
     assert "--reenable" in done.stderr
 
-    assert workshop.run("--reenable").returncode == 0
-    assert len(workshop.patches()) == 1
+    assert workshop.provision("--reenable").returncode == 0
+    assert len(workshop.calls("PATCH")) == 1
     assert not next(k for k in workshop.sandbox.keys() if k["hash"] == key["hash"])["disabled"]
 
 
-def test_a_second_key_for_a_participant_is_reported_and_pruned(workshop: Workshop) -> None:
+def test_a_second_key_for_a_participant_is_reported_and_pruned(workshop: CliWorkshop) -> None:
     make_roster(workshop.roster, 2)
-    assert workshop.run().returncode == 0
+    assert workshop.provision().returncode == 0
     _, extra = workshop.sandbox.create_key_directly("keyprov:ws:person0@example.org", limit=1)
-    expect_plan(workshop.dry_run(), unchanged=2, extra=1)
+    expect_plan(dry_run(workshop), unchanged=2, extra=1)
 
-    done = workshop.run()
+    done = workshop.provision()
     assert done.returncode == 1 and workshop.calls("POST") == []
     assert "person0@example.org: has extra keys" in done.stderr
 
-    assert workshop.run("--prune").returncode == 0
-    (patch,) = workshop.patches()
+    assert workshop.provision("--prune").returncode == 0
+    (patch,) = workshop.calls("PATCH")
     assert patch.path.endswith(extra["hash"])
     enabled = [k for k in workshop.sandbox.keys() if not k["disabled"]]
     assert len(enabled) == 2 and extra["hash"] not in {k["hash"] for k in enabled}
 
 
-def test_an_overlapping_run_exits_2_and_changes_nothing(workshop: Workshop) -> None:
+def test_an_overlapping_run_exits_2_and_changes_nothing(workshop: CliWorkshop) -> None:
     make_roster(workshop.roster, 2)
     folder = workshop.folder / "output" / "ws"
     folder.mkdir(parents=True)
     with workshop_lock(folder):
-        done = workshop.run()
+        done = workshop.provision()
     assert done.returncode == 2
     assert "another keyprov run" in done.stderr
     assert workshop.sandbox.request_log == []
 
 
-def test_credits_preflight_stops_before_creating(workshop: Workshop) -> None:
+def test_credits_preflight_stops_before_creating(workshop: CliWorkshop) -> None:
     make_roster(workshop.roster, 5, limit=2)
     workshop.sandbox.set_credits(total_credits=10.0, total_usage=1.5)
-    done = workshop.run()
+    done = workshop.provision()
     assert done.returncode == 2
     assert "add up to 10.00 USD but the account has 8.50 USD" in done.stderr
     assert workshop.calls("POST") == []
 
-    assert workshop.run("--allow-overcommit").returncode == 0
+    assert workshop.provision("--allow-overcommit").returncode == 0
     assert len(workshop.calls("POST")) == 5
 
 
-def test_quiet_prints_only_the_summary(workshop: Workshop) -> None:
+def test_quiet_prints_only_the_summary(workshop: CliWorkshop) -> None:
     make_roster(workshop.roster, 3)
-    done = workshop.run("--quiet")
+    done = workshop.provision("--quiet")
     assert done.returncode == 0
     assert done.stdout.splitlines() == ["ws: 3 participants: 3 created"]
     assert done.stderr == ""

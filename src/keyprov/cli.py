@@ -88,14 +88,18 @@ def _apply(decorators: list[Callable[[F], F]]) -> Callable[[F], F]:
     return decorate
 
 
-OUT_OPTION = click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=Path("output"),
-    show_default=True,
-    help="Folder holding <workshop>/keys.xlsx, audit.jsonl and state.jsonl.",
-)
+def out_option(help_text: str) -> Callable[[F], F]:
+    return click.option(
+        "--out",
+        "out_dir",
+        type=click.Path(path_type=Path, file_okay=False),
+        default=Path("output"),
+        show_default=True,
+        help=help_text,
+    )
+
+
+OUT_OPTION = out_option("Folder holding <workshop>/keys.xlsx, audit.jsonl and state.jsonl.")
 WORKSHOP_OPTION = click.option(
     "--workshop", help="Workshop name (default: the roster file's name)."
 )
@@ -472,14 +476,7 @@ def revoke_command(
 
 
 @cli.command("doctor")
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=Path("output"),
-    show_default=True,
-    help="The outputs folder to inspect.",
-)
+@out_option("The outputs folder to inspect.")
 def doctor_command(out_dir: Path) -> None:
     """Check the set-up: the key, its kind, and how safely the outputs are stored.
 

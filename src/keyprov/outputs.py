@@ -8,6 +8,7 @@ from pathlib import Path
 from openpyxl import Workbook
 from openpyxl.cell.cell import Cell
 from openpyxl.styles import Font
+from openpyxl.worksheet.worksheet import Worksheet
 
 from keyprov.files import atomic_private_writer
 
@@ -36,18 +37,24 @@ class DistributionRow:
     status: str
 
 
-def write_keys_workbook(path: Path, rows: list[DistributionRow]) -> None:
-    """Write keys.xlsx atomically with mode 0600: text cells stay text, whatever they start with."""
+def _new_sheet(title: str, columns: tuple[tuple[str, int], ...]) -> tuple[Workbook, Worksheet]:
+    """A workbook whose one sheet has a bold, frozen header and set column widths."""
     workbook = Workbook()
     sheet = workbook.active
-    assert sheet is not None
-    sheet.title = "keys"
-    sheet.append([title for title, _ in COLUMNS])
+    assert isinstance(sheet, Worksheet)
+    sheet.title = title
+    sheet.append([name for name, _ in columns])
     for cell in sheet[1]:
         cell.font = Font(bold=True)
-    for index, (_, width) in enumerate(COLUMNS, start=1):
+    for index, (_, width) in enumerate(columns, start=1):
         sheet.column_dimensions[sheet.cell(row=1, column=index).column_letter].width = width
     sheet.freeze_panes = "A2"
+    return workbook, sheet
+
+
+def write_keys_workbook(path: Path, rows: list[DistributionRow]) -> None:
+    """Write keys.xlsx atomically with mode 0600: text cells stay text, whatever they start with."""
+    workbook, sheet = _new_sheet("keys", COLUMNS)
     for number, row in enumerate(rows, start=2):
         values: tuple[object, ...] = (
             row.name,
@@ -96,16 +103,7 @@ REPORT_COLUMNS = (
 
 def write_report_workbook(path: Path, rows: list[tuple[object, ...]]) -> None:
     """report.xlsx: usage per key, no secrets (the key column holds the masked label)."""
-    workbook = Workbook()
-    sheet = workbook.active
-    assert sheet is not None
-    sheet.title = "usage"
-    sheet.append([title for title, _ in REPORT_COLUMNS])
-    for cell in sheet[1]:
-        cell.font = Font(bold=True)
-    for index, (_, width) in enumerate(REPORT_COLUMNS, start=1):
-        sheet.column_dimensions[sheet.cell(row=1, column=index).column_letter].width = width
-    sheet.freeze_panes = "A2"
+    workbook, sheet = _new_sheet("usage", REPORT_COLUMNS)
     for number, values in enumerate(rows, start=2):
         for column, value in enumerate(values, start=1):
             cell = sheet.cell(row=number, column=column)

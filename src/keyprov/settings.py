@@ -7,7 +7,6 @@ command line, where it would land in shell history and `ps`.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from urllib.parse import urlsplit
 from keyprov.client import DEFAULT_BASE_URL
 from keyprov.errors import ConfigurationError
 from keyprov.gitignore import is_ignored
+from keyprov.netaddr import is_loopback
 from keyprov.redaction import SECRET_PATTERN, register_secret
 
 KEY_VARIABLE = "OPENROUTER_PROVISIONING_KEY"
@@ -111,7 +111,7 @@ def check_transport(base_url: str) -> None:
     parts = urlsplit(base_url)
     if parts.scheme == "https" and parts.hostname:
         return
-    if parts.scheme == "http" and parts.hostname and _is_loopback(parts.hostname):
+    if parts.scheme == "http" and parts.hostname and is_loopback(parts.hostname):
         return
     raise ConfigurationError(
         f"{BASE_URL_VARIABLE}={base_url!r} would send the provisioning key "
@@ -120,14 +120,6 @@ def check_transport(base_url: str) -> None:
         "localhost, where the sandbox runs)."
     )
 
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def refuse_secrets_in_argv(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import signal
 import threading
 from pathlib import Path
@@ -10,22 +9,13 @@ from types import FrameType
 
 import click
 
+from keyprov.netaddr import is_loopback
 from keyprov.sandbox.faults import Faults
 from keyprov.sandbox.server import (
     DEMO_MANAGEMENT_KEY,
     MANAGEMENT_KEY_ENV,
     Sandbox,
 )
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        # A hostname other than localhost may resolve anywhere; treat it as remote.
-        return False
 
 
 @click.command("sandbox")
@@ -111,7 +101,7 @@ def sandbox_command(
       keyprov sandbox --port 0 --state sandbox-state.json
       keyprov sandbox --rate-limit 5 --error-rate 0.05 --drop-rate 0.02 --seed 1
     """
-    if not allow_remote and not _is_loopback(host):
+    if not allow_remote and not is_loopback(host):
         raise click.UsageError(
             f"refusing to listen on {host}: it is not a loopback address, and the sandbox "
             "accepts a well-known demo key. Pass --allow-remote if you really mean it."
