@@ -103,3 +103,21 @@ def test_every_command_has_help_with_an_example(command: str) -> None:
     result = CliRunner().invoke(cli, [command, "--help"])
     assert result.exit_code == 0
     assert "Example" in result.output
+
+
+def test_cancelled_registrations_are_skipped_and_reported(
+    sandbox: Sandbox, management_key: str, tmp_path: Path
+) -> None:
+    write_csv(
+        tmp_path / "ws.csv",
+        ("Name", "Email", "Status"),
+        [("Ada", "ada@example.org", "Attending"), ("Bob", "bob@example.org", "Refunded")],
+    )
+    done = run_keyprov(
+        ["provision", "ws.csv", "--limit", "1"], env=env_for(sandbox, management_key), cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    assert "note: skipped:" in done.stderr and "bob@example.org" in done.stderr
+    assert [key["name"] for key in sandbox.keys()] == ["keyprov:ws:ada@example.org"]
+    audit = (tmp_path / "output" / "ws" / "audit.jsonl").read_text()
+    assert "Refunded" in audit

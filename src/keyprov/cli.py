@@ -224,6 +224,8 @@ def provision_command(
     with OpenRouterClient(api.api_key, api.base_url) as client:
         result = provision(settings, client, on_plan=reporter.plan, on_result=reporter.result)
     reporter.close()
+    for note in result.roster_notes:
+        click.echo(f"note: {note}", err=True)
     if result.dry_run:
         click.echo("\n".join(render_plan(result.plan, result.credits)))
         click.echo("dry run: nothing was changed.")

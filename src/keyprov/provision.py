@@ -118,6 +118,8 @@ class ProvisionResult:
     credits: Credits | None = None
     pruned: list[ApiKey] = field(default_factory=list)
     dry_run: bool = False
+    roster_notes: list[str] = field(default_factory=list)
+    """Rows skipped on purpose (cancelled registrations) and warnings about reading the file."""
 
     def counts(self) -> Counter[str]:
         return Counter(result.outcome.value for result in self.results)
@@ -182,8 +184,11 @@ def provision(
     """
     started = time.monotonic()
     roster = load_roster(settings)
+    notes = [*roster.warnings, *(f"skipped: {problem}" for problem in roster.skipped)]
     if settings.dry_run:
-        return _dry_run(settings, client, roster.participants)
+        result = _dry_run(settings, client, roster.participants)
+        result.roster_notes = notes
+        return result
     workshop = settings.workshop_name
     refuse_unignored(
         [settings.workshop_dir / KEYS_FILE_NAME, settings.workshop_dir / STATE_FILE_NAME],
@@ -203,11 +208,12 @@ def provision(
             options=_settings_for_audit(settings),
             base_url=client.base_url,
             participants=len(roster.participants),
+            roster_notes=notes,
         )
         previous_on_retry = client.on_retry
         client.on_retry = lambda event: _audit_retry(audit, event)
         run = _Run(settings, client, ledger, audit, on_result)
-        result = ProvisionResult(workshop=workshop, plan=Plan(workshop, []))
+        result = ProvisionResult(workshop, Plan(workshop, []), roster_notes=notes)
         status: ExitStatus | str = "error"
         try:
             result.plan = _plan(settings, client, roster.participants, ledger)
