@@ -1,0 +1,301 @@
+"""Step 2 of reading a roster: find the header row and map its columns to fields.
+
+A column is a field because the user named it with --column, or else because its header is
+one of the field's synonyms. Nothing is guessed beyond that: two columns that could hold the
+same field are reported, not chosen between.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from keyprov.errors import RosterError, RosterProblem
+from keyprov.roster.table import Cell, Table, cell_text, fail, is_blank, listing, normalise_text
+
+HEADER_SEARCH_ROWS = 100
+"""How far down to look for the header: some exports put title or report lines above it
+(Zoom lists the hosts and panelists of a webinar above its attendees)."""
+
+
+def words(text: str) -> tuple[str, ...]:
+    """A long word list written as one string: easier to read and extend than a list literal."""
+    return tuple(text.split())
+
+
+FIELDS = ("name", "first_name", "last_name", "email", "limit", "limit_reset", "id", "status")
+SYNONYMS: Mapping[str, tuple[str, ...]] = {
+    # Compared after normalise_header: no case, accents, spaces or punctuation; "#" is "number".
+    "name": words(
+        "name fullname yourname yourfullname participant participantname attendeename student "
+        "studentname firstandlastname firstnameandlastname nameandsurname nomcomplet "
+        "nombrecompleto"
+    ),
+    "first_name": words("firstname first givenname givennames forename prenom vorname"),
+    "last_name": words(
+        "lastname last surname familyname nom nachname familienname apellido apellidos"
+    ),
+    "email": words(
+        "email emailaddress emailaddr mail mailaddress youremail youremailaddress useremail "
+        "participantemail attendeeemail studentemail emailadresse mailadresse courriel "
+        "adressecourriel adressedecourriel adresseemail correo correoelectronico"
+    ),
+    "limit": words(
+        # Not "credits": that is a course's ECTS credits in many university exports.
+        "limit limitusd limitinusd usdlimit budget budgetusd budgetinusd usdbudget credit "
+        "creditusd usd spendlimit spendinglimit keylimit apilimit apibudget"
+    ),
+    "limit_reset": words("limitreset reset resets budgetreset resetperiod"),
+    "id": words(
+        "id studentid studentnumber participantid userid sisuserid idnumber "
+        "matriculationnumber matrikelnummer registrationid"
+    ),
+    "status": words(
+        "status state registrationstatus registrationstate attendeestatus approvalstatus "
+        "orderstatus ticketstatus paymentstatus enrolmentstatus enrollmentstatus"
+    ),
+}
+FIELD_OF_HEADER = {synonym: name for name, synonyms in SYNONYMS.items() for synonym in synonyms}
+
+
+def normalise_header(text: str) -> str:
+    """Header matching ignores case, accents, spacing and punctuation: 'E-mail Address' ->
+    'emailaddress', 'Prénom' -> 'prenom', 'Attendee #' -> 'attendeenumber'."""
+    decomposed = unicodedata.normalize("NFKD", text.replace("#", " number "))
+    plain = "".join(char for char in decomposed if not unicodedata.combining(char))
+    return re.sub(r"[\W_]+", "", plain.casefold())
+
+
+@dataclass(frozen=True)
+class HeaderMatcher:
+    """Says which field each header cell names: the user's --column first, then the synonyms."""
+
+    overrides: Mapping[str, str]
+    """field -> the header text the user gave."""
+    override_keys: Mapping[str, str]
+    """field -> that header text, normalised."""
+
+    @classmethod
+    def build(cls, overrides: Mapping[str, str], shown: str) -> HeaderMatcher:
+        problems = []
+        keys = {}
+        given: dict[str, str] = {}
+        for raw_name, header in overrides.items():
+            # 'first name' and 'first-name' mean first_name.
+            name = re.sub(r"[\s-]+", "_", raw_name.strip().lower())
+            given[name] = header
+            if name not in FIELDS:
+                problems.append(
+                    RosterProblem(
+                        shown,
+                        None,
+                        None,
+                        f"--column {name}=...: there is no field {name!r}; "
+                        f"use one of {', '.join(FIELDS)}.",
+                    )
+                )
+            elif not normalise_header(header):
+                problems.append(
+                    RosterProblem(
+                        shown, None, None, f"--column {name}={header!r}: the header is empty."
+                    )
+                )
+            else:
+                keys[name] = normalise_header(header)
+        if problems:
+            raise RosterError(problems)
+        return cls(overrides=given, override_keys=keys)
+
+    def candidates(self, cells: Sequence[Cell]) -> dict[str, list[int]]:
+        """field -> the positions of the cells that could hold it."""
+        found: dict[str, list[int]] = {}
+        for position, cell in enumerate(cells):
+            if not isinstance(cell, str):
+                continue
+            key = normalise_header(cell)
+            if not key:
+                continue
+            chosen = [name for name, wanted in self.override_keys.items() if wanted == key]
+            if not chosen:
+                synonym_field = FIELD_OF_HEADER.get(key)
+                if synonym_field is not None and synonym_field not in self.override_keys:
+                    chosen = [synonym_field]
+            for name in chosen:
+                found.setdefault(name, []).append(position)
+        return found
+
+    def score(self, cells: Sequence[Cell]) -> tuple[int, int]:
+        """(is a complete header, how many fields it names): to rank candidate header rows."""
+        found = self.candidates(cells)
+        return int(_is_complete(found)), len(found)
+
+
+def _is_complete(found: Mapping[str, list[int]]) -> bool:
+    return "email" in found and any(name in found for name in ("name", "first_name", "last_name"))
+
+
+@dataclass(frozen=True)
+class Header:
+    index: int
+    """Index of the header in table.rows."""
+    row: int
+    """Its spreadsheet row number."""
+    cells: Sequence[Cell]
+    found: dict[str, list[int]]
+
+
+def find_header(table: Table, matcher: HeaderMatcher, shown: str) -> Header:
+    best: tuple[int, int] | None = None
+    for index, cells in enumerate(table.rows[:HEADER_SEARCH_ROWS]):
+        found = matcher.candidates(cells)
+        if _is_complete(found):
+            return Header(index, table.row_number(index), cells, found)
+        if found and (best is None or len(found) > best[1]):
+            best = (index, len(found))
+    if all(is_blank(row) for row in table.rows):
+        raise fail(shown, "the file is empty.")
+    index = best[0] if best else next(i for i, row in enumerate(table.rows) if not is_blank(row))
+    searched = [matcher.candidates(cells) for cells in table.rows[:HEADER_SEARCH_ROWS]]
+    unmatched = [
+        _override_problem(shown, name, wanted, table.row_number(index), table.rows[index])
+        for name, wanted in matcher.overrides.items()
+        if not any(name in found for found in searched)
+    ]
+    if unmatched:
+        # A --column the file does not have explains a missing header best.
+        raise RosterError(unmatched)
+    raise fail(shown, _no_header_message(table, matcher, best))
+
+
+def _override_problem(
+    shown: str, name: str, wanted: str, row: int, cells: Sequence[Cell]
+) -> RosterProblem:
+    return RosterProblem(
+        shown,
+        row,
+        None,
+        f"--column {name}={wanted!r}: the header row has no such column (row {row} has: "
+        f"{listing(cells)}). Copy the header text exactly.",
+    )
+
+
+def _no_header_message(table: Table, matcher: HeaderMatcher, best: tuple[int, int] | None) -> str:
+    sheets = ""
+    if len(table.sheets) > 1:
+        listed = ", ".join(repr(name) for name in table.sheets)
+        sheets = f" The workbook has the sheets {listed}: choose one with --sheet NAME."
+    how = 'Rename the column in the file, or name it with --column FIELD="Header".' + sheets
+    if best is None:
+        has = listing(next(row for row in table.rows if not is_blank(row)))
+        return (
+            "no header row with a name column ('name', or 'first name' and 'last name') and an "
+            f"'email' column was found in the first {HEADER_SEARCH_ROWS} rows (the first row "
+            f'has: {has}). Add a header row, or name the columns with --column FIELD="Header".'
+            + sheets
+        )
+    index = best[0]
+    cells = table.rows[index]
+    has = listing(cells)
+    found = matcher.candidates(cells)
+    if "email" not in found:
+        missing = "no 'email' column", "an email ('email', 'e-mail', 'email address', 'mail')"
+    else:
+        missing = "no name column", "a name ('name', 'full name', or 'first name' + 'last name')"
+    return (
+        f"{missing[0]}: row {table.row_number(index)} looks like the header ({has}) but none "
+        f"of its columns is named like {missing[1]}. {how}"
+    )
+
+
+@dataclass(frozen=True)
+class Columns:
+    """Which grid column holds each field, and the header text the user wrote for it."""
+
+    index: Mapping[str, int]
+    header: Mapping[str, str]
+    status: tuple[tuple[int, str], ...] = ()
+    """(position, header) of every status column."""
+    warnings: tuple[str, ...] = ()
+
+    def cell(self, cells: Sequence[Cell], name: str) -> Cell:
+        position = self.index.get(name)
+        if position is None or position >= len(cells):
+            return None
+        return cells[position]
+
+    def text(self, cells: Sequence[Cell], name: str) -> str:
+        return normalise_text(cell_text(self.cell(cells, name)))
+
+    def header_of(self, name: str) -> str | None:
+        return self.header.get(name)
+
+
+def resolve_columns(
+    header: Header, matcher: HeaderMatcher, table: Table, shown: str
+) -> tuple[Columns | None, list[RosterProblem]]:
+    """The columns to read, or None and the problems that make the header unusable."""
+    found = header.found
+    problems: list[RosterProblem] = []
+
+    def label(position: int) -> str:
+        return f"{cell_text(header.cells[position]).strip()!r} (column {_column_letter(position)})"
+
+    problems.extend(
+        _override_problem(shown, name, wanted, header.row, header.cells)
+        for name, wanted in matcher.overrides.items()
+        if name not in found
+    )
+    used = ["email", "limit", "limit_reset", "id"]
+    used += ["name"] if "name" in found else ["first_name", "last_name"]
+    index: dict[str, int] = {}
+    for name in used:
+        positions = found.get(name, [])
+        if len(positions) > 1:
+            listed = " and ".join(label(position) for position in positions)
+            example = cell_text(header.cells[positions[-1]]).strip()
+            problems.append(
+                RosterProblem(
+                    shown,
+                    header.row,
+                    None,
+                    f"the columns {listed} could each be the {name.replace('_', ' ')}. Say which "
+                    f'one with --column {name}="{example}", or rename the other.',
+                )
+            )
+        elif positions:
+            index[name] = positions[0]
+    if problems:
+        return None, problems
+    headers = {name: cell_text(header.cells[position]).strip() for name, position in index.items()}
+    warnings: list[str] = []
+    if "id" in index and _column_is_empty(table, header.index, index["id"]):
+        # An all-empty id column (Moodle's 'ID number', often) identifies no one: use emails.
+        warnings.append(
+            f"{shown}: the column {headers['id']!r} is empty in every row, so participants are "
+            "identified by their email."
+        )
+        del index["id"]
+    status = tuple(
+        (position, cell_text(header.cells[position]).strip())
+        for position in found.get("status", ())
+    )
+    columns = Columns(index=index, header=headers, status=status, warnings=tuple(warnings))
+    return columns, []
+
+
+def _column_is_empty(table: Table, header_index: int, position: int) -> bool:
+    return all(
+        position >= len(cells) or not cell_text(cells[position]).strip()
+        for cells in table.rows[header_index + 1 :]
+    )
+
+
+def _column_letter(position: int) -> str:
+    letters = ""
+    number = position + 1
+    while number:
+        number, remainder = divmod(number - 1, 26)
+        letters = chr(ord("A") + remainder) + letters
+    return letters
