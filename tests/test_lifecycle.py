@@ -202,3 +202,60 @@ def test_lifecycle_commands_need_a_provisioned_workshop(workshop: CliWorkshop) -
     make_roster(workshop.roster, 1)
     done = workshop.keyprov("revoke", "ws.csv")
     assert done.returncode == 2 and "provision it first" in done.stderr
+
+
+def test_a_rotation_killed_after_its_create_is_resolved_by_the_next_run(
+    workshop: CliWorkshop,
+) -> None:
+    """The successor was committed on the server but its answer never stored: undelivered."""
+    workshop.provisioned(1)
+    state = workshop.folder / "output" / "ws" / "state.jsonl"
+    with Ledger.open(state) as ledger:
+        ledger.record_intent("person0@example.org", "keyprov:ws:person0@example.org")
+    _, orphan = workshop.sandbox.create_key_directly("keyprov:ws:person0@example.org", limit=1)
+
+    done = workshop.provision()
+    assert done.returncode == 0, done.stderr
+    assert [r.method for r in workshop.writes()] == ["DELETE"]
+    assert orphan["hash"] not in {k["hash"] for k in workshop.sandbox.keys()}
+    assert workshop.provision().returncode == 0 and workshop.writes() == []
+
+
+def test_an_unanswered_second_rotation_never_deletes_the_first_key(workshop: CliWorkshop) -> None:
+    workshop.provisioned(1)
+    first = workshop.key_of("person0@example.org")
+    assert (
+        workshop.keyprov("rotate", "ws.csv", "--participant", "person0@example.org").returncode == 0
+    )
+    workshop.sandbox.force("drop_after_commit", count=1)
+    done = workshop.keyprov("rotate", "ws.csv", "--participant", "person0@example.org")
+    assert done.returncode == 0, done.stdout + done.stderr
+    hashes = {k["hash"] for k in workshop.sandbox.keys()}
+    assert first["hash"] in hashes, "a key handed out earlier is disabled, never deleted"
+    enabled = [k for k in workshop.sandbox.keys() if not k["disabled"]]
+    assert len(enabled) == 1 and len(workshop.calls("DELETE")) == 1
+
+
+def test_reenabling_or_changing_the_reset_keeps_a_top_up(
+    workshop: CliWorkshop, client: OpenRouterClient
+) -> None:
+    workshop.provisioned(1)
+    hash_ = workshop.key_of("person0@example.org")["hash"]
+    assert workshop.keyprov("set-limit", "ws.csv", "--all", "--limit", "5").returncode == 0
+    client.update_key(hash_, disabled=True)
+    assert workshop.provision("--reenable").returncode == 0
+    assert workshop.key_of("person0@example.org")["limit"] == 5
+
+    assert workshop.provision("--limit-reset", "daily").returncode == 0
+    key = workshop.key_of("person0@example.org")
+    assert (key["limit"], key["limit_reset"]) == (5, "daily")
+
+
+def test_check_reports_a_key_without_a_spending_limit(
+    workshop: CliWorkshop, client: OpenRouterClient
+) -> None:
+    workshop.provisioned(1)
+    client.update_key(workshop.key_of("person0@example.org")["hash"], limit=None)
+    done = workshop.keyprov("check", "ws.csv")
+    assert done.returncode == 1
+    assert "the key has no spending limit, expected 1 USD" in done.stdout

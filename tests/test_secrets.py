@@ -268,3 +268,16 @@ def test_doctor_reports_key_kind_permissions_and_git_ignore(
     assert re.search(r"^FAIL\s+management key\s+.*not a management key", done.stdout, re.M)
     assert re.search(r"^FAIL\s+permissions ws\s+keys.xlsx is -rw-r--r--", done.stdout, re.M)
     assert participant_key not in done.stdout + done.stderr
+
+
+def test_ignoring_only_the_secret_files_by_name_is_not_enough(
+    sandbox: Sandbox, management_key: str, tmp_path: Path
+) -> None:
+    """Half-written temporary copies of them live in the same folder and must be ignored too."""
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    (tmp_path / ".gitignore").write_text("keys.xlsx\nstate.jsonl\n")
+    make_roster(tmp_path / "ws.csv", 1)
+    done = run_keyprov(
+        ["provision", "ws.csv"], env=keyprov_env(sandbox, management_key), cwd=tmp_path
+    )
+    assert done.returncode == 2 and "refusing to write secrets" in done.stderr

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from keyprov.files import open_private_append
+from keyprov.redaction import redact
 
 AUDIT_FILE_NAME = "audit.jsonl"
 
@@ -33,7 +34,8 @@ class AuditLog:
             "event": event,
             **fields,
         }
-        line = (json.dumps(record, ensure_ascii=False, default=str) + "\n").encode()
+        # Error texts come from servers and libraries: mask anything key-shaped on the way out.
+        line = (redact(json.dumps(record, ensure_ascii=False, default=str)) + "\n").encode()
         with self._lock:
             os.write(self._fd, line)
 

@@ -244,10 +244,8 @@ def provision_command(
         click.echo(f"audit: {result.audit_path}")
     for failed in result.results:
         if not failed.outcome.is_provisioned:
-            click.echo(
-                f"  {failed.participant.identity}: {failed.outcome.value}: {failed.detail}",
-                err=True,
-            )
+            line = f"  {failed.participant.identity}: {failed.outcome.value}: {failed.detail}"
+            click.echo(redact(line), err=True)
     sys.exit(result.exit_status)
 
 
@@ -525,10 +523,8 @@ def main(argv: list[str] | None = None) -> None:
     except click.ClickException as error:
         click.echo(redact(f"Error: {error.format_message()}"), err=True)
         sys.exit(ExitStatus.BAD_INPUT)
-    except click.exceptions.Abort:
-        click.echo("interrupted", err=True)
-        sys.exit(ExitStatus.INTERRUPTED)
-    except KeyboardInterrupt:
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        # click turns Ctrl-C (and our SIGTERM) inside a command into Abort.
         click.echo("interrupted: keys created so far are saved; run again to continue.", err=True)
         sys.exit(ExitStatus.INTERRUPTED)
     except KeyprovError as error:

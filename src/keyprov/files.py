@@ -10,6 +10,13 @@ from typing import BinaryIO
 
 PRIVATE_FILE_MODE = 0o600
 PRIVATE_DIR_MODE = 0o700
+TEMPORARY_SUFFIX = ".tmp"
+
+
+def remove_stale_temporaries(folder: Path) -> None:
+    """Delete half-written copies a killed run left (they may hold secrets); call under the lock."""
+    for stale in folder.glob(f".*{TEMPORARY_SUFFIX}"):
+        stale.unlink(missing_ok=True)
 
 
 def ensure_private_dir(path: Path) -> Path:
@@ -41,7 +48,7 @@ def atomic_private_writer(path: Path) -> Iterator[BinaryIO]:
     The temporary file is created 0600 (never chmod-ed afterwards), so no other user can open
     it at any moment, even while it is being written.
     """
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary = path.with_name(f".{path.name}.{os.getpid()}{TEMPORARY_SUFFIX}")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE_MODE)
     try:
         with os.fdopen(fd, "wb") as handle:

@@ -96,8 +96,10 @@ class Ledger:
             return list(self._entries.values())
 
     def known_hashes(self) -> set[str]:
+        """Every key this state accounts for: current ones and those retired by rotation."""
         with self._lock:
-            return {entry.hash for entry in self._entries.values() if entry.hash}
+            current = {entry.hash for entry in self._entries.values() if entry.hash}
+            return current.union(*(entry.retired for entry in self._entries.values()))
 
     def record_intent(self, identity: str, key_name: str) -> None:
         """Journal that a create is about to be sent, before it is sent."""
@@ -117,10 +119,14 @@ class Ledger:
         participant_id: str | None,
         roster_limit: float | None = None,
         roster_limit_reset: str | None = None,
+        retired: tuple[str, ...] = (),
     ) -> LedgerEntry:
-        """Durably store a new key's secret; only after this does the participant count as done."""
+        """Durably store a new key's secret; only after this does the participant count as done.
+
+        One record holds everything the key's future depends on (for a rotation: which key it
+        retires), so no crash can leave a half-recorded rotation behind.
+        """
         key = created.key
-        previous = self._entries.get(identity)
         entry = LedgerEntry(
             identity=identity,
             key_name=key.name,
@@ -136,7 +142,7 @@ class Ledger:
             created_at=key.created_at,
             roster_limit=roster_limit,
             roster_limit_reset=roster_limit_reset,
-            retired=previous.retired if previous else (),
+            retired=retired,
         )
         with self._lock:
             self._append({"event": "created", **_entry_fields(entry)})
@@ -167,6 +173,8 @@ class Ledger:
     def _append(self, record: dict[str, Any]) -> None:
         if self._fd is None:
             is_new = not self.path.exists()
+            if not is_new:
+                _cut_torn_tail(self.path)
             self._fd = open_private_append(self.path)
             if is_new:
                 fsync_dir(self.path.parent)
@@ -179,9 +187,26 @@ def _encode(record: dict[str, Any]) -> bytes:
 
 
 def _entry_fields(entry: LedgerEntry) -> dict[str, Any]:
-    fields = asdict(entry)
-    fields.pop("pending")
-    return fields
+    # `pending` is kept: a participant with a key may have a create in flight (a rotation, or
+    # a replacement for a key deleted on the server), and compaction must not forget it.
+    return asdict(entry)
+
+
+def _cut_torn_tail(path: Path) -> None:
+    """Drop a last line torn by a crash, so the next record does not get glued onto it."""
+    with path.open("rb+") as handle:
+        handle.seek(0, os.SEEK_END)
+        size = handle.tell()
+        if size == 0:
+            return
+        handle.seek(size - 1)
+        if handle.read(1) == b"\n":
+            return
+        handle.seek(0)
+        content = handle.read()
+        handle.truncate(content.rfind(b"\n") + 1)
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 def _replay(path: Path) -> dict[str, LedgerEntry]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,7 +20,7 @@ from keyprov.charts import spend_chart
 from keyprov.client import ApiKey, Credits, OpenRouterClient
 from keyprov.errors import ApiError, AuthenticationError, ConfigurationError, PermissionDeniedError
 from keyprov.files import ensure_private_dir
-from keyprov.ledger import Ledger, LedgerEntry
+from keyprov.ledger import STATE_FILE_NAME, Ledger, LedgerEntry
 from keyprov.lock import workshop_lock
 from keyprov.outputs import (
     KEYS_FILE_NAME,
@@ -103,7 +103,7 @@ def check_workshop(
     """Is every participant ready: one enabled key, the right limit and expiry, enough credits?"""
     participants = load_roster(settings).participants
     workshop = settings.workshop_name
-    ledger = Ledger.open(settings.workshop_dir / "state.jsonl")
+    ledger = Ledger.open(settings.workshop_dir / STATE_FILE_NAME)
     entries = {entry.identity: entry for entry in ledger.entries()}
     plan = make_plan(workshop, participants, entries, client.list_all_keys(include_disabled=True))
     moment = now or datetime.now(UTC)
@@ -157,7 +157,9 @@ def _check_participant(
         problems.append("its key is disabled")
     if key is not None and item.action is not Action.SECRET_LOST:
         expected = _expected_limit(participant, entry)
-        if key.limit is None or abs(key.limit - expected) > LIMIT_TOLERANCE:
+        if key.limit is None:
+            problems.append(f"the key has no spending limit, expected {expected:g} USD")
+        elif abs(key.limit - expected) > LIMIT_TOLERANCE:
             problems.append(f"limit is {key.limit:g} USD, expected {expected:g}")
         if key.limit_reset != participant.limit_reset:
             problems.append(f"limit reset is {key.limit_reset}, expected {participant.limit_reset}")
@@ -395,7 +397,15 @@ def rotate(ref: WorkshopRef, client: OpenRouterClient, *, participants: list[str
     with _changing(ref, "rotate", client) as (ledger, audit):
         for entry in _select(ledger, participants):
             assert entry.hash is not None
-            old = client.get_key(entry.hash)
+            try:
+                old = client.get_key(entry.hash)
+            except (AuthenticationError, PermissionDeniedError):
+                raise
+            except ApiError as error:
+                changes.append(
+                    Change(entry.identity, entry.label or "", False, f"not rotated: {error}")
+                )
+                continue
             participant = Participant(
                 entry.name,
                 entry.email,
@@ -404,7 +414,9 @@ def rotate(ref: WorkshopRef, client: OpenRouterClient, *, participants: list[str
                 0,
                 entry.participant_id,
             )
-            item = ParticipantPlan(participant, Action.CREATE, expires_at=old.expires_at)
+            item = ParticipantPlan(
+                participant, Action.CREATE, expires_at=old.expires_at, replaces=old
+            )
             result = create_keys(settings, client, ledger, audit, [item])[entry.identity]
             if not result.outcome.is_provisioned:
                 audit.event(
@@ -423,14 +435,8 @@ def rotate(ref: WorkshopRef, client: OpenRouterClient, *, participants: list[str
                     )
                 )
                 continue
-            # The successor is stored; now the old key is retired for good, even if this run
-            # dies before disabling it (the next provision run disables retired keys).
-            ledger.record_update(
-                entry.identity,
-                retired=(*entry.retired, old.hash),
-                roster_limit=entry.roster_limit,
-                roster_limit_reset=entry.roster_limit_reset,
-            )
+            # The successor's record already names the old key retired, so if this run dies
+            # here the next provision run disables it.
             try:
                 client.update_key(old.hash, disabled=True)
             except (AuthenticationError, PermissionDeniedError):
@@ -503,26 +509,22 @@ def revoke(
 
 def _rewrite_keys_workbook(ref: WorkshopRef, ledger: Ledger, client: OpenRouterClient) -> None:
     """keys.xlsx after a change: every participant with a key, with its state on the server."""
+    server: dict[str, ApiKey] | None
     try:
         server = {key.hash: key for key in client.list_all_keys(include_disabled=True)}
     except ApiError:
-        return  # keep the previous sheet rather than write one with unknown statuses
+        server = None  # the sheet must still get any new key; only the statuses are unknown
     rows = []
     for entry in ledger.entries():
         if not entry.has_key:
             continue
-        key = server.get(entry.hash or "")
-        status = "deleted on server" if key is None else "disabled" if key.disabled else "present"
-        rows.append(
-            DistributionRow(
-                entry.name,
-                entry.email,
-                entry.secret,
-                key.limit if key else entry.limit,
-                entry.limit_reset,
-                entry.expires_at,
-                entry.hash,
-                status,
+        key = server.get(entry.hash or "") if server is not None else None
+        if server is None:
+            status = "unknown (the server could not be listed)"
+        else:
+            status = (
+                "deleted on server" if key is None else "disabled" if key.disabled else "present"
             )
-        )
+        row = DistributionRow.for_entry(entry, status)
+        rows.append(replace(row, limit=key.limit) if key else row)
     write_keys_workbook(ref.folder / KEYS_FILE_NAME, rows)

@@ -11,6 +11,7 @@ from openpyxl.styles import Font
 from openpyxl.worksheet.worksheet import Worksheet
 
 from keyprov.files import atomic_private_writer
+from keyprov.ledger import LedgerEntry
 
 KEYS_FILE_NAME = "keys.xlsx"
 COLUMNS = (
@@ -35,6 +36,20 @@ class DistributionRow:
     expires_at: str | None
     key_hash: str | None
     status: str
+
+    @classmethod
+    def for_entry(cls, entry: LedgerEntry, status: str) -> DistributionRow:
+        """A participant's row as the local state knows their key."""
+        return cls(
+            entry.name,
+            entry.email,
+            entry.secret,
+            entry.limit,
+            entry.limit_reset,
+            entry.expires_at,
+            entry.hash,
+            status,
+        )
 
 
 def _new_sheet(title: str, columns: tuple[tuple[str, int], ...]) -> tuple[Workbook, Worksheet]:

@@ -10,6 +10,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from typing import Any
 
 from keyprov.client import ApiKey
 from keyprov.ledger import LedgerEntry
@@ -49,6 +50,10 @@ class ParticipantPlan:
     """Enabled keys this participant's key replaced by rotation: always disabled."""
     expires_at: str | None = None
     """The expiry to create the key with, when it is not the run's (rotation keeps the old)."""
+    patch: Mapping[str, Any] = field(default_factory=dict)
+    """For UPDATE: the roster values to PATCH (only those that changed in the roster)."""
+    replaces: ApiKey | None = None
+    """For a rotation's CREATE: the key the new one retires once it is stored."""
 
 
 @dataclass(frozen=True)
@@ -125,6 +130,7 @@ def _plan_one(
 
     if entry is not None and entry.has_key and current is not None:
         undelivered, duplicates = (others, ()) if pending else ((), others)
+        patch = roster_patch(entry, current, participant)
         if current.disabled:
             return ParticipantPlan(
                 participant,
@@ -133,15 +139,17 @@ def _plan_one(
                 undelivered,
                 duplicates,
                 "its key is disabled on the server",
+                patch=patch,
             )
-        if _roster_changed(entry, current, participant):
+        if patch:
             return ParticipantPlan(
                 participant,
                 Action.UPDATE,
                 current,
                 undelivered,
                 duplicates,
-                _describe_change(current, participant),
+                _describe_change(current, patch),
+                patch=patch,
             )
         return ParticipantPlan(participant, Action.KEEP, current, undelivered, duplicates)
 
@@ -163,25 +171,32 @@ def _plan_one(
     return ParticipantPlan(participant, Action.CREATE, note=note)
 
 
-def _roster_changed(entry: LedgerEntry, key: ApiKey, participant: Participant) -> bool:
-    """Did the roster change since keyprov applied it? A top-up made since must survive."""
-    if entry.roster_limit is None:  # state from before roster limits were journaled
-        return _limit_differs(key.limit, participant.limit) or (
-            key.limit_reset != participant.limit_reset
-        )
-    return _limit_differs(entry.roster_limit, participant.limit) or (
-        entry.roster_limit_reset != participant.limit_reset
-    )
+def roster_patch(entry: LedgerEntry, key: ApiKey, participant: Participant) -> dict[str, Any]:
+    """The fields whose roster value changed since keyprov last applied it, with the new value.
+
+    Compared with what the roster said before, not with the key: a top-up made since
+    (set-limit, or the dashboard) survives until the roster's own value changes.
+    """
+    if entry.roster_limit is None:  # state from before roster values were journaled
+        limit_before, reset_before = key.limit, key.limit_reset
+    else:
+        limit_before, reset_before = entry.roster_limit, entry.roster_limit_reset
+    patch: dict[str, Any] = {}
+    if _limit_differs(limit_before, participant.limit):
+        patch["limit"] = participant.limit
+    if reset_before != participant.limit_reset:
+        patch["limit_reset"] = participant.limit_reset
+    return patch
 
 
 def _limit_differs(current: float | None, wanted: float) -> bool:
     return current is None or abs(current - wanted) > LIMIT_TOLERANCE
 
 
-def _describe_change(key: ApiKey, participant: Participant) -> str:
+def _describe_change(key: ApiKey, patch: Mapping[str, Any]) -> str:
     changes = []
-    if _limit_differs(key.limit, participant.limit):
-        changes.append(f"limit {key.limit} -> {participant.limit:g} USD")
-    if key.limit_reset != participant.limit_reset:
-        changes.append(f"limit reset {key.limit_reset} -> {participant.limit_reset}")
+    if "limit" in patch:
+        changes.append(f"limit {key.limit} -> {patch['limit']:g} USD")
+    if "limit_reset" in patch:
+        changes.append(f"limit reset {key.limit_reset} -> {patch['limit_reset']}")
     return ", ".join(changes)

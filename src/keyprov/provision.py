@@ -31,7 +31,7 @@ from keyprov.errors import (
     OutcomeUnknownError,
     PermissionDeniedError,
 )
-from keyprov.files import ensure_private_dir
+from keyprov.files import ensure_private_dir, remove_stale_temporaries
 from keyprov.gitignore import refuse_unignored
 from keyprov.ledger import STATE_FILE_NAME, Ledger
 from keyprov.lock import workshop_lock
@@ -190,16 +190,15 @@ def provision(
         result.roster_notes = notes
         return result
     workshop = settings.workshop_name
-    refuse_unignored(
-        [settings.workshop_dir / KEYS_FILE_NAME, settings.workshop_dir / STATE_FILE_NAME],
-        force=settings.force,
-    )
+    # The whole folder must be ignored: temporary copies of the secret files live there too.
+    refuse_unignored([settings.workshop_dir / ".any-file"], force=settings.force)
     folder = ensure_private_dir(settings.workshop_dir)
     with (
         workshop_lock(folder),
         Ledger.open(folder / STATE_FILE_NAME) as ledger,
         AuditLog(folder / AUDIT_FILE_NAME) as audit,
     ):
+        remove_stale_temporaries(folder)
         audit.event(
             "run_start",
             tool_version=__version__,
@@ -346,7 +345,10 @@ class _Run:
                 self._prune(key, f"replaced by rotation for {item.participant.identity}")
             if item.action is Action.CREATE:
                 to_create.append(item)
-            elif item.action is Action.UPDATE or (
+                continue
+            if item.undelivered:
+                self._resolve_undelivered(item)
+            if item.action is Action.UPDATE or (
                 item.action is Action.DISABLED and self.settings.reenable
             ):
                 self._update(item)
@@ -390,9 +392,15 @@ class _Run:
                 if not future.result():
                     unknown.append(futures[future])
         except BaseException:
-            # Ctrl-C: let the creates in flight finish and be journaled, start no new one.
+            # Ctrl-C: let the creates in flight finish and be journaled, start no new one. A
+            # second Ctrl-C must not cut this short: the lock would go while keys are created.
             self._stop.set()
-            executor.shutdown(wait=True, cancel_futures=True)
+            while True:
+                try:
+                    executor.shutdown(wait=True, cancel_futures=True)
+                    break
+                except KeyboardInterrupt:
+                    continue
             raise
         executor.shutdown(wait=True)
         return unknown
@@ -425,14 +433,23 @@ class _Run:
         except ApiError as error:
             self._finish(participant, Outcome.FAILED, str(error))
             return True
+        previous = self.ledger.get(participant.identity)
+        retired = previous.retired if previous else ()
+        roster_limit, roster_limit_reset = participant.limit, participant.limit_reset
+        if item.replaces is not None and previous is not None:
+            # A rotation keeps what the roster said (a top-up must survive) and retires the
+            # old key in the same record that stores the new one.
+            retired = (*retired, item.replaces.hash)
+            roster_limit, roster_limit_reset = previous.roster_limit, previous.roster_limit_reset
         self.ledger.record_created(
             participant.identity,
             created,
             name=participant.name,
             email=participant.email,
             participant_id=participant.participant_id,
-            roster_limit=participant.limit,
-            roster_limit_reset=participant.limit_reset,
+            roster_limit=roster_limit,
+            roster_limit_reset=roster_limit_reset,
+            retired=retired,
         )
         detail = item.note
         self._finish(participant, Outcome.CREATED, detail, created.key.hash, created.key.label)
@@ -487,14 +504,26 @@ class _Run:
 
     # -- other actions ------------------------------------------------------------------------
 
+    def _resolve_undelivered(self, item: ParticipantPlan) -> None:
+        """A participant who kept their key while a create for them went unanswered (a crashed
+        rotation, say): the key that create made was never delivered, so it goes."""
+        try:
+            for stale in item.undelivered:
+                self._delete_undelivered(item.participant, stale)
+        except (AuthenticationError, PermissionDeniedError):
+            raise
+        except ApiError as error:
+            self.audit.event(
+                "delete_undelivered_failed", participant=item.participant.identity, error=str(error)
+            )
+            return
+        self.ledger.record_update(item.participant.identity, pending=False)
+
     def _update(self, item: ParticipantPlan) -> None:
-        """PATCH the absolute values the roster wants (and re-enable, when asked)."""
+        """PATCH the roster values that changed (and re-enable, when asked)."""
         participant = item.participant
         assert item.key is not None
-        changes: dict[str, object] = {
-            "limit": participant.limit,
-            "limit_reset": participant.limit_reset,
-        }
+        changes: dict[str, object] = dict(item.patch)
         if item.action is Action.DISABLED:
             changes["disabled"] = False
         try:
@@ -611,38 +640,31 @@ def _distribution_rows(
     in_roster: set[str] = set()
     for participant in participants:
         in_roster.add(participant.identity)
-        entry = ledger.get(participant.identity)
         result = run.results.get(participant.identity)
         status = result.outcome.value if result else "not attempted"
         if result and result.detail and not result.outcome.is_provisioned:
             status = f"{status}: {result.detail}"
-        has_key = entry is not None and entry.has_key
-        rows.append(
-            DistributionRow(
-                name=participant.name,
-                email=participant.email,
-                secret=entry.secret if has_key and entry else None,
-                limit=entry.limit if has_key and entry else participant.limit,
-                limit_reset=entry.limit_reset if has_key and entry else participant.limit_reset,
-                expires_at=entry.expires_at if has_key and entry else None,
-                key_hash=entry.hash if has_key and entry else None,
-                status=status,
-            )
-        )
-    for entry in ledger.entries():
-        if entry.identity not in in_roster and entry.has_key:
+        entry = ledger.get(participant.identity)
+        if entry is not None and entry.has_key:
+            rows.append(DistributionRow.for_entry(entry, status))
+        else:
             rows.append(
                 DistributionRow(
-                    entry.name,
-                    entry.email,
-                    entry.secret,
-                    entry.limit,
-                    entry.limit_reset,
-                    entry.expires_at,
-                    entry.hash,
-                    "not in roster",
+                    participant.name,
+                    participant.email,
+                    None,
+                    participant.limit,
+                    participant.limit_reset,
+                    None,
+                    None,
+                    status,
                 )
             )
+    rows.extend(
+        DistributionRow.for_entry(entry, "not in roster")
+        for entry in ledger.entries()
+        if entry.identity not in in_roster and entry.has_key
+    )
     return rows
 
 

@@ -1,0 +1,77 @@
+"""The local state journal: what survives compaction and crashes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from keyprov.client import ApiKey, CreatedKey
+from keyprov.ledger import Ledger
+
+
+def created(key_hash: str, secret: str) -> CreatedKey:
+    key = ApiKey(
+        key_hash,
+        "keyprov:w:ada@example.org",
+        "sk-or-v1-abc...xyz",
+        False,
+        1.0,
+        1.0,
+        None,
+        0,
+        0,
+        0,
+        0,
+        "2026-11-28T00:00:00+00:00",
+        None,
+        None,
+    )
+    return CreatedKey(key=key, secret=secret)
+
+
+def store_key(ledger: Ledger, key_hash: str = "a" * 64, secret: str = "sk-or-v1-" + "1" * 64):
+    ledger.record_created(
+        "ada@example.org",
+        created(key_hash, secret),
+        name="Ada",
+        email="ada@example.org",
+        participant_id=None,
+    )
+
+
+def test_a_create_in_flight_for_a_participant_with_a_key_survives_compaction(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "state.jsonl"
+    with Ledger.open(path) as ledger:
+        store_key(ledger)
+        ledger.record_intent("ada@example.org", "keyprov:w:ada@example.org")
+        ledger.compact()
+    entry = Ledger.open(path).get("ada@example.org")
+    assert entry is not None and entry.pending and entry.has_key
+
+
+def test_a_torn_last_line_is_cut_before_the_next_record(tmp_path: Path) -> None:
+    path = tmp_path / "state.jsonl"
+    with Ledger.open(path) as ledger:
+        store_key(ledger)
+    with path.open("ab") as handle:
+        handle.write(b'{"event":"intent","identity":"bob@exa')  # a crash mid-write
+    with Ledger.open(path) as ledger:
+        ledger.record_intent("carol@example.org", "keyprov:w:carol@example.org")
+    reopened = Ledger.open(path)  # must not report damage, and must keep every record
+    assert reopened.get("ada@example.org").has_key
+    assert reopened.get("carol@example.org").pending
+    assert reopened.get("bob@example.org") is None
+
+
+def test_retired_keys_count_as_known(tmp_path: Path) -> None:
+    with Ledger.open(tmp_path / "state.jsonl") as ledger:
+        ledger.record_created(
+            "ada@example.org",
+            created("b" * 64, "sk-or-v1-" + "2" * 64),
+            name="Ada",
+            email="ada@example.org",
+            participant_id=None,
+            retired=("a" * 64,),
+        )
+        assert ledger.known_hashes() == {"a" * 64, "b" * 64}
