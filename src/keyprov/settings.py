@@ -121,7 +121,6 @@ def check_transport(base_url: str) -> None:
     )
 
 
-
 def refuse_secrets_in_argv(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> None:
     """A key typed on the command line is already in shell history: say so, never echo it."""
     env = os.environ if environ is None else environ
