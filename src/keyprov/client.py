@@ -40,6 +40,7 @@ from keyprov.errors import (
     ServerError,
     TransportError,
 )
+from keyprov.pacing import NO_ANSWER, AdaptiveLimiter, Feedback, Limiter
 
 DEFAULT_BASE_URL = "https://openrouter.ai/api/v1"
 PAGE_SIZE = 100
@@ -176,6 +177,7 @@ class OpenRouterClient:
         retry: RetryPolicy | None = None,
         on_retry: Callable[[RetryEvent], None] | None = None,
         pool_size: int = 64,
+        limiter: Limiter | None = None,
     ) -> None:
         self._api_key = api_key
         self.base_url = base_url.rstrip("/")
@@ -192,6 +194,10 @@ class OpenRouterClient:
         )
         self._count_lock = threading.Lock()
         self.requests_sent = 0
+        # Shared by every thread using this client, so together they keep to the server's limit;
+        # more in flight than the connection pool holds would only queue inside urllib3.
+        self.limiter: Limiter = limiter or AdaptiveLimiter(max_window=pool_size)
+        self._thread = threading.local()
 
     def __repr__(self) -> str:
         return f"OpenRouterClient(base_url={self.base_url!r}, api_key=<hidden>)"
@@ -332,12 +338,31 @@ class OpenRouterClient:
         )
 
     def _send(self, method: str, path: str, **kwargs: Any) -> Any:
-        url = f"{self.base_url}{path}"
+        """One HTTP request, started when the limiter allows; errors as typed exceptions."""
+        # The retry layer runs each attempt in the same thread, so a flag per thread tells the
+        # limiter that this request is the one a 429 sent back to wait.
+        permit = self.limiter.acquire(retry=getattr(self._thread, "throttled", False))
+        feedback = NO_ANSWER
+        try:
+            response = self._request(method, path, **kwargs)
+            feedback = Feedback.from_response(response.status_code, response.headers)
+        finally:
+            self.limiter.release(permit, feedback)
+            self._thread.throttled = feedback.throttled
         what = f"{method} {path}"
+        if response.status_code < 400:
+            try:
+                return response.json()
+            except ValueError as error:
+                raise OutcomeUnknownError(f"{what}: the answer was not JSON") from error
+        raise _error_for(method, path, response)
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        url = f"{self.base_url}{path}"
         with self._count_lock:
             self.requests_sent += 1
         try:
-            response = self._session.request(method, url, timeout=self.timeout, **kwargs)
+            return self._session.request(method, url, timeout=self.timeout, **kwargs)
         except requests.exceptions.ConnectionError as error:
             if _never_sent(error):
                 raise TransportError(
@@ -351,13 +376,7 @@ class OpenRouterClient:
                 f"{method} {path}: no answer within {self.timeout[1]} s"
             ) from error
         except requests.exceptions.RequestException as error:
-            raise OutcomeUnknownError(f"{what}: {type(error).__name__}") from error
-        if response.status_code < 400:
-            try:
-                return response.json()
-            except ValueError as error:
-                raise OutcomeUnknownError(f"{what}: the answer was not JSON") from error
-        raise _error_for(method, path, response)
+            raise OutcomeUnknownError(f"{method} {path}: {type(error).__name__}") from error
 
 
 def _error_for(method: str, path: str, response: requests.Response) -> ApiError:

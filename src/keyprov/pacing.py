@@ -1,0 +1,350 @@
+"""Client-side pacing: send as fast as the server allows, learned from its answers.
+
+OpenRouter documents no rate limit for the key-management API, and a workshop may meet a limit of
+5 or of 200 requests per second. So `AdaptiveLimiter` starts without one and learns it:
+
+- Before the first 429 it only bounds the requests in flight, with a window that grows by one per
+  answer (doubling every round trip, TCP's slow start) from `initial_window` to `max_window`.
+- A 429 means the server's bucket is empty. Between two 429s it went from empty to empty, so the
+  answers in between are what it refilled, give or take one: that count over the time between
+  them is the server's rate, exact however noisy single seconds are. The limiter then paces request
+  starts at `headroom` times that rate (just under it: a token left over now is spent later, while
+  a 429 costs its request a whole Retry-After). At the first 429 there is nothing to measure from
+  yet; it goes by the answers of the last second, and cuts the rate at most by half.
+- One 429 episode cuts once: a 429 for a request sent before the last cut is old news. The window
+  is halved too, but kept large enough for the paced rate.
+- A rate measured over ten answers or more is trusted and held for `quiet` seconds, twice as long
+  each time the next 429 confirms it; after that (and at once after a rougher guess) every answer
+  raises the rate a little, faster the longer no 429 comes (`growth` per second at first), so
+  capacity that was underestimated, or has grown, is found again.
+- After a 429, no request starts until the server's next token is due: `X-RateLimit-Reset` when
+  the server sends it, else one paced interval. The request that got the 429 still waits its whole
+  `Retry-After` (the client's retry layer does that), but the others need not: a token bucket
+  refills well within the one second that is the least `Retry-After` can say.
+
+Waiters are served first come, first served, except that a request sent again after a 429 goes
+first, so none starves past the retry layer's deadline. All time comes from `clock`, so the logic
+is tested without sleeping.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+MEASURE_SECONDS = 1.0
+"""The window of the fallback measurement: the answers of the last second."""
+MEASURE_EVENTS = 10
+"""...or of the last ten answers when a second holds fewer (a slow server's rate)."""
+TRUSTED_ANSWERS = 10
+"""Answers between two 429s that measure the rate to within a tenth."""
+MAX_BASELINE_SECONDS = 10.0
+"""The rate is measured over about this long: longer is more precise, but the server's limit may
+have changed meanwhile."""
+MAX_QUIET_SECONDS = 30.0
+"""The longest a confirmed rate is held before the limiter probes for more."""
+MAX_CALM_SECONDS = 4.0
+"""Growth stops accelerating after this long without a 429."""
+MAX_HOLD_SECONDS = 10.0
+"""The longest every worker is held back on the word of an `X-RateLimit-Reset` alone (a server
+clock that is off must not stall the run)."""
+
+
+@dataclass(frozen=True)
+class Permit:
+    """One request allowed to start; give it back to `AdaptiveLimiter.release`."""
+
+    started: float
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """What an answer says about the server's limit."""
+
+    throttled: bool = False
+    answered: bool = True
+    """False when no answer came (network error) or the server failed (5xx): says nothing."""
+    reset_in: float | None = None
+    """Seconds until the server has capacity again, from `X-RateLimit-Reset`."""
+    remaining: int | None = None
+    """`X-RateLimit-Remaining`: requests left before the server throttles."""
+
+    @classmethod
+    def from_response(
+        cls, status: int, headers: Mapping[str, str], *, now: float | None = None
+    ) -> Feedback:
+        """Read the status and any X-RateLimit-* headers (`now` is the epoch, for tests)."""
+        if status >= 500:
+            return NO_ANSWER
+        return cls(
+            throttled=status == 429,
+            reset_in=parse_reset(headers.get("X-RateLimit-Reset"), now=now),
+            remaining=_parse_int(headers.get("X-RateLimit-Remaining")),
+        )
+
+
+NO_ANSWER = Feedback(answered=False)
+
+
+class Limiter(Protocol):
+    """What the client needs from a pacing policy."""
+
+    def acquire(self, *, retry: bool = False) -> Permit: ...
+
+    def release(self, permit: Permit, feedback: Feedback = NO_ANSWER) -> None: ...
+
+
+def parse_reset(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds until an `X-RateLimit-Reset`: epoch milliseconds (OpenRouter), epoch seconds, or a
+    number of seconds from now, told apart by size."""
+    if value is None:
+        return None
+    try:
+        number = float(value.strip())
+    except ValueError:
+        return None
+    if not math.isfinite(number) or number < 0:
+        return None
+    current = time.time() if now is None else now
+    if number > 1e11:
+        return max(0.0, number / 1000 - current)
+    if number > 1e8:
+        return max(0.0, number - current)
+    return number
+
+
+def _parse_int(value: str | None) -> int | None:
+    try:
+        return int(value.strip()) if value is not None else None
+    except ValueError:
+        return None
+
+
+class AdaptiveLimiter:
+    """Shared by every thread of one client: `acquire` before each request, `release` after."""
+
+    def __init__(
+        self,
+        *,
+        initial_window: int = 16,
+        max_window: int = 64,
+        min_rate: float = 0.5,
+        headroom: float = 0.98,
+        quiet: float = 3.0,
+        growth: float = 0.05,
+        use_rate_headers: bool = True,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not 1 <= initial_window <= max_window:
+            raise ValueError("need 1 <= initial_window <= max_window")
+        self.max_window = max_window
+        self.min_rate = min_rate
+        self.headroom = headroom
+        self.quiet = quiet
+        self.growth = growth
+        self.use_rate_headers = use_rate_headers
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._retries: deque[threading.Condition] = deque()
+        self._waiters: deque[threading.Condition] = deque()
+        self._window = float(initial_window)
+        self._rate: float | None = None
+        self._trusted = False
+        self._quiet = quiet
+        self._next_start = -math.inf
+        self._last_cut = -math.inf
+        self._in_flight = 0
+        self._srtt: float | None = None
+        self._first_start: float | None = None
+        self._answered = 0
+        self._answers: deque[float] = deque()
+        self._starts: deque[float] = deque()
+        self._empty_at: deque[tuple[float, int]] = deque()
+        """When the server said 429 (its bucket empty), and how many answers had come by then."""
+        self.throttled = 0
+        """429s seen, for reports."""
+
+    # -- what it has learned, for reports and tests ------------------------------------------
+
+    @property
+    def window(self) -> float:
+        return self._window
+
+    @property
+    def rate(self) -> float | None:
+        """Requests per second it paces at; None until the server first throttles."""
+        return self._rate
+
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
+
+    @property
+    def waiting(self) -> int:
+        with self._lock:
+            return len(self._waiters) + len(self._retries)
+
+    # -- the blocking interface ----------------------------------------------------------------
+
+    def acquire(self, *, retry: bool = False) -> Permit:
+        """Wait for this request's turn and return its permit.
+
+        Turns are first come, first served, except that a request sent again after a 429 goes
+        before the others: it has waited out its Retry-After already, and each further 429
+        brings it closer to the retry layer giving up on it.
+        """
+        with self._lock:
+            if not self._retries and not self._waiters:
+                granted = self._try_grant(self._clock())
+                if isinstance(granted, Permit):
+                    return granted
+            me = threading.Condition(self._lock)
+            queue = self._retries if retry else self._waiters
+            queue.append(me)
+            try:
+                while True:
+                    if self._head() is not me:
+                        me.wait()
+                        continue
+                    granted = self._try_grant(self._clock())
+                    if isinstance(granted, Permit):
+                        return granted
+                    me.wait(None if granted == math.inf else granted)
+            finally:
+                queue.remove(me)
+                self._wake_next()
+
+    def release(self, permit: Permit, feedback: Feedback = NO_ANSWER) -> None:
+        """Give the permit back with what the answer said."""
+        with self._lock:
+            self._learn(permit, feedback, self._clock())
+            self._wake_next()
+
+    # -- the logic, on an explicit clock -------------------------------------------------------
+
+    def try_acquire(self) -> Permit | float:
+        """A permit now, or the seconds to wait (inf: until a request in flight finishes).
+
+        Not fair on its own: for callers that do their own queueing, such as a simulation.
+        """
+        with self._lock:
+            return self._try_grant(self._clock())
+
+    def _try_grant(self, now: float) -> Permit | float:
+        if self._in_flight >= max(1, math.floor(self._window)):
+            return math.inf
+        if now < self._next_start:
+            return self._next_start - now
+        self._in_flight += 1
+        if self._first_start is None:
+            self._first_start = now
+        if self._rate is not None:
+            # Spaced from the previous start, not from now: a late thread must not shift the
+            # whole schedule, and an idle gap must not be saved up as a burst either.
+            self._next_start = max(self._next_start, now - 1 / self._rate) + 1 / self._rate
+        else:
+            self._record(self._starts, now)
+        return Permit(started=now)
+
+    def _learn(self, permit: Permit, feedback: Feedback, now: float) -> None:
+        self._in_flight -= 1
+        if not feedback.answered:
+            return
+        reset_in = feedback.reset_in if self.use_rate_headers else None
+        if feedback.throttled:
+            self.throttled += 1
+            if permit.started >= self._last_cut:
+                self._cut(now)
+            self._empty_at.append((now, self._answered))
+            assert self._rate is not None
+            hold = 1 / self._rate if reset_in is None else min(reset_in, MAX_HOLD_SECONDS)
+            self._next_start = max(self._next_start, now + hold)
+            return
+        rtt = now - permit.started
+        self._srtt = rtt if self._srtt is None else 0.875 * self._srtt + 0.125 * rtt
+        self._answered += 1
+        self._record(self._answers, now)
+        if self._rate is None:
+            self._window = min(self.max_window, self._window + 1)
+        else:
+            self._window = min(self.max_window, self._window + 1 / self._window)
+            calm = now - self._last_cut - (self._quiet if self._trusted else 0.0)
+            if calm > 0:
+                # Per answer, so per second the rate grows by this fraction of itself.
+                calm = min(calm, MAX_CALM_SECONDS)
+                step = self.growth * (1 + calm * calm)
+                # Never far above what the server has been answering: a rate that grew while
+                # the callers had little to send must not let a sudden crowd through unpaced.
+                ceiling = max(2 * self._measured(self._answers, now), self._rate)
+                self._rate = min(self._rate + step, ceiling)
+        if self.use_rate_headers and feedback.remaining == 0 and reset_in is not None:
+            self._next_start = max(self._next_start, now + min(reset_in, MAX_HOLD_SECONDS))
+
+    def _cut(self, now: float) -> None:
+        was_trusted = self._trusted
+        estimate, self._trusted = self._estimate(now)
+        # Each measurement that confirms the last one earns a longer hold before the next
+        # probe: a steady limit is probed rarely, so few requests pay a 429 to find nothing.
+        if self._trusted and was_trusted:
+            self._quiet = min(2 * self._quiet, MAX_QUIET_SECONDS)
+        else:
+            self._quiet = self.quiet
+        sent = self._rate if self._rate is not None else self._measured(self._starts, now)
+        if estimate is None:
+            # No earlier 429 to measure from yet: go by the answers of the last second, but
+            # they may include a full bucket's burst, or a lull; so at most halve the rate.
+            estimate = max(sent / 2, self._measured(self._answers, now))
+        self._rate = max(self.min_rate, min(sent, estimate) * self.headroom)
+        needed = self._rate * (self._srtt or 0.0) * 2
+        self._window = max(1.0, self._window / 2, min(needed, self.max_window))
+        self._last_cut = now
+
+    def _estimate(self, now: float) -> tuple[float | None, bool]:
+        """The server's rate measured from an earlier 429, and whether enough answers came
+        since to trust it; None when there is no earlier 429 to measure from."""
+        # From the last 429 before the baseline window, or the first within it.
+        while len(self._empty_at) > 1 and self._empty_at[1][0] <= now - MAX_BASELINE_SECONDS:
+            self._empty_at.popleft()
+        if not self._empty_at:
+            return None, False
+        then, answered = self._empty_at[0]
+        if now - then < (self._srtt or 0.0):
+            return None, False
+        count = self._answered - answered
+        # The bucket was empty at both ends, so it refilled between count - 1 and count + 1
+        # requests; the upper end errs towards a few more 429s, never towards idling.
+        return (count + 1) / (now - then), count >= TRUSTED_ANSWERS
+
+    def _record(self, times: deque[float], now: float) -> None:
+        times.append(now)
+        while len(times) > MEASURE_EVENTS and times[0] < now - MEASURE_SECONDS:
+            times.popleft()
+
+    def _measured(self, times: deque[float], now: float) -> float:
+        """Events per second over the last MEASURE_SECONDS, or over the last MEASURE_EVENTS
+        events when that is longer."""
+        while len(times) > MEASURE_EVENTS and times[0] < now - MEASURE_SECONDS:
+            times.popleft()
+        if not times or self._first_start is None:
+            return 0.0
+        if times[0] >= now - MEASURE_SECONDS:
+            # Never over more time than there has been: right after the start, that would read
+            # a burst of answers as a trickle.
+            elapsed = max(now - self._first_start, self._srtt or 0.0, 1e-3)
+            return len(times) / min(MEASURE_SECONDS, elapsed)
+        return (len(times) - 1) / (now - times[0])
+
+    def _head(self) -> threading.Condition | None:
+        if self._retries:
+            return self._retries[0]
+        return self._waiters[0] if self._waiters else None
+
+    def _wake_next(self) -> None:
+        head = self._head()
+        if head is not None:
+            head.notify()

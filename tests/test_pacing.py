@@ -1,0 +1,420 @@
+"""The adaptive limiter: its rules on a fake clock, against a simulated server, on the sandbox.
+
+Nothing here measures wall-clock speed (that is `make bench`'s job): the unit tests drive the
+limiter's clock by hand, and the simulation runs on simulated time.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+import random
+import threading
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from keyprov.client import OpenRouterClient
+from keyprov.pacing import (
+    NO_ANSWER,
+    AdaptiveLimiter,
+    Feedback,
+    Permit,
+    parse_reset,
+)
+from keyprov.provision import ProvisionSettings, provision
+from keyprov.sandbox import Faults, Sandbox
+from tests.helpers import make_roster
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+OK = Feedback()
+NOW = 1_700_000_000.0
+THROTTLED = Feedback(throttled=True)
+
+
+def grant(limiter: AdaptiveLimiter) -> Permit:
+    permit = limiter.try_acquire()
+    assert isinstance(permit, Permit), f"expected a permit, got a wait of {permit}"
+    return permit
+
+
+# -- reading the server's answer ---------------------------------------------------------------
+
+
+def test_feedback_reads_status_and_rate_limit_headers() -> None:
+    headers = {
+        "X-RateLimit-Reset": "1700000000250",
+        "X-RateLimit-Remaining": "0",
+        "Retry-After": "1",
+    }
+    feedback = Feedback.from_response(429, headers, now=NOW)
+    assert feedback.throttled and feedback.answered
+    assert feedback.reset_in == pytest.approx(0.25)  # epoch milliseconds, as OpenRouter sends
+    assert feedback.remaining == 0
+    assert Feedback.from_response(201, {}) == Feedback()
+    # A 5xx or no answer says nothing about the rate limit.
+    assert Feedback.from_response(503, headers) is NO_ANSWER
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("1700000000250", 0.25),  # epoch milliseconds (OpenRouter)
+        ("1700000002", 2.0),  # epoch seconds
+        ("1699999999000", 0.0),  # a moment already past
+        ("3", 3.0),  # seconds from now
+        ("soon", None),
+        (None, None),
+    ],
+)
+def test_reset_header_forms(value: str | None, expected: float | None) -> None:
+    assert parse_reset(value, now=NOW) == (None if expected is None else pytest.approx(expected))
+
+
+# -- before the first 429: a window that grows ---------------------------------------------------
+
+
+def test_slow_start_bounds_requests_in_flight_and_grows_per_answer() -> None:
+    clock = Clock()
+    limiter = AdaptiveLimiter(initial_window=2, max_window=4, clock=clock)
+    first, second = grant(limiter), grant(limiter)
+    assert limiter.try_acquire() == math.inf, "a third request waits for an answer"
+    limiter.release(first, OK)
+    assert limiter.window == 3
+    third, fourth = grant(limiter), grant(limiter)
+    for permit in (second, third, fourth):
+        limiter.release(permit, OK)
+    assert limiter.window == 4, "never above max_window"
+    assert limiter.rate is None, "no pacing before the server throttles"
+
+
+def test_an_unanswered_request_teaches_nothing() -> None:
+    clock = Clock()
+    limiter = AdaptiveLimiter(initial_window=2, clock=clock)
+    limiter.release(grant(limiter), NO_ANSWER)
+    assert (limiter.window, limiter.rate, limiter.in_flight) == (2, None, 0)
+
+
+# -- a 429: pace, once per episode --------------------------------------------------------------
+
+
+def burst_then_throttle(
+    clock: Clock, limiter: AdaptiveLimiter, answered: int, throttled: int
+) -> list[Permit]:
+    """Start answered + throttled requests at once; 0.1 s later the first ones are answered and
+    the rest get 429s. Returns nothing outstanding."""
+    permits = [grant(limiter) for _ in range(answered + throttled)]
+    clock.now += 0.1
+    for permit in permits[:answered]:
+        limiter.release(permit, OK)
+    for permit in permits[answered:]:
+        limiter.release(permit, THROTTLED)
+    return permits
+
+
+def test_first_429_paces_at_most_at_half_the_rate_sent_and_cuts_once() -> None:
+    clock = Clock()
+    limiter = AdaptiveLimiter(initial_window=20, max_window=64, clock=clock)
+    burst_then_throttle(clock, limiter, answered=5, throttled=15)
+    # 20 sent in 0.1 s is 200/s; 5 answered in 0.1 s is 50/s: the rate is cut to half of what
+    # was sent (100/s) rather than trusting five answers, and all 15 429s cut only once.
+    assert limiter.rate == pytest.approx(100 * 0.98)
+    # The window halves (25 -> 12.5) but keeps room for twice what the paced rate puts in
+    # flight over one round trip.
+    assert limiter.window == pytest.approx(2 * 98 * 0.1)
+    assert limiter.throttled == 15
+
+
+def test_rate_is_measured_between_two_429s() -> None:
+    clock = Clock()
+    limiter = AdaptiveLimiter(initial_window=64, max_window=64, clock=clock)
+    burst_then_throttle(clock, limiter, answered=10, throttled=10)
+    # The server's bucket was empty at that 429 and at the next one; in between it refilled
+    # what it answered, give or take one: 40 answers in 2 s is 20/s, whatever the pace was.
+    assert teach(clock, limiter, 20) == pytest.approx(0.98 * 20, rel=0.05)
+
+
+def test_a_429_for_a_request_sent_before_the_cut_is_not_a_new_episode() -> None:
+    clock = Clock()
+    limiter = AdaptiveLimiter(initial_window=8, clock=clock)
+    early = [grant(limiter) for _ in range(4)]
+    clock.now += 0.1
+    limiter.release(early[0], THROTTLED)
+    rate, window = limiter.rate, limiter.window
+    clock.now += 0.1
+    for permit in early[1:]:
+        limiter.release(permit, THROTTLED)
+    assert (limiter.rate, limiter.window) == (rate, window)
+
+
+def start(clock: Clock, limiter: AdaptiveLimiter) -> Permit:
+    """A permit, once the clock has moved on as far as pacing asks."""
+    while not isinstance(wait := limiter.try_acquire(), Permit):
+        assert wait != math.inf
+        clock.now += wait
+    return wait
+
+
+def teach(clock: Clock, limiter: AdaptiveLimiter, per_second: float) -> float:
+    """Throttle, answer `per_second` for two seconds, throttle again: the learned rate."""
+    limiter.release(start(clock, limiter), THROTTLED)
+    began = clock.now
+    for n in range(1, int(2 * per_second) + 1):
+        permit = start(clock, limiter)
+        clock.now = max(clock.now, began + n / per_second)
+        limiter.release(permit, OK)
+    limiter.release(start(clock, limiter), THROTTLED)
+    assert limiter.rate is not None
+    return limiter.rate
+
+
+def test_pacing_spaces_starts_and_saves_no_burst_from_an_idle_gap() -> None:
+    clock = Clock()
+    limiter = AdaptiveLimiter(initial_window=4, clock=clock)
+    interval = 1 / teach(clock, limiter, 10)
+    clock.now += interval  # the hold after the 429 (one interval, without headers)
+    limiter.release(grant(limiter), OK)
+    assert limiter.try_acquire() == pytest.approx(interval)
+    clock.now += 5  # idle: two starts may go at once (one interval of slack, so a thread that
+    limiter.release(grant(limiter), OK)  # wakes a little late does not push back every start
+    limiter.release(grant(limiter), OK)  # after it), but no more
+    assert limiter.try_acquire() == pytest.approx(interval)
+
+
+def test_x_ratelimit_reset_holds_every_start_until_the_next_token() -> None:
+    clock = Clock()
+    limiter = AdaptiveLimiter(initial_window=4, min_rate=100, clock=clock)
+    limiter.release(grant(limiter), Feedback(throttled=True, reset_in=0.3))
+    assert limiter.try_acquire() == pytest.approx(0.3), "not the 1 s of Retry-After"
+    ignoring = AdaptiveLimiter(initial_window=4, use_rate_headers=False, clock=clock)
+    ignoring.release(grant(ignoring), Feedback(throttled=True, reset_in=0.3))
+    assert ignoring.rate is not None
+    assert ignoring.try_acquire() == pytest.approx(1 / ignoring.rate), "one paced interval"
+
+
+def test_a_trusted_rate_is_held_then_probed_ever_faster() -> None:
+    clock = Clock()
+    limiter = AdaptiveLimiter(initial_window=64, max_window=64, quiet=3.0, clock=clock)
+    trusted = teach(clock, limiter, 20)
+
+    def run(seconds: float) -> float:
+        end = clock.now + seconds
+        while clock.now < end:
+            wait = limiter.try_acquire()
+            if isinstance(wait, Permit):
+                limiter.release(wait, OK)
+            else:
+                clock.now += wait
+        assert limiter.rate is not None
+        return limiter.rate
+
+    assert run(2.9) == trusted, "held while quiet"
+    after_one = run(1.0)
+    after_two = run(1.0)
+    assert trusted < after_one < after_two
+    assert after_two - after_one > after_one - trusted, "growth accelerates"
+
+
+# -- who goes first ------------------------------------------------------------------------------
+
+
+def test_a_request_sent_again_after_a_429_goes_before_waiting_ones() -> None:
+    limiter = AdaptiveLimiter(initial_window=1, max_window=1)
+    busy = limiter.acquire()
+    order: list[str] = []
+    queued = threading.Semaphore(0)
+
+    def take(name: str, retry: bool) -> None:
+        queued.release()
+        permit = limiter.acquire(retry=retry)
+        order.append(name)
+        limiter.release(permit, OK)
+
+    threads = []
+    for name, retry in (("first", False), ("second", False), ("retry", True)):
+        thread = threading.Thread(target=take, args=(name, retry))
+        thread.start()
+        threads.append(thread)
+        queued.acquire()
+        while limiter.waiting < len(threads):
+            threading.Event().wait(0.001)
+    limiter.release(busy, OK)
+    for thread in threads:
+        thread.join(timeout=5)
+    assert order == ["retry", "first", "second"]
+
+
+# -- against a simulated token bucket -----------------------------------------------------------
+
+
+@dataclass
+class Simulation:
+    """Workers creating keys through one limiter against a token-bucket server, on simulated
+    time: the sandbox's rules (latency, then the bucket; 429 with Retry-After >= 1 s that
+    consumes no token) and the client's (the 429'd request waits Retry-After, then goes first).
+    """
+
+    rate: float
+    burst: int
+    latency: float
+    limiter_for: Callable[[Callable[[], float]], AdaptiveLimiter]
+    now: float = 0.0
+    throttled: list[float] = field(default_factory=list)
+    failed: int = 0
+    done: int = 0
+    rate_halfway: float | None = None
+    _events: list[tuple[float, int, Callable[[], None]]] = field(default_factory=list)
+    _order: itertools.count[int] = field(default_factory=itertools.count)
+
+    def at(self, when: float, action: Callable[[], None]) -> None:
+        heapq.heappush(self._events, (when, next(self._order), action))
+
+    def run(self, requests: int, workers: int, max_attempts: int = 6) -> AdaptiveLimiter:
+        limiter = self.limiter_for(lambda: self.now)
+        rng = random.Random(7)
+        tokens, refilled = float(self.burst), 0.0
+        todo, waiting, retrying = deque(range(requests)), deque[dict](), deque[dict]()
+
+        def take_token() -> float:
+            nonlocal tokens, refilled
+            tokens = min(self.burst, tokens + (self.now - refilled) * self.rate)
+            refilled = self.now
+            if tokens >= 1:
+                tokens -= 1
+                return 0.0
+            return (1 - tokens) / self.rate
+
+        def pump() -> None:
+            while waiting or retrying:
+                permit = limiter.try_acquire()
+                if not isinstance(permit, Permit):
+                    if permit != math.inf:
+                        self.at(self.now + permit, pump)
+                    return
+                send((retrying or waiting).popleft(), permit)
+
+        def send(worker: dict, permit: Permit) -> None:
+            def arrive() -> None:
+                wait = take_token()
+                self.at(self.now + 0.002, lambda: answer(worker, permit, wait))
+
+            self.at(self.now + self.latency + rng.uniform(0, 0.01), arrive)
+
+        def answer(worker: dict, permit: Permit, wait: float) -> None:
+            if wait > 0:
+                self.throttled.append(self.now)
+                limiter.release(permit, Feedback(throttled=True, reset_in=wait))
+                worker["attempts"] += 1
+                if worker["attempts"] >= max_attempts:
+                    self.failed += 1
+                    next_item(worker)
+                else:
+                    retry_after = max(1, math.ceil(wait)) + rng.uniform(0, 0.15)
+                    self.at(self.now + retry_after, lambda: queue(worker, retrying))
+            else:
+                limiter.release(permit, OK)
+                self.done += 1
+                if self.done == requests // 2:
+                    self.rate_halfway = limiter.rate
+                next_item(worker)
+            pump()
+
+        def queue(worker: dict, into: deque[dict]) -> None:
+            into.append(worker)
+            pump()
+
+        def next_item(worker: dict) -> None:
+            if todo:
+                todo.popleft()
+                worker["attempts"] = 0
+                queue(worker, waiting)
+
+        for _ in range(min(workers, requests)):
+            next_item({"attempts": 0})
+        while self._events:
+            self.now, _, action = heapq.heappop(self._events)
+            action()
+        return limiter
+
+
+@pytest.mark.parametrize(("rate", "latency"), [(5, 0.15), (50, 0.15), (20, 0.5)])
+def test_simulated_run_learns_the_servers_rate_without_failures(
+    rate: float, latency: float
+) -> None:
+    simulation = Simulation(rate, round(rate), latency, lambda clock: AdaptiveLimiter(clock=clock))
+    requests = 400
+    simulation.run(requests, workers=64)
+    assert (simulation.done, simulation.failed) == (requests, 0)
+    assert simulation.rate_halfway == pytest.approx(rate, rel=0.1)
+    # The first requests find the limit the only way there is; once it is learned, a 429 is
+    # only the rare probe for more.
+    late = [t for t in simulation.throttled if t > simulation.now / 2]
+    assert len(late) <= requests / 2 * 0.05, late
+
+
+def test_simulated_naive_client_gets_throttled_far_more() -> None:
+    def naive(clock: Callable[[], float]) -> AdaptiveLimiter:
+        limiter = AdaptiveLimiter(initial_window=64, clock=clock)
+        limiter._learn = lambda permit, feedback, now: setattr(  # type: ignore[method-assign]
+            limiter, "_in_flight", limiter._in_flight - 1
+        )
+        return limiter
+
+    adaptive = Simulation(5, 5, 0.15, lambda clock: AdaptiveLimiter(clock=clock))
+    fixed = Simulation(5, 5, 0.15, naive)
+    adaptive.run(100, workers=64)
+    fixed.run(100, workers=64)
+    assert adaptive.failed == 0 < fixed.failed
+    assert len(adaptive.throttled) * 5 < len(fixed.throttled)
+
+
+# -- against the sandbox -------------------------------------------------------------------------
+
+
+class FixedConcurrency:
+    """The naive client: the run's threads are its only limit, 429s teach it nothing."""
+
+    def acquire(self, *, retry: bool = False) -> Permit:
+        return Permit(started=0.0)
+
+    def release(self, permit: Permit, feedback: Feedback = NO_ANSWER) -> None:
+        pass
+
+
+def throttled_run(
+    sandbox: Sandbox, management_key: str, tmp_path: Path, name: str, limiter: object, keys: int
+) -> Counter[int | None]:
+    sandbox.clear_log()
+    roster = make_roster(tmp_path / f"{name}.csv", keys)
+    settings = ProvisionSettings(roster=roster, out_dir=tmp_path / "out", concurrency=16)
+    with OpenRouterClient(
+        management_key,
+        sandbox.base_url,
+        limiter=limiter,  # type: ignore[arg-type]
+    ) as client:
+        result = provision(settings, client)
+    assert result.counts() == {"created": keys}, result.summary()
+    return Counter(r.status for r in sandbox.request_log if r.method == "POST")
+
+
+def test_a_rate_limited_sandbox_run_creates_every_key_with_few_429s(
+    sandbox: Sandbox, management_key: str, tmp_path: Path
+) -> None:
+    sandbox.faults = Faults(rate_limit=20, burst=4)
+    adaptive = throttled_run(sandbox, management_key, tmp_path, "adaptive", None, 30)
+    naive = throttled_run(sandbox, management_key, tmp_path, "naive", FixedConcurrency(), 30)
+    assert adaptive[201] == naive[201] == 30
+    # Both start 16 creates at once into a bucket of 4; only the adaptive one learns from it.
+    assert adaptive[429] < naive[429] * 0.7, (adaptive, naive)
