@@ -41,7 +41,7 @@ from keyprov.planner import Action, ParticipantPlan, Plan, make_plan
 from keyprov.roster import Participant, Roster, read_roster
 from keyprov.status import ExitStatus
 
-DEFAULT_CONCURRENCY = 16
+DEFAULT_CONCURRENCY = 64
 MAX_CREATE_ROUNDS = 8
 """How many times one run tries a participant whose creates keep ending with no answer."""
 
