@@ -150,3 +150,41 @@ def test_secrets_are_masked_in_reprs(sandbox: Sandbox, client: OpenRouterClient)
     assert created.secret not in repr(created)
     assert created.key.label in repr(created)
     assert "sk-or-v1-" not in repr(client).replace("sk-or-v1-...", "")
+
+
+def _dead_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_the_environment_proxy_is_used(
+    sandbox: Sandbox, management_key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The proxy settings are read once, when the client is made: a proxy that is down proves
+    # the requests go through it; NO_PROXY for the host proves the bypass is honoured too.
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{_dead_port()}")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    with (
+        OpenRouterClient(management_key, sandbox.base_url, retry=FAST_RETRY) as proxied,
+        pytest.raises(TransportError),
+    ):
+        proxied.credits()
+    assert sandbox.request_log == []
+
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    with OpenRouterClient(management_key, sandbox.base_url, retry=FAST_RETRY) as direct:
+        assert direct.credits().total_credits > 0
+
+
+def test_a_netrc_entry_for_the_host_does_not_replace_the_bearer_token(
+    sandbox: Sandbox, management_key: str, monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login someone password something-else\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    with OpenRouterClient(management_key, sandbox.base_url, retry=FAST_RETRY) as api:
+        assert api.credits().total_credits > 0
+    assert [r.status for r in sandbox.request_log] == [200]
