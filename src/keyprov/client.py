@@ -207,8 +207,12 @@ class OpenRouterClient:
         self._count_lock = threading.Lock()
         self.requests_sent = 0
         # Shared by every thread using this client, so together they keep to the server's limit;
-        # more in flight than the connection pool holds would only queue inside urllib3.
-        self.limiter: Limiter = limiter or AdaptiveLimiter(max_window=pool_size)
+        # more in flight than the connection pool holds would only queue inside urllib3. It
+        # starts at the full window: the server's limit is found by its first 429 either way,
+        # and found early, the throttled requests' Retry-After is not what ends the run.
+        self.limiter: Limiter = limiter or AdaptiveLimiter(
+            initial_window=pool_size, max_window=pool_size
+        )
         self._thread = threading.local()
 
     def __repr__(self) -> str:
@@ -330,8 +334,9 @@ class OpenRouterClient:
         error = state.outcome.exception() if state.outcome else None
         retry_after = getattr(error, "retry_after", None)
         if retry_after is not None:
-            # A little jitter so that workers told the same instant do not return in lockstep.
-            return retry_after + random.uniform(0, min(1.0, 0.1 * retry_after + 0.05))
+            # The limiter spaces the restarts of requests told the same instant; the jitter only
+            # breaks ties, small because every throttled request is late by all of it.
+            return retry_after + random.uniform(0, min(0.5, 0.05 * retry_after + 0.01))
         backoff = wait_random_exponential(multiplier=self.retry.base_wait, max=self.retry.max_wait)
         return float(backoff(state))
 
