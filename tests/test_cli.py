@@ -44,7 +44,12 @@ def test_a_rejected_provisioning_key_stops_at_once_with_exit_2(
     assert done.returncode == 2
     assert "OpenRouter rejected the provisioning key" in done.stderr
     assert "OPENROUTER_PROVISIONING_KEY" in done.stderr
-    assert [r.status for r in sandbox.request_log] == [401]
+    # The balance is asked for alongside the listing (it may not have left before the exit):
+    # each read is refused once, never retried, and nothing is written.
+    seen = [(r.method, r.path, r.status) for r in sandbox.request_log]
+    assert ("GET", "/api/v1/keys", 401) in seen
+    assert sorted(set(seen)) == sorted(seen)
+    assert set(seen) <= {("GET", "/api/v1/keys", 401), ("GET", "/api/v1/credits", 401)}
     assert "Traceback" not in done.stderr
 
 

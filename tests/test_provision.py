@@ -203,3 +203,20 @@ def test_text_that_looks_like_a_formula_stays_text(
     cell = load_workbook(result.keys_path).active["A2"]
     assert cell.data_type == "s"
     assert cell.value == '=HYPERLINK("http://evil.example","x")'
+
+
+def test_the_balance_is_read_while_the_keys_are_listed(
+    sandbox: Sandbox, client: OpenRouterClient, tmp_path: Path
+) -> None:
+    # Two independent reads in parallel: a round trip off every run that creates keys.
+    sandbox.faults = Faults(latency=0.3)
+    roster = make_roster(tmp_path / "w.csv", 2)
+    provision(settings_for(roster, tmp_path), client)
+    reads = {r.path: r for r in sandbox.request_log if r.method == "GET"}
+    listing, balance = reads["/api/v1/keys"], reads["/api/v1/credits"]
+    assert balance.started < listing.finished and listing.started < balance.finished
+
+    # A rerun with nothing to create has no use for the balance, and does not ask for it.
+    sandbox.clear_log()
+    provision(settings_for(roster, tmp_path), client)
+    assert [(r.method, r.path) for r in sandbox.request_log] == [("GET", "/api/v1/keys")]

@@ -13,7 +13,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date
 from enum import StrEnum
@@ -215,11 +215,12 @@ def provision(
         result = ProvisionResult(workshop, Plan(workshop, []), roster_notes=notes)
         status: ExitStatus | str = "error"
         try:
+            credits = _prefetch_credits(client, roster.participants, ledger)
             result.plan = _plan(settings, client, roster.participants, ledger)
             _audit_plan(audit, result.plan)
             if on_plan is not None:
                 on_plan(result.plan)
-            result.credits = _check_credits(settings, client, result.plan, audit)
+            result.credits = _check_credits(settings, client, result.plan, audit, credits)
             result.results = run.apply(result.plan)
             result.pruned = run.pruned
             status = result.exit_status
@@ -284,13 +285,41 @@ def _read_credits(client: OpenRouterClient) -> Credits | None:
         return None
 
 
+def _prefetch_credits(
+    client: OpenRouterClient, participants: list[Participant], ledger: Ledger
+) -> Future[Credits | None] | None:
+    """Ask for the balance while the keys are listed, when the run will likely create keys.
+
+    The two reads are independent, and a round trip saved is a round trip off every run that
+    creates. A roster whose participants all have a key already needs no balance, so it is
+    not asked for (the listing decides; `_check_credits` asks then if it must).
+    """
+    known = {entry.identity for entry in ledger.entries()}
+    if all(participant.identity in known for participant in participants):
+        return None
+    future: Future[Credits | None] = Future()
+
+    def fetch() -> None:
+        try:
+            future.set_result(_read_credits(client))
+        except BaseException as error:  # handed to the caller, who re-raises it
+            future.set_exception(error)
+
+    threading.Thread(target=fetch, name="credits", daemon=True).start()
+    return future
+
+
 def _check_credits(
-    settings: ProvisionSettings, client: OpenRouterClient, plan: Plan, audit: AuditLog
+    settings: ProvisionSettings,
+    client: OpenRouterClient,
+    plan: Plan,
+    audit: AuditLog,
+    prefetched: Future[Credits | None] | None = None,
 ) -> Credits | None:
     """Refuse to create keys whose limits together exceed what the account has left."""
     if not plan.with_action(Action.CREATE):
         return None
-    credits = _read_credits(client)
+    credits = prefetched.result() if prefetched is not None else _read_credits(client)
     needed = plan.new_budget
     if credits is None:
         audit.event("credits_unknown", needed_usd=round(needed, 2))
