@@ -22,8 +22,8 @@ demo: $(STAMP)
 	$(BIN)/python -m keyprov.demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 
 test: lint
 	$(BIN)/pytest -q
@@ -35,6 +35,10 @@ provision: $(STAMP)
 check report revoke: $(STAMP)
 	@test -n "$(ROSTER)" || { echo "usage: make $@ ROSTER=roster/<file>.csv [ARGS=...]" >&2; exit 2; }
 	$(BIN)/keyprov $@ "$(ROSTER)" $(ARGS)
+
+# Not part of `make test`: timings are reported (bench/results.md), never asserted. ~5 minutes.
+bench: $(STAMP)
+	$(BIN)/python bench/bench.py $(ARGS)
 
 sandbox: $(STAMP)
 	$(BIN)/keyprov sandbox --state output/.sandbox-state.json $(ARGS)
