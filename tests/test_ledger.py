@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import threading
+import time
 from pathlib import Path
 
+import pytest
+
+from keyprov import ledger as ledger_module
 from keyprov.client import ApiKey, CreatedKey
 from keyprov.ledger import Ledger
 
@@ -75,3 +81,41 @@ def test_retired_keys_count_as_known(tmp_path: Path) -> None:
             retired=("a" * 64,),
         )
         assert ledger.known_hashes() == {"a" * 64, "b" * 64}
+
+
+def test_each_record_is_on_disk_before_its_call_returns_and_workers_share_fsyncs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "state.jsonl"
+    synced_sizes: list[int] = []
+    real_fsync = os.fsync
+
+    def slow_fsync(fd: int) -> None:
+        # What an fsync makes durable is what the file held when it started.
+        size = os.fstat(fd).st_size
+        time.sleep(0.005)  # a laptop SSD's fsync, so workers pile up behind it
+        real_fsync(fd)
+        synced_sizes.append(size)
+
+    monkeypatch.setattr(ledger_module.os, "fsync", slow_fsync)
+    ledger = Ledger.open(path)
+    late: list[str] = []
+
+    def worker(number: int) -> None:
+        identity = f"p{number}@example.org"
+        ledger.record_intent(identity, f"keyprov:w:{identity}")
+        text = path.read_text()
+        end = text.index(identity) + text[text.index(identity) :].index("\n") + 1
+        if not any(size >= len(text[:end].encode()) for size in synced_sizes):
+            late.append(identity)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(40)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    ledger.close()
+
+    assert late == [], "record_intent returned before its record was fsynced"
+    assert len(Ledger.open(path).entries()) == 40
+    assert len(synced_sizes) < 40, "concurrent records should share fsyncs"
