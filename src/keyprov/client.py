@@ -334,9 +334,9 @@ class OpenRouterClient:
         error = state.outcome.exception() if state.outcome else None
         retry_after = getattr(error, "retry_after", None)
         if retry_after is not None:
-            # The limiter spaces the restarts of requests told the same instant; the jitter only
-            # breaks ties, small because every throttled request is late by all of it.
-            return retry_after + random.uniform(0, min(0.5, 0.05 * retry_after + 0.01))
+            # A little jitter so that workers told the same instant do not return in lockstep
+            # (the limiter spaces them too, but a retry layer must not depend on it).
+            return retry_after + random.uniform(0, min(1.0, 0.1 * retry_after + 0.05))
         backoff = wait_random_exponential(multiplier=self.retry.base_wait, max=self.retry.max_wait)
         return float(backoff(state))
 

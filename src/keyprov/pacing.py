@@ -10,7 +10,7 @@ OpenRouter documents no rate limit for the key-management API, and a workshop ma
   them is the server's rate, exact however noisy single seconds are. The limiter then paces request
   starts at `headroom` times that rate (just under it: a token left over now is spent later, while
   a 429 costs its request a whole Retry-After). At the first 429 there is nothing to measure from
-  yet; it goes by the answers of the last second, and cuts the rate at most by half.
+  yet, and the answers so far include the bucket's first burst, so it halves the rate it sent at.
 - One 429 episode cuts once: a 429 for a request sent before the last cut is old news. The window
   is halved too, but kept large enough for the paced rate.
 - A rate measured over ten answers or more is trusted and held for `quiet` seconds, twice as long
@@ -296,9 +296,11 @@ class AdaptiveLimiter:
             self._quiet = self.quiet
         sent = self._rate if self._rate is not None else self._measured(self._starts, now)
         if estimate is None:
-            # No earlier 429 to measure from yet: go by the answers of the last second, but
-            # they may include a full bucket's burst, or a lull; so at most halve the rate.
-            estimate = max(sent / 2, self._measured(self._answers, now))
+            # No earlier 429 to measure from yet. The answers of the last second are no guide:
+            # they include the full bucket's burst, which is what just ran out (trusting them
+            # barely cut the rate, and the next round trip's requests were throttled too, each
+            # then late by a whole Retry-After). Halve; the next 429 measures the rate.
+            estimate = sent / 2
         self._rate = max(self.min_rate, min(sent, estimate) * self.headroom)
         needed = self._rate * (self._srtt or 0.0) * 2
         self._window = max(1.0, self._window / 2, min(needed, self.max_window))
