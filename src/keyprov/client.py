@@ -334,9 +334,11 @@ class OpenRouterClient:
         error = state.outcome.exception() if state.outcome else None
         retry_after = getattr(error, "retry_after", None)
         if retry_after is not None:
-            # A little jitter so that workers told the same instant do not return in lockstep
-            # (the limiter spaces them too, but a retry layer must not depend on it).
-            return retry_after + random.uniform(0, min(1.0, 0.1 * retry_after + 0.05))
+            # Jitter, so that requests told the same instant do not return in lockstep. Small
+            # at first, as a throttled request is late by all of it (and at a run's end that
+            # is the run's tail), doubling each time the same request is sent back again.
+            spread = 0.02 * 2 ** (state.attempt_number - 1) * max(retry_after, 1.0)
+            return retry_after + random.uniform(0, min(1.0, spread))
         backoff = wait_random_exponential(multiplier=self.retry.base_wait, max=self.retry.max_wait)
         return float(backoff(state))
 
