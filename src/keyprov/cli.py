@@ -153,7 +153,8 @@ workshop_options = _apply(
     type=click.IntRange(1, 256),
     default=DEFAULT_CONCURRENCY,
     show_default=True,
-    help="Creates in flight at once.",
+    help="Most creates in flight at once; below it, keyprov keeps to the server's rate limit "
+    "by itself, learned from its 429s.",
 )
 @click.option("--dry-run", is_flag=True, help="Print the plan; change nothing.")
 @click.option(
