@@ -336,47 +336,33 @@ def scale_measurements(rows: int) -> list[ScaleRow]:
             )
         with sandbox_process(latency=0.0, rate_limit=None) as sandbox:
             out_dir = folder / "output"
-            first = run_child("provision", str(csv_roster), str(out_dir), sandbox.base_url)
-            results.append(
-                ScaleRow(
-                    "first run (no latency, no rate limit)",
-                    rows,
-                    float(first["seconds"]),
-                    float(first["peak_rss_mb"]),
-                    "(context)",
-                    creates=_posts(sandbox),
-                    list_pages=_list_pages(sandbox),
-                )
+            runs = (
+                ("first run (no latency, no rate limit)", "(context)"),
+                ("rerun, fully provisioned", "0 creates"),
             )
-            sandbox.clear_log()
-            rerun = run_child("provision", str(csv_roster), str(out_dir), sandbox.base_url)
-            results.append(
-                ScaleRow(
-                    "rerun, fully provisioned",
-                    rows,
-                    float(rerun["seconds"]),
-                    float(rerun["peak_rss_mb"]),
-                    "0 creates",
-                    creates=_posts(sandbox),
-                    list_pages=_list_pages(sandbox),
+            for measurement, target in runs:
+                sandbox.clear_log()
+                run = run_child("provision", str(csv_roster), str(out_dir), sandbox.base_url)
+                results.append(
+                    ScaleRow(
+                        measurement,
+                        rows,
+                        float(run["seconds"]),
+                        float(run["peak_rss_mb"]),
+                        target,
+                        creates=_key_requests(sandbox, "POST"),
+                        list_pages=_key_requests(sandbox, "GET"),
+                    )
                 )
-            )
     return results
 
 
-def _posts(sandbox: SandboxProcess) -> int:
+def _key_requests(sandbox: SandboxProcess, method: str) -> int:
+    """Requests to /keys itself: POST is a create, GET a page of the listing."""
     return sum(
         1
         for record in sandbox.requests_seen()
-        if record["method"] == "POST" and str(record["path"]).endswith("/keys")
-    )
-
-
-def _list_pages(sandbox: SandboxProcess) -> int:
-    return sum(
-        1
-        for record in sandbox.requests_seen()
-        if record["method"] == "GET" and str(record["path"]).endswith("/keys")
+        if record["method"] == method and str(record["path"]).endswith("/keys")
     )
 
 
