@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import threading
 import time
@@ -11,6 +12,7 @@ import pytest
 
 from keyprov import ledger as ledger_module
 from keyprov.client import ApiKey, CreatedKey
+from keyprov.errors import StateWriteError
 from keyprov.ledger import Ledger
 
 
@@ -128,3 +130,54 @@ def test_each_record_is_on_disk_before_its_call_returns_and_fsyncs_do_not_queue(
     assert len(Ledger.open(path).entries()) == 40
     # No lock is held across an fsync: the workers' fsyncs overlap instead of taking turns.
     assert in_flight[1] > 1
+
+
+def test_after_a_failed_fsync_no_record_counts_as_stored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Linux reports a failed write-back to one fsync of an open file only: a concurrent fsync
+    # of the same file may then succeed although its record never reached the disk.
+    one_failed = threading.Event()
+    calls = [0]
+    counting = threading.Lock()
+
+    def fsync_failing_the_second_call(fd: int) -> None:
+        with counting:
+            calls[0] += 1
+            number = calls[0]
+        if number == 2:
+            raise OSError(errno.EIO, "Input/output error")
+        one_failed.wait(5)  # the first succeeds, but only once the second has failed
+
+    ledger = Ledger.open(tmp_path / "state.jsonl")
+    ledger.record_intent("early@example.org", "keyprov:w:early@example.org")  # file exists
+    monkeypatch.setattr(ledger_module.os, "fsync", fsync_failing_the_second_call)
+    outcomes: dict[str, str] = {}
+
+    def worker(identity: str) -> None:
+        try:
+            ledger.record_intent(identity, f"keyprov:w:{identity}")
+            outcomes[identity] = "stored"
+        except StateWriteError as error:
+            outcomes[identity] = str(error)
+            one_failed.set()
+
+    slow = threading.Thread(target=worker, args=("slow@example.org",))
+    slow.start()
+    while calls[0] == 0:  # its record written, its fsync under way
+        time.sleep(0.001)
+    worker("failing@example.org")
+    slow.join()
+
+    assert "disk failed" in outcomes["failing@example.org"]
+    assert "disk failed" in outcomes["slow@example.org"]
+    with pytest.raises(StateWriteError):
+        store_key(ledger)
+    path = tmp_path / "state.jsonl"
+    assert "ada@example.org" not in path.read_text(), "appended to a journal gone bad"
+    # The run's end rewrites the state as a new file, whose own fsync tells whether it held:
+    # the key stored after the failure (a create already paid for) is not lost.
+    monkeypatch.undo()
+    ledger.compact()
+    ledger.close()
+    assert Ledger.open(path).get("ada@example.org").has_key  # type: ignore[union-attr]

@@ -6,15 +6,20 @@ against rows in keys.xlsx and the local state.
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import itertools
 import json
+import os
 import re
 import stat
 from pathlib import Path
 
+import pytest
 from openpyxl import load_workbook
 
 from keyprov.client import OpenRouterClient
+from keyprov.errors import StateWriteError
 from keyprov.ledger import Ledger
 from keyprov.provision import Outcome, ProvisionSettings, provision
 from keyprov.sandbox import Faults, Sandbox
@@ -220,3 +225,34 @@ def test_the_balance_is_read_while_the_keys_are_listed(
     sandbox.clear_log()
     provision(settings_for(roster, tmp_path), client)
     assert [(r.method, r.path) for r in sandbox.request_log] == [("GET", "/api/v1/keys")]
+
+
+def test_a_disk_error_stops_the_run_and_the_next_run_converges(
+    sandbox: Sandbox, client: OpenRouterClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    roster = make_roster(tmp_path / "w.csv", 20)
+    real_fsync = os.fsync
+    calls = itertools.count(1)
+
+    def fsync_failing_once(fd: int) -> None:
+        if next(calls) == 15:
+            raise OSError(errno.EIO, "Input/output error")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync_failing_once)
+    with pytest.raises(StateWriteError, match="writing the local state to disk failed"):
+        provision(settings_for(roster, tmp_path), client)
+    # No key was created after the failure, and each one created is in keys.xlsx: the end
+    # of the run saved the state afresh.
+    server = {key["hash"] for key in sandbox.keys()}
+    delivered = {row["Key hash"] for row in read_sheet(tmp_path / "out" / "w" / "keys.xlsx")}
+    assert 0 < len(server) < 20
+    assert server <= delivered
+
+    monkeypatch.setattr(os, "fsync", real_fsync)
+    sandbox.clear_log()
+    again = provision(settings_for(roster, tmp_path), client)
+    assert again.exit_status is ExitStatus.OK, again.summary()
+    assert not [r for r in sandbox.request_log if r.method == "DELETE"], "a paid key was lost"
+    emails = [f"person{i}@example.org" for i in range(20)]
+    assert_one_live_key_per_participant(sandbox, again.keys_path, emails, "w")

@@ -22,6 +22,10 @@ class ConfigurationError(KeyprovError):
     exit_status = ExitStatus.BAD_INPUT
 
 
+class StateWriteError(KeyprovError):
+    """The local state could not be made durable; the run stops before creating more keys."""
+
+
 @dataclass(frozen=True)
 class RosterProblem:
     """One thing wrong with one cell (or the whole file) of a roster."""

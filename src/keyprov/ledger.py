@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from keyprov.client import CreatedKey, mask_secret
-from keyprov.errors import ConfigurationError
+from keyprov.errors import ConfigurationError, StateWriteError
 from keyprov.files import atomic_private_writer, fsync_dir, open_private_append
 
 STATE_FILE_NAME = "state.jsonl"
@@ -71,6 +71,7 @@ class Ledger:
         self._entries = entries
         self._lock = threading.Lock()
         self._fd: int | None = None
+        self._sync_error: OSError | None = None
 
     @classmethod
     def open(cls, path: Path) -> Ledger:
@@ -173,8 +174,14 @@ class Ledger:
             with atomic_private_writer(self.path) as handle:
                 handle.write(b"".join(lines))
 
-    def _append(self, record: dict[str, Any]) -> int:
-        """Write a record (under _lock); return a descriptor to `_sync` it with."""
+    def _append(self, record: dict[str, Any]) -> int | None:
+        """Write a record (under _lock); return a descriptor to `_sync` it with.
+
+        None once the journal is broken: the record is then kept in memory only, for the
+        compaction at the end of the run (a new file, whose fsync reports afresh) to save.
+        """
+        if self._sync_error is not None:
+            return None
         if self._fd is None:
             is_new = not self.path.exists()
             if not is_new:
@@ -186,18 +193,39 @@ class Ledger:
         # A descriptor of its own, so a compaction closing the shared one cannot pull it away.
         return os.dup(self._fd)
 
-    @staticmethod
-    def _sync(fd: int) -> None:
+    def _sync(self, fd: int | None) -> None:
         """Return once the record written before `fd` was made is on disk.
 
         Outside the lock: with the fsync under it, workers queued for the lock behind each
         fsync, and every hand-over waited for the GIL (~80 ms per create at 64 workers). Run
         concurrently, fsyncs of one file are batched by the kernel instead.
+
+        The descriptors are dups of one open file, and Linux reports a failed write-back to
+        only one fsync per open file: a worker whose fsync succeeded after another's failed
+        may hold a record that never reached the disk. So one failure fails every sync that
+        ends after it, and every later one: the journal can no longer be trusted this run.
+        The caller's change is still in memory: the run stops, and its end saves what it can.
         """
+        if fd is None:
+            raise self._journal_broken()
         try:
             os.fsync(fd)
+        except OSError as error:
+            with self._lock:
+                self._sync_error = self._sync_error or error
+            raise self._journal_broken() from error
         finally:
             os.close(fd)
+        with self._lock:
+            if self._sync_error is not None:
+                raise self._journal_broken()
+
+    def _journal_broken(self) -> StateWriteError:
+        return StateWriteError(
+            f"{self.path}: writing the local state to disk failed ({self._sync_error}); "
+            "no further keys are created this run. Free disk space or fix the disk, then run "
+            "again: keys whose secret did not reach the disk are found and replaced."
+        )
 
 
 def _encode(record: dict[str, Any]) -> bytes:
