@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 from pathlib import Path
@@ -10,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from keyprov.cli import cli
-from keyprov.sandbox import Sandbox
+from keyprov.sandbox import Faults, RequestRecord, Sandbox
 from tests.helpers import REPO, make_roster, run_keyprov, write_csv
 
 
@@ -126,3 +127,27 @@ def test_cancelled_registrations_are_skipped_and_reported(
     assert [key["name"] for key in sandbox.keys()] == ["keyprov:ws:ada@example.org"]
     audit = (tmp_path / "output" / "ws" / "audit.jsonl").read_text()
     assert "Refunded" in audit
+
+
+def most_at_once(records: list[RequestRecord]) -> int:
+    edges = sorted([(r.started, 1) for r in records] + [(r.finished, -1) for r in records])
+    return max(itertools.accumulate(step for _, step in edges))
+
+
+def test_concurrency_above_the_default_is_real(
+    sandbox: Sandbox, management_key: str, tmp_path: Path
+) -> None:
+    # The client's connection pool and rate window cap the requests in flight: were they
+    # left at the default of 64, a larger --concurrency would only queue threads behind them.
+    sandbox.faults = Faults(latency=0.5)
+    make_roster(tmp_path / "ws.csv", 96)
+    done = run_keyprov(
+        ["provision", "ws.csv", "--concurrency", "96", "--quiet"],
+        env=env_for(sandbox, management_key),
+        cwd=tmp_path,
+    )
+
+    assert done.returncode == 0, done.stderr
+    posts = [r for r in sandbox.request_log if r.method == "POST"]
+    assert len(posts) == 96
+    assert most_at_once(posts) > 64

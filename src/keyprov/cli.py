@@ -150,7 +150,7 @@ workshop_options = _apply(
 @roster_options
 @click.option(
     "--concurrency",
-    type=click.IntRange(1, 256),
+    type=click.IntRange(1, 128),
     default=DEFAULT_CONCURRENCY,
     show_default=True,
     help="Most creates in flight at once; below it, keyprov keeps to the server's rate limit "
@@ -222,7 +222,9 @@ def provision_command(
         force=force,
     )
     reporter = _Reporter(quiet=quiet)
-    with OpenRouterClient(api.api_key, api.base_url) as client:
+    # The client's connection pool and rate window are the cap on requests in flight: sized to
+    # --concurrency, so a larger value is real and a smaller one also limits the list pages.
+    with OpenRouterClient(api.api_key, api.base_url, pool_size=concurrency) as client:
         result = provision(settings, client, on_plan=reporter.plan, on_result=reporter.result)
     reporter.close()
     for note in result.roster_notes:
