@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from keyprov.client import OpenRouterClient
+from keyprov.client import OpenRouterClient, RetryPolicy
+from keyprov.errors import RateLimitedError
 from keyprov.pacing import (
     NO_ANSWER,
     AdaptiveLimiter,
@@ -418,3 +419,32 @@ def test_a_rate_limited_sandbox_run_creates_every_key_with_few_429s(
     assert adaptive[201] == naive[201] == 30
     # Both start 16 creates at once into a bucket of 4; only the adaptive one learns from it.
     assert adaptive[429] < naive[429] * 0.7, (adaptive, naive)
+
+
+class RecordingLimiter(FixedConcurrency):
+    """Remembers, for each request it lets go, whether it was told the request is a retry."""
+
+    def __init__(self) -> None:
+        self.retry_flags: list[bool] = []
+
+    def acquire(self, *, retry: bool = False) -> Permit:
+        self.retry_flags.append(retry)
+        return super().acquire(retry=retry)
+
+
+def test_a_request_given_up_after_a_429_does_not_pass_its_turn_to_the_next(
+    sandbox: Sandbox, management_key: str
+) -> None:
+    limiter = RecordingLimiter()
+    give_up_early = RetryPolicy(max_attempts=2, max_total_seconds=30, base_wait=0.01)
+    with OpenRouterClient(
+        management_key, sandbox.base_url, retry=give_up_early, limiter=limiter
+    ) as client:
+        sandbox.force(429, count=2, retry_after="0")
+        with pytest.raises(RateLimitedError):
+            client.list_keys_page()
+        client.credits()
+
+    # The list's second attempt was a retry sent back by a 429; the credits read, a new
+    # request from the same thread, is not, and must queue like any other.
+    assert limiter.retry_flags == [False, True, False]

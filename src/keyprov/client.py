@@ -303,14 +303,29 @@ class OpenRouterClient:
                     f"creating key {name!r}: {error}", status=error.status
                 ) from error
 
-        body = self._retrying("create key", (RateLimitedError, TransportError))(attempt)
+        body = self._with_retries("create key", (RateLimitedError, TransportError), attempt)
         return CreatedKey(key=ApiKey.from_json(body["data"]), secret=body["key"])
 
     # -- transport ---------------------------------------------------------------------------
 
     def _idempotent(self, operation: str, method: str, path: str, **kwargs: Any) -> Any:
         retryable = (RateLimitedError, ServerError, TransportError, OutcomeUnknownError)
-        return self._retrying(operation, retryable)(self._send, method, path, **kwargs)
+        return self._with_retries(operation, retryable, self._send, method, path, **kwargs)
+
+    def _with_retries(
+        self,
+        operation: str,
+        retryable: tuple[type[ApiError], ...],
+        function: Callable[..., Any],
+        *args: Any,
+        **kwargs: Any,
+    ) -> Any:
+        try:
+            return self._retrying(operation, retryable)(function, *args, **kwargs)
+        finally:
+            # A request given up on after a 429 is no longer waiting its turn: the thread's
+            # next request, for somebody else, must not go ahead of the queue in its name.
+            self._thread.throttled = False
 
     def _retrying(self, operation: str, retryable: tuple[type[ApiError], ...]) -> Retrying:
         policy = self.retry
