@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,9 +90,10 @@ def _write_workbook(
                 sheet.write_string(row_number, column, value, text)
             elif isinstance(value, bool):
                 sheet.write_boolean(row_number, column, value)
-            elif isinstance(value, int | float):
+            elif isinstance(value, int | float) and math.isfinite(value):
                 sheet.write_number(row_number, column, value, number)
             elif value is not None:
+                # Also NaN and infinity, which a spreadsheet cannot hold as numbers.
                 sheet.write_string(row_number, column, str(value), text)
     workbook.close()
     with atomic_private_writer(path) as handle:
