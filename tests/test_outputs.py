@@ -18,7 +18,7 @@ def test_a_figure_a_spreadsheet_cannot_hold_as_a_number_is_written_as_text(
     row += (float("nan"), float("inf"), 1.5, False, "")
     write_report_workbook(path, [row])
 
-    cells = list(load_workbook(path).active.iter_rows(min_row=2, values_only=True))[0]
+    (cells,) = load_workbook(path).active.iter_rows(min_row=2, values_only=True)
     by_column = dict(zip((name for name, _ in REPORT_COLUMNS), cells, strict=True))
     assert by_column["Usage in window USD"] == "nan"
     assert by_column["Usage all-time USD"] == "inf"
