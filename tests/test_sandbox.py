@@ -7,6 +7,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -670,6 +671,25 @@ def test_keep_alive_serves_several_requests_on_one_connection(sandbox):
     assert first.raw.version == 11
     assert (first.status_code, denied.status_code, second.status_code) == (201, 401, 200)
     assert len(second.json()["data"]) == 1
+
+
+def test_a_client_expecting_100_continue_is_answered_at_once(sandbox):
+    # curl sends `Expect: 100-continue` before a large body and waits for the interim answer.
+    body = json.dumps({"name": "keyprov:w:ada@example.org", "limit": 1}).encode()
+    address = sandbox.base_url.split("//")[1].split("/")[0]
+    host, port = address.split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as connection:
+        connection.settimeout(0.5)  # well below the 1 s a client waits before sending anyway
+        connection.sendall(
+            b"POST /api/v1/keys HTTP/1.1\r\nHost: " + address.encode() + b"\r\n"
+            b"Authorization: Bearer " + MGMT.encode() + b"\r\n"
+            b"Content-Type: application/json\r\nExpect: 100-continue\r\n"
+            b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n"
+        )
+        assert connection.recv(4096).startswith(b"HTTP/1.1 100")
+        connection.sendall(body)
+        assert connection.recv(4096).startswith(b"HTTP/1.1 201")
+    assert len(sandbox.keys()) == 1
 
 
 # -- persistence ------------------------------------------------------------------------------

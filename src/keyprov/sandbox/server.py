@@ -557,12 +557,19 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as a real client pool expects
-    # Buffered, so headers and body leave in one write (handle_one_request flushes): in two
-    # writes, Nagle would hold the body for the client's delayed ACK (40 ms on Linux), a cost no
-    # real API adds to every request, and each write is a system call the benchmark pays for.
+    # Buffered, so headers and body leave in one write (flushed by _send): in two writes, Nagle
+    # would hold the body for the client's delayed ACK (40 ms on Linux), a cost no real API
+    # adds to every request, and each write is a system call the benchmark pays for.
     wbufsize = 64 * 1024
     disable_nagle_algorithm = True
     server: _Server
+
+    def handle_expect_100(self) -> bool:
+        # The interim answer must leave now: a client sending `Expect: 100-continue` (curl,
+        # for a large body) waits for it before sending the body.
+        answered = super().handle_expect_100()
+        self.wfile.flush()
+        return answered
 
     def setup(self) -> None:
         super().setup()
@@ -657,6 +664,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self.send_header(name, value)
             self.end_headers()
             self.wfile.write(data)
+            self.wfile.flush()
         except (ConnectionError, TimeoutError):
             # The client gave up (e.g. a read timeout during a "slow" fault); nothing to tell it.
             self.close_connection = True
