@@ -12,6 +12,7 @@ secret nobody holds, so it can be deleted and made again.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import threading
@@ -70,8 +71,8 @@ class Ledger:
         self.path = path
         self._entries = entries
         self._lock = threading.Lock()
-        self._fd: int | None = None
-        self._sync_error: OSError | None = None
+        self._journal_ready = False
+        self._write_error: OSError | None = None
 
     @classmethod
     def open(cls, path: Path) -> Ledger:
@@ -84,10 +85,7 @@ class Ledger:
         self.close()
 
     def close(self) -> None:
-        with self._lock:
-            if self._fd is not None:
-                os.close(self._fd)
-                self._fd = None
+        """Nothing to release: each record opens and closes the journal itself."""
 
     def get(self, identity: str) -> LedgerEntry | None:
         return self._entries.get(identity)
@@ -106,9 +104,8 @@ class Ledger:
         """Journal that a create is about to be sent, before it is sent."""
         with self._lock:
             previous = self._entries.get(identity) or LedgerEntry(identity, key_name)
-            entry = replace(previous, key_name=key_name, pending=True)
+            self._entries[identity] = replace(previous, key_name=key_name, pending=True)
             unsynced = self._append({"event": "intent", "identity": identity, "key_name": key_name})
-            self._entries[identity] = entry
         self._sync(unsynced)
 
     def record_created(
@@ -126,7 +123,8 @@ class Ledger:
         """Durably store a new key's secret; only after this does the participant count as done.
 
         One record holds everything the key's future depends on (for a rotation: which key it
-        retires), so no crash can leave a half-recorded rotation behind.
+        retires), so no crash can leave a half-recorded rotation behind. Raises StateWriteError
+        when the record may not be on disk; the entry is then in memory, for `compact` to save.
         """
         key = created.key
         entry = LedgerEntry(
@@ -147,8 +145,8 @@ class Ledger:
             retired=retired,
         )
         with self._lock:
-            unsynced = self._append({"event": "created", **_entry_fields(entry)})
             self._entries[identity] = entry
+            unsynced = self._append({"event": "created", **_entry_fields(entry)})
         self._sync(unsynced)
         return entry
 
@@ -156,55 +154,74 @@ class Ledger:
         """Note a change made on the server (a new limit, a new display name)."""
         with self._lock:
             entry = replace(self._entries[identity], **fields)
-            unsynced = self._append({"event": "updated", "identity": identity, **fields})
             self._entries[identity] = entry
+            unsynced = self._append({"event": "updated", "identity": identity, **fields})
         self._sync(unsynced)
         return entry
 
     def compact(self) -> None:
-        """Rewrite the journal as one record per participant."""
+        """Rewrite the journal as one record per participant.
+
+        A new file, whose own fsync tells whether it held: after a failed record this is what
+        saves the keys created since. Raises StateWriteError when it cannot be written.
+        """
         with self._lock:
-            if self._fd is not None:
-                os.close(self._fd)
-                self._fd = None
             lines = [
                 _encode({"event": "created" if entry.has_key else "intent", **_entry_fields(entry)})
                 for entry in self._entries.values()
             ]
-            with atomic_private_writer(self.path) as handle:
-                handle.write(b"".join(lines))
+            try:
+                with atomic_private_writer(self.path) as handle:
+                    handle.write(b"".join(lines))
+            except OSError as error:
+                raise StateWriteError(
+                    f"{self.path}: the local state could not be saved ({error}). Keys created "
+                    "since its last saved record have no stored secret: the next run finds them "
+                    "on the server, deletes them and creates them again. Free disk space or fix "
+                    "the disk, then run again."
+                ) from error
+            self._write_error = None
+            self._journal_ready = False  # the file was replaced: look at its tail again
 
     def _append(self, record: dict[str, Any]) -> int | None:
         """Write a record (under _lock); return a descriptor to `_sync` it with.
 
-        None once the journal is broken: the record is then kept in memory only, for the
-        compaction at the end of the run (a new file, whose fsync reports afresh) to save.
+        The descriptor is of an open file of its own, not a dup: Linux reports a failed
+        write-back once per open file, and on a shared one only the first fsync to ask would
+        hear of it, while the others' records were lost with it. None once a write has failed:
+        the journal can no longer be trusted this run, and `_sync` raises.
         """
-        if self._sync_error is not None:
+        if self._write_error is not None:
             return None
-        if self._fd is None:
-            is_new = not self.path.exists()
-            if not is_new:
-                _cut_torn_tail(self.path)
-            self._fd = open_private_append(self.path)
-            if is_new:
-                fsync_dir(self.path.parent)
-        os.write(self._fd, _encode({"at": _now(), **record}))
-        # A descriptor of its own, so a compaction closing the shared one cannot pull it away.
-        return os.dup(self._fd)
+        data = _encode({"at": _now(), **record})
+        fd: int | None = None
+        try:
+            if not self._journal_ready:
+                is_new = not self.path.exists()
+                if not is_new:
+                    _cut_torn_tail(self.path)
+                fd = open_private_append(self.path)
+                if is_new:
+                    fsync_dir(self.path.parent)
+                self._journal_ready = True
+            else:
+                fd = open_private_append(self.path)
+            written = os.write(fd, data)
+            if written != len(data):
+                raise OSError(errno.ENOSPC, f"wrote {written} of {len(data)} bytes")
+        except OSError as error:
+            if fd is not None:
+                os.close(fd)
+            self._write_error = error
+            return None
+        return fd
 
     def _sync(self, fd: int | None) -> None:
-        """Return once the record written before `fd` was made is on disk.
+        """Return once the record written on `fd` is on disk; raise StateWriteError if not.
 
         Outside the lock: with the fsync under it, workers queued for the lock behind each
         fsync, and every hand-over waited for the GIL (~80 ms per create at 64 workers). Run
         concurrently, fsyncs of one file are batched by the kernel instead.
-
-        The descriptors are dups of one open file, and Linux reports a failed write-back to
-        only one fsync per open file: a worker whose fsync succeeded after another's failed
-        may hold a record that never reached the disk. So one failure fails every sync that
-        ends after it, and every later one: the journal can no longer be trusted this run.
-        The caller's change is still in memory: the run stops, and its end saves what it can.
         """
         if fd is None:
             raise self._journal_broken()
@@ -212,17 +229,14 @@ class Ledger:
             os.fsync(fd)
         except OSError as error:
             with self._lock:
-                self._sync_error = self._sync_error or error
+                self._write_error = self._write_error or error
             raise self._journal_broken() from error
         finally:
             os.close(fd)
-        with self._lock:
-            if self._sync_error is not None:
-                raise self._journal_broken()
 
     def _journal_broken(self) -> StateWriteError:
         return StateWriteError(
-            f"{self.path}: writing the local state to disk failed ({self._sync_error}); "
+            f"{self.path}: writing the local state to disk failed ({self._write_error}); "
             "no further keys are created this run. Free disk space or fix the disk, then run "
             "again: keys whose secret did not reach the disk are found and replaced."
         )
