@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
+from keyprov import cli
 from keyprov.client import OpenRouterClient
 from keyprov.errors import StateWriteError
 from keyprov.ledger import Ledger
@@ -227,32 +228,100 @@ def test_the_balance_is_read_while_the_keys_are_listed(
     assert [(r.method, r.path) for r in sandbox.request_log] == [("GET", "/api/v1/keys")]
 
 
-def test_a_disk_error_stops_the_run_and_the_next_run_converges(
-    sandbox: Sandbox, client: OpenRouterClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def created_in_audit(folder: Path) -> set[str]:
+    lines = (folder / "audit.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in lines]
+    return {r["hash"] for r in records if r["event"] == "participant" and r["outcome"] == "created"}
+
+
+def fail_from_call(
+    monkeypatch: pytest.MonkeyPatch, name: str, first: int, last: int, only: Path | None = None
 ) -> None:
-    roster = make_roster(tmp_path / "w.csv", 20)
-    real_fsync = os.fsync
+    """Make calls number `first` to `last` of os.<name> (on the file `only`, if given) fail as
+    a full disk does."""
+    real = getattr(os, name)
     calls = itertools.count(1)
 
-    def fsync_failing_once(fd: int) -> None:
-        if next(calls) == 15:
-            raise OSError(errno.EIO, "Input/output error")
-        real_fsync(fd)
+    def failing(fd: int, *args: object) -> object:
+        if only is not None and not (only.exists() and os.path.samestat(os.fstat(fd), only.stat())):
+            return real(fd, *args)
+        if first <= next(calls) <= last:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(fd, *args)
 
-    monkeypatch.setattr(os, "fsync", fsync_failing_once)
-    with pytest.raises(StateWriteError, match="writing the local state to disk failed"):
+    monkeypatch.setattr(os, name, failing)
+
+
+@pytest.mark.parametrize("failing", ["write", "fsync"])
+def test_a_disk_error_stops_the_run_and_no_key_paid_for_is_lost(
+    sandbox: Sandbox,
+    client: OpenRouterClient,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    failing: str,
+) -> None:
+    roster = make_roster(tmp_path / "w.csv", 20)
+    folder = tmp_path / "out" / "w"
+    fail_from_call(monkeypatch, failing, 10, 10, only=folder / "state.jsonl")
+    with pytest.raises(StateWriteError, match="No space left"):
         provision(settings_for(roster, tmp_path), client)
-    # No key was created after the failure, and each one created is in keys.xlsx: the end
-    # of the run saved the state afresh.
+
+    # Creating stopped, and every key the server made is in keys.xlsx and the audit log as
+    # created: the run's end saved the state afresh, then wrote keys.xlsx from it.
     server = {key["hash"] for key in sandbox.keys()}
-    delivered = {row["Key hash"] for row in read_sheet(tmp_path / "out" / "w" / "keys.xlsx")}
+    delivered = {row["Key hash"] for row in read_sheet(folder / "keys.xlsx")}
     assert 0 < len(server) < 20
     assert server <= delivered
+    assert server == created_in_audit(folder)
 
-    monkeypatch.setattr(os, "fsync", real_fsync)
+    monkeypatch.undo()
     sandbox.clear_log()
     again = provision(settings_for(roster, tmp_path), client)
     assert again.exit_status is ExitStatus.OK, again.summary()
     assert not [r for r in sandbox.request_log if r.method == "DELETE"], "a paid key was lost"
     emails = [f"person{i}@example.org" for i in range(20)]
     assert_one_live_key_per_participant(sandbox, again.keys_path, emails, "w")
+
+
+def test_a_disk_that_stays_full_leaves_keys_xlsx_as_it_was_and_the_next_run_converges(
+    sandbox: Sandbox, client: OpenRouterClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    roster = make_roster(tmp_path / "w.csv", 5)
+    first = provision(settings_for(roster, tmp_path), client)
+    handed_out = read_sheet(first.keys_path)
+    make_roster(roster, 20)
+
+    fail_from_call(monkeypatch, "fsync", 10, 10_000)
+    with pytest.raises(StateWriteError, match="could not be saved"):
+        provision(settings_for(roster, tmp_path), client)
+    # Its new secrets may not be in the state, so none may be handed out from keys.xlsx.
+    assert read_sheet(first.keys_path) == handed_out
+
+    monkeypatch.undo()
+    again = provision(settings_for(roster, tmp_path), client)
+    assert again.exit_status is ExitStatus.OK, again.summary()
+    emails = [f"person{i}@example.org" for i in range(20)]
+    assert_one_live_key_per_participant(sandbox, again.keys_path, emails, "w")
+    live = {key["hash"] for key in sandbox.keys()}
+    assert {row["Key hash"] for row in handed_out} <= live
+
+
+def test_a_full_disk_is_a_clear_error_with_exit_1(
+    sandbox: Sandbox,
+    management_key: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    make_roster(tmp_path / "ws.csv", 10)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("OPENROUTER_PROVISIONING_KEY", management_key)
+    monkeypatch.setenv("OPENROUTER_BASE_URL", sandbox.base_url)
+    fail_from_call(monkeypatch, "write", 8, 8)
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["provision", "ws.csv", "--quiet"])
+
+    assert exited.value.code == ExitStatus.INCOMPLETE
+    err = capsys.readouterr().err
+    assert "error: " in err and "No space left on device" in err, err
+    assert "internal error" not in err

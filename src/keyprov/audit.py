@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from keyprov.errors import StateWriteError
 from keyprov.files import open_private_append
 from keyprov.redaction import redact
 
@@ -37,17 +38,36 @@ class AuditLog:
         # Error texts come from servers and libraries: mask anything key-shaped on the way out.
         line = (redact(json.dumps(record, ensure_ascii=False, default=str)) + "\n").encode()
         with self._lock:
-            os.write(self._fd, line)
+            try:
+                os.write(self._fd, line)
+            except OSError as error:
+                raise self._not_written(error) from error
 
     def close(self) -> None:
         with self._lock:
             if self._fd >= 0:
-                os.fsync(self._fd)
-                os.close(self._fd)
-                self._fd = -1
+                try:
+                    os.fsync(self._fd)
+                except OSError as error:
+                    raise self._not_written(error) from error
+                finally:
+                    os.close(self._fd)
+                    self._fd = -1
+
+    def _not_written(self, error: OSError) -> StateWriteError:
+        return StateWriteError(
+            f"{self.path}: the audit log could not be written ({error}). Free disk space or "
+            "fix the disk, then run again. It holds no key: the local state and keys.xlsx are "
+            "written apart from it."
+        )
 
     def __enter__(self) -> AuditLog:
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        try:
+            self.close()
+        except StateWriteError:
+            # A disk failing the state too has already been said, with what it means for keys.
+            if kind is None or not issubclass(kind, StateWriteError):
+                raise

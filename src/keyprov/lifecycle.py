@@ -321,8 +321,9 @@ def _changing(
         try:
             yield ledger, audit
         finally:
-            _rewrite_keys_workbook(ref, ledger, client)
+            # The state first: keys.xlsx must not hand out a secret the state may not hold.
             ledger.compact()
+            _rewrite_keys_workbook(ref, ledger, client)
 
 
 def _select(ledger: Ledger, participants: list[str] | None) -> list[LedgerEntry]:

@@ -30,6 +30,7 @@ from keyprov.errors import (
     KeyprovError,
     OutcomeUnknownError,
     PermissionDeniedError,
+    StateWriteError,
 )
 from keyprov.files import ensure_private_dir, remove_stale_temporaries
 from keyprov.gitignore import refuse_unignored
@@ -234,18 +235,45 @@ def provision(
             client.on_retry = previous_on_retry
             result.keys_path = folder / KEYS_FILE_NAME
             result.audit_path = folder / AUDIT_FILE_NAME
-            write_keys_workbook(
-                result.keys_path, _distribution_rows(roster.participants, ledger, run)
-            )
-            ledger.compact()
+            not_saved = _save_state_then_keys(result.keys_path, roster.participants, ledger, run)
             result.duration = time.monotonic() - started
             audit.event(
                 "run_end",
                 exit_status=int(status) if isinstance(status, ExitStatus) else status,
                 counts=dict(run.counts()),
                 duration_s=round(result.duration, 3),
+                **({"not_saved": str(not_saved)} if not_saved else {}),
             )
+            # Said even over another error: "keys created so far are saved" would be untrue.
+            if not_saved is not None:
+                raise not_saved
     return result
+
+
+def _save_state_then_keys(
+    keys_path: Path, participants: list[Participant], ledger: Ledger, run: _Run
+) -> StateWriteError | None:
+    """Compact the state, then rebuild keys.xlsx from it; the error that stopped either.
+
+    In this order: a secret must not be handed out from keys.xlsx unless the state holding it
+    is on disk, or the next run would take its key for an undelivered one and delete it. So
+    when the state cannot be saved, keys.xlsx is left as the last run wrote it.
+    """
+    try:
+        ledger.compact()
+    except StateWriteError as error:
+        return error
+    try:
+        write_keys_workbook(keys_path, _distribution_rows(participants, ledger, run))
+    except OSError as error:
+        failure = StateWriteError(
+            f"{keys_path}: could not be written ({error}); the keys are saved in the local "
+            "state, from which the next run writes it again. Free disk space or fix the disk, "
+            "then run again."
+        )
+        failure.__cause__ = error
+        return failure
+    return None
 
 
 def _plan(
@@ -360,7 +388,7 @@ class _Run:
         self.results: dict[str, ParticipantResult] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self.fatal: ApiError | None = None
+        self.fatal: KeyprovError | None = None
         self.pruned: list[ApiKey] = []
 
     def counts(self) -> Counter[str]:
@@ -455,7 +483,7 @@ class _Run:
         except OutcomeUnknownError as error:
             self.audit.event("outcome_unknown", participant=participant.identity, error=str(error))
             return False
-        except (AuthenticationError, PermissionDeniedError) as error:
+        except (AuthenticationError, PermissionDeniedError, StateWriteError) as error:
             self._stop_run(error)
             self._finish(participant, Outcome.FAILED, str(error))
             return True
@@ -470,17 +498,22 @@ class _Run:
             # old key in the same record that stores the new one.
             retired = (*retired, item.replaces.hash)
             roster_limit, roster_limit_reset = previous.roster_limit, previous.roster_limit_reset
-        self.ledger.record_created(
-            participant.identity,
-            created,
-            name=participant.name,
-            email=participant.email,
-            participant_id=participant.participant_id,
-            roster_limit=roster_limit,
-            roster_limit_reset=roster_limit_reset,
-            retired=retired,
-        )
         detail = item.note
+        try:
+            self.ledger.record_created(
+                participant.identity,
+                created,
+                name=participant.name,
+                email=participant.email,
+                participant_id=participant.participant_id,
+                roster_limit=roster_limit,
+                roster_limit_reset=roster_limit_reset,
+                retired=retired,
+            )
+        except StateWriteError as error:
+            # The key exists and its secret is in memory; the run's end tries to save it.
+            self._stop_run(error)
+            detail = "created; its record did not reach the disk (the run's end saves it)"
         self._finish(participant, Outcome.CREATED, detail, created.key.hash, created.key.label)
         return True
 
@@ -631,7 +664,7 @@ class _Run:
         self.pruned.append(key)
         self.audit.event("pruned", hash=key.hash, label=key.label, name=key.name, reason=reason)
 
-    def _stop_run(self, error: ApiError) -> None:
+    def _stop_run(self, error: KeyprovError) -> None:
         with self._lock:
             if self.fatal is None:
                 self.fatal = error
