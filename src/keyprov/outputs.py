@@ -90,7 +90,7 @@ def _write_workbook(
                 sheet.write_string(row_number, column, value, text)
             elif isinstance(value, bool):
                 sheet.write_boolean(row_number, column, value)
-            elif isinstance(value, int | float) and math.isfinite(value):
+            elif isinstance(value, int) or (isinstance(value, float) and math.isfinite(value)):
                 sheet.write_number(row_number, column, value, number)
             elif value is not None:
                 # Also NaN and infinity, which a spreadsheet cannot hold as numbers.
