@@ -236,6 +236,8 @@ def provision(
             result.keys_path = folder / KEYS_FILE_NAME
             result.audit_path = folder / AUDIT_FILE_NAME
             not_saved = _save_state_then_keys(result.keys_path, roster.participants, ledger, run)
+            if not_saved is not None:
+                status = not_saved.exit_status
             result.duration = time.monotonic() - started
             audit.event(
                 "run_end",
