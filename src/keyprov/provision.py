@@ -239,13 +239,17 @@ def provision(
             if not_saved is not None:
                 status = not_saved.exit_status
             result.duration = time.monotonic() - started
-            audit.event(
-                "run_end",
-                exit_status=int(status) if isinstance(status, ExitStatus) else status,
-                counts=dict(run.counts()),
-                duration_s=round(result.duration, 3),
-                **({"not_saved": str(not_saved)} if not_saved else {}),
-            )
+            try:
+                audit.event(
+                    "run_end",
+                    exit_status=int(status) if isinstance(status, ExitStatus) else status,
+                    counts=dict(run.counts()),
+                    duration_s=round(result.duration, 3),
+                    **({"not_saved": str(not_saved)} if not_saved else {}),
+                )
+            except StateWriteError:
+                if not_saved is None:
+                    raise  # else the state's own failure is the one to tell
             # Said even over another error: "keys created so far are saved" would be untrue.
             if not_saved is not None:
                 raise not_saved
