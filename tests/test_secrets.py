@@ -92,7 +92,12 @@ def test_sentinel_secrets_never_leave_the_secret_files(
         printed.extend([sandbox_process.stdout.readline(), sandbox_process.stdout.readline()])
     finally:
         sandbox_process.terminate()
-        rest, errors = sandbox_process.communicate(timeout=10)
+        try:
+            rest, errors = sandbox_process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            sandbox_process.kill()
+            rest, errors = sandbox_process.communicate()
+            pytest.fail(f"the sandbox did not stop on SIGTERM within 30 s; stderr: {errors}")
         printed.extend([rest, errors])
 
     # A forced exception that carries both kinds of secret, with and without --verbose.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import signal
-import threading
+import time
 from pathlib import Path
 from types import FrameType
 
@@ -122,10 +122,12 @@ def sandbox_command(
     except (ValueError, OSError) as exc:
         raise click.ClickException(f"cannot start the sandbox: {exc}") from exc
 
-    stopping = threading.Event()
+    stop_requests: list[int] = []
 
     def request_stop(signum: int, frame: FrameType | None) -> None:
-        stopping.set()
+        # A plain append, not Event.set: the handler runs between any two bytecodes of the
+        # main thread, and Event.set would deadlock if that is inside Event.wait's lock.
+        stop_requests.append(signum)
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
@@ -138,9 +140,10 @@ def sandbox_command(
             # Never echo a key that came from the environment: it may be a real one.
             click.echo(f"management key: from {MANAGEMENT_KEY_ENV}")
         click.get_text_stream("stdout").flush()
-        # Event.wait with a timeout, so the main thread keeps waking up to run signal handlers.
-        while not stopping.wait(0.5):
-            pass
+        # Short sleeps: a signal delivered to another thread runs its handler here only once
+        # the main thread wakes up.
+        while not stop_requests:
+            time.sleep(0.1)
     finally:
         sandbox.stop()
 
