@@ -74,6 +74,22 @@ def test_sentinel_secrets_never_leave_the_secret_files(
     assert run("provision", "ws.csv", "--dry-run").returncode == 0
     assert run("--verbose", "provision", "ws.csv", "--prune").returncode == 0
     assert run("doctor", "--out", str(out)).returncode == 0
+
+    # The lifecycle commands, verbose; a rotated-away key is a sentinel too.
+    rotated_away = created_secrets(out)
+    assert run("--verbose", "check", "ws.csv").returncode == 0
+    assert run("--verbose", "report", "ws.csv").returncode == 0
+    assert run("--verbose", "set-limit", "ws.csv", "--all", "--add", "1").returncode == 0
+    assert (
+        run("--verbose", "rotate", "ws.csv", "--participant", "person0@example.org").returncode == 0
+    )
+    sandbox.force(429, count=1, method="POST", retry_after="3600")
+    assert (
+        run("--verbose", "rotate", "ws.csv", "--participant", "person1@example.org").returncode == 1
+    )
+    assert run("--verbose", "revoke", "ws.csv", "--dry-run").returncode == 0
+    assert run("--verbose", "revoke", "ws.csv").returncode == 0
+    assert run("--verbose", "check", "ws.csv").returncode == 1, "every key is disabled now"
     assert (
         run("provision", "ws.csv", OPENROUTER_PROVISIONING_KEY="sk-or-v1-" + "0" * 64).returncode
         == 2
@@ -117,8 +133,8 @@ def test_sentinel_secrets_never_leave_the_secret_files(
         printed.extend([captured.out, captured.err])
     assert "Traceback" in printed[-1]
 
-    keys = created_secrets(out) + created_secrets(tmp_path / "demo-out")
-    assert len(keys) >= 14
+    keys = {*created_secrets(out), *rotated_away, *created_secrets(tmp_path / "demo-out")}
+    assert len(keys) >= 14 + 1 + 8, "the workshop's keys, the one rotated away, the demo's"
     sentinels = [management_key, *keys]
     for text in printed:
         for sentinel in sentinels:
