@@ -31,10 +31,14 @@ def start_run(folder: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
     )
 
 
-def wait_for_first_request(sandbox: Sandbox, process: subprocess.Popen[bytes]) -> None:
+def wait_for_requests(sandbox: Sandbox, process: subprocess.Popen[bytes], *, creates: int) -> None:
+    """Until the run has sent its first request and the server has answered `creates` creates."""
     deadline = time.monotonic() + 30
-    while not sandbox.request_log and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.005)
+    while process.poll() is None and time.monotonic() < deadline:
+        log = sandbox.request_log
+        if log and sum(record.method == "POST" for record in log) >= creates:
+            return
+        time.sleep(0.002)
 
 
 def test_random_sigkills_against_a_faulty_server_converge(
@@ -49,19 +53,24 @@ def test_random_sigkills_against_a_faulty_server_converge(
     sandbox.faults = Faults(latency=0.03, error_rate=0.05, drop_after_commit_rate=0.05, seed=3)
     chance = random.Random(20261128)
 
-    kills = 0
+    kills = kills_while_creating = 0
     for _ in range(40):
         if kills >= KILLS_WANTED:
             break
         sandbox.clear_log()
+        missing = PARTICIPANTS - len({key["name"] for key in sandbox.keys()})
+        # Killed while listing (0), or after a random share of the creates still to make, with
+        # the rest in flight: keys the server made whose answers the run never wrote down.
+        creates = chance.randint(0, max(0, min(missing - 1, 20)))
         process = start_run(tmp_path, env)
-        wait_for_first_request(sandbox, process)
-        time.sleep(chance.uniform(0.0, 0.5))
+        wait_for_requests(sandbox, process, creates=creates)
         if process.poll() is None:
             process.kill()
             kills += 1
+            kills_while_creating += creates > 0
         process.wait(timeout=60)
     assert kills >= KILLS_WANTED
+    assert kills_while_creating >= KILLS_WANTED // 2, "most kills cut a run short mid-create"
 
     for _ in range(3):  # a final run may itself meet unanswered creates; reruns finish the job
         final = start_run(tmp_path, env)

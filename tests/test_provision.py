@@ -25,7 +25,7 @@ from keyprov.ledger import Ledger
 from keyprov.provision import Outcome, ProvisionSettings, provision
 from keyprov.sandbox import Faults, Sandbox
 from keyprov.status import ExitStatus
-from tests.helpers import make_roster, write_csv
+from tests.helpers import make_roster, run_keyprov, write_csv
 
 
 def settings_for(roster: Path, tmp_path: Path, **overrides: object) -> ProvisionSettings:
@@ -146,6 +146,24 @@ def test_200_rows_against_a_faulty_server(
     assert result.exit_status is ExitStatus.OK, result.summary()
     emails = [f"person{i}@example.org" for i in range(200)]
     assert_one_live_key_per_participant(sandbox, result.keys_path, emails, "big")
+    assert any(r.fault == "drop_after_commit" for r in sandbox.request_log)
+    assert any(r.status in (500, 502, 503) for r in sandbox.request_log)
+
+
+def test_keyprov_provision_on_200_rows_against_a_faulty_server(
+    sandbox: Sandbox, management_key: str, tmp_path: Path
+) -> None:
+    """The same, as an instructor runs it: the real command, with its real backoff."""
+    make_roster(tmp_path / "big.csv", 200)
+    sandbox.faults = Faults(error_rate=0.10, drop_after_commit_rate=0.05, seed=11)
+    env = {"OPENROUTER_PROVISIONING_KEY": management_key, "OPENROUTER_BASE_URL": sandbox.base_url}
+    done = run_keyprov(["provision", "big.csv", "--quiet"], env=env, cwd=tmp_path)
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("big: 200 participants: 200 created"), done.stdout
+    emails = [f"person{i}@example.org" for i in range(200)]
+    keys_xlsx = tmp_path / "output" / "big" / "keys.xlsx"
+    assert_one_live_key_per_participant(sandbox, keys_xlsx, emails, "big")
     assert any(r.fault == "drop_after_commit" for r in sandbox.request_log)
     assert any(r.status in (500, 502, 503) for r in sandbox.request_log)
 

@@ -6,7 +6,12 @@ assertions read the sandbox's own request log and key store.
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -14,7 +19,7 @@ import pytest
 from keyprov.client import OpenRouterClient
 from keyprov.lock import workshop_lock
 from keyprov.sandbox import Sandbox
-from tests.helpers import CliWorkshop, make_roster, write_csv
+from tests.helpers import CliWorkshop, make_roster, run_keyprov, write_csv
 
 
 def dry_run(workshop: CliWorkshop) -> dict[str, str]:
@@ -183,6 +188,34 @@ def test_an_overlapping_run_exits_2_and_changes_nothing(workshop: CliWorkshop) -
     assert done.returncode == 2
     assert "another keyprov run" in done.stderr
     assert workshop.sandbox.request_log == []
+
+
+def test_of_two_concurrent_runs_one_proceeds_and_the_other_exits_2(
+    workshop: CliWorkshop,
+) -> None:
+    make_roster(workshop.roster, 20)
+    # The first run's listing is answered after 5 s, so it holds the lock while the second starts.
+    workshop.sandbox.force("slow", count=2, method="GET", seconds=5)
+    command = [sys.executable, "-m", "keyprov", "provision", "ws.csv"]
+    environment = {**os.environ, **workshop.env}
+    audit = workshop.folder / "output" / "ws" / "audit.jsonl"
+    with subprocess.Popen(
+        command, cwd=workshop.folder, env=environment, stdout=subprocess.PIPE, text=True
+    ) as first:
+        while not (audit.exists() and audit.read_text()):  # run_start: it holds the lock
+            assert first.poll() is None, first.communicate()
+            time.sleep(0.005)
+        second = run_keyprov(["provision", "ws.csv"], env=workshop.env, cwd=workshop.folder)
+        assert first.poll() is None, "the runs overlapped"
+        assert first.wait(timeout=60) == 0
+
+    assert second.returncode == 2
+    assert "another keyprov run" in second.stderr
+    posts = [record for record in workshop.sandbox.request_log if record.method == "POST"]
+    assert len(posts) == len(workshop.sandbox.keys()) == 20, "only the first run created keys"
+    runs = {json.loads(line)["run_id"] for line in audit.read_text().splitlines()}
+    assert len(runs) == 1, "the second run wrote nothing to the audit log"
+    assert len(workshop.sheet()) == 20
 
 
 def test_credits_preflight_stops_before_creating(workshop: CliWorkshop) -> None:
