@@ -230,6 +230,21 @@ def test_credits_preflight_stops_before_creating(workshop: CliWorkshop) -> None:
     assert len(workshop.calls("POST")) == 5
 
 
+def test_unreadable_credits_are_a_warning_not_a_stop(workshop: CliWorkshop) -> None:
+    make_roster(workshop.roster, 3)
+    workshop.sandbox.force(429, count=1, path_prefix="/credits", retry_after="3600")
+    dry = workshop.provision("--dry-run")
+    assert dry.returncode == 0
+    assert "credits left:         unknown (GET /credits failed)" in dry.stdout
+
+    workshop.sandbox.force(429, count=1, path_prefix="/credits", retry_after="3600")
+    done = workshop.provision("--quiet")
+    assert done.returncode == 0
+    assert "warning: the account's credits could not be read" in done.stderr
+    assert len(workshop.calls("POST")) == 3
+    assert "credits_unknown" in workshop.audit_events()
+
+
 def test_quiet_prints_only_the_summary(workshop: CliWorkshop) -> None:
     make_roster(workshop.roster, 3)
     done = workshop.provision("--quiet")

@@ -234,6 +234,8 @@ def provision_command(
         click.echo("dry run: nothing was changed.")
         sys.exit(ExitStatus.OK)
     click.echo(result.summary())
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
     for key in result.pruned:
         click.echo(f"  disabled {key.name} ({key.label})")
     if result.plan.not_in_roster and not prune:

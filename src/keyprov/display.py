@@ -32,6 +32,8 @@ def render_plan(plan: Plan, credits: Credits | None) -> list[str]:
     if credits is not None:
         enough = "enough" if credits.remaining >= plan.new_budget else "NOT enough"
         lines.append(f"  credits left:         {credits.remaining:>10.2f} USD ({enough})")
+    elif creates:
+        lines.append("  credits left:         unknown (GET /credits failed)")
     for item in plan.items:
         participant = item.participant
         if item.action is Action.CREATE:

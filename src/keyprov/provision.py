@@ -121,6 +121,8 @@ class ProvisionResult:
     dry_run: bool = False
     roster_notes: list[str] = field(default_factory=list)
     """Rows skipped on purpose (cancelled registrations) and warnings about reading the file."""
+    warnings: list[str] = field(default_factory=list)
+    """What the run could not check, though it went on."""
 
     def counts(self) -> Counter[str]:
         return Counter(result.outcome.value for result in self.results)
@@ -222,6 +224,8 @@ def provision(
             if on_plan is not None:
                 on_plan(result.plan)
             result.credits = _check_credits(settings, client, result.plan, audit, credits)
+            if result.credits is None and result.plan.with_action(Action.CREATE):
+                result.warnings.append(CREDITS_UNKNOWN)
             result.results = run.apply(result.plan)
             result.pruned = run.pruned
             status = result.exit_status
@@ -310,7 +314,15 @@ def _dry_run(
     return ProvisionResult(settings.workshop_name, plan, credits=credits, dry_run=True)
 
 
+CREDITS_UNKNOWN = (
+    "the account's credits could not be read (GET /credits failed), so the keys were created "
+    "without checking that the credits cover their limits; run `keyprov check` to see them."
+)
+
+
 def _read_credits(client: OpenRouterClient) -> Credits | None:
+    """The balance, or None when the server won't tell: its keys cap spending on their own, so
+    an unreadable balance is a warning, not a reason to leave a workshop without keys."""
     try:
         return client.credits()
     except (AuthenticationError, PermissionDeniedError):
