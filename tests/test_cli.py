@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import itertools
 import os
+import resource
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -152,3 +154,30 @@ def test_concurrency_above_the_default_is_real(
     posts = [r for r in sandbox.request_log if r.method == "POST"]
     assert len(posts) == 96
     assert most_at_once(posts) > 64
+
+
+def test_full_concurrency_fits_a_small_open_file_limit(
+    sandbox: Sandbox, management_key: str, tmp_path: Path
+) -> None:
+    """128 workers hold a socket each, and a state-file descriptor each while they fsync: up to
+    twice what a soft limit like macOS's 256 allows. keyprov raises the limit for itself; here
+    100, which 128 workers exceed without it."""
+    make_roster(tmp_path / "ws.csv", 300)
+    sandbox.faults = Faults(latency=0.1)  # every worker's create in flight at once
+
+    def small_limit() -> None:
+        _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (100, hard))
+
+    done = subprocess.run(
+        [sys.executable, "-m", "keyprov", "provision", "ws.csv", "--concurrency", "128", "--quiet"],
+        env={**os.environ, **env_for(sandbox, management_key)},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        preexec_fn=small_limit,
+    )
+    assert done.returncode == 0, done.stderr
+    assert len(sandbox.keys()) == 300

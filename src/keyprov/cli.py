@@ -20,6 +20,7 @@ from keyprov.client import OpenRouterClient
 from keyprov.display import render_plan
 from keyprov.doctor import run_doctor
 from keyprov.errors import KeyprovError
+from keyprov.files import allow_open_files
 from keyprov.lifecycle import Change, check_workshop, revoke, rotate, set_limit, usage_report
 from keyprov.planner import Plan
 from keyprov.provision import (
@@ -518,6 +519,7 @@ def _interrupt_on_sigterm(_signum: int, _frame: FrameType | None) -> None:
 def main(argv: list[str] | None = None) -> None:
     """The one error boundary: library errors become one masked line and an exit code."""
     signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
+    allow_open_files(4096)
     arguments = sys.argv[1:] if argv is None else argv
     verbose = any(argument in ("-v", "--verbose") for argument in arguments)
     try:

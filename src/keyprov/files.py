@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import resource
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -61,3 +62,18 @@ def atomic_private_writer(path: Path) -> Iterator[BinaryIO]:
         with contextlib.suppress(FileNotFoundError):
             temporary.unlink()
         raise
+
+
+def allow_open_files(wanted: int) -> None:
+    """Raise this process's soft limit on open files to `wanted` (at most the hard limit).
+
+    A run at full concurrency holds a socket and, while it fsyncs, a state-file descriptor
+    per worker: more than macOS's default soft limit of 256. Running out would read as a disk
+    failure and stop the run.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY:
+        wanted = min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
