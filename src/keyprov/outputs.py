@@ -90,14 +90,21 @@ def _write_workbook(
                 sheet.write_string(row_number, column, value, text)
             elif isinstance(value, bool):
                 sheet.write_boolean(row_number, column, value)
-            elif isinstance(value, int) or (isinstance(value, float) and math.isfinite(value)):
+            elif isinstance(value, int | float) and _fits_a_cell(value):
                 sheet.write_number(row_number, column, value, number)
             elif value is not None:
-                # Also NaN and infinity, which a spreadsheet cannot hold as numbers.
+                # Also NaN, infinity and ints beyond a double, which a cell cannot hold.
                 sheet.write_string(row_number, column, str(value), text)
     workbook.close()
     with atomic_private_writer(path) as handle:
         handle.write(buffer.getvalue())
+
+
+def _fits_a_cell(value: float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int too large for a double
+        return False
 
 
 def write_keys_workbook(path: Path, rows: list[DistributionRow]) -> None:
