@@ -20,7 +20,7 @@ from openpyxl import load_workbook
 
 from keyprov import cli
 from keyprov.client import OpenRouterClient
-from keyprov.errors import StateWriteError
+from keyprov.errors import AuthenticationError, StateWriteError
 from keyprov.ledger import Ledger
 from keyprov.provision import Outcome, ProvisionSettings, provision
 from keyprov.sandbox import Faults, Sandbox
@@ -343,3 +343,45 @@ def test_a_full_disk_is_a_clear_error_with_exit_1(
     err = capsys.readouterr().err
     assert "error: " in err and "No space left on device" in err, err
     assert "internal error" not in err
+
+
+def test_an_audit_log_that_cannot_be_synced_does_not_hide_a_rejected_key(
+    sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    roster = make_roster(tmp_path / "w.csv", 2)
+    folder = tmp_path / "out" / "w"
+    folder.mkdir(parents=True)
+    (folder / "audit.jsonl").touch()
+    fail_from_call(monkeypatch, "fsync", 1, 10_000, only=folder / "audit.jsonl")
+    with (
+        OpenRouterClient("sk-or-v1-" + "0" * 64, sandbox.base_url) as rejected,
+        pytest.raises(AuthenticationError),
+    ):
+        provision(settings_for(roster, tmp_path), rejected)
+
+
+def test_a_record_torn_by_a_full_disk_is_not_glued_to_the_next_runs(
+    sandbox: Sandbox, client: OpenRouterClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    roster = make_roster(tmp_path / "w.csv", 6)
+    audit = tmp_path / "out" / "w" / "audit.jsonl"
+    real_write = os.write
+    calls = itertools.count(1)
+
+    def half_written(fd: int, data: bytes) -> int:
+        if audit.exists() and os.path.samestat(os.fstat(fd), audit.stat()) and next(calls) == 4:
+            return real_write(fd, data[: len(data) // 2])  # what a nearly full disk does
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", half_written)
+    with pytest.raises(StateWriteError, match="audit log could not be written"):
+        provision(settings_for(roster, tmp_path), client)
+    assert not audit.read_bytes().endswith(b"\n"), "positive control: a torn last line"
+
+    monkeypatch.undo()
+    again = provision(settings_for(roster, tmp_path), client)
+    assert again.exit_status is ExitStatus.OK, again.summary()
+    records = [json.loads(line) for line in audit.read_text().splitlines()]
+    assert records[-1]["event"] == "run_end" and records[-1]["exit_status"] == 0
+    emails = [f"person{i}@example.org" for i in range(6)]
+    assert_one_live_key_per_participant(sandbox, again.keys_path, emails, "w")

@@ -6,6 +6,7 @@ that is killed still leaves a true account of what it did up to that moment.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import threading
@@ -15,17 +16,22 @@ from pathlib import Path
 from typing import Any
 
 from keyprov.errors import StateWriteError
-from keyprov.files import open_private_append
+from keyprov.files import cut_torn_tail, open_private_append
 from keyprov.redaction import redact
 
 AUDIT_FILE_NAME = "audit.jsonl"
 
 
 class AuditLog:
-    def __init__(self, path: Path, run_id: str | None = None) -> None:
+    def __init__(self, path: Path, run_id: str | None = None, *, locked: bool = False) -> None:
+        """`locked`: the caller holds the workshop's lock, so no other run is appending, and a
+        last line torn by a full disk can be dropped before this run's lines follow it."""
         self.path = path
         self.run_id = run_id or uuid.uuid4().hex[:12]
         self._lock = threading.Lock()
+        self._error: OSError | None = None
+        if locked and path.exists():
+            cut_torn_tail(path)
         self._fd = open_private_append(path)
 
     def event(self, event: str, **fields: Any) -> None:
@@ -38,9 +44,14 @@ class AuditLog:
         # Error texts come from servers and libraries: mask anything key-shaped on the way out.
         line = (redact(json.dumps(record, ensure_ascii=False, default=str)) + "\n").encode()
         with self._lock:
+            if self._error is not None:  # after a torn record, a next one would be glued on
+                raise self._not_written(self._error)
             try:
-                os.write(self._fd, line)
+                written = os.write(self._fd, line)
+                if written != len(line):
+                    raise OSError(errno.ENOSPC, f"wrote {written} of {len(line)} bytes")
             except OSError as error:
+                self._error = error
                 raise self._not_written(error) from error
 
     def close(self) -> None:
@@ -68,6 +79,7 @@ class AuditLog:
         try:
             self.close()
         except StateWriteError:
-            # A disk failing the state too has already been said, with what it means for keys.
-            if kind is None or not issubclass(kind, StateWriteError):
+            # Raised only on its own: an error already on its way out (a rejected key, Ctrl-C,
+            # the state's own disk failure) is the one the user must hear, with its exit code.
+            if kind is None:
                 raise

@@ -33,6 +33,23 @@ def open_private_append(path: Path) -> int:
     return os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, PRIVATE_FILE_MODE)
 
 
+def cut_torn_tail(path: Path) -> None:
+    """Drop a last line torn by a crash or a full disk, so the next line is not glued onto it."""
+    with path.open("rb+") as handle:
+        handle.seek(0, os.SEEK_END)
+        size = handle.tell()
+        if size == 0:
+            return
+        handle.seek(size - 1)
+        if handle.read(1) == b"\n":
+            return
+        handle.seek(0)
+        content = handle.read()
+        handle.truncate(content.rfind(b"\n") + 1)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
 def fsync_dir(path: Path) -> None:
     """Make a rename or a new file in this folder survive a power cut."""
     fd = os.open(path, os.O_RDONLY)

@@ -23,7 +23,7 @@ from typing import Any
 
 from keyprov.client import CreatedKey, mask_secret
 from keyprov.errors import ConfigurationError, StateWriteError
-from keyprov.files import atomic_private_writer, fsync_dir, open_private_append
+from keyprov.files import atomic_private_writer, cut_torn_tail, fsync_dir, open_private_append
 
 STATE_FILE_NAME = "state.jsonl"
 
@@ -199,7 +199,7 @@ class Ledger:
             if not self._journal_ready:
                 is_new = not self.path.exists()
                 if not is_new:
-                    _cut_torn_tail(self.path)
+                    cut_torn_tail(self.path)
                 fd = open_private_append(self.path)
                 if is_new:
                     fsync_dir(self.path.parent)
@@ -250,23 +250,6 @@ def _entry_fields(entry: LedgerEntry) -> dict[str, Any]:
     # `pending` is kept: a participant with a key may have a create in flight (a rotation, or
     # a replacement for a key deleted on the server), and compaction must not forget it.
     return asdict(entry)
-
-
-def _cut_torn_tail(path: Path) -> None:
-    """Drop a last line torn by a crash, so the next record does not get glued onto it."""
-    with path.open("rb+") as handle:
-        handle.seek(0, os.SEEK_END)
-        size = handle.tell()
-        if size == 0:
-            return
-        handle.seek(size - 1)
-        if handle.read(1) == b"\n":
-            return
-        handle.seek(0)
-        content = handle.read()
-        handle.truncate(content.rfind(b"\n") + 1)
-        handle.flush()
-        os.fsync(handle.fileno())
 
 
 def _replay(path: Path) -> dict[str, LedgerEntry]:

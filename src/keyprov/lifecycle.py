@@ -40,10 +40,10 @@ WINDOW_USAGE = {"daily": "usage_daily", "weekly": "usage_weekly", "monthly": "us
 
 @contextmanager
 def _audited(
-    folder: Path, command: str, client: OpenRouterClient, **details: object
+    folder: Path, command: str, client: OpenRouterClient, *, locked: bool = False, **details: object
 ) -> Iterator[AuditLog]:
     ensure_private_dir(folder)
-    with AuditLog(folder / AUDIT_FILE_NAME) as audit:
+    with AuditLog(folder / AUDIT_FILE_NAME, locked=locked) as audit:
         audit.event(
             "command_start",
             command=command,
@@ -316,7 +316,7 @@ def _changing(
     with (
         workshop_lock(ref.folder),
         Ledger.open(ref.state_path) as ledger,
-        _audited(ref.folder, command, client) as audit,
+        _audited(ref.folder, command, client, locked=True) as audit,
     ):
         try:
             yield ledger, audit

@@ -199,7 +199,7 @@ def provision(
     with (
         workshop_lock(folder),
         Ledger.open(folder / STATE_FILE_NAME) as ledger,
-        AuditLog(folder / AUDIT_FILE_NAME) as audit,
+        AuditLog(folder / AUDIT_FILE_NAME, locked=True) as audit,
     ):
         remove_stale_temporaries(folder)
         audit.event(
