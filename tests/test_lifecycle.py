@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -10,9 +12,11 @@ import pytest
 from matplotlib import image
 from openpyxl import load_workbook
 
+from keyprov import cli
 from keyprov.client import OpenRouterClient
 from keyprov.ledger import Ledger
 from keyprov.sandbox import Sandbox
+from keyprov.status import ExitStatus
 from tests.helpers import CliWorkshop, make_roster, write_csv
 
 
@@ -259,3 +263,31 @@ def test_check_reports_a_key_without_a_spending_limit(
     done = workshop.keyprov("check", "ws.csv")
     assert done.returncode == 1
     assert "the key has no spending limit, expected 1 USD" in done.stdout
+
+
+def test_a_keys_xlsx_that_cannot_be_written_is_a_clear_error_and_the_state_keeps_the_change(
+    workshop: CliWorkshop, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    workshop.provisioned(1)
+    real_replace = os.replace
+
+    def full_disk(source: object, target: object) -> None:
+        if Path(str(target)).name == "keys.xlsx":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_replace(source, target)
+
+    monkeypatch.setattr(os, "replace", full_disk)
+    monkeypatch.chdir(workshop.folder)
+    for name, value in workshop.env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["rotate", "ws.csv", "--participant", "person0@example.org"])
+
+    assert exited.value.code == ExitStatus.INCOMPLETE
+    err = capsys.readouterr().err
+    assert "keys.xlsx: could not be written" in err and "internal error" not in err, err
+    monkeypatch.undo()
+    assert workshop.provision().returncode == 0, "the next run writes keys.xlsx from the state"
+    (row,) = workshop.sheet()
+    successor = workshop.key_of("person0@example.org")
+    assert hashlib.sha256(row[2].encode()).hexdigest() == successor["hash"]

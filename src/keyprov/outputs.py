@@ -10,6 +10,7 @@ from pathlib import Path
 
 import xlsxwriter
 
+from keyprov.errors import StateWriteError
 from keyprov.files import atomic_private_writer
 from keyprov.ledger import LedgerEntry
 
@@ -108,7 +109,21 @@ def _fits_a_cell(value: float) -> bool:
 
 
 def write_keys_workbook(path: Path, rows: list[DistributionRow]) -> None:
-    """Write keys.xlsx atomically with mode 0600: text cells stay text, whatever they start with."""
+    """Write keys.xlsx atomically with mode 0600: text cells stay text, whatever they start with.
+
+    Call it only once the state holding these secrets is on disk. Raises StateWriteError.
+    """
+    try:
+        _write_keys_workbook(path, rows)
+    except OSError as error:
+        raise StateWriteError(
+            f"{path}: could not be written ({error}); the keys are saved in the local state, "
+            "from which the next run writes it again. Free disk space or fix the disk, then "
+            "run again."
+        ) from error
+
+
+def _write_keys_workbook(path: Path, rows: list[DistributionRow]) -> None:
     _write_workbook(
         path,
         "keys",

@@ -271,18 +271,9 @@ def _save_state_then_keys(
     """
     try:
         ledger.compact()
+        write_keys_workbook(keys_path, _distribution_rows(participants, ledger, run))
     except StateWriteError as error:
         return error
-    try:
-        write_keys_workbook(keys_path, _distribution_rows(participants, ledger, run))
-    except OSError as error:
-        failure = StateWriteError(
-            f"{keys_path}: could not be written ({error}); the keys are saved in the local "
-            "state, from which the next run writes it again. Free disk space or fix the disk, "
-            "then run again."
-        )
-        failure.__cause__ = error
-        return failure
     return None
 
 
