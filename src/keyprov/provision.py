@@ -45,6 +45,10 @@ from keyprov.status import ExitStatus
 DEFAULT_CONCURRENCY = 64
 MAX_CREATE_ROUNDS = 8
 """How many times one run tries a participant whose creates keep ending with no answer."""
+CREDITS_UNKNOWN = (
+    "the account's credits could not be read (GET /credits failed), so the keys were created "
+    "without checking that the credits cover their limits; run `keyprov check` to see them."
+)
 
 log = logging.getLogger(__name__)
 _subject: contextvars.ContextVar[str | None] = contextvars.ContextVar("subject", default=None)
@@ -303,12 +307,6 @@ def _dry_run(
     if plan.with_action(Action.CREATE):
         credits = _read_credits(client)
     return ProvisionResult(settings.workshop_name, plan, credits=credits, dry_run=True)
-
-
-CREDITS_UNKNOWN = (
-    "the account's credits could not be read (GET /credits failed), so the keys were created "
-    "without checking that the credits cover their limits; run `keyprov check` to see them."
-)
 
 
 def _read_credits(client: OpenRouterClient) -> Credits | None:
