@@ -7,7 +7,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,19 +37,30 @@ def make_roster(path: Path, count: int, *, limit: float | None = 1.0, start: int
     return write_csv(path, ("name", "email", "limit"), rows)
 
 
+def keyprov_process_env(env: dict[str, str]) -> dict[str, str]:
+    """This environment without the developer's own OPENROUTER_* settings, plus `env`."""
+    base = {key: value for key, value in os.environ.items() if not key.startswith("OPENROUTER_")}
+    return {**base, **env}
+
+
 def run_keyprov(
-    args: Sequence[str], *, env: dict[str, str], cwd: Path, timeout: float = 120
+    args: Sequence[str],
+    *,
+    env: dict[str, str],
+    cwd: Path,
+    timeout: float = 120,
+    preexec_fn: Callable[[], None] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run the real `keyprov` entry point in its own process, as a user would."""
-    base = {key: value for key, value in os.environ.items() if not key.startswith("OPENROUTER_")}
     return subprocess.run(
         [sys.executable, "-m", "keyprov", *args],
-        env={**base, **env},
+        env=keyprov_process_env(env),
         cwd=cwd,
         capture_output=True,
         text=True,
         timeout=timeout,
         check=False,
+        preexec_fn=preexec_fn,
     )
 
 

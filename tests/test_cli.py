@@ -6,7 +6,6 @@ import itertools
 import os
 import resource
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -169,14 +168,10 @@ def test_full_concurrency_fits_a_small_open_file_limit(
         _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         resource.setrlimit(resource.RLIMIT_NOFILE, (100, hard))
 
-    done = subprocess.run(
-        [sys.executable, "-m", "keyprov", "provision", "ws.csv", "--concurrency", "128", "--quiet"],
-        env={**os.environ, **env_for(sandbox, management_key)},
+    done = run_keyprov(
+        ["provision", "ws.csv", "--concurrency", "128", "--quiet"],
+        env=env_for(sandbox, management_key),
         cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
         preexec_fn=small_limit,
     )
     assert done.returncode == 0, done.stderr

@@ -7,7 +7,6 @@ assertions read the sandbox's own request log and key store.
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -19,7 +18,13 @@ import pytest
 from keyprov.client import OpenRouterClient
 from keyprov.lock import workshop_lock
 from keyprov.sandbox import Sandbox
-from tests.helpers import CliWorkshop, make_roster, run_keyprov, write_csv
+from tests.helpers import (
+    CliWorkshop,
+    keyprov_process_env,
+    make_roster,
+    run_keyprov,
+    write_csv,
+)
 
 
 def dry_run(workshop: CliWorkshop) -> dict[str, str]:
@@ -197,7 +202,7 @@ def test_of_two_concurrent_runs_one_proceeds_and_the_other_exits_2(
     # The first run's listing is answered after 5 s, so it holds the lock while the second starts.
     workshop.sandbox.force("slow", count=2, method="GET", seconds=5)
     command = [sys.executable, "-m", "keyprov", "provision", "ws.csv"]
-    environment = {**os.environ, **workshop.env}
+    environment = keyprov_process_env(workshop.env)
     audit = workshop.folder / "output" / "ws" / "audit.jsonl"
     with subprocess.Popen(
         command, cwd=workshop.folder, env=environment, stdout=subprocess.PIPE, text=True
