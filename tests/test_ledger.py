@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from keyprov import ledger as ledger_module
-from keyprov.client import ApiKey, CreatedKey
 from keyprov.errors import StateWriteError
 from keyprov.ledger import Ledger
+from keyprov.models import ApiKey, CreatedKey
 
 
 def created(key_hash: str, secret: str) -> CreatedKey:

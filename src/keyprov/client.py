@@ -14,7 +14,7 @@ import os
 import random
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,6 +34,7 @@ from keyprov.errors import (
     ApiError,
     AuthenticationError,
     BadRequestError,
+    CredentialError,
     NotFoundError,
     OutcomeUnknownError,
     PermissionDeniedError,
@@ -41,18 +42,12 @@ from keyprov.errors import (
     ServerError,
     TransportError,
 )
+from keyprov.models import ApiKey, CreatedKey, Credits
 from keyprov.pacing import NO_ANSWER, AdaptiveLimiter, Feedback, Limiter
 
 DEFAULT_BASE_URL = "https://openrouter.ai/api/v1"
 PAGE_SIZE = 100
 """OpenRouter lists keys in fixed pages of 100; a shorter page is the last one."""
-
-
-def mask_secret(secret: str) -> str:
-    """The form OpenRouter itself shows a key in (`label`): safe to print and log."""
-    if secret.startswith("sk-or-v1-") and len(secret) > 15:
-        return f"sk-or-v1-{secret[9:12]}...{secret[-3:]}"
-    return "<hidden>"
 
 
 @dataclass(frozen=True)
@@ -76,66 +71,6 @@ class RetryEvent:
     status: int | None
     error: str
     wait: float
-
-
-@dataclass(frozen=True)
-class ApiKey:
-    """A key as the server describes it: never the secret."""
-
-    hash: str
-    name: str
-    label: str
-    disabled: bool
-    limit: float | None
-    limit_remaining: float | None
-    limit_reset: str | None
-    usage: float
-    usage_daily: float
-    usage_weekly: float
-    usage_monthly: float
-    created_at: str
-    updated_at: str | None
-    expires_at: str | None
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> ApiKey:
-        return cls(
-            hash=data["hash"],
-            name=data.get("name", ""),
-            label=data.get("label", ""),
-            disabled=bool(data.get("disabled", False)),
-            limit=data.get("limit"),
-            limit_remaining=data.get("limit_remaining"),
-            limit_reset=data.get("limit_reset"),
-            usage=float(data.get("usage") or 0),
-            usage_daily=float(data.get("usage_daily") or 0),
-            usage_weekly=float(data.get("usage_weekly") or 0),
-            usage_monthly=float(data.get("usage_monthly") or 0),
-            created_at=data.get("created_at", ""),
-            updated_at=data.get("updated_at"),
-            expires_at=data.get("expires_at"),
-        )
-
-
-@dataclass(frozen=True)
-class CreatedKey:
-    """The answer to a create: the only moment the secret is ever available."""
-
-    key: ApiKey
-    secret: str = field(repr=False)
-
-    def __repr__(self) -> str:
-        return f"CreatedKey(key={self.key!r}, secret={mask_secret(self.secret)!r})"
-
-
-@dataclass(frozen=True)
-class Credits:
-    total_credits: float
-    total_usage: float
-
-    @property
-    def remaining(self) -> float:
-        return self.total_credits - self.total_usage
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
@@ -413,7 +348,7 @@ class OpenRouterClient:
             raise OutcomeUnknownError(f"{method} {path}: {type(error).__name__}") from error
 
 
-def _error_for(method: str, path: str, response: requests.Response) -> ApiError:
+def _error_for(method: str, path: str, response: requests.Response) -> ApiError | CredentialError:
     status = response.status_code
     try:
         message = str(response.json()["error"]["message"])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from keyprov.client import Credits
+from keyprov.models import Credits
 from keyprov.planner import Action, Plan
 
 ACTION_TITLES = {

@@ -76,16 +76,26 @@ class ApiError(KeyprovError):
         self.status = status
 
 
-class AuthenticationError(ApiError):
+class CredentialError(KeyprovError):
+    """The server refused the management key itself (401 or 403): nothing can go on.
+
+    Deliberately not an ApiError: code that handles one failed request (`except ApiError`)
+    must never swallow this, so it travels up to the CLI's error boundary on its own.
+    """
+
+    exit_status = ExitStatus.BAD_INPUT
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class AuthenticationError(CredentialError):
     """401: the provisioning key is missing, unknown or revoked."""
 
-    exit_status = ExitStatus.BAD_INPUT
 
-
-class PermissionDeniedError(ApiError):
+class PermissionDeniedError(CredentialError):
     """403: the key is valid but is not a management (provisioning) key."""
-
-    exit_status = ExitStatus.BAD_INPUT
 
 
 class BadRequestError(ApiError):

@@ -21,9 +21,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from keyprov.client import CreatedKey, mask_secret
 from keyprov.errors import ConfigurationError, StateWriteError
 from keyprov.files import atomic_private_writer, cut_torn_tail, fsync_dir, open_private_append
+from keyprov.models import CreatedKey
+from keyprov.redaction import mask_secret
 
 STATE_FILE_NAME = "state.jsonl"
 

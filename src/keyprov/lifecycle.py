@@ -17,11 +17,12 @@ from pathlib import Path
 from keyprov import __version__
 from keyprov.audit import AUDIT_FILE_NAME, AuditLog
 from keyprov.charts import spend_chart
-from keyprov.client import ApiKey, Credits, OpenRouterClient
-from keyprov.errors import ApiError, AuthenticationError, ConfigurationError, PermissionDeniedError
+from keyprov.client import OpenRouterClient
+from keyprov.errors import ApiError, ConfigurationError
 from keyprov.files import ensure_private_dir
 from keyprov.ledger import STATE_FILE_NAME, Ledger, LedgerEntry
 from keyprov.lock import workshop_lock
+from keyprov.models import ApiKey, Credits
 from keyprov.outputs import (
     KEYS_FILE_NAME,
     REPORT_FILE_NAME,
@@ -119,8 +120,6 @@ def check_workshop(
     result = CheckResult(workshop, rows, None, needed)
     try:
         result.credits = client.credits()
-    except (AuthenticationError, PermissionDeniedError):
-        raise
     except ApiError as error:
         result.workshop_problems.append(f"credits could not be read: {error}")
     if result.credits is not None and result.credits.remaining < needed:
@@ -371,8 +370,6 @@ def set_limit(
                     )
                     continue
                 key = client.update_key(entry.hash, limit=new)
-            except (AuthenticationError, PermissionDeniedError):
-                raise
             except ApiError as error:
                 changes.append(Change(entry.identity, entry.label or "", False, str(error)))
                 continue
@@ -400,8 +397,6 @@ def rotate(ref: WorkshopRef, client: OpenRouterClient, *, participants: list[str
             assert entry.hash is not None
             try:
                 old = client.get_key(entry.hash)
-            except (AuthenticationError, PermissionDeniedError):
-                raise
             except ApiError as error:
                 changes.append(
                     Change(entry.identity, entry.label or "", False, f"not rotated: {error}")
@@ -440,8 +435,6 @@ def rotate(ref: WorkshopRef, client: OpenRouterClient, *, participants: list[str
             # here the next provision run disables it.
             try:
                 client.update_key(old.hash, disabled=True)
-            except (AuthenticationError, PermissionDeniedError):
-                raise
             except ApiError as error:
                 changes.append(
                     Change(
@@ -497,8 +490,6 @@ def revoke(
                     client.delete_key(key.hash)
                 else:
                     client.update_key(key.hash, disabled=True)
-            except (AuthenticationError, PermissionDeniedError):
-                raise
             except ApiError as error:
                 changes.append(Change(item.identity, key.label, False, str(error)))
                 continue

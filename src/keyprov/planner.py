@@ -12,8 +12,8 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
-from keyprov.client import ApiKey
 from keyprov.ledger import LedgerEntry
+from keyprov.models import ApiKey
 from keyprov.naming import identity_from_key_name
 from keyprov.roster import Participant
 

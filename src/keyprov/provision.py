@@ -22,20 +22,20 @@ from typing import Any
 
 from keyprov import __version__
 from keyprov.audit import AUDIT_FILE_NAME, AuditLog
-from keyprov.client import ApiKey, Credits, OpenRouterClient, RetryEvent
+from keyprov.client import OpenRouterClient, RetryEvent
 from keyprov.errors import (
     ApiError,
-    AuthenticationError,
+    CredentialError,
     InsufficientCreditsError,
     KeyprovError,
     OutcomeUnknownError,
-    PermissionDeniedError,
     StateWriteError,
 )
 from keyprov.files import ensure_private_dir, remove_stale_temporaries
 from keyprov.gitignore import refuse_unignored
 from keyprov.ledger import STATE_FILE_NAME, Ledger
 from keyprov.lock import workshop_lock
+from keyprov.models import ApiKey, Credits
 from keyprov.naming import key_name, workshop_slug
 from keyprov.outputs import KEYS_FILE_NAME, DistributionRow, write_keys_workbook
 from keyprov.planner import Action, ParticipantPlan, Plan, make_plan
@@ -186,7 +186,7 @@ def provision(
 
     Raises RosterError (before any API call) for a bad roster, LockedError when another run
     holds the workshop, InsufficientCreditsError before creating more than the account can
-    cover, and AuthenticationError or PermissionDeniedError when the provisioning key is
+    cover, and CredentialError when the provisioning key is
     refused. In every case the keys created so far are in the local state and in keys.xlsx.
     """
     started = time.monotonic()
@@ -314,8 +314,6 @@ def _read_credits(client: OpenRouterClient) -> Credits | None:
     an unreadable balance is a warning, not a reason to leave a workshop without keys."""
     try:
         return client.credits()
-    except (AuthenticationError, PermissionDeniedError):
-        raise
     except ApiError:
         return None
 
@@ -490,7 +488,7 @@ class _Run:
         except OutcomeUnknownError as error:
             self.audit.event("outcome_unknown", participant=participant.identity, error=str(error))
             return False
-        except (AuthenticationError, PermissionDeniedError, StateWriteError) as error:
+        except (CredentialError, StateWriteError) as error:
             self._stop_run(error)
             self._finish(participant, Outcome.FAILED, str(error))
             return True
@@ -534,8 +532,6 @@ class _Run:
         try:
             server_keys = self.client.list_all_keys(include_disabled=True)
         except ApiError as error:
-            if isinstance(error, AuthenticationError | PermissionDeniedError):
-                self._stop_run(error)
             self.audit.event("reconcile_failed", error=str(error))
             for item in unknown:
                 self._finish(
@@ -579,8 +575,6 @@ class _Run:
         try:
             for stale in item.undelivered:
                 self._delete_undelivered(item.participant, stale)
-        except (AuthenticationError, PermissionDeniedError):
-            raise
         except ApiError as error:
             self.audit.event(
                 "delete_undelivered_failed", participant=item.participant.identity, error=str(error)
@@ -597,8 +591,6 @@ class _Run:
             changes["disabled"] = False
         try:
             key = self.client.update_key(item.key.hash, **changes)
-        except (AuthenticationError, PermissionDeniedError):
-            raise
         except ApiError as error:
             self._finish(participant, Outcome.FAILED, f"could not update the key: {error}")
             return
@@ -663,8 +655,6 @@ class _Run:
             return
         try:
             self.client.update_key(key.hash, disabled=True)
-        except (AuthenticationError, PermissionDeniedError):
-            raise
         except ApiError as error:
             self.audit.event("prune_failed", hash=key.hash, label=key.label, error=str(error))
             return

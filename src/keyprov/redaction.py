@@ -33,6 +33,13 @@ def mask(secret: str) -> str:
     return HIDDEN
 
 
+def mask_secret(secret: str) -> str:
+    """The form OpenRouter itself shows a key in (`label`): safe to print and log."""
+    if secret.startswith("sk-or-v1-") and len(secret) > 15:
+        return f"sk-or-v1-{secret[9:12]}...{secret[-3:]}"
+    return HIDDEN
+
+
 def redact(text: str) -> str:
     with _registered_lock:
         registered = sorted(_registered, key=len, reverse=True)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from keyprov.client import ApiKey
 from keyprov.errors import ConfigurationError
 from keyprov.ledger import STATE_FILE_NAME, LedgerEntry
+from keyprov.models import ApiKey
 from keyprov.naming import identity_from_key_name, workshop_slug
 
 

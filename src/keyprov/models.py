@@ -1,0 +1,72 @@
+"""Plain records of what the server holds: keys, a created key's one-time answer, credits.
+
+They live apart from the HTTP client so that the pure layers (planner, ledger) can use them
+without importing the transport.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from keyprov.redaction import mask_secret
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """A key as the server describes it: never the secret."""
+
+    hash: str
+    name: str
+    label: str
+    disabled: bool
+    limit: float | None
+    limit_remaining: float | None
+    limit_reset: str | None
+    usage: float
+    usage_daily: float
+    usage_weekly: float
+    usage_monthly: float
+    created_at: str
+    updated_at: str | None
+    expires_at: str | None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ApiKey:
+        return cls(
+            hash=data["hash"],
+            name=data.get("name", ""),
+            label=data.get("label", ""),
+            disabled=bool(data.get("disabled", False)),
+            limit=data.get("limit"),
+            limit_remaining=data.get("limit_remaining"),
+            limit_reset=data.get("limit_reset"),
+            usage=float(data.get("usage") or 0),
+            usage_daily=float(data.get("usage_daily") or 0),
+            usage_weekly=float(data.get("usage_weekly") or 0),
+            usage_monthly=float(data.get("usage_monthly") or 0),
+            created_at=data.get("created_at", ""),
+            updated_at=data.get("updated_at"),
+            expires_at=data.get("expires_at"),
+        )
+
+
+@dataclass(frozen=True)
+class CreatedKey:
+    """The answer to a create: the only moment the secret is ever available."""
+
+    key: ApiKey
+    secret: str = field(repr=False)
+
+    def __repr__(self) -> str:
+        return f"CreatedKey(key={self.key!r}, secret={mask_secret(self.secret)!r})"
+
+
+@dataclass(frozen=True)
+class Credits:
+    total_credits: float
+    total_usage: float
+
+    @property
+    def remaining(self) -> float:
+        return self.total_credits - self.total_usage
