@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
+import logging
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +67,52 @@ def run_keyprov(
         check=False,
         preexec_fn=preexec_fn,
     )
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """What one `keyprov` command did: the same fields as a finished subprocess."""
+
+    args: list[str]
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def invoke(args: Sequence[str], *, env: dict[str, str], cwd: Path) -> Invocation:
+    """Run `keyprov` in this process, through `main` with its real error boundary.
+
+    The real command, options, output and exit code, without a new interpreter per case
+    (the way twine's tests call `twine.__main__.main`). The environment and the working
+    folder are the command's own for the call and restored after it. Use `run_keyprov` where
+    a process of its own matters: signals, a real terminal, start-up.
+    """
+    from keyprov.cli import main
+
+    arguments = [str(argument) for argument in args]
+    saved_environ, saved_cwd = dict(os.environ), os.getcwd()
+    saved_sigterm = signal.getsignal(signal.SIGTERM)
+    root = logging.getLogger()
+    saved_handlers, saved_level = list(root.handlers), root.level
+    stdout, stderr = io.StringIO(), io.StringIO()
+    code = 0
+    os.environ.clear()
+    os.environ.update(keyprov_process_env(env))
+    os.chdir(cwd)
+    try:
+        with redirect_stdout(stdout), redirect_stderr(stderr):
+            try:
+                main(arguments)
+            except SystemExit as done:
+                code = done.code if isinstance(done.code, int) else int(done.code is not None)
+    finally:
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_environ)
+        signal.signal(signal.SIGTERM, saved_sigterm)
+        root.handlers[:] = saved_handlers
+        root.setLevel(saved_level)
+    return Invocation(arguments, code, stdout.getvalue(), stderr.getvalue())
 
 
 class CliWorkshop:

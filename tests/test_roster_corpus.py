@@ -20,7 +20,7 @@ import pytest
 from keyprov.errors import RosterError
 from keyprov.roster import Roster, read_roster
 from keyprov.sandbox import Sandbox
-from tests.helpers import run_keyprov
+from tests.helpers import invoke
 
 CORPUS = Path(__file__).resolve().parent / "rosters"
 NOT_ROSTERS = {"make_corpus.py", "expected.json", "__pycache__"}
@@ -123,7 +123,7 @@ def test_read_roster(file: str) -> None:
 def test_cli_dry_run(file: str, sandbox: Sandbox, management_key: str, tmp_path: Path) -> None:
     expected = expectation(file)
     out = str(tmp_path / "out")
-    done = run_keyprov(
+    done = invoke(
         ["provision", str(CORPUS / file), "--dry-run", "--out", out, *expected.get("options", [])],
         env={
             "OPENROUTER_PROVISIONING_KEY": management_key,
