@@ -80,8 +80,8 @@ def test_provisions_every_participant_and_writes_outputs(
     }
     rows = read_sheet(keys_xlsx)
     assert [(r["Name"], r["Limit USD"], r["Status"]) for r in rows] == [
-        ("Ada Lovelace", 2.0, "created"),
-        ("Grace Hopper", 0.5, "created"),
+        ("Ada Lovelace", 2.0, "new"),
+        ("Grace Hopper", 0.5, "new"),
     ]
     folder = tmp_path / "out" / "bssdh"
     assert stat.S_IMODE(keys_xlsx.stat().st_mode) == 0o600

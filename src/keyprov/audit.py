@@ -6,6 +6,7 @@ that is killed still leaves a true account of what it did up to that moment.
 
 from __future__ import annotations
 
+import contextvars
 import errno
 import json
 import os
@@ -20,6 +21,17 @@ from keyprov.files import cut_torn_tail, open_private_append
 from keyprov.redaction import redact
 
 AUDIT_FILE_NAME = "audit.jsonl"
+
+_subject: contextvars.ContextVar[str | None] = contextvars.ContextVar("subject", default=None)
+"""The participant a worker thread is busy with, so its retries are logged against them."""
+
+
+def set_subject(identity: str | None) -> None:
+    _subject.set(identity)
+
+
+def current_subject() -> str | None:
+    return _subject.get()
 
 
 class AuditLog:

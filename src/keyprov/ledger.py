@@ -51,6 +51,8 @@ class LedgerEntry:
     """Hashes of this participant's earlier keys, replaced by rotation: to be disabled."""
     pending: bool = False
     """An intent to create was journaled and no secret has been stored since."""
+    removed: bool = False
+    """The participant was not in the roster at the last provision run (keys.xlsx says so)."""
 
     def __repr__(self) -> str:
         secret = mask_secret(self.secret) if self.secret else None

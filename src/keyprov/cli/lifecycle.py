@@ -1,0 +1,194 @@
+"""`keyprov check`, `report`, `set-limit`, `rotate`, `revoke`."""
+
+from __future__ import annotations
+
+import sys
+from datetime import date
+from pathlib import Path
+
+import click
+
+from keyprov import render
+from keyprov.cli.common import api_settings, changes_done, cli, client_for, echo
+from keyprov.cli.options import roster_options, workshop_options
+from keyprov.lifecycle import (
+    DEFAULT_WARN_DAYS,
+    check_workshop,
+    revoke,
+    rotate,
+    set_limit,
+    usage_report,
+)
+from keyprov.options import RosterOptions
+from keyprov.roster import DEFAULT_MAX_LIMIT
+from keyprov.status import ExitStatus
+from keyprov.workshop import WorkshopRef
+
+
+@cli.command("check")
+@roster_options
+@click.option(
+    "--warn-days",
+    type=float,
+    default=DEFAULT_WARN_DAYS,
+    show_default=True,
+    help="A key expiring within this many days is not ready.",
+)
+def check_command(
+    roster: Path,
+    workshop: str | None,
+    out_dir: Path,
+    default_limit: float | None,
+    limit_reset: str | None,
+    expires: date | None,
+    max_limit: float,
+    sheet: str | None,
+    columns: tuple[tuple[str, str], ...],
+    warn_days: float,
+) -> None:
+    """Is the workshop ready? Exit 0 when it is, 1 when not.
+
+    Every participant must have exactly one enabled key whose limit, limit reset and (with
+    --expires) expiry match the roster; no key may expire within --warn-days; the credits
+    left must cover the limits still unspent. Read the roster with the same options as for
+    provision.
+
+    \b
+    Example:
+        keyprov check roster/bssdh.csv --limit 2 --expires 2026-12-05
+    """
+    api = api_settings()
+    options = RosterOptions(roster, default_limit, limit_reset, max_limit, sheet, columns)
+    with client_for(api) as client:
+        result = check_workshop(
+            WorkshopRef(roster, workshop, out_dir),
+            options,
+            client,
+            expires=expires,
+            warn_days=warn_days,
+        )
+    echo(render.check_lines(result))
+    sys.exit(ExitStatus.OK if result.ready else ExitStatus.INCOMPLETE)
+
+
+@cli.command("report")
+@workshop_options
+def report_command(roster: Path | None, workshop: str | None, out_dir: Path) -> None:
+    """Usage per participant, read from the server: report.xlsx, spend.png and a table.
+
+    For each key of the workshop: its limit, usage in the limit's window (day, week or month
+    of limit_reset; all-time when there is none) and all-time, what remains, whether it is
+    disabled and when it expires. No secret is written or printed.
+
+    \b
+    Example:
+        keyprov report roster/bssdh.csv
+        keyprov report --workshop bssdh
+    """
+    api = api_settings()
+    with client_for(api) as client:
+        report = usage_report(WorkshopRef(roster, workshop, out_dir), client)
+    echo(render.report_lines(report))
+
+
+@cli.command("set-limit")
+@workshop_options
+@click.option("--participant", "participants", multiple=True, help="Email or id. Repeatable.")
+@click.option("--all", "everyone", is_flag=True, help="Every participant of the workshop.")
+@click.option("--limit", type=float, help="The new limit in USD.")
+@click.option("--add", type=float, help="USD to add to the current limit.")
+@click.option("--max-limit", type=float, default=DEFAULT_MAX_LIMIT, show_default=True)
+def set_limit_command(
+    roster: Path | None,
+    workshop: str | None,
+    out_dir: Path,
+    participants: tuple[str, ...],
+    everyone: bool,
+    limit: float | None,
+    add: float | None,
+    max_limit: float,
+) -> None:
+    """Top up: set a key's limit, or add to it.
+
+    OpenRouter's PATCH is absolute, so --add reads the current limit, adds, and writes. A
+    later provision run keeps the top-up unless the roster's own limit changes.
+
+    \b
+    Example:
+        keyprov set-limit roster/bssdh.csv --participant ada@example.org --limit 5
+        keyprov set-limit roster/bssdh.csv --all --add 2
+    """
+    if everyone == bool(participants):
+        raise click.UsageError("give --participant EMAIL (one or more) or --all.")
+    api = api_settings()
+    with client_for(api) as client:
+        changes = set_limit(
+            WorkshopRef(roster, workshop, out_dir),
+            client,
+            participants=None if everyone else list(participants),
+            limit=limit,
+            add=add,
+            max_limit=max_limit,
+        )
+    changes_done(changes, "no participant has a key yet.")
+
+
+@cli.command("rotate")
+@workshop_options
+@click.option(
+    "--participant", "participants", multiple=True, required=True, help="Email or id. Repeatable."
+)
+def rotate_command(
+    roster: Path | None, workshop: str | None, out_dir: Path, participants: tuple[str, ...]
+) -> None:
+    """Replace a participant's key (leaked, lost): new key first, then the old one disabled.
+
+    The successor gets the same limit, limit reset and expiry. If it cannot be created, the
+    old key stays enabled. keys.xlsx is rewritten with the new key.
+
+    \b
+    Example:
+        keyprov rotate roster/bssdh.csv --participant ada@example.org
+    """
+    api = api_settings()
+    with client_for(api) as client:
+        changes = rotate(
+            WorkshopRef(roster, workshop, out_dir), client, participants=list(participants)
+        )
+    changes_done(changes, "nothing to rotate.")
+
+
+@cli.command("revoke")
+@workshop_options
+@click.option("--delete", is_flag=True, help="Delete the keys instead of disabling them.")
+@click.option("--yes", is_flag=True, help="Confirm --delete (deleting cannot be undone).")
+@click.option("--dry-run", is_flag=True, help="List what would change; change nothing.")
+def revoke_command(
+    roster: Path | None,
+    workshop: str | None,
+    out_dir: Path,
+    delete: bool,
+    yes: bool,
+    dry_run: bool,
+) -> None:
+    """After the workshop: disable every key of the workshop (or delete them).
+
+    Disabling can be undone (provision --reenable); --delete cannot, so it needs --yes.
+    Keys already disabled are left alone, so a second revoke changes nothing.
+
+    \b
+    Example:
+        keyprov revoke roster/bssdh.csv --dry-run
+        keyprov revoke roster/bssdh.csv
+        keyprov revoke roster/bssdh.csv --delete --yes
+    """
+    if delete and not yes and not dry_run:
+        raise click.UsageError("--delete removes the keys for good; add --yes to confirm.")
+    api = api_settings()
+    with client_for(api) as client:
+        changes = revoke(
+            WorkshopRef(roster, workshop, out_dir), client, delete=delete, dry_run=dry_run
+        )
+    lines = render.change_lines(changes, "every key of the workshop is already disabled.")
+    echo([*lines, "dry run: nothing was changed."] if dry_run else lines)
+    sys.exit(ExitStatus.OK if all(change.ok for change in changes) else ExitStatus.INCOMPLETE)

@@ -1,0 +1,102 @@
+"""`keyprov provision`."""
+
+from __future__ import annotations
+
+import sys
+from datetime import date
+from pathlib import Path
+
+import click
+
+from keyprov import render
+from keyprov.cli.common import api_settings, cli, echo
+from keyprov.cli.options import roster_options
+from keyprov.client import OpenRouterClient
+from keyprov.creator import DEFAULT_CONCURRENCY
+from keyprov.progress import Reporter
+from keyprov.provision import ProvisionSettings, provision
+
+
+@cli.command("provision")
+@roster_options
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 128),
+    default=DEFAULT_CONCURRENCY,
+    show_default=True,
+    help="Most creates in flight at once; below it, keyprov keeps to the server's rate limit "
+    "by itself, learned from its 429s.",
+)
+@click.option("--dry-run", is_flag=True, help="Print the plan; change nothing.")
+@click.option(
+    "--prune", is_flag=True, help="Disable (never delete) keys not in the roster, and extra keys."
+)
+@click.option("--reenable", is_flag=True, help="Enable again keys disabled on the server.")
+@click.option(
+    "--allow-overcommit",
+    is_flag=True,
+    help="Create keys even if their limits add up to more than the credits left.",
+)
+@click.option(
+    "--force", is_flag=True, help="Write secrets even inside a git work tree where not ignored."
+)
+@click.option("--quiet", "-q", is_flag=True, help="Print only the summary line and errors.")
+def provision_command(
+    roster: Path,
+    workshop: str | None,
+    out_dir: Path,
+    default_limit: float | None,
+    limit_reset: str | None,
+    expires: date | None,
+    concurrency: int,
+    max_limit: float,
+    sheet: str | None,
+    columns: tuple[tuple[str, str], ...],
+    dry_run: bool,
+    prune: bool,
+    reenable: bool,
+    allow_overcommit: bool,
+    force: bool,
+    quiet: bool,
+) -> None:
+    """Create one capped OpenRouter key per roster participant.
+
+    Safe to run again: the roster is the desired state. Participants who have their key keep
+    it, new rows get one, changed limits are updated; nothing is ever created twice. Writes
+    <out>/<workshop>/keys.xlsx (the distribution spreadsheet, mode 0600) and audit.jsonl
+    (what was done, never a secret).
+
+    \b
+    Example:
+        export OPENROUTER_PROVISIONING_KEY=...   # from your password manager
+        keyprov provision roster/bssdh.csv --limit 2 --dry-run
+        keyprov provision roster/bssdh.csv --limit 2 --expires 2026-12-05
+
+    Exit codes: 0 all provisioned, 1 some not (run again), 2 bad input, 130 interrupted.
+    """
+    api = api_settings()
+    settings = ProvisionSettings(
+        roster=roster,
+        workshop=workshop,
+        out_dir=out_dir,
+        default_limit=default_limit,
+        limit_reset=limit_reset,
+        expires=expires,
+        concurrency=concurrency,
+        max_limit=max_limit,
+        sheet=sheet,
+        column_overrides=columns,
+        dry_run=dry_run,
+        prune=prune,
+        reenable=reenable,
+        allow_overcommit=allow_overcommit,
+        force=force,
+    )
+    reporter = Reporter(quiet=quiet)
+    # The client's connection pool and rate window are the cap on requests in flight: sized to
+    # --concurrency, so a larger value is real and a smaller one also limits the list pages.
+    with OpenRouterClient(api.api_key, api.base_url, pool_size=concurrency) as client:
+        result = provision(settings, client, on_plan=reporter.plan, on_result=reporter.result)
+    reporter.close()
+    echo(render.provision_lines(result, quiet=quiet, prune=prune))
+    sys.exit(result.exit_status)

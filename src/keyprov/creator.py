@@ -1,0 +1,256 @@
+"""The one way a key is made, for provision and rotate alike.
+
+The intent is journaled before the create is sent, the secret is stored before the
+participant counts as done, and a create whose answer was lost is reconciled by listing
+before it is sent again (OpenRouter has no idempotency key, and shows a secret only once).
+"""
+
+from __future__ import annotations
+
+import contextvars
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, replace
+
+from keyprov.audit import set_subject
+from keyprov.errors import ApiError, CredentialError, OutcomeUnknownError, StateWriteError
+from keyprov.ledger import LedgerEntry
+from keyprov.models import ApiKey
+from keyprov.outcomes import Outcome, ParticipantResult, ResultCallback, Results
+from keyprov.planner import ParticipantPlan
+from keyprov.workshop import Session, list_server_keys
+
+DEFAULT_CONCURRENCY = 64
+MAX_CREATE_ROUNDS = 8
+"""How many times one run tries a participant whose creates keep ending with no answer."""
+
+
+@dataclass(frozen=True)
+class CreateRequest:
+    """One key to make: for whom, with what, and what it replaces."""
+
+    identity: str
+    name: str
+    email: str
+    participant_id: str | None
+    limit: float
+    limit_reset: str | None
+    expires_at: str | None
+    roster_limit: float | None
+    """The roster's values to journal with the key (a rotation keeps the old ones, so a
+    top-up survives it)."""
+    roster_limit_reset: str | None
+    undelivered: tuple[ApiKey, ...] = ()
+    """Keys an unanswered create made for this participant: nobody holds their secret, so
+    they are deleted before the key is created again."""
+    replaces: ApiKey | None = None
+    """For a rotation: the key the new one retires, in the same record that stores it."""
+    note: str = ""
+
+    @classmethod
+    def for_plan_item(cls, item: ParticipantPlan, expires_at: str | None) -> CreateRequest:
+        participant = item.participant
+        return cls(
+            identity=participant.identity,
+            name=participant.name,
+            email=participant.email,
+            participant_id=participant.participant_id,
+            limit=participant.limit,
+            limit_reset=participant.limit_reset,
+            expires_at=item.expires_at or expires_at,
+            roster_limit=participant.limit,
+            roster_limit_reset=participant.limit_reset,
+            undelivered=item.undelivered,
+            note=item.note,
+        )
+
+    @classmethod
+    def rotation(
+        cls, entry: LedgerEntry, old: ApiKey, *, limit: float, expires_at: str | None
+    ) -> CreateRequest:
+        return cls(
+            identity=entry.identity,
+            name=entry.name,
+            email=entry.email,
+            participant_id=entry.participant_id,
+            limit=limit,
+            limit_reset=old.limit_reset,
+            expires_at=expires_at,
+            roster_limit=entry.roster_limit,
+            roster_limit_reset=entry.roster_limit_reset,
+            replaces=old,
+        )
+
+
+class Creator:
+    """Creates keys concurrently; every create is journaled before it is sent."""
+
+    def __init__(self, session: Session, results: Results, *, concurrency: int) -> None:
+        self.session = session
+        self.results = results
+        self.concurrency = concurrency
+
+    def create_all(self, requests: list[CreateRequest]) -> None:
+        """Create; resolve creates that got no answer by listing, then send those again."""
+        pending = requests
+        for _ in range(MAX_CREATE_ROUNDS):
+            if not pending or self.results.stop.is_set():
+                break
+            unknown = self._run_concurrently(pending)
+            stopped = self.results.stop.is_set()
+            pending = self._reconcile(unknown) if unknown and not stopped else unknown
+        for request in pending:
+            self._finish(
+                request,
+                Outcome.UNRESOLVED,
+                "the server never answered the create; the next run resolves it",
+            )
+
+    def _run_concurrently(self, requests: list[CreateRequest]) -> list[CreateRequest]:
+        unknown: list[CreateRequest] = []
+        workers = max(1, min(self.concurrency, len(requests)))
+        executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="keyprov")
+        try:
+            futures = {
+                executor.submit(contextvars.copy_context().run, self._create_one, request): request
+                for request in requests
+            }
+            for future in as_completed(futures):
+                if not future.result():
+                    unknown.append(futures[future])
+        except BaseException:
+            # Ctrl-C: let the creates in flight finish and be journaled, start no new one. A
+            # second Ctrl-C must not cut this short: the lock would go while keys are created.
+            self.results.stop.set()
+            while True:
+                try:
+                    executor.shutdown(wait=True, cancel_futures=True)
+                    break
+                except KeyboardInterrupt:
+                    continue
+            raise
+        executor.shutdown(wait=True)
+        return unknown
+
+    def _create_one(self, request: CreateRequest) -> bool:
+        """Create one key; False when the create got no answer and must be reconciled."""
+        if self.results.stop.is_set():
+            self._finish(request, Outcome.FAILED, "not attempted: the run was stopped")
+            return True
+        set_subject(request.identity)
+        ledger, client = self.session.ledger, self.session.client
+        name = self.session.key_name(request.identity)
+        try:
+            for stale in request.undelivered:
+                delete_undelivered(self.session, request.identity, stale)
+            ledger.record_intent(request.identity, name)
+            created = client.create_key(
+                name,
+                limit=request.limit,
+                limit_reset=request.limit_reset,
+                expires_at=request.expires_at,
+            )
+        except OutcomeUnknownError as error:
+            self.session.audit.event(
+                "outcome_unknown", participant=request.identity, error=str(error)
+            )
+            return False
+        except (CredentialError, StateWriteError) as error:
+            self.results.stop_run(error)
+            self._finish(request, Outcome.FAILED, str(error))
+            return True
+        except ApiError as error:
+            self._finish(request, Outcome.FAILED, str(error))
+            return True
+        previous = ledger.get(request.identity)
+        retired = previous.retired if previous else ()
+        if request.replaces is not None:
+            retired = (*retired, request.replaces.hash)
+        detail = request.note
+        try:
+            ledger.record_created(
+                request.identity,
+                created,
+                name=request.name,
+                email=request.email,
+                participant_id=request.participant_id,
+                roster_limit=request.roster_limit,
+                roster_limit_reset=request.roster_limit_reset,
+                retired=retired,
+            )
+        except StateWriteError as error:
+            # The key exists and its secret is in memory; the run's end tries to save it.
+            self.results.stop_run(error)
+            detail = "created; its record did not reach the disk (the run's end saves it)"
+        self.session.saw(created.key)
+        self._finish(request, Outcome.CREATED, detail, created.key)
+        return True
+
+    def _reconcile(self, unknown: list[CreateRequest]) -> list[CreateRequest]:
+        """Find out which unanswered creates the server made, before creating anything again.
+
+        Returns the requests to send again, each with the keys the server did make for them
+        (nobody holds those secrets; they are deleted first). When the server cannot be
+        listed, nothing is created again: the participants are left unresolved.
+        """
+        try:
+            server_keys = list_server_keys(self.session.client)
+        except ApiError as error:
+            self.session.audit.event("reconcile_failed", error=str(error))
+            for request in unknown:
+                self._finish(
+                    request,
+                    Outcome.UNRESOLVED,
+                    "the create got no answer and the server could not be listed to check it; "
+                    "the next run resolves it",
+                )
+            return []
+        known = self.session.ledger.known_hashes()
+        again: list[CreateRequest] = []
+        for request in unknown:
+            name = self.session.key_name(request.identity)
+            made = tuple(key for key in server_keys if key.name == name and key.hash not in known)
+            self.session.audit.event(
+                "reconciled",
+                participant=request.identity,
+                found=[key.hash for key in made],
+                next="delete the undelivered key, then create again" if made else "create again",
+            )
+            again.append(
+                replace(request, undelivered=made, note="created after an unanswered attempt")
+            )
+        return again
+
+    def _finish(
+        self, request: CreateRequest, outcome: Outcome, detail: str, key: ApiKey | None = None
+    ) -> None:
+        self.results.finish(request.identity, request.name, request.email, outcome, detail, key)
+
+
+def delete_undelivered(session: Session, identity: str, key: ApiKey) -> None:
+    session.client.delete_key(key.hash)
+    session.audit.event(
+        "deleted_undelivered",
+        participant=identity,
+        hash=key.hash,
+        label=key.label,
+        reason="created by a create whose answer (and secret) never arrived",
+    )
+
+
+def create_keys(
+    session: Session,
+    requests: list[CreateRequest],
+    *,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    on_result: ResultCallback | None = None,
+) -> dict[str, ParticipantResult]:
+    """Create keys with the journaling, concurrency and unknown-outcome handling of a run.
+
+    A request with `replaces` is a rotation: the new key's record names the old key retired,
+    so a run that dies before disabling it leaves the next run to do so. Raises the error
+    that stopped the creates (a refused key, a state that cannot be written).
+    """
+    results = Results(session, on_result)
+    Creator(session, results, concurrency=concurrency).create_all(requests)
+    results.raise_fatal()
+    return results.by_identity

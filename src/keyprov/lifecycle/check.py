@@ -1,0 +1,156 @@
+"""`keyprov check`: is every participant ready to start the workshop?"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+from keyprov.client import OpenRouterClient
+from keyprov.errors import ApiError
+from keyprov.ledger import LedgerEntry
+from keyprov.models import Credits
+from keyprov.options import RosterOptions, expires_at
+from keyprov.planner import LIMIT_TOLERANCE, Action, ParticipantPlan, make_plan
+from keyprov.roster import Participant
+from keyprov.workshop import WorkshopRef, audited, snapshot
+
+DEFAULT_WARN_DAYS = 2.0
+
+
+@dataclass(frozen=True)
+class CheckRow:
+    identity: str
+    name: str
+    label: str
+    limit: float | None
+    remaining: float | None
+    expires_at: str | None
+    problems: tuple[str, ...]
+
+
+@dataclass
+class CheckResult:
+    workshop: str
+    rows: list[CheckRow]
+    credits: Credits | None
+    needed: float
+    workshop_problems: list[str] = field(default_factory=list)
+
+    @property
+    def ready(self) -> bool:
+        return not self.workshop_problems and all(not row.problems for row in self.rows)
+
+
+def parse_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def check_workshop(
+    ref: WorkshopRef,
+    roster: RosterOptions,
+    client: OpenRouterClient,
+    *,
+    expires: date | None = None,
+    warn_days: float = DEFAULT_WARN_DAYS,
+    now: datetime | None = None,
+) -> CheckResult:
+    """Is every participant ready: one enabled key, the right limit and expiry, enough credits?"""
+    participants = roster.read().participants
+    workshop = ref.resolve()
+    current = snapshot(workshop, client)
+    plan = make_plan(workshop.name, participants, current.entries, current.server_keys)
+    moment = now or datetime.now(UTC)
+    horizon = moment + timedelta(days=warn_days)
+    wanted_expiry = expires_at(expires)
+    rows = [
+        _check_participant(
+            item, current.entries.get(item.participant.identity), wanted_expiry, horizon
+        )
+        for item in plan.items
+    ]
+    live = [item.key for item in plan.items if item.key is not None and not item.key.disabled]
+    needed = sum(
+        math.inf if key.limit_remaining is None else max(0.0, key.limit_remaining) for key in live
+    )
+    result = CheckResult(workshop.name, rows, None, needed)
+    try:
+        result.credits = client.credits()
+    except ApiError as error:
+        result.workshop_problems.append(f"credits could not be read: {error}")
+    if result.credits is not None and result.credits.remaining < needed:
+        result.workshop_problems.append(
+            f"the remaining limits add up to {needed:.2f} USD but the account has "
+            f"{result.credits.remaining:.2f} USD of credits left"
+        )
+    with audited(workshop, client, "check", roster=str(roster.path)) as audit:
+        audit.event(
+            "check",
+            ready=result.ready,
+            participants=len(rows),
+            not_ready=[row.identity for row in rows if row.problems],
+            workshop_problems=result.workshop_problems,
+            credits_remaining=None
+            if result.credits is None
+            else round(result.credits.remaining, 2),
+            needed_usd=None if math.isinf(needed) else round(needed, 2),
+        )
+    return result
+
+
+def _check_participant(
+    item: ParticipantPlan,
+    entry: LedgerEntry | None,
+    wanted_expires_at: str | None,
+    horizon: datetime,
+) -> CheckRow:
+    participant = item.participant
+    key = item.key
+    problems: list[str] = []
+    if item.action is Action.CREATE:
+        problems.append("no key: run keyprov provision")
+    elif item.action is Action.SECRET_LOST:
+        problems.append("a key is on the server but its secret is not in the local state")
+    elif item.action is Action.DISABLED:
+        problems.append("its key is disabled")
+    if key is not None and item.action is not Action.SECRET_LOST:
+        expected = _expected_limit(participant, entry)
+        if key.limit is None:
+            problems.append(f"the key has no spending limit, expected {expected:g} USD")
+        elif abs(key.limit - expected) > LIMIT_TOLERANCE:
+            problems.append(f"limit is {key.limit:g} USD, expected {expected:g}")
+        if key.limit_reset != participant.limit_reset:
+            problems.append(f"limit reset is {key.limit_reset}, expected {participant.limit_reset}")
+        wanted_expiry = parse_time(wanted_expires_at)
+        expiry = parse_time(key.expires_at)
+        if wanted_expiry is not None and expiry != wanted_expiry:
+            problems.append(f"expires {key.expires_at}, expected {wanted_expires_at}")
+        if expiry is not None and expiry <= horizon:
+            problems.append(f"expires soon ({key.expires_at})")
+    extra = [duplicate for duplicate in item.duplicates if not duplicate.disabled]
+    if extra:
+        problems.append(f"{len(extra)} extra enabled key(s)")
+    return CheckRow(
+        participant.identity,
+        participant.name,
+        key.label if key else "",
+        key.limit if key else None,
+        key.limit_remaining if key else None,
+        key.expires_at if key else None,
+        tuple(problems),
+    )
+
+
+def _expected_limit(participant: Participant, entry: LedgerEntry | None) -> float:
+    """The roster's limit, or the topped-up one when the roster has not changed since."""
+    if (
+        entry is not None
+        and entry.limit is not None
+        and entry.roster_limit is not None
+        and abs(entry.roster_limit - participant.limit) <= LIMIT_TOLERANCE
+    ):
+        return entry.limit
+    return participant.limit
