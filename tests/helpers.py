@@ -128,11 +128,12 @@ class CliWorkshop:
             "OPENROUTER_BASE_URL": sandbox.base_url,
         }
 
-    def keyprov(self, *args: str) -> subprocess.CompletedProcess[str]:
+    def keyprov(self, *args: str) -> Invocation:
+        """The real command, in this process (see `invoke`)."""
         self.sandbox.clear_log()
-        return run_keyprov(list(args), env=self.env, cwd=self.folder)
+        return invoke(list(args), env=self.env, cwd=self.folder)
 
-    def provision(self, *options: str) -> subprocess.CompletedProcess[str]:
+    def provision(self, *options: str) -> Invocation:
         return self.keyprov("provision", "ws.csv", *options)
 
     def provisioned(self, count: int, *options: str) -> None:

@@ -1,4 +1,5 @@
-"""The `keyprov` command as a user runs it: a separate process, real HTTP, exit codes."""
+"""The `keyprov` command as a user runs it: real HTTP, exit codes; a process of its own for
+each exit path and each environment check, in process (`invoke`) for the rest."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from click.testing import CliRunner
 
 from keyprov.cli import cli
 from keyprov.sandbox import Faults, RequestRecord, Sandbox
-from tests.helpers import REPO, make_roster, run_keyprov, write_csv
+from tests.helpers import REPO, invoke, make_roster, run_keyprov, write_csv
 
 
 def env_for(sandbox: Sandbox, key: str) -> dict[str, str]:
@@ -120,7 +121,7 @@ def test_cancelled_registrations_are_skipped_and_reported(
         ("Name", "Email", "Status"),
         [("Ada", "ada@example.org", "Attending"), ("Bob", "bob@example.org", "Refunded")],
     )
-    done = run_keyprov(
+    done = invoke(
         ["provision", "ws.csv", "--limit", "1"], env=env_for(sandbox, management_key), cwd=tmp_path
     )
     assert done.returncode == 0, done.stderr
@@ -143,7 +144,7 @@ def test_concurrency_above_the_default_is_real(
     # Latency long enough that the 96 creates overlap even on a slow machine.
     sandbox.faults = Faults(latency=1.5)
     make_roster(tmp_path / "ws.csv", 96)
-    done = run_keyprov(
+    done = invoke(
         ["provision", "ws.csv", "--concurrency", "96", "--quiet"],
         env=env_for(sandbox, management_key),
         cwd=tmp_path,

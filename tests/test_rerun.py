@@ -133,6 +133,29 @@ def test_a_removed_row_is_reported_and_disabled_only_with_prune(workshop: CliWor
     assert workshop.calls("DELETE") == [], "pruning disables, never deletes"
 
 
+def test_keys_xlsx_keeps_the_row_of_a_participant_who_left_the_roster(
+    workshop: CliWorkshop,
+) -> None:
+    make_roster(workshop.roster, 3)
+    assert workshop.provision().returncode == 0
+    secret_of = {row[1]: row[2] for row in workshop.sheet()}
+    make_roster(workshop.roster, 2)  # person2 leaves
+    assert workshop.provision().returncode == 0
+
+    def row_of(email: str) -> tuple[object, ...]:
+        (row,) = [row for row in workshop.sheet() if row[1] == email]
+        return row
+
+    left = row_of("person2@example.org")
+    assert left[2] == secret_of["person2@example.org"], "its paid-for key is not forgotten"
+    assert str(left[-1]).startswith("not in roster")
+    # Any later command that rebuilds keys.xlsx keeps saying so.
+    done = workshop.keyprov("rotate", "ws.csv", "--participant", "person0@example.org")
+    assert done.returncode == 0, done.stderr
+    assert str(row_of("person2@example.org")[-1]).startswith("not in roster")
+    assert len(workshop.sheet()) == 3
+
+
 def test_lost_state_creates_no_duplicate_and_names_the_participants(
     workshop: CliWorkshop,
 ) -> None:

@@ -19,7 +19,7 @@ import pytest
 from keyprov import cli
 from keyprov.ledger import Ledger
 from keyprov.sandbox import Sandbox
-from tests.helpers import make_roster, run_keyprov
+from tests.helpers import Invocation, invoke, make_roster, run_keyprov
 
 SECRET_FILES = {"keys.xlsx", "state.jsonl"}
 
@@ -43,8 +43,8 @@ def test_sentinel_secrets_never_leave_the_secret_files(
     make_roster(tmp_path / "ws.csv", 12)
     printed: list[str] = []
 
-    def run(*args: str, **extra_env: str) -> subprocess.CompletedProcess[str]:
-        done = run_keyprov(list(args), env={**env, **extra_env}, cwd=tmp_path)
+    def run(*args: str, **extra_env: str) -> Invocation:
+        done = invoke(list(args), env={**env, **extra_env}, cwd=tmp_path)
         printed.extend([done.stdout, done.stderr])
         return done
 
@@ -155,7 +155,7 @@ def test_the_admin_key_as_an_argument_is_refused_without_echoing_it(
     sandbox: Sandbox, management_key: str, tmp_path: Path
 ) -> None:
     make_roster(tmp_path / "ws.csv", 1)
-    done = run_keyprov(
+    done = invoke(
         ["provision", "ws.csv", "--api-key", management_key],
         env=keyprov_env(sandbox, management_key),
         cwd=tmp_path,
@@ -171,7 +171,7 @@ def test_a_key_without_the_openrouter_prefix_is_refused_by_value_on_the_command_
 ) -> None:
     odd_key = "admin-" + secrets.token_hex(16)
     make_roster(tmp_path / "ws.csv", 1)
-    done = run_keyprov(
+    done = invoke(
         ["provision", f"--workshop={odd_key}", "ws.csv"],
         env=keyprov_env(sandbox, odd_key),
         cwd=tmp_path,
@@ -184,7 +184,7 @@ def test_a_key_that_does_not_look_like_openrouters_gets_a_warning_not_an_echo(
 ) -> None:
     odd_key = "admin-" + secrets.token_hex(16)
     make_roster(tmp_path / "ws.csv", 1)
-    done = run_keyprov(["provision", "ws.csv"], env=keyprov_env(sandbox, odd_key), cwd=tmp_path)
+    done = invoke(["provision", "ws.csv"], env=keyprov_env(sandbox, odd_key), cwd=tmp_path)
     assert "does not look like an OpenRouter key" in done.stderr
     assert odd_key not in done.stdout + done.stderr
 
@@ -225,7 +225,7 @@ def test_secret_files_are_private_from_the_first_byte(
     make_roster(tmp_path / "ws.csv", 2)
     old_umask = os.umask(0o000)  # even a permissive umask must not widen them
     try:
-        done = run_keyprov(
+        done = invoke(
             ["provision", "ws.csv"], env=keyprov_env(sandbox, management_key), cwd=tmp_path
         )
     finally:
@@ -244,14 +244,14 @@ def test_outputs_inside_a_git_work_tree_must_be_ignored(
     make_roster(tmp_path / "ws.csv", 1)
     env = keyprov_env(sandbox, management_key)
 
-    done = run_keyprov(["provision", "ws.csv"], env=env, cwd=tmp_path)
+    done = invoke(["provision", "ws.csv"], env=env, cwd=tmp_path)
     assert done.returncode == 2
     assert "refusing to write secrets" in done.stderr and "not git-ignored" in done.stderr
     assert not (tmp_path / "output").exists() and sandbox.request_log == []
 
-    assert run_keyprov(["provision", "ws.csv", "--force"], env=env, cwd=tmp_path).returncode == 0
+    assert invoke(["provision", "ws.csv", "--force"], env=env, cwd=tmp_path).returncode == 0
     (tmp_path / ".gitignore").write_text("output/\n")
-    assert run_keyprov(["provision", "ws.csv"], env=env, cwd=tmp_path).returncode == 0
+    assert invoke(["provision", "ws.csv"], env=env, cwd=tmp_path).returncode == 0
 
 
 @pytest.mark.parametrize(
@@ -262,7 +262,7 @@ def test_the_key_never_travels_in_clear_text(
     base_url: str, management_key: str, tmp_path: Path
 ) -> None:
     make_roster(tmp_path / "ws.csv", 1)
-    done = run_keyprov(
+    done = invoke(
         ["provision", "ws.csv"],
         env={"OPENROUTER_PROVISIONING_KEY": management_key, "OPENROUTER_BASE_URL": base_url},
         cwd=tmp_path,
@@ -276,15 +276,15 @@ def test_doctor_reports_key_kind_permissions_and_git_ignore(
 ) -> None:
     make_roster(tmp_path / "ws.csv", 1)
     env = keyprov_env(sandbox, management_key)
-    assert run_keyprov(["provision", "ws.csv"], env=env, cwd=tmp_path).returncode == 0
-    done = run_keyprov(["doctor"], env=env, cwd=tmp_path)
+    assert invoke(["provision", "ws.csv"], env=env, cwd=tmp_path).returncode == 0
+    done = invoke(["doctor"], env=env, cwd=tmp_path)
     assert done.returncode == 0, done.stdout
     assert re.search(r"^ok\s+management key\s+accepted", done.stdout, re.MULTILINE)
     assert re.search(r"^ok\s+permissions ws\s+owner-only", done.stdout, re.MULTILINE)
 
     (tmp_path / "output" / "ws" / "keys.xlsx").chmod(0o644)
     participant_key = created_secrets(tmp_path / "output")[0]
-    done = run_keyprov(["doctor"], env=keyprov_env(sandbox, participant_key), cwd=tmp_path)
+    done = invoke(["doctor"], env=keyprov_env(sandbox, participant_key), cwd=tmp_path)
     assert done.returncode == 1
     assert re.search(r"^FAIL\s+management key\s+.*not a management key", done.stdout, re.M)
     assert re.search(r"^FAIL\s+permissions ws\s+keys.xlsx is -rw-r--r--", done.stdout, re.M)
@@ -298,7 +298,5 @@ def test_ignoring_only_the_secret_files_by_name_is_not_enough(
     subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
     (tmp_path / ".gitignore").write_text("keys.xlsx\nstate.jsonl\n")
     make_roster(tmp_path / "ws.csv", 1)
-    done = run_keyprov(
-        ["provision", "ws.csv"], env=keyprov_env(sandbox, management_key), cwd=tmp_path
-    )
+    done = invoke(["provision", "ws.csv"], env=keyprov_env(sandbox, management_key), cwd=tmp_path)
     assert done.returncode == 2 and "refusing to write secrets" in done.stderr

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from keyprov import __version__
+from keyprov import tool_version
 from keyprov.audit import AUDIT_FILE_NAME, AuditLog, current_subject
 from keyprov.client import OpenRouterClient, RetryEvent
 from keyprov.errors import ConfigurationError, KeyprovError, StateWriteError
@@ -252,7 +252,7 @@ def session(
         audit.event(
             "run_start",
             command=command,
-            tool_version=__version__,
+            tool_version=tool_version(),
             base_url=client.base_url,
             **(details or {}),
         )
@@ -299,7 +299,7 @@ def audited(
         audit.event(
             "run_start",
             command=command,
-            tool_version=__version__,
+            tool_version=tool_version(),
             base_url=client.base_url,
             **details,
         )

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from keyprov import __version__, render
+from keyprov import render
 from keyprov.client import OpenRouterClient
 from keyprov.lifecycle import Change
 from keyprov.redaction import install_redacting_logging
@@ -16,7 +16,7 @@ from keyprov.status import ExitStatus
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="keyprov")
+@click.version_option(package_name="keyprov", prog_name="keyprov")
 @click.option("--verbose", "-v", is_flag=True, help="Log every request and retry (secrets masked).")
 @click.pass_context
 def cli(ctx: click.Context, verbose: bool) -> None:

@@ -19,8 +19,6 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from openpyxl import load_workbook
-
 from keyprov.errors import RosterError
 from keyprov.roster.headers import HEADER_SEARCH_ROWS, HeaderMatcher
 from keyprov.roster.table import Cell, Table, fail
@@ -260,6 +258,9 @@ def _parse_delimited(text: str, delimiter: str, shown: str) -> list[Sequence[Cel
 
 def _load_workbook(data: bytes, shown: str, sheet: str | None) -> Table:
     try:
+        # Imported here: openpyxl costs every keyprov command 0.2 s at start-up otherwise.
+        from openpyxl import load_workbook
+
         workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as error:
         # A zip that is not a workbook fails in many ways (KeyError, XML, zip errors); for the
