@@ -68,7 +68,7 @@ def test_two_email_columns_that_agree_are_one(tmp_path: Path) -> None:
     (note,) = result.warnings
     # The fuller column is read; the other holds the same where it holds anything.
     assert "the email is read from 'E-mail address' (column C)" in note
-    assert "'Email' (column B) holds the same in every row where filled" in note
+    assert "'Email' (column B) agrees with it wherever both hold an email address" in note
 
 
 def test_two_email_columns_that_disagree_are_asked_about_naming_the_row(tmp_path: Path) -> None:
@@ -126,7 +126,7 @@ def test_a_partly_filled_id_column_identifies_the_others_by_email(tmp_path: Path
         ("2024002", "2024002", False),
     ]
     (note,) = result.warnings
-    assert "1 of 3 participants have no 'ID number' (rows 2), so they are identified" in note
+    assert "1 of 3 participants has no 'ID number' (rows 2), so they are identified" in note
 
 
 def test_without_an_id_column_no_identity_is_a_fallback(tmp_path: Path) -> None:

@@ -1003,8 +1003,8 @@ case(
     ],
     rows=[2, 3],
     warnings=[
-        "the email is read from 'Email Address' (column B); 'Email' (column D) holds the same "
-        "in every row where filled",
+        "the email is read from 'Email Address' (column B); 'Email' (column D) agrees with it "
+        "wherever both hold an email address",
     ],
 )(
     text(

@@ -26,6 +26,13 @@ WHAT_A_CELL_HOLDS = {
 }
 """What a valid cell of a field is, for messages; a field not named here (the names, the id)
 takes any text, so only an empty column is unfit for it."""
+ONE_VALUE = {
+    "email": "an email address",
+    "limit": "an amount",
+    "limit_reset": "a limit reset",
+    "id": "an id",
+}
+"""One valid cell of a field, for 'wherever both hold ...'; a name otherwise."""
 
 
 def _value(name: str, cell: Cell) -> tuple[str, str] | None:
@@ -131,8 +138,9 @@ def choose_column(
     # The same values (some columns less filled): any of them gives the same participants.
     chosen = max(fit, key=lambda column: column.valid)
     agreeing = [label(column.position) for column in fit if column is not chosen]
-    verb = "holds" if len(agreeing) == 1 else "hold"
-    why_not.insert(0, f"{_and(agreeing)} {verb} the same in every row where filled")
+    verb = "agrees" if len(agreeing) == 1 else "agree"
+    one = ONE_VALUE.get(name, "a name")
+    why_not.insert(0, f"{_and(agreeing)} {verb} with it wherever both hold {one}")
     return Choice(chosen.position, f"{label(chosen.position)}; {_and(why_not)}")
 
 

@@ -146,8 +146,9 @@ class RowReader:
                 f"{self.shown}: the column {header!r} is empty in every row, so participants "
                 "are identified by their email."
             ]
+        verb = "has" if len(fallback) == 1 else "have"
         return [
-            f"{self.shown}: {len(fallback)} of {len(participants)} participants have no "
+            f"{self.shown}: {len(fallback)} of {len(participants)} participants {verb} no "
             f"{header!r} (rows {row_listing(fallback)}), so they are identified by their email "
             "and the others by their id. One who gets an id later keeps their key."
         ]
