@@ -202,3 +202,15 @@ def test_an_empty_name_column_named_with_column_is_still_the_name(tmp_path: Path
         f"{roster}, column 'Name': 3 rows (2, 3, 4) have no name. Fill them in; keys.xlsx "
         "lists them."
     ]
+
+
+def test_a_column_partly_of_placeholders_that_agrees_elsewhere_gives_way(tmp_path: Path) -> None:
+    roster = write_csv(
+        tmp_path / "r.csv",
+        ("Name", "Email", "Your e-mail address"),
+        [("Ada", "ada@example.org", "ada@example.org"), ("Bo", "anonymous", "bo@example.org")],
+    )
+    result = read_roster(roster, default_limit=1)
+    assert [p.email for p in result.participants] == ["ada@example.org", "bo@example.org"]
+    (note,) = result.warnings
+    assert "the email is read from 'Your e-mail address' (column C)" in note
