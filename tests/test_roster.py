@@ -1,13 +1,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from openpyxl import Workbook
 
-from keyprov.errors import RosterError
+from keyprov.errors import OptionError, RosterError
 from keyprov.roster import read_roster
-from tests.helpers import write_csv
+from keyprov.sandbox import Sandbox
+from keyprov.status import ExitStatus
+from tests.helpers import invoke, write_csv
 
 
 def test_reads_name_email_and_per_row_limit_with_default(tmp_path: Path) -> None:
@@ -210,9 +213,9 @@ def test_sheet_option_on_a_csv_is_refused(tmp_path: Path) -> None:
         read_roster(roster, default_limit=1, sheet="Sheet1")
 
 
-def test_unknown_column_field_is_refused(tmp_path: Path) -> None:
+def test_unknown_column_field_is_an_option_error(tmp_path: Path) -> None:
     roster = write_csv(tmp_path / "r.csv", ("name", "email"), [("Ada", "ada@example.org")])
-    with pytest.raises(RosterError, match="there is no field 'phone'"):
+    with pytest.raises(OptionError, match=r"^--column phone='Mobile': there is no field 'phone'"):
         read_roster(roster, default_limit=1, column_overrides={"phone": "Mobile"})
 
 
@@ -228,7 +231,51 @@ def test_column_override_wins_over_synonyms(tmp_path: Path) -> None:
     assert person.email == "ada@example.org"
 
 
-def test_limit_option_outside_the_maximum_is_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"default_limit": 0}, "--limit 0: a limit must be more than 0 USD; give e.g. --limit 2."),
+        ({"default_limit": -1.5}, "--limit -1.5: a limit must be more than 0 USD"),
+        ({"default_limit": float("nan")}, "--limit nan: that is not an amount of US dollars"),
+        ({"default_limit": 500}, "--limit 500: that is above --max-limit 100 USD per key"),
+        ({"max_limit": 0}, "--max-limit 0: the maximum must be more than 0 USD"),
+        ({"default_limit_reset": "yearly"}, "--limit-reset yearly: a limit resets daily, weekly"),
+    ],
+)
+def test_a_bad_option_is_named_before_the_file_is_read(
+    tmp_path: Path, options: dict[str, Any], message: str
+) -> None:
+    # The file does not even exist: the option is reported, not the roster.
+    with pytest.raises(OptionError) as raised:
+        read_roster(tmp_path / "not-there.csv", **options)
+    assert str(raised.value).startswith(message)
+    assert not isinstance(raised.value, RosterError)
+    assert raised.value.exit_status == ExitStatus.BAD_INPUT
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (
+            ["--limit", "0"],
+            "error: --limit 0: a limit must be more than 0 USD; give e.g. --limit 2.",
+        ),
+        (["--max-limit", "-5"], "error: --max-limit -5: the maximum must be more than 0 USD"),
+    ],
+)
+def test_the_command_reports_a_bad_option_as_the_option(
+    tmp_path: Path, sandbox: Sandbox, management_key: str, option: list[str], message: str
+) -> None:
     roster = write_csv(tmp_path / "r.csv", ("name", "email"), [("Ada", "ada@example.org")])
-    with pytest.raises(RosterError, match="--limit 500 must be more than 0 and at most"):
-        read_roster(roster, default_limit=500)
+    done = invoke(
+        ["provision", str(roster), "--dry-run", "--out", str(tmp_path / "out"), *option],
+        env={
+            "OPENROUTER_PROVISIONING_KEY": management_key,
+            "OPENROUTER_BASE_URL": sandbox.base_url,
+        },
+        cwd=tmp_path,
+    )
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert "the roster has" not in done.stderr
+    assert sandbox.request_log == []

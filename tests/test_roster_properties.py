@@ -2,7 +2,8 @@
 
 - A roster written as CSV (any delimiter, encoding and header spelling) or as xlsx (limits as
   numbers or as text) reads back as the same participants.
-- Whatever the file holds, the reader returns a Roster or raises RosterError, nothing else.
+- Whatever the file holds, the reader returns a Roster or raises RosterError, nothing else;
+  it raises OptionError exactly when an option is unusable, whatever the file.
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from openpyxl import Workbook
 
-from keyprov.errors import RosterError
-from keyprov.roster import normalise_text, read_roster
+from keyprov.errors import OptionError, RosterError
+from keyprov.roster import DEFAULT_MAX_LIMIT, normalise_header, normalise_text, read_roster
 
 SETTINGS = settings(
     max_examples=60,
@@ -166,7 +168,20 @@ def test_any_csv_grid_reads_or_explains(
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "roster.csv"
         path.write_text(buffer.getvalue(), encoding="utf-8")
-        reads_or_explains(path, default_limit=default_limit, column_overrides=overrides)
+        options: dict[str, Any] = {"default_limit": default_limit, "column_overrides": overrides}
+        if options_are_unusable(default_limit, overrides):
+            with pytest.raises(OptionError, match=r"^--"):
+                read_roster(path, **options)
+        else:
+            reads_or_explains(path, **options)
+
+
+def options_are_unusable(default_limit: float | None, overrides: dict[str, str]) -> bool:
+    bad_limit = default_limit is not None and not 0 < default_limit <= DEFAULT_MAX_LIMIT
+    bad_column = any(
+        field == "bogus" or not normalise_header(header) for field, header in overrides.items()
+    )
+    return bad_limit or bad_column
 
 
 excel_values = st.one_of(

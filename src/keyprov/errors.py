@@ -5,7 +5,7 @@ Library code raises these; only the CLI turns them into a message and an exit co
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from keyprov.status import ExitStatus
 
@@ -22,24 +22,43 @@ class ConfigurationError(KeyprovError):
     exit_status = ExitStatus.BAD_INPUT
 
 
+class OptionError(ConfigurationError):
+    """A command-line option (or the library argument behind it) is unusable.
+
+    Raised before the roster is read: a bad --limit is the option's fault, not the file's.
+    """
+
+    def __init__(self, option: str, message: str) -> None:
+        self.option = option
+        """The option as the user gave it, with its value: `--limit 0`."""
+        super().__init__(f"{option}: {message}")
+
+
 class StateWriteError(KeyprovError):
     """The local state could not be made durable; the run stops before creating more keys."""
 
 
 @dataclass(frozen=True)
 class RosterProblem:
-    """One thing wrong with one cell (or the whole file) of a roster."""
+    """One thing wrong with one cell (or the whole file) of a roster, or with many rows alike."""
 
     file: str
     row: int | None
-    """The row number as a spreadsheet app shows it (the header is row 1), or None for the file."""
+    """The row number as a spreadsheet app shows it (the header is row 1), or None for the file.
+    For a problem of many rows, the first of them."""
     column: str | None
     """The column as it is named in the user's file."""
     message: str
+    rows: tuple[int, ...] = ()
+    """Every row with this problem, when one problem of many rows is reported once (the
+    message then names them); empty for a problem of one row or of the file."""
+    plural: str | None = field(default=None, compare=False, repr=False)
+    """How to say this problem of several rows ('have no limit: ...'), after 'N rows (...)'.
+    A problem without one is never folded with others."""
 
     def __str__(self) -> str:
         where = self.file
-        if self.row is not None:
+        if self.row is not None and not self.rows:
             where += f", row {self.row}"
         if self.column is not None:
             where += f", column {self.column!r}"

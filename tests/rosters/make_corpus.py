@@ -15,6 +15,7 @@ committed file is kept. All people are invented; all addresses are example.org /
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import re
@@ -903,6 +904,203 @@ case(
     rows=[2, 3],
     without_xlrd={"errors": ["Excel 97-2003 workbook (.xls), which this installation"]},
 )(_xls)
+# Microsoft Forms "anyone can respond", as exported: the account columns hold "anonymous" and
+# nothing, so the answers are read without --column (with a note saying which and why).
+case(
+    "microsoft_forms_no_column.xlsx",
+    options=["--limit", "3"],
+    participants=[
+        person("Elif Y\u0131ld\u0131z", "elif.yildiz@example.org", 3.0, "1"),
+        person("Farid Haddad", "farid.haddad@example.com", 3.0, "2"),
+    ],
+    rows=[2, 3],
+    warnings=[
+        "the email is read from 'Your e-mail address' (column G), because 'Email' (column D) "
+        "holds no email address ('anonymous' in every row)",
+        "the name is read from 'Your name' (column F), because 'Name' (column E) is empty in "
+        "every row",
+    ],
+)(workbook(("Sheet1", MS_FORMS_ROWS)))
+
+# The same kind of form asking for first and last name: the empty "Name" gives way to them.
+case(
+    "microsoft_forms_anyone.xlsx",
+    options=["--limit", "2"],
+    participants=[
+        person("Gulnara Sadykova", "gulnara.sadykova@example.org", 2.0, "1"),
+        person("Henrik Aalto", "henrik.aalto@example.com", 2.0, "2"),
+        person("Imani Otieno", "imani.otieno@example.org", 2.0, "3"),
+    ],
+    rows=[2, 3, 4],
+    warnings=[
+        "the email is read from 'Your e-mail address' (column F), because 'Email' (column D) "
+        "holds no email address ('anonymous' in every row)",
+        "the name is read from 'First name' (column G) and 'Last name' (column H), because "
+        "'Name' (column E) is empty in every row",
+    ],
+)(
+    workbook(
+        (
+            "Sheet1",
+            [
+                [
+                    "ID",
+                    "Start time",
+                    "Completion time",
+                    "Email",
+                    "Name",
+                    "Your e-mail address",
+                    "First name",
+                    "Last name",
+                    "Which session?",
+                ],
+                [
+                    1,
+                    datetime(2026, 3, 1, 10, 0),
+                    datetime(2026, 3, 1, 10, 2),
+                    "anonymous",
+                    None,
+                    "gulnara.sadykova@example.org",
+                    "Gulnara",
+                    "Sadykova",
+                    "Morning",
+                ],
+                [
+                    2,
+                    datetime(2026, 3, 1, 11, 0),
+                    datetime(2026, 3, 1, 11, 3),
+                    "anonymous",
+                    None,
+                    "Henrik.Aalto@example.com",
+                    "Henrik",
+                    "Aalto",
+                    "Afternoon",
+                ],
+                [
+                    3,
+                    datetime(2026, 3, 2, 9, 0),
+                    datetime(2026, 3, 2, 9, 4),
+                    "anonymous",
+                    None,
+                    "imani.otieno@example.org ",
+                    "Imani",
+                    "Otieno",
+                    "Morning",
+                ],
+            ],
+        )
+    )
+)
+
+# Google Forms collecting "Email Address" and asking "Email" as well: the two agree (the
+# question was optional, one person left it empty), so either gives the same participants.
+case(
+    "google_forms_two_emails.csv",
+    options=["--limit", "2"],
+    participants=[
+        person("Jasper de Vries", "jasper.devries@example.org", 2.0),
+        person("Keiko Tanaka", "keiko.tanaka@example.org", 2.0),
+    ],
+    rows=[2, 3],
+    warnings=[
+        "the email is read from 'Email Address' (column B); 'Email' (column D) agrees with it "
+        "wherever both hold an email address",
+    ],
+)(
+    text(
+        '"Timestamp","Email Address","Full name","Email"\n'
+        '"2026/03/02 9:14:05 AM GMT+1","jasper.devries@example.org","Jasper de Vries",'
+        '"Jasper.deVries@example.org"\n'
+        '"2026/03/02 9:20:41 AM GMT+1","keiko.tanaka@example.org","Keiko Tanaka",""\n'
+    )
+)
+
+# Moodle participants download with teachers, who have no "ID number", and students, who have
+# one: students are identified by their ID number, teachers by their email.
+MOODLE_TEACHERS = [
+    ["First name", "Last name", "ID number", "Email address", "Roles", "Groups",
+     "Last access to course", "Status"],
+    ["Lorenzo", "Bianchi", "", "lorenzo.bianchi@example.org", "Teacher", "No groups",
+     "2 hours 5 mins", "Active"],
+    ["Maya", "Goldberg", "", "maya.goldberg@example.org", "Non-editing teacher",
+     "Group A, Group B", "1 day 3 hours", "Active"],
+    ["Nikolai", "Ivanov", "2024117", "nikolai.ivanov@example.org", "Student", "Group A",
+     "3 days", "Active"],
+    ["Olga", "Nowak", "2024118", "olga.nowak@example.org", "Student", "Group B", "Never",
+     "Active"],
+    ["Pedro", "Alves", "2024119", "pedro.alves@example.org", "Student", "Group A", "5 days",
+     "Suspended"],
+    ["Quynh", "Tran", "02024120", "quynh.tran@example.org", "Student", "Group B", "1 hour",
+     "Active"],
+]  # fmt: skip
+MOODLE_TEACHERS_PARTICIPANTS = [
+    person("Lorenzo Bianchi", "lorenzo.bianchi@example.org", 5.0),
+    person("Maya Goldberg", "maya.goldberg@example.org", 5.0),
+    person("Nikolai Ivanov", "nikolai.ivanov@example.org", 5.0, "2024117"),
+    person("Olga Nowak", "olga.nowak@example.org", 5.0, "2024118"),
+    person("Quynh Tran", "quynh.tran@example.org", 5.0, "02024120"),
+]
+MOODLE_TEACHERS_NOTE = (
+    "2 of 5 participants have no 'ID number' (rows 2, 3), so they are identified by their "
+    "email and the others by their id"
+)
+
+
+def delimited(rows: Sequence[Sequence[str]], delimiter: str) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, delimiter=delimiter, lineterminator="\n").writerows(rows)
+    return buffer.getvalue()
+
+
+case(
+    "moodle_teachers_without_id.csv",
+    options=["--limit", "5"],
+    participants=MOODLE_TEACHERS_PARTICIPANTS,
+    rows=[2, 3, 4, 5, 7],
+    skipped=[6],
+    warnings=[MOODLE_TEACHERS_NOTE],
+)(text(delimited(MOODLE_TEACHERS, ",")))
+
+# The same from a European Moodle: semicolons, UTF-8 with BOM, and commas inside cells.
+case(
+    "moodle_teachers_without_id_semicolon.csv",
+    options=["--limit", "5"],
+    participants=MOODLE_TEACHERS_PARTICIPANTS,
+    rows=[2, 3, 4, 5, 7],
+    skipped=[6],
+    warnings=[MOODLE_TEACHERS_NOTE],
+)(text("\ufeff" + delimited(MOODLE_TEACHERS, ";")))
+
+# Canvas users.csv where the teacher and a TA were added by hand: no SIS user_id, so they are
+# identified by their email and the students by their SIS id.
+case(
+    "canvas_users_partial_sis.csv",
+    options=["--limit", "2"],
+    participants=[
+        person("Rhea Kapoor", "rhea.kapoor@example.org", 2.0),
+        person("Stefan Popescu", "stefan.popescu@example.org", 2.0, "S2001"),
+        person("Tendai Moyo", "tendai.moyo@example.org", 2.0),
+        person("Ugo Ferrari", "ugo.ferrari@example.org", 2.0, "S2002"),
+    ],
+    rows=[2, 3, 4, 5],
+    warnings=[
+        "2 of 4 participants have no 'user_id' (rows 2, 4), so they are identified by their email",
+    ],
+)(
+    text(
+        "canvas_user_id,user_id,integration_id,login_id,first_name,last_name,full_name,"
+        "sortable_name,short_name,email,status,created_by_sis\n"
+        '201,,,rkapoor,Rhea,Kapoor,Rhea Kapoor,"Kapoor, Rhea",Rhea,rhea.kapoor@example.org,'
+        "active,false\n"
+        '202,S2001,,spopescu,Stefan,Popescu,Stefan Popescu,"Popescu, Stefan",Stefan,'
+        "stefan.popescu@example.org,active,true\n"
+        '203,,,tmoyo,Tendai,Moyo,Tendai Moyo,"Moyo, Tendai",Tendai,tendai.moyo@example.org,'
+        "active,false\n"
+        '204,S2002,,uferrari,Ugo,Ferrari,Ugo Ferrari,"Ferrari, Ugo",Ugo,'
+        "ugo.ferrari@example.org,active,true\n"
+    )
+)
+
 # --- bad files: every problem is named, with row and column as the user sees them ---------
 
 case(
@@ -1026,13 +1224,13 @@ case(
     errors=["row 3, column 'limit': '10' is above the maximum of 5 USD"],
 )(text("name,email,limit\nSam Low,sam.low@example.org,5\nSue High,sue.high@example.org,10\n"))
 
+# Row 6 has no id: it is identified by its email (not an error since ids may be partial).
 case(
     "duplicates.csv",
     options=["--limit", "1"],
     errors=[
         "row 4, column 'Student ID': 'S-1' is also on row 2",
         "row 5, column 'Email': 'tara@example.org' is also on row 3 (with another id)",
-        "row 6, column 'Student ID': the id is empty",
     ],
 )(
     text(
@@ -1173,15 +1371,109 @@ case(
     ],
 )(text("Name,Email,E-mail address\nIda Example,ida@example.org,ida.work@example.org\n"))
 
-# Microsoft Forms as exported, without --column: two names and two emails, both reported.
+# Microsoft Forms of an organisation-only form: "Email" and "Name" are the respondent's
+# account, the questions ask again, and some people answered with another address or name.
+# Both columns hold the field and they disagree, so keyprov asks which one to use.
 case(
     "microsoft_forms_ambiguous.xlsx",
     options=["--limit", "3"],
     errors=[
-        "'Email' (column D) and 'Your e-mail address' (column G) could each be the email",
-        "'Name' (column E) and 'Your name' (column F) could each be the name",
+        "'Email' (column D) and 'Your e-mail address' (column G) could each be the email "
+        "(they differ on row 3: 'farid.haddad@example.com' and 'farid@example.net')",
+        "'Name' (column E) and 'Your name' (column F) could each be the name (they differ on "
+        "row 2: 'Elif Yildiz' and 'Elif Y\u0131ld\u0131z')",
     ],
-)(workbook(("Sheet1", MS_FORMS_ROWS)))
+)(
+    workbook(
+        (
+            "Sheet1",
+            [
+                MS_FORMS_ROWS[0],
+                [
+                    1,
+                    datetime(2026, 3, 1, 10, 0),
+                    datetime(2026, 3, 1, 10, 2),
+                    "elif.yildiz@example.org",
+                    "Elif Yildiz",
+                    "Elif Y\u0131ld\u0131z",
+                    "elif.yildiz@example.org",
+                ],
+                [
+                    2,
+                    datetime(2026, 3, 1, 11, 0),
+                    datetime(2026, 3, 1, 11, 3),
+                    "farid.haddad@example.com",
+                    "Farid Haddad",
+                    "Farid Haddad",
+                    "farid@example.net",
+                ],
+            ],
+        )
+    )
+)
+
+# Google Forms where the collected "Email Address" and the question "Email" disagree: keyprov
+# cannot know which inbox is the participant's, so it asks, naming the row.
+case(
+    "google_forms_two_emails_differ.csv",
+    options=["--limit", "2"],
+    errors=[
+        "'Email Address' (column B) and 'Email' (column D) could each be the email (they "
+        "differ on row 3: 'keiko.tanaka@example.org' and 'keiko@example.net')",
+    ],
+)(
+    text(
+        '"Timestamp","Email Address","Full name","Email"\n'
+        '"2026/03/02 9:14:05 AM GMT+1","jasper.devries@example.org","Jasper de Vries",'
+        '"jasper.devries@example.org"\n'
+        '"2026/03/02 9:20:41 AM GMT+1","keiko.tanaka@example.org","Keiko Tanaka",'
+        '"keiko@example.net"\n'
+    )
+)
+
+# Eventbrite when the buyer has not yet filled in the other attendees: their cells say
+# "Info Requested". One problem of three rows is reported once, with the rows.
+case(
+    "eventbrite_info_requested.csv",
+    options=["--limit", "2"],
+    errors=[
+        "column 'Email': 3 rows (3, 4, 6) hold 'Info Requested', which is not a valid email "
+        "address",
+    ],
+)(
+    text(
+        "Order #,Order Date,First Name,Last Name,Email,Quantity,Ticket Type,Attendee #,"
+        "Buyer First Name,Buyer Last Name,Buyer Email,Attendee Status\r\n"
+        "2001,2026-02-10,Vanessa,Okoro,vanessa.okoro@example.org,3,General,6001,Vanessa,Okoro,"
+        "vanessa.okoro@example.org,Attending\r\n"
+        "2001,2026-02-10,Info Requested,Info Requested,Info Requested,3,General,6002,Vanessa,"
+        "Okoro,vanessa.okoro@example.org,Attending\r\n"
+        "2001,2026-02-10,Info Requested,Info Requested,Info Requested,3,General,6003,Vanessa,"
+        "Okoro,vanessa.okoro@example.org,Attending\r\n"
+        "2002,2026-02-11,Wiremu,Ngata,wiremu.ngata@example.org,2,General,6004,Wiremu,Ngata,"
+        "wiremu.ngata@example.org,Attending\r\n"
+        "2002,2026-02-11,Info Requested,Info Requested,Info Requested,2,General,6005,Wiremu,"
+        "Ngata,wiremu.ngata@example.org,Attending\r\n"
+    )
+)
+
+
+def _budgets_mostly_empty(path: Path) -> None:
+    """A hand-made roster where only some budgets were filled in, and no --limit given."""
+    filled = {2: 5, 8: 3, 13: 2.5, 17: 4, 21: 2, 26: 3, 29: 1}
+    rows: list[list[Any]] = [["Participant", "E-mail", "Budget (USD)"]]
+    for row in range(2, 32):
+        rows.append([f"Person {row:02d}", f"person{row:02d}@example.org", filled.get(row)])
+    workbook(("Participants", rows))(path)
+
+
+case(
+    "budgets_mostly_empty.xlsx",
+    errors=[
+        "column 'Budget (USD)': 23 rows (3, 4, 5, … 31) have no limit: fill in these cells, or "
+        "give a default with --limit USD.",
+    ],
+)(_budgets_mostly_empty)
 
 case(
     "missing_sheet.xlsx",

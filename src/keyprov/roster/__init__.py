@@ -5,9 +5,12 @@ values as the file stores them: text, numbers, dates), find the header row and m
 to fields, then validate every row. All problems are collected and raised together, so the user
 fixes the file once; nothing is guessed where a guess could give someone a wrong key.
 
-One module per step: `loading` (file -> grid), `headers` (header row -> columns) and `rows`
-(rows -> participants); `table` holds the grid and the cell-as-text rules they share. This
-module joins the steps and is the only one the rest of keyprov imports.
+One module per step: `loading` (file -> grid), `headers` (header row -> columns, with
+`content` choosing between columns by their cells) and `rows` (rows -> participants, with
+`folding` reporting one problem of many rows once); `table` holds the grid and the
+cell-as-text rules they share, `values` what a valid email, amount or reset is, and `options`
+checks --limit, --limit-reset and --max-limit before any file is read. This module joins the
+steps and is the only one the rest of keyprov imports.
 """
 
 from __future__ import annotations
@@ -19,14 +22,10 @@ from pathlib import Path
 from keyprov.errors import RosterError, RosterProblem
 from keyprov.roster.headers import HeaderMatcher, find_header, normalise_header, resolve_columns
 from keyprov.roster.loading import load_table
-from keyprov.roster.rows import (
-    DEFAULT_MAX_LIMIT,
-    LIMIT_RESETS,
-    Participant,
-    RowReader,
-    check_defaults,
-)
+from keyprov.roster.options import check_options
+from keyprov.roster.rows import Participant, RowReader, check_limit_column
 from keyprov.roster.table import Cell, cell_text, normalise_text
+from keyprov.roster.values import DEFAULT_MAX_LIMIT, LIMIT_RESETS
 
 __all__ = [
     "DEFAULT_MAX_LIMIT",
@@ -64,14 +63,16 @@ def read_roster(
 
     `sheet` names the Excel sheet to read (default: the first); `column_overrides` maps a
     field (name, first_name, last_name, email, limit, limit_reset, id, status) to the header
-    text that holds it, overriding the built-in synonyms.
+    text that holds it, overriding the built-in synonyms. An unusable option (a default limit
+    of 0, an unknown field) raises OptionError before the file is read.
     """
     shown = str(path)
-    matcher = HeaderMatcher.build(column_overrides or {}, shown)
+    check_options(default_limit, default_limit_reset, max_limit)
+    matcher = HeaderMatcher.build(column_overrides or {})
     table = load_table(path, shown, sheet, matcher)
     header = find_header(table, matcher, shown)
     columns, problems = resolve_columns(header, matcher, table, shown)
-    problems += check_defaults(header, default_limit, default_limit_reset, max_limit, shown)
+    problems += check_limit_column(header, default_limit, shown)
     if columns is None:
         raise RosterError(problems)
     reader = RowReader(shown, columns, default_limit, default_limit_reset, max_limit)
@@ -91,5 +92,5 @@ def read_roster(
         path=path,
         participants=result.participants,
         skipped=result.skipped,
-        warnings=[*table.warnings, *columns.warnings],
+        warnings=[*table.warnings, *columns.warnings, *result.warnings],
     )

@@ -1,8 +1,8 @@
 """Step 2 of reading a roster: find the header row and map its columns to fields.
 
 A column is a field because the user named it with --column, or else because its header is
-one of the field's synonyms. Nothing is guessed beyond that: two columns that could hold the
-same field are reported, not chosen between.
+one of the field's synonyms. Where two columns could hold the same field, their cells decide
+(`content`); when the cells do not, the user is asked.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from keyprov.errors import RosterError, RosterProblem
+from keyprov.errors import OptionError, RosterError, RosterProblem
+from keyprov.roster.content import choose_column, column_is_empty
 from keyprov.roster.table import Cell, Table, cell_text, fail, is_blank, listing, normalise_text
 
 HEADER_SEARCH_ROWS = 100
@@ -78,34 +79,22 @@ class HeaderMatcher:
     """field -> that header text, normalised."""
 
     @classmethod
-    def build(cls, overrides: Mapping[str, str], shown: str) -> HeaderMatcher:
-        problems = []
+    def build(cls, overrides: Mapping[str, str]) -> HeaderMatcher:
+        """The matcher for these --column options; OptionError names a bad one."""
         keys = {}
         given: dict[str, str] = {}
         for raw_name, header in overrides.items():
             # 'first name' and 'first-name' mean first_name.
             name = re.sub(r"[\s-]+", "_", raw_name.strip().lower())
-            given[name] = header
+            option = f"--column {raw_name}={header!r}"
             if name not in FIELDS:
-                problems.append(
-                    RosterProblem(
-                        shown,
-                        None,
-                        None,
-                        f"--column {name}=...: there is no field {name!r}; "
-                        f"use one of {', '.join(FIELDS)}.",
-                    )
+                raise OptionError(
+                    option, f"there is no field {name!r}; use one of {', '.join(FIELDS)}."
                 )
-            elif not normalise_header(header):
-                problems.append(
-                    RosterProblem(
-                        shown, None, None, f"--column {name}={header!r}: the header is empty."
-                    )
-                )
-            else:
-                keys[name] = normalise_header(header)
-        if problems:
-            raise RosterError(problems)
+            if not normalise_header(header):
+                raise OptionError(option, "the header is empty; copy it from the file.")
+            given[name] = header
+            keys[name] = normalise_header(header)
         return cls(overrides=given, override_keys=keys)
 
     def candidates(self, cells: Sequence[Cell]) -> dict[str, list[int]]:
@@ -235,61 +224,113 @@ class Columns:
 def resolve_columns(
     header: Header, matcher: HeaderMatcher, table: Table, shown: str
 ) -> tuple[Columns | None, list[RosterProblem]]:
-    """The columns to read, or None and the problems that make the header unusable."""
-    found = header.found
+    """The columns to read, or None and the problems that make the header unusable.
+
+    Where two columns could hold one field, their cells decide (see `content`); a name
+    column empty in every row gives way to first and last name columns. Each such choice is
+    a note in Columns.warnings.
+    """
+    found = dict(header.found)
     problems: list[RosterProblem] = []
+    notes: list[str] = []
+    index: dict[str, int] = {}
 
     def label(position: int) -> str:
         return f"{cell_text(header.cells[position]).strip()!r} (column {_column_letter(position)})"
+
+    def pick(name: str) -> None:
+        positions = found.get(name, [])
+        if len(positions) == 1:
+            index[name] = positions[0]
+            return
+        if not positions:
+            return
+        choice = choose_column(name, positions, table, header.index, label)
+        if choice.position is not None:
+            index[name] = choice.position
+            notes.append(f"{shown}: the {_words(name)} is read from {choice.reason}.")
+            return
+        listed = " and ".join(label(position) for position in choice.candidates)
+        example = cell_text(header.cells[choice.candidates[-1]]).strip()
+        problems.append(
+            RosterProblem(
+                shown,
+                header.row,
+                None,
+                f"the columns {listed} could each be the {_words(name)} ({choice.reason}). Say "
+                f'which one with --column {name}="{example}", or rename the other.',
+            )
+        )
 
     problems.extend(
         _override_problem(shown, name, wanted, header.row, header.cells)
         for name, wanted in matcher.overrides.items()
         if name not in found
     )
-    used = ["email", "limit", "limit_reset", "id"]
-    used += ["name"] if "name" in found else ["first_name", "last_name"]
-    index: dict[str, int] = {}
-    for name in used:
-        positions = found.get(name, [])
-        if len(positions) > 1:
-            listed = " and ".join(label(position) for position in positions)
-            example = cell_text(header.cells[positions[-1]]).strip()
-            problems.append(
-                RosterProblem(
-                    shown,
-                    header.row,
-                    None,
-                    f"the columns {listed} could each be the {name.replace('_', ' ')}. Say which "
-                    f'one with --column {name}="{example}", or rename the other.',
-                )
+    for name in ("email", "limit", "limit_reset", "id"):
+        pick(name)
+    parts = [name for name in ("first_name", "last_name") if name in found]
+    empty_names = _names_giving_way(found, parts, matcher, table, header.index)
+    if empty_names is not None:
+        del found["name"]
+    if "name" in found:
+        pick("name")
+        # First and last name fill in a row whose name cell is empty; they are never asked
+        # about, since the name column is the one read.
+        index.update({name: found[name][0] for name in parts if len(found[name]) == 1})
+    else:
+        for name in parts:
+            pick(name)
+        if empty_names and all(name in index for name in parts):
+            verb = "is" if len(empty_names) == 1 else "are"
+            notes.append(
+                f"{shown}: the name is read from "
+                f"{' and '.join(label(index[name]) for name in parts)}, because "
+                f"{' and '.join(label(position) for position in empty_names)} {verb} empty in "
+                "every row."
             )
-        elif positions:
-            index[name] = positions[0]
     if problems:
         return None, problems
     headers = {name: cell_text(header.cells[position]).strip() for name, position in index.items()}
-    warnings: list[str] = []
-    if "id" in index and _column_is_empty(table, header.index, index["id"]):
-        # An all-empty id column (Moodle's 'ID number', often) identifies no one: use emails.
-        warnings.append(
-            f"{shown}: the column {headers['id']!r} is empty in every row, so participants are "
-            "identified by their email."
-        )
-        del index["id"]
     status = tuple(
         (position, cell_text(header.cells[position]).strip())
         for position in found.get("status", ())
     )
-    columns = Columns(index=index, header=headers, status=status, warnings=tuple(warnings))
+    columns = Columns(index=index, header=headers, status=status, warnings=tuple(notes))
     return columns, []
 
 
-def _column_is_empty(table: Table, header_index: int, position: int) -> bool:
-    return all(
-        position >= len(cells) or not cell_text(cells[position]).strip()
-        for cells in table.rows[header_index + 1 :]
-    )
+def _names_giving_way(
+    found: Mapping[str, list[int]],
+    parts: Sequence[str],
+    matcher: HeaderMatcher,
+    table: Table,
+    header_index: int,
+) -> list[int] | None:
+    """The name columns to leave for first and last name, or None to read the name column.
+
+    They give way when the user named first or last name with --column, or when they are
+    empty in every row and first or last name is not (then the list says which, for the
+    note). A name column the user named with --column is read even when it is empty.
+    """
+    if "name" not in found or not parts or "name" in matcher.override_keys:
+        return None
+    if any(name in matcher.override_keys for name in parts):
+        return []
+    names = found["name"]
+    if not all(column_is_empty(table, header_index, position) for position in names):
+        return None
+    filled = [
+        position
+        for name in parts
+        for position in found[name]
+        if not column_is_empty(table, header_index, position)
+    ]
+    return list(names) if filled else None
+
+
+def _words(name: str) -> str:
+    return name.replace("_", " ")
 
 
 def _column_letter(position: int) -> str:
