@@ -1,30 +1,56 @@
-"""The distribution spreadsheet, keys.xlsx: who gets which key, with its limit."""
+"""The spreadsheets keyprov writes: keys.xlsx (who gets which key) and report.xlsx (usage).
+
+Both are made to be opened in a spreadsheet app and printed (see keyprov.sheets): money to the
+cent, dates as dates, keys in a monospace font so that 0 and O, 1 and l can be told apart.
+"""
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
-import xlsxwriter
-
-from keyprov.errors import StateWriteError
+from keyprov.errors import KeyprovError, StateWriteError
 from keyprov.files import atomic_private_writer
 from keyprov.ledger import LedgerEntry
+from keyprov.sheets import (
+    Paper,
+    Sheet,
+    as_utc_datetime,
+    fits_a_cell,
+    workbook_bytes,
+)
 
 KEYS_FILE_NAME = "keys.xlsx"
+# Widths in Excel's units (one digit of the default font). The key, 73 characters of 9 pt
+# Courier New, takes the most room; the rest is as narrow as it can be while the whole row
+# still prints across a landscape A4 or Letter page at about 75 % (8 pt text).
 COLUMNS = (
-    ("Name", 28),
-    ("Email", 34),
-    ("API key", 78),
-    ("Limit USD", 11),
-    ("Limit reset", 12),
-    ("Expires", 26),
-    ("Key hash", 66),
-    ("Status", 40),
+    ("Name", 20),
+    ("Email", 30),
+    ("API key", 74),
+    ("Limit USD", 7),
+    ("Limit reset", 8),
+    ("Expires", 18),
+    ("Key hash", 9),
+    ("Status", 18),
 )
+_KEY_STYLES = ("wrap", "wrap", "mono", "money", "short", "date", "mono_small", "wrap")
+
+
+class StatusCategory(StrEnum):
+    """What a keys.xlsx row asks of the instructor; it colours the row."""
+
+    NONE = ""
+    HAND_OUT = "hand out"
+    """A new or replaced key: give it to the participant (again). Light yellow."""
+    PROBLEM = "problem"
+    """No working key for someone in the roster (failed, unknown). Light red."""
+    INACTIVE = "inactive"
+    """The key no longer works or is no longer needed (disabled, not in roster). Grey text."""
 
 
 @dataclass(frozen=True)
@@ -37,9 +63,12 @@ class DistributionRow:
     expires_at: str | None
     key_hash: str | None
     status: str
+    category: StatusCategory = StatusCategory.NONE
 
     @classmethod
-    def for_entry(cls, entry: LedgerEntry, status: str) -> DistributionRow:
+    def for_entry(
+        cls, entry: LedgerEntry, status: str, category: StatusCategory = StatusCategory.NONE
+    ) -> DistributionRow:
         """A participant's row as the local state knows their key."""
         return cls(
             entry.name,
@@ -50,71 +79,38 @@ class DistributionRow:
             entry.expires_at,
             entry.hash,
             status,
+            category,
         )
 
 
-def _write_workbook(
-    path: Path,
-    title: str,
-    columns: tuple[tuple[str, int], ...],
-    rows: Iterable[Sequence[object]],
-    number_format: str,
+def write_keys_workbook(
+    path: Path, rows: list[DistributionRow], *, paper: Paper = "A4", title: str = ""
 ) -> None:
-    """Write a one-sheet workbook atomically with mode 0600: a bold, frozen header, set column
-    widths, text cells as text whatever they start with, numbers as numbers.
+    """Write keys.xlsx atomically with mode 0600, ready to print on `paper` ("A4" or "Letter").
 
-    XlsxWriter writes twice as fast as openpyxl (which still reads rosters): keys.xlsx is
-    rebuilt on every run, and a workshop of 10,000 participants must not wait for it.
+    `title` (the workshop, say) heads every printed page. Call it only once the state holding
+    these secrets is on disk. Raises StateWriteError, or ConfigurationError for an unknown paper.
     """
-    buffer = io.BytesIO()
-    # strings_to_* off: a participant named '=HYPERLINK(…)' or '+1 555' stays a string.
-    workbook = xlsxwriter.Workbook(
-        buffer,
-        {
-            "in_memory": True,
-            "strings_to_formulas": False,
-            "strings_to_numbers": False,
-            "strings_to_urls": False,
-        },
-    )
-    sheet = workbook.add_worksheet(title)
-    bold = workbook.add_format({"bold": True})
-    text = workbook.add_format({"num_format": "@"})
-    number = workbook.add_format({"num_format": number_format})
-    for index, (name, width) in enumerate(columns):
-        sheet.set_column(index, index, width)
-        sheet.write_string(0, index, name, bold)
-    sheet.freeze_panes(1, 0)
-    for row_number, values in enumerate(rows, start=1):
-        for column, value in enumerate(values):
-            if isinstance(value, str):
-                sheet.write_string(row_number, column, value, text)
-            elif isinstance(value, bool):
-                sheet.write_boolean(row_number, column, value)
-            elif isinstance(value, int | float) and _fits_a_cell(value):
-                sheet.write_number(row_number, column, value, number)
-            elif value is not None:
-                # Also NaN, infinity and ints beyond a double, which a cell cannot hold.
-                sheet.write_string(row_number, column, str(value), text)
-    workbook.close()
-    with atomic_private_writer(path) as handle:
-        handle.write(buffer.getvalue())
-
-
-def _fits_a_cell(value: float) -> bool:
+    cells = [
+        (
+            row.name,
+            row.email,
+            row.secret or "",
+            row.limit,
+            row.limit_reset or "",
+            as_utc_datetime(row.expires_at),
+            row.key_hash or "",
+            row.status,
+        )
+        for row in rows
+    ]
+    tints = [_CATEGORY_TINTS[StatusCategory(row.category)] for row in rows]
+    sheet = Sheet("keys", COLUMNS, _KEY_STYLES, cells, tints)
+    sheet.page_footer = "Private: these are API keys. Hand each one only to its owner."
+    content = workbook_bytes(sheet, paper=paper, title=title)
     try:
-        return math.isfinite(value)
-    except OverflowError:  # an int too large for a double
-        return False
-
-
-def write_keys_workbook(path: Path, rows: list[DistributionRow]) -> None:
-    """Write keys.xlsx atomically with mode 0600: text cells stay text, whatever they start with.
-
-    Call it only once the state holding these secrets is on disk. Raises StateWriteError.
-    """
-    try:
-        _write_keys_workbook(path, rows)
+        with atomic_private_writer(path) as handle:
+            handle.write(content)
     except OSError as error:
         raise StateWriteError(
             f"{path}: could not be written ({error}); the keys are saved in the local state, "
@@ -123,44 +119,165 @@ def write_keys_workbook(path: Path, rows: list[DistributionRow]) -> None:
         ) from error
 
 
-def _write_keys_workbook(path: Path, rows: list[DistributionRow]) -> None:
-    _write_workbook(
-        path,
-        "keys",
-        COLUMNS,
-        (
-            (
-                row.name,
-                row.email,
-                row.secret or "",
-                row.limit,
-                row.limit_reset or "",
-                row.expires_at or "",
-                row.key_hash or "",
-                row.status,
-            )
-            for row in rows
-        ),
-        "0.00",
+REPORT_FILE_NAME = "report.xlsx"
+REPORT_COLUMNS = (
+    ("Participant", 28),
+    ("Name", 22),
+    ("Key", 19),
+    ("Role", 8),
+    ("Limit USD", 8),
+    ("Limit reset", 8),
+    ("Usage in window USD", 11),
+    ("Usage all-time USD", 11),
+    ("Remaining USD", 10),
+    ("Disabled", 8),
+    ("Expires", 18),
+)
+_REPORT_STYLES = ("text", "wrap", "text", "short", "money", "short")
+_REPORT_STYLES += ("money", "money", "money", "short", "date")
+_REMAINING_COLUMN = 8
+
+
+@dataclass(frozen=True)
+class ReportRow:
+    """One key of the workshop as the server reports it (role: current, retired or unknown)."""
+
+    identity: str
+    name: str
+    label: str
+    role: str
+    limit: float | None
+    limit_reset: str | None
+    usage_window: float
+    usage_total: float
+    remaining: float | None
+    disabled: bool
+    expires_at: str | None
+
+    @classmethod
+    def from_cells(cls, cells: Sequence[Any]) -> ReportRow:
+        """The tuple callers used to pass, in REPORT_COLUMNS order ('yes'/'no', '' for none)."""
+        (identity, name, label, role, limit, reset, window, total, remaining, off, expires) = cells
+        disabled = off if isinstance(off, bool) else str(off).strip().lower() == "yes"
+        return cls(
+            identity, name, label, role, limit, reset or None, window, total, remaining,
+            disabled, expires or None,
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ReportTotals:
+    """The report's totals: usage of every key listed; limits and remaining of enabled keys.
+
+    A disabled key (revoked, or replaced by rotation) can spend nothing more, but what it spent
+    was spent. A figure is None when a row's figure is not a number (a server answering NaN).
+    """
+
+    keys: int
+    enabled_keys: int
+    limit: float | None
+    usage_window: float | None
+    usage_total: float | None
+    remaining: float | None
+
+
+def report_totals(rows: Sequence[ReportRow]) -> ReportTotals:
+    enabled = [row for row in rows if not row.disabled]
+    return ReportTotals(
+        keys=len(rows),
+        enabled_keys=len(enabled),
+        limit=_total(row.limit for row in enabled),
+        usage_window=_total(row.usage_window for row in rows),
+        usage_total=_total(row.usage_total for row in rows),
+        remaining=_total(row.remaining for row in enabled),
     )
 
 
-REPORT_FILE_NAME = "report.xlsx"
-REPORT_COLUMNS = (
-    ("Participant", 34),
-    ("Name", 28),
-    ("Key", 22),
-    ("Role", 10),
-    ("Limit USD", 11),
-    ("Limit reset", 12),
-    ("Usage in window USD", 20),
-    ("Usage all-time USD", 19),
-    ("Remaining USD", 15),
-    ("Disabled", 10),
-    ("Expires", 26),
-)
+def write_report_workbook(
+    path: Path,
+    rows: Sequence[ReportRow | Sequence[object]],
+    *,
+    paper: Paper = "A4",
+    title: str = "",
+) -> ReportTotals:
+    """Write report.xlsx (mode 0600): usage per key, a totals row, and no secrets (the key
+    column holds the masked label). Remaining at or below 0 is red; disabled keys are grey.
+
+    Rows may still be tuples in REPORT_COLUMNS order. Returns the totals it wrote. Raises
+    KeyprovError when the file cannot be written.
+    """
+    report_rows = [row if isinstance(row, ReportRow) else ReportRow.from_cells(row) for row in rows]
+    totals = report_totals(report_rows)
+    cells: list[tuple[object, ...]] = [
+        (
+            row.identity,
+            row.name,
+            row.label,
+            row.role,
+            row.limit,
+            row.limit_reset or "",
+            row.usage_window,
+            row.usage_total,
+            row.remaining,
+            "yes" if row.disabled else "no",
+            as_utc_datetime(row.expires_at),
+        )
+        for row in report_rows
+    ]
+    tints: list[str | None] = ["inactive" if row.disabled else None for row in report_rows]
+    sheet = Sheet("usage", REPORT_COLUMNS, _REPORT_STYLES, cells, tints)
+    sheet.footer_rows = _totals_rows(totals)
+    sheet.exhausted_column = _REMAINING_COLUMN
+    content = workbook_bytes(sheet, paper=paper, title=title)
+    try:
+        with atomic_private_writer(path) as handle:
+            handle.write(content)
+    except OSError as error:
+        raise KeyprovError(
+            f"{path}: could not be written ({error}); nothing on the server was changed. "
+            "Free disk space or fix the disk, then run the report again."
+        ) from error
+    return totals
 
 
-def write_report_workbook(path: Path, rows: list[tuple[object, ...]]) -> None:
-    """report.xlsx: usage per key, no secrets (the key column holds the masked label)."""
-    _write_workbook(path, "usage", REPORT_COLUMNS, rows, "0.00####")
+def _totals_rows(totals: ReportTotals) -> list[tuple[tuple[object, ...], str]]:
+    """The totals, and a note saying what they count."""
+    noun = "key" if totals.keys == 1 else "keys"
+    figures = (
+        "Total",
+        f"{totals.keys} {noun}, {totals.enabled_keys} enabled",
+        "",
+        "",
+        _or_unknown(totals.limit),
+        "",
+        _or_unknown(totals.usage_window),
+        _or_unknown(totals.usage_total),
+        _or_unknown(totals.remaining),
+        "",
+        None,
+    )
+    note = (
+        "The usage totals add up every key listed, disabled and replaced ones included: what "
+        "was spent. Limit and Remaining add up enabled keys only: what can still be spent. "
+        "Red: nothing left to spend (Remaining 0 or less). Grey: disabled keys."
+    )
+    return [(figures, "total"), ((note,), "note")]
+
+
+_CATEGORY_TINTS: dict[StatusCategory, str | None] = {
+    StatusCategory.NONE: None,
+    StatusCategory.HAND_OUT: "hand out",
+    StatusCategory.PROBLEM: "problem",
+    StatusCategory.INACTIVE: "inactive",
+}
+
+
+def _total(values: Iterable[object]) -> float | None:
+    numbers = [value for value in values if value is not None]
+    if not all(isinstance(n, int | float) and fits_a_cell(n) for n in numbers):
+        return None
+    return math.fsum(numbers)  # type: ignore[arg-type]
+
+
+def _or_unknown(value: float | None) -> float | str:
+    return "unknown" if value is None else value
