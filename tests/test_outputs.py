@@ -22,7 +22,7 @@ from keyprov.outputs import (
     write_keys_workbook,
     write_report_workbook,
 )
-from keyprov.sheets import MONOSPACE_FONT
+from keyprov.printable import MONOSPACE_FONT
 
 A4, LETTER = 9, 1  # Excel's paper codes
 EXHAUSTED_FILL = "FFF4CCCC"

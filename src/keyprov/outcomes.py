@@ -8,9 +8,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from keyprov.distribution import KeyStatus, RowNote
 from keyprov.errors import KeyprovError
 from keyprov.models import ApiKey
-from keyprov.sheet import KeyStatus, RowNote
 from keyprov.workshop import Session
 
 log = logging.getLogger(__name__)

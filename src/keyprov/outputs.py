@@ -1,6 +1,6 @@
 """The spreadsheets keyprov writes: keys.xlsx (who gets which key) and report.xlsx (usage).
 
-Both are made to be opened in a spreadsheet app and printed (see keyprov.sheets): money to the
+Both are made to be opened in a spreadsheet app and printed (see keyprov.printable): money to the
 cent, dates as dates, keys in a monospace font so that 0 and O, 1 and l can be told apart.
 """
 
@@ -16,7 +16,7 @@ from typing import Any
 from keyprov.errors import KeyprovError, StateWriteError
 from keyprov.files import atomic_private_writer
 from keyprov.ledger import LedgerEntry
-from keyprov.sheets import (
+from keyprov.printable import (
     Paper,
     Sheet,
     as_utc_datetime,

@@ -20,6 +20,7 @@ from typing import Any
 from keyprov import tool_version
 from keyprov.audit import AUDIT_FILE_NAME, AuditLog, current_subject
 from keyprov.client import OpenRouterClient, RetryEvent
+from keyprov.distribution import RowNote, distribution_rows
 from keyprov.errors import ConfigurationError, KeyprovError, StateWriteError
 from keyprov.files import ensure_private_dir, remove_stale_temporaries
 from keyprov.gitignore import refuse_unignored
@@ -29,7 +30,6 @@ from keyprov.models import ApiKey
 from keyprov.naming import identity_from_key_name, key_name, workshop_slug
 from keyprov.outputs import KEYS_FILE_NAME, write_keys_workbook
 from keyprov.roster import Participant
-from keyprov.sheet import RowNote, distribution_rows
 from keyprov.status import ExitStatus
 
 log = logging.getLogger(__name__)

@@ -11,11 +11,12 @@ import math
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import xlsxwriter
-from xlsxwriter.format import Format
-from xlsxwriter.worksheet import Worksheet
+if TYPE_CHECKING:  # imported when a workbook is written: every command's start-up pays less
+    import xlsxwriter
+    from xlsxwriter.format import Format
+    from xlsxwriter.worksheet import Worksheet
 
 from keyprov.errors import ConfigurationError
 
@@ -85,6 +86,8 @@ def workbook_bytes(sheet: Sheet, *, paper: Paper, title: str) -> bytes:
         raise ConfigurationError(f"paper size {paper!r} is not known: use one of A4, Letter.")
     buffer = io.BytesIO()
     # strings_to_* off: a participant named '=HYPERLINK(…)' or '+1 555' stays a string.
+    import xlsxwriter
+
     workbook = xlsxwriter.Workbook(
         buffer,
         {
