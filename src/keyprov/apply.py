@@ -139,6 +139,7 @@ class PlanApplier:
             )
             return
         self.session.saw(disabled)
+        self.session.stats.add("disabled")
         self.pruned.append(key)
         self.session.audit.event(
             "pruned", hash=key.hash, label=key.label, name=key.name, reason=reason

@@ -150,6 +150,7 @@ class Creator:
                 expires_at=request.expires_at,
             )
         except OutcomeUnknownError as error:
+            self.session.stats.add("unanswered_creates")
             self.session.audit.event(
                 "outcome_unknown", participant=request.identity, error=str(error)
             )
@@ -209,6 +210,7 @@ class Creator:
         for request in unknown:
             name = self.session.key_name(request.identity)
             made = tuple(key for key in server_keys if key.name == name and key.hash not in known)
+            self.session.stats.add("made_by_unanswered", len(made))
             self.session.audit.event(
                 "reconciled",
                 participant=request.identity,
@@ -228,6 +230,8 @@ class Creator:
 
 def delete_undelivered(session: Session, identity: str, key: ApiKey) -> None:
     session.client.delete_key(key.hash)
+    session.gone(key.hash)
+    session.stats.add("deleted_undelivered")
     session.audit.event(
         "deleted_undelivered",
         participant=identity,

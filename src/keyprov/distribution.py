@@ -8,12 +8,12 @@ words say what the instructor has to do with a row, not what the program did.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from keyprov.ledger import LedgerEntry
 from keyprov.models import ApiKey
-from keyprov.outputs import DistributionRow
+from keyprov.outputs import DistributionRow, StatusCategory
 from keyprov.roster import Participant
 
 
@@ -38,23 +38,36 @@ class RowNote:
     detail: str = ""
 
 
+CATEGORY = {
+    KeyStatus.NEW: StatusCategory.HAND_OUT,
+    KeyStatus.REPLACED: StatusCategory.HAND_OUT,
+    KeyStatus.NOT_IN_ROSTER: StatusCategory.INACTIVE,
+    KeyStatus.DISABLED: StatusCategory.INACTIVE,
+    KeyStatus.DELETED: StatusCategory.INACTIVE,
+    KeyStatus.NO_KEY: StatusCategory.PROBLEM,
+    KeyStatus.UNKNOWN: StatusCategory.PROBLEM,
+}
+"""How each status colours its row: hand out (yellow), problem (red), inactive (grey)."""
+
+
 def key_status(
     entry: LedgerEntry, key: ApiKey | None, server_listed: bool, *, in_roster: bool
-) -> str:
-    """The Status of a row whose participant has a key in the local state."""
+) -> tuple[str, StatusCategory]:
+    """The Status of a row whose participant has a key in the local state, and its colour."""
     if not server_listed:
-        status = KeyStatus.UNKNOWN.value + " (the server could not be listed)"
+        status, text = KeyStatus.UNKNOWN, "unknown (the server could not be listed)"
     elif key is None:
-        status = KeyStatus.DELETED.value
+        status = KeyStatus.DELETED
     elif key.disabled:
-        status = KeyStatus.DISABLED.value
+        status = KeyStatus.DISABLED
     elif entry.retired:
-        status = KeyStatus.REPLACED.value
+        status = KeyStatus.REPLACED
     else:
-        status = KeyStatus.NEW.value
+        status = KeyStatus.NEW
+    text = status.value if status is not KeyStatus.UNKNOWN else text
     if not in_roster:
-        return f"{KeyStatus.NOT_IN_ROSTER.value} ({status})"
-    return status
+        return f"{KeyStatus.NOT_IN_ROSTER.value} ({text})", StatusCategory.INACTIVE
+    return text, CATEGORY[status]
 
 
 def distribution_rows(
@@ -86,6 +99,7 @@ def distribution_rows(
                 None,
                 None,
                 status,
+                CATEGORY[note.status],
             )
         )
     for identity, entry in by_identity.items():
@@ -100,18 +114,9 @@ def _row_with_key(
     entry: LedgerEntry, server: Mapping[str, ApiKey] | None, *, in_roster: bool
 ) -> DistributionRow:
     key = server.get(entry.hash or "") if server is not None else None
-    status = key_status(entry, key, server is not None, in_roster=in_roster)
-    row = DistributionRow.for_entry(entry, status)
+    status, category = key_status(entry, key, server is not None, in_roster=in_roster)
+    row = DistributionRow.for_entry(entry, status, category)
     if key is not None and key.limit is not None:
         # The server's limit, so a top-up made since (set-limit, the dashboard) shows.
-        return DistributionRow(
-            row.name,
-            row.email,
-            row.secret,
-            key.limit,
-            key.limit_reset,
-            row.expires_at,
-            row.key_hash,
-            status,
-        )
+        return replace(row, limit=key.limit, limit_reset=key.limit_reset)
     return row

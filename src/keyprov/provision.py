@@ -29,7 +29,7 @@ from keyprov.outcomes import Outcome, ParticipantResult, ResultCallback, Results
 from keyprov.planner import Action, Plan, make_plan
 from keyprov.roster import DEFAULT_MAX_LIMIT, Participant, Roster
 from keyprov.status import ExitStatus
-from keyprov.workshop import Session, Workshop, WorkshopRef, session, snapshot
+from keyprov.workshop import RunStats, Session, Workshop, WorkshopRef, session, snapshot
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
@@ -109,6 +109,8 @@ class ProvisionResult:
     """Rows skipped on purpose (cancelled registrations) and warnings about reading the file."""
     warnings: list[str] = field(default_factory=list)
     """What the run could not check, though it went on."""
+    stats: RunStats | None = None
+    """What the run went through: retries, unanswered creates and how they were resolved."""
 
     def counts(self) -> Counter[str]:
         return Counter(result.outcome.value for result in self.results)
@@ -158,6 +160,7 @@ def provision(
     try:
         with session(workshop, client, "provision", force=settings.force, details=details) as held:
             held.participants = roster.participants
+            result.stats = held.stats
             _provision_in(held, settings, roster.participants, result, on_result, on_plan)
     finally:
         result.duration = time.monotonic() - started

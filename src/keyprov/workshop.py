@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator, Mapping
@@ -141,6 +142,44 @@ def owned_keys(
 
 
 @dataclass
+class RunStats:
+    """What a run went through on the way, beyond each participant's outcome."""
+
+    retries: Counter[str] = field(default_factory=Counter)
+    """Requests sent again, by what failed: '429', '503', 'TransportError', ..."""
+    waited_on_429_s: float = 0.0
+    unanswered_creates: int = 0
+    """Creates whose answer never came (the key may or may not exist)."""
+    made_by_unanswered: int = 0
+    """Of those, keys the server had made: nobody held their secret."""
+    deleted_undelivered: int = 0
+    disabled: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, name: str, amount: float = 1) -> None:
+        with self._lock:
+            setattr(self, name, getattr(self, name) + amount)
+
+    def as_dict(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "retries": dict(self.retries),
+                "waited_on_429_s": round(self.waited_on_429_s, 3),
+                "unanswered_creates": self.unanswered_creates,
+                "made_by_unanswered": self.made_by_unanswered,
+                "deleted_undelivered": self.deleted_undelivered,
+                "disabled": self.disabled,
+            }
+
+    def retried(self, event: RetryEvent) -> None:
+        reason = str(event.status) if event.status is not None else event.error
+        with self._lock:
+            self.retries[reason] += 1
+            if event.status == 429:
+                self.waited_on_429_s += event.wait
+
+
+@dataclass
 class Session:
     """One command's hold on a workshop: its lock, state journal and audit log.
 
@@ -160,6 +199,7 @@ class Session:
     """The server's keys by hash as last seen, for keys.xlsx's statuses (None: not listed)."""
     exit_status: ExitStatus = ExitStatus.OK
     counts: Counter[str] = field(default_factory=Counter)
+    stats: RunStats = field(default_factory=RunStats)
 
     def key_name(self, identity: str) -> str:
         return self.workshop.key_name(identity)
@@ -189,6 +229,7 @@ class Session:
 
     def audit_retry(self, event: RetryEvent) -> None:
         subject = current_subject()
+        self.stats.retried(event)
         log.info(
             "retrying %s for %s (attempt %d, status %s, waiting %.2f s)",
             event.operation,
@@ -279,6 +320,7 @@ def session(
                     command=command,
                     exit_status=int(status) if isinstance(status, ExitStatus) else status,
                     counts=dict(held.counts),
+                    stats=held.stats.as_dict(),
                     duration_s=round(time.monotonic() - started, 3),
                     **({"not_saved": str(not_saved)} if not_saved else {}),
                 )
