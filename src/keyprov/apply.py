@@ -7,7 +7,7 @@ from keyprov.errors import ApiError
 from keyprov.models import ApiKey
 from keyprov.outcomes import Outcome, ParticipantResult, Results
 from keyprov.planner import Action, ParticipantPlan, Plan
-from keyprov.workshop import Session
+from keyprov.session import Session
 
 
 class PlanApplier:

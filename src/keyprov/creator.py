@@ -17,7 +17,8 @@ from keyprov.ledger import LedgerEntry
 from keyprov.models import ApiKey
 from keyprov.outcomes import Outcome, ParticipantResult, ResultCallback, Results
 from keyprov.planner import ParticipantPlan
-from keyprov.workshop import Session, list_server_keys
+from keyprov.session import Session
+from keyprov.snapshot import list_server_keys
 
 DEFAULT_CONCURRENCY = 64
 MAX_CREATE_ROUNDS = 8

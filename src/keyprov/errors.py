@@ -34,6 +34,11 @@ class OptionError(ConfigurationError):
         super().__init__(f"{option}: {message}")
 
 
+class LocalFileError(ConfigurationError):
+    """A file or folder keyprov needs cannot be used (read-only, a folder where a file should
+    be, not keyprov's): nothing was attempted; the message says what to do."""
+
+
 class StateWriteError(KeyprovError):
     """The local state could not be made durable; the run stops before creating more keys."""
 

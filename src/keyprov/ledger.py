@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from keyprov.errors import ConfigurationError, StateWriteError
+from keyprov.errors import LocalFileError, StateWriteError
 from keyprov.files import atomic_private_writer, cut_torn_tail, fsync_dir, open_private_append
 from keyprov.models import CreatedKey
 from keyprov.redaction import mask_secret
@@ -67,19 +67,40 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
+@dataclass
+class Replayed:
+    """What reading the journal found, besides the entries."""
+
+    sheet_digest: str | None = None
+    """The sha256 of keys.xlsx as the last run wrote it: when the file still has it, every
+    secret in it is in this state too, and it need not be read back."""
+    torn_tail: bool = False
+    """The last line was cut short (a crash, a full disk): a record may be missing."""
+
+
 class Ledger:
     """The journal of one workshop, loaded into a dict of entries by identity."""
 
-    def __init__(self, path: Path, entries: dict[str, LedgerEntry]) -> None:
+    def __init__(
+        self, path: Path, entries: dict[str, LedgerEntry], replayed: Replayed | None = None
+    ) -> None:
         self.path = path
         self._entries = entries
+        self.replayed = replayed or Replayed()
         self._lock = threading.Lock()
         self._journal_ready = False
         self._write_error: OSError | None = None
 
     @classmethod
     def open(cls, path: Path) -> Ledger:
-        return cls(path, _replay(path) if path.exists() else {})
+        """Read the journal (nothing is written until a record is added).
+
+        Raises LocalFileError when it cannot be read or is not keyprov's state.
+        """
+        if not path.exists():
+            return cls(path, {})
+        entries, replayed = _replay(path)
+        return cls(path, entries, replayed)
 
     def __enter__(self) -> Ledger:
         return self
@@ -152,6 +173,20 @@ class Ledger:
             unsynced = self._append({"event": "created", **_entry_fields(entry)})
         self._sync(unsynced)
         return entry
+
+    def record_recovered(self, entry: LedgerEntry) -> None:
+        """Take back a key whose secret another file (keys.xlsx) holds and this state lost."""
+        with self._lock:
+            self._entries[entry.identity] = entry
+            unsynced = self._append({"event": "recovered", **_entry_fields(entry)})
+        self._sync(unsynced)
+
+    def record_sheet(self, digest: str) -> None:
+        """Note the digest of the keys.xlsx just written from this state."""
+        with self._lock:
+            unsynced = self._append({"event": "sheet", "sha256": digest})
+        self._sync(unsynced)
+        self.replayed.sheet_digest = digest
 
     def record_update(self, identity: str, **fields: Any) -> LedgerEntry:
         """Note a change made on the server (a new limit, a new display name)."""
@@ -255,9 +290,20 @@ def _entry_fields(entry: LedgerEntry) -> dict[str, Any]:
     return asdict(entry)
 
 
-def _replay(path: Path) -> dict[str, LedgerEntry]:
+RECORD_KINDS = ("intent", "created", "recovered", "updated", "sheet")
+
+
+def _replay(path: Path) -> tuple[dict[str, LedgerEntry], Replayed]:
     entries: dict[str, LedgerEntry] = {}
-    lines = path.read_bytes().splitlines()
+    replayed = Replayed()
+    try:
+        lines = path.read_bytes().splitlines()
+    except OSError as error:
+        raise LocalFileError(
+            f"{path}: the local state cannot be read ({error.strerror or error}). It must be "
+            "a file keyprov wrote (state.jsonl); move whatever is there away, and keyprov "
+            "takes the keys back from keys.xlsx on the next run."
+        ) from error
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -265,15 +311,26 @@ def _replay(path: Path) -> dict[str, LedgerEntry]:
             record = json.loads(line)
             event = record.pop("event")
             record.pop("at", None)
+            if event == "sheet":
+                replayed.sheet_digest = str(record["sha256"])
+                continue
             identity = record["identity"]
-        except (ValueError, KeyError) as error:
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
             if number == len(lines):
+                replayed.torn_tail = True
                 break  # a write torn by a crash; everything before it is intact
-            raise ConfigurationError(
-                f"{path}, line {number}: the local state is damaged ({error}). "
-                "Restore it from a backup, or move it away: the next run then reports the "
-                "participants whose keys exist on the server without their secret."
+            raise LocalFileError(
+                f"{path}, line {number}: the local state is damaged ({error}). Restore it "
+                "from a backup, or move it away: the next run takes back every key keys.xlsx "
+                "holds, and reports the others whose keys exist on the server without "
+                "their secret."
             ) from error
+        if event not in RECORD_KINDS:
+            raise LocalFileError(
+                f"{path}, line {number}: a record of an unknown kind ({event!r}); it was "
+                "written by another program or a newer keyprov. Use that keyprov, or move "
+                "the file away (keys.xlsx then gives the keys back)."
+            )
         known = {name for name in LedgerEntry.__dataclass_fields__}
         fields = {name: value for name, value in record.items() if name in known}
         if "retired" in fields:
@@ -281,8 +338,8 @@ def _replay(path: Path) -> dict[str, LedgerEntry]:
         if event == "intent":
             previous = entries.get(identity) or LedgerEntry(identity, fields["key_name"])
             entries[identity] = replace(previous, key_name=fields["key_name"], pending=True)
-        elif event == "created":
+        elif event in ("created", "recovered"):
             entries[identity] = LedgerEntry(**fields)
-        elif event == "updated":
+        elif event == "updated" and identity in entries:
             entries[identity] = replace(entries[identity], **fields)
-    return entries
+    return entries, replayed

@@ -11,7 +11,7 @@ from enum import StrEnum
 from keyprov.distribution import KeyStatus, RowNote
 from keyprov.errors import KeyprovError
 from keyprov.models import ApiKey
-from keyprov.workshop import Session
+from keyprov.session import Session
 
 log = logging.getLogger(__name__)
 

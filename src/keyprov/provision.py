@@ -28,8 +28,10 @@ from keyprov.options import RosterOptions, expires_at
 from keyprov.outcomes import Outcome, ParticipantResult, ResultCallback, Results
 from keyprov.planner import Action, Plan, make_plan
 from keyprov.roster import DEFAULT_MAX_LIMIT, Participant, Roster
+from keyprov.session import RunStats, Session, session
+from keyprov.snapshot import snapshot
 from keyprov.status import ExitStatus
-from keyprov.workshop import RunStats, Session, Workshop, WorkshopRef, session, snapshot
+from keyprov.workshop import Workshop, WorkshopRef
 
 __all__ = [
     "DEFAULT_CONCURRENCY",

@@ -12,8 +12,10 @@ from keyprov.client import OpenRouterClient
 from keyprov.creator import CreateRequest, create_keys
 from keyprov.errors import ApiError, ConfigurationError
 from keyprov.ledger import Ledger, LedgerEntry
+from keyprov.session import Session, session
+from keyprov.snapshot import snapshot
 from keyprov.status import ExitStatus
-from keyprov.workshop import Session, WorkshopRef, session, snapshot
+from keyprov.workshop import WorkshopRef
 
 
 @dataclass(frozen=True)

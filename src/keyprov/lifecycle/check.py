@@ -13,7 +13,9 @@ from keyprov.models import Credits
 from keyprov.options import RosterOptions, expires_at
 from keyprov.planner import LIMIT_TOLERANCE, Action, ParticipantPlan, make_plan
 from keyprov.roster import Participant
-from keyprov.workshop import WorkshopRef, audited, snapshot
+from keyprov.session import audited
+from keyprov.snapshot import snapshot
+from keyprov.workshop import WorkshopRef
 
 DEFAULT_WARN_DAYS = 2.0
 

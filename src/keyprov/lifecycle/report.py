@@ -10,7 +10,9 @@ from keyprov.client import OpenRouterClient
 from keyprov.files import ensure_private_dir
 from keyprov.models import ApiKey
 from keyprov.outputs import REPORT_FILE_NAME, write_report_workbook
-from keyprov.workshop import WorkshopRef, audited, snapshot
+from keyprov.session import audited
+from keyprov.snapshot import snapshot
+from keyprov.workshop import WorkshopRef
 
 SPEND_CHART_NAME = "spend.png"
 WINDOW_USAGE = {"daily": "usage_daily", "weekly": "usage_weekly", "monthly": "usage_monthly"}

@@ -1,0 +1,139 @@
+"""What the state and the server hold for a workshop, read together before deciding.
+
+Absence is never proof: a key the state knows that a listing does not show is asked for by
+hash; and secrets keys.xlsx holds that the state lost are taken back (keyprov.recovery).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from keyprov.client import OpenRouterClient
+from keyprov.errors import NotFoundError
+from keyprov.ledger import Ledger, LedgerEntry
+from keyprov.models import ApiKey
+from keyprov.recovery import file_digest, keys_to_recover, sheet_keys
+from keyprov.workshop import Workshop
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class OwnedKey:
+    """A key of this workshop on the server, with the participant it belongs to."""
+
+    key: ApiKey
+    identity: str
+    entry: LedgerEntry | None
+    role: str
+    """'current' (the participant's key), 'retired' (replaced by rotation) or 'unknown'
+    (this workshop's name, but its secret is not in local state)."""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The local state and the server's keys, read together before anything is decided."""
+
+    workshop: Workshop
+    entries: dict[str, LedgerEntry]
+    server_keys: list[ApiKey]
+
+    def owned(self) -> list[OwnedKey]:
+        return owned_keys(self.workshop, list(self.entries.values()), self.server_keys)
+
+
+def read_state(workshop: Workshop) -> dict[str, LedgerEntry]:
+    """The state as the journal holds it, without locking or writing anything."""
+    ledger = Ledger.open(workshop.state_path)
+    return {entry.identity: entry for entry in ledger.entries()}
+
+
+def list_server_keys(client: OpenRouterClient) -> list[ApiKey]:
+    """Every key on the server: all pages, disabled ones included."""
+    return client.list_all_keys(include_disabled=True)
+
+
+def confirm_known(
+    client: OpenRouterClient, entries: Iterable[LedgerEntry], listed: list[ApiKey]
+) -> list[ApiKey]:
+    """The listing, plus every key the state knows that it did not show, asked for by hash.
+
+    Absence from a listing is never proof that a key is gone: offset pages shift when keys
+    are deleted meanwhile, and a server can answer a page short. Only a 404 for the key's
+    own hash says it is gone; any other failure to ask is raised, so nothing is created for
+    a participant whose key may still be live.
+    """
+    shown = {key.hash for key in listed}
+    missing = sorted(
+        {h for entry in entries for h in (entry.hash, *entry.retired) if h and h not in shown}
+    )
+    found = []
+    for key_hash in missing:
+        try:
+            found.append(client.get_key(key_hash))
+        except NotFoundError:
+            continue
+    if found:
+        log.info("%d known key(s) missing from the listing were found by hash", len(found))
+    return [*listed, *found]
+
+
+def lost_entries(
+    workshop: Workshop, ledger: Ledger, server: list[ApiKey], client: OpenRouterClient
+) -> list[LedgerEntry]:
+    """Keys keys.xlsx holds that the state lost (see keyprov.recovery), checked on the server.
+
+    keys.xlsx is read back only when it is not the one this state last wrote.
+    """
+    replayed = ledger.replayed
+    digest = file_digest(workshop.keys_path)
+    if digest is None or (digest == replayed.sheet_digest and not replayed.torn_tail):
+        return []
+    entries = {entry.identity: entry for entry in ledger.entries()}
+    by_hash = {key.hash: key for key in server}
+    return keys_to_recover(
+        sheet_keys(workshop.keys_path), entries, by_hash, client, workshop.identity_of
+    )
+
+
+def server_with(
+    server: list[ApiKey], recovered: list[LedgerEntry], client: OpenRouterClient
+) -> list[ApiKey]:
+    """The server's keys, with any key a recovered entry retires that the listing missed."""
+    return confirm_known(client, recovered, server) if recovered else server
+
+
+def snapshot(workshop: Workshop, client: OpenRouterClient) -> Snapshot:
+    """What the state holds (with what keys.xlsx gives back) and what the server holds.
+
+    Reads only: keys taken back from keys.xlsx are in this snapshot, and written to the
+    state by the next command that holds the workshop.
+    """
+    ledger = Ledger.open(workshop.state_path)
+    server = confirm_known(client, ledger.entries(), list_server_keys(client))
+    entries = {entry.identity: entry for entry in ledger.entries()}
+    recovered = lost_entries(workshop, ledger, server, client)
+    entries.update((entry.identity, entry) for entry in recovered)
+    return Snapshot(workshop, entries, server_with(server, recovered, client))
+
+
+def owned_keys(
+    workshop: Workshop, entries: list[LedgerEntry], server_keys: list[ApiKey]
+) -> list[OwnedKey]:
+    """Every key of the workshop on the server, matched to participants by hash, then by name."""
+    current = {entry.hash: entry for entry in entries if entry.hash}
+    retired = {h: entry for entry in entries for h in entry.retired}
+    by_identity = {entry.identity: entry for entry in entries}
+    owned = []
+    for key in server_keys:
+        if key.hash in current:
+            entry = current[key.hash]
+            owned.append(OwnedKey(key, entry.identity, entry, "current"))
+        elif key.hash in retired:
+            entry = retired[key.hash]
+            owned.append(OwnedKey(key, entry.identity, entry, "retired"))
+        elif (identity := workshop.identity_of(key)) is not None:
+            owned.append(OwnedKey(key, identity, by_identity.get(identity), "unknown"))
+    return sorted(owned, key=lambda item: (item.identity, item.role != "current"))
