@@ -10,12 +10,31 @@ from types import FrameType
 import click
 
 from keyprov.netaddr import is_loopback
-from keyprov.sandbox.faults import Faults
+from keyprov.sandbox.faults import FORCED_KINDS, Faults, parse_kind
 from keyprov.sandbox.server import (
     DEMO_MANAGEMENT_KEY,
     MANAGEMENT_KEY_ENV,
     Sandbox,
 )
+
+
+def _parse_forced(
+    ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+) -> list[tuple[str | int, int]]:
+    parsed = []
+    for text in values:
+        kind_text, _, count_text = text.partition(":")
+        try:
+            kind = parse_kind(kind_text)
+            if kind == "slow":
+                raise ValueError("'slow' needs seconds: force it with POST /_sandbox/force")
+            count = int(count_text) if count_text else 1
+            if count < 1:
+                raise ValueError("COUNT must be an integer >= 1")
+        except ValueError as exc:
+            raise click.BadParameter(f"{text!r}: {exc}", ctx=ctx, param=param) from None
+        parsed.append((kind, count))
+    return parsed
 
 
 @click.command("sandbox")
@@ -68,6 +87,15 @@ from keyprov.sandbox.server import (
 )
 @click.option("--seed", type=int, help="Seed for the random faults, for reproducible runs.")
 @click.option(
+    "--force",
+    "forced",
+    multiple=True,
+    metavar="KIND[:COUNT]",
+    callback=_parse_forced,
+    help="Make the next COUNT (default 1) matching requests fail as KIND; repeatable. "
+    f"KIND: {', '.join(str(k) for k in FORCED_KINDS)}. See docs/sandbox.md.",
+)
+@click.option(
     "--credits",
     "total_credits",
     type=float,
@@ -86,6 +114,7 @@ def sandbox_command(
     error_rate: float,
     drop_rate: float,
     seed: int | None,
+    forced: list[tuple[str | int, int]],
     total_credits: float,
 ) -> None:
     """Run a local emulator of OpenRouter's key-management API.
@@ -118,6 +147,8 @@ def sandbox_command(
         sandbox = Sandbox(
             host=host, port=port, state_path=state_path, faults=faults, total_credits=total_credits
         )
+        for kind, count in forced:
+            sandbox.force(kind, count)
         sandbox.start()
     except (ValueError, OSError) as exc:
         raise click.ClickException(f"cannot start the sandbox: {exc}") from exc

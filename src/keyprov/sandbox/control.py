@@ -9,7 +9,7 @@ import re
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
-from keyprov.sandbox.faults import Faults
+from keyprov.sandbox.faults import Faults, parse_kind
 from keyprov.sandbox.replies import Reply, error, json_body
 from keyprov.sandbox.store import USAGE_FIELDS, ApiError
 
@@ -36,6 +36,14 @@ def serve_control(sandbox: Sandbox, method: str, path: str, body: bytes) -> Repl
         return Reply(200, sandbox.faults.to_dict())
     if sub == "/faults" and method == "PUT":
         return _put_faults(sandbox, json_body(body))
+    if sub == "/force" and method == "GET":
+        return Reply(200, {"data": sandbox.forced()})
+    if sub == "/force" and method == "POST":
+        _post_force(sandbox, json_body(body))
+        return Reply(200, {"data": sandbox.forced()})
+    if sub == "/force" and method == "DELETE":
+        sandbox.clear_forced()
+        return Reply(200, {"cleared": True})
     match = _USAGE_ROUTE.fullmatch(sub)
     if match and method == "POST":
         return _post_usage(sandbox, unquote(match.group(1)), json_body(body))
@@ -55,6 +63,36 @@ def _put_faults(sandbox: Sandbox, body: object) -> Reply:
     except (ValueError, TypeError) as exc:
         raise ApiError(400, f"Invalid request parameters: {exc}") from None
     return Reply(200, sandbox.faults.to_dict())
+
+
+_FORCE_FIELDS: dict[str, tuple[type, ...]] = {
+    "kind": (str, int),
+    "count": (int,),
+    "method": (str, type(None)),
+    "path_prefix": (str, type(None)),
+    "retry_after": (str, type(None)),
+    "seconds": (int, float, type(None)),
+    "hash": (str, type(None)),
+}
+
+
+def _post_force(sandbox: Sandbox, body: object) -> None:
+    """`POST /_sandbox/force` takes `Sandbox.force`'s arguments as a JSON object."""
+    fields = _require_object(body)
+    for name, value in fields.items():
+        if name not in _FORCE_FIELDS:
+            raise ApiError(
+                400, f"Invalid request parameters: {name}: expected one of {list(_FORCE_FIELDS)}"
+            )
+        if isinstance(value, bool) or not isinstance(value, _FORCE_FIELDS[name]):
+            raise ApiError(400, f"Invalid request parameters: {name}: wrong type")
+    if "kind" not in fields:
+        raise ApiError(400, "Invalid request parameters: kind: is required")
+    kind = fields.pop("kind")
+    try:
+        sandbox.force(parse_kind(str(kind)), **fields)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise ApiError(400, f"Invalid request parameters: {exc}") from None
 
 
 def _post_usage(sandbox: Sandbox, key_hash: str, body: object) -> Reply:

@@ -8,10 +8,12 @@ from typing import Any
 from urllib.parse import unquote
 
 from keyprov.sandbox.auth import Caller
+from keyprov.sandbox.listing import Listing
 from keyprov.sandbox.replies import Reply, json_body
 from keyprov.sandbox.store import (
     DEFAULT_CREATOR_USER_ID,
     DEFAULT_WORKSPACE_ID,
+    PAGE_SIZE,
     ApiError,
     KeyStore,
     mask_secret,
@@ -92,7 +94,8 @@ class KeyRoutes:
 
     def handle(self, route: Route, caller: Caller, query: dict[str, str], body: bytes) -> Reply:
         if route.name == "list":
-            return Reply(200, {"data": self._list(query)})
+            # The page is rendered once the fault layer has had its say (see Reply.listing).
+            return Reply(200, None, listing=self._list(query))
         if route.name == "create":
             secret, key = self._store.create(parse_create(json_body(body)))
             return Reply(201, {"data": key, "key": secret})
@@ -116,7 +119,7 @@ class KeyRoutes:
             raise ApiError(404, "Resource not found")
         return Reply(200, {"data": key})
 
-    def _list(self, query: dict[str, str]) -> list[dict[str, Any]]:
+    def _list(self, query: dict[str, str]) -> Listing[Any]:
         include = query.get("include_disabled", "false").lower()
         if include not in ("true", "false"):
             raise ApiError(400, "Invalid request parameters: include_disabled must be true/false")
@@ -126,10 +129,15 @@ class KeyRoutes:
         workspace = query.get("workspace_id")
         if workspace is not None:
             workspace = parse_workspace_id(workspace)
-        return self._store.page(
+        rows = self._store.select(
+            include_disabled=include == "true", workspace_id=workspace or DEFAULT_WORKSPACE_ID
+        )
+        return Listing(
+            rows,
             offset=int(offset),
-            include_disabled=include == "true",
-            workspace_id=workspace or DEFAULT_WORKSPACE_ID,
+            page_size=PAGE_SIZE,
+            ident=lambda record: record.hash,
+            render=self._store.render,
         )
 
     def _current_key(self, caller: Caller) -> dict[str, Any]:

@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from keyprov.sandbox.listing import Listing
 from keyprov.sandbox.store import ApiError
 
 MANAGEMENT_ONLY = "Only management keys can perform this operation"
@@ -19,14 +20,34 @@ MESSAGES = {
 }
 
 
+# What a captive portal (hotel or conference Wi-Fi) answers in place of any API call.
+CAPTIVE_PORTAL_HTML = b"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>Welcome to Venue Wi-Fi</title></head>
+<body><h1>Welcome to Venue Wi-Fi</h1>
+<p>Please accept the terms of use to continue to the Internet.</p>
+<form method="post" action="/login"><button type="submit">Accept and connect</button></form>
+</body></html>
+"""
+
+
 @dataclass
 class Reply:
+    """One answer. `payload` is JSON-encoded, unless it is bytes (sent as `content_type`)."""
+
     status: int
     payload: Any
     headers: dict[str, str] = field(default_factory=dict)
     fault: str | None = None
     drop: bool = False  # close the socket without writing a byte
     delay: float = 0.0  # sleep before writing, to look like a slow server
+    content_type: str = "application/json"
+    # A list route's rows: the pipeline renders `payload` from them once it knows whether a
+    # forced list fault reshapes the page.
+    listing: Listing[Any] | None = None
+
+
+def captive_portal(fault: str | None = None) -> Reply:
+    return Reply(200, CAPTIVE_PORTAL_HTML, fault=fault, content_type="text/html; charset=utf-8")
 
 
 def error(

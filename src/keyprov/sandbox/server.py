@@ -19,10 +19,23 @@ from urllib.parse import parse_qsl
 
 from keyprov.sandbox.auth import authenticate
 from keyprov.sandbox.control import is_control_path, serve_control
-from keyprov.sandbox.faults import DROP_AFTER_COMMIT, FaultEngine, Faults
+from keyprov.sandbox.faults import (
+    AFTER_CREATE_KINDS,
+    CREATE_WITHOUT_KEY,
+    DROP_AFTER_COMMIT,
+    HTML_200,
+    FaultEngine,
+    Faults,
+)
 from keyprov.sandbox.http import IncomingRequest, SandboxServer
 from keyprov.sandbox.key_routes import KeyRoutes, match_route
-from keyprov.sandbox.replies import MANAGEMENT_ONLY, Reply, error, from_api_error
+from keyprov.sandbox.replies import (
+    MANAGEMENT_ONLY,
+    Reply,
+    captive_portal,
+    error,
+    from_api_error,
+)
 from keyprov.sandbox.store import ApiError, KeyStore, parse_create
 
 API_PREFIX = "/api/v1"
@@ -149,30 +162,57 @@ class Sandbox:
 
     def force(
         self,
-        fault: str | int,
+        kind: str | int,
         count: int = 1,
         *,
         method: str | None = None,
         path_prefix: str | None = None,
         retry_after: str | None = "1",
         seconds: float | None = None,
+        hash: str | None = None,
     ) -> None:
-        """Make the next `count` matching authenticated /api/v1 requests fail this way.
+        """Make the next `count` matching authenticated /api/v1 requests go wrong this way.
 
-        `fault` is "drop_after_commit" (a POST /keys that succeeds, then the connection closes
-        with no answer), "slow" (answer after `seconds`, the work already done), 429 (with
-        `Retry-After: retry_after`, omitted when None), or 500/502/503 (answered without doing
-        anything). `path_prefix` may be given with or without the "/api/v1" prefix. Only
-        requests that pass authentication and the rate limit can use up a forced fault.
+        A request matches when its method is `method` (any when None) and its path starts with
+        `path_prefix` (any when None; given with or without "/api/v1"). Only requests that pass
+        authentication and the rate limit, and that reach the fault's moment, use one up.
+
+        Before the route runs (nothing is done):
+          429 (with `Retry-After: retry_after`, omitted when None), 500, 502, 503;
+          "html_200": 200 with a text/html captive-portal page;
+          "slow": the work is done, the answer waits `seconds`.
+        On a list answer (GET /keys; the page is reshaped, nothing else changes):
+          "list_no_data": 200 `{}`;  "list_null_data": 200 `{"data": null}`;
+          "list_short_page": only the page's first half (rounded down), so it looks like the
+            last page; used by the next non-empty page;
+          "list_repeat_page": the page one page size earlier in place of this one, so hashes
+            repeat and this page's keys are never shown; used by the next page at offset > 0;
+          "list_missing_key": one key (`hash`, else the page's first) absent, the rest moved up
+            so the page keeps its length; used by the next page that holds that key;
+          "list_item_without_hash": one item (`hash`, else the page's first) lacks "hash".
+        After a create is committed (a 201):
+          "drop_after_commit": the connection closes with no answer;
+          "create_without_key": POST /keys answers 201 with `data` but no `key`.
+
+        Raises ValueError for an unknown kind or an argument the kind cannot take.
         """
         self._engine.force(
-            fault,
+            kind,
             count,
             method=method,
             path_prefix=path_prefix,
             retry_after=retry_after,
             seconds=seconds,
+            hash=hash,
         )
+
+    def forced(self) -> list[dict[str, Any]]:
+        """The forced faults not yet used up, oldest first, as `force`'s arguments plus
+        `remaining`."""
+        return [entry.to_dict() for entry in self._engine.pending()]
+
+    def clear_forced(self) -> None:
+        self._engine.clear_forced()
 
     @property
     def request_log(self) -> list[RequestRecord]:
@@ -292,6 +332,8 @@ class Sandbox:
         except ApiError as exc:
             return from_api_error(exc)
         verdict = self._engine.before(faults, method, path, api_path)
+        if verdict.fault == HTML_200:
+            return captive_portal(HTML_200)
         if verdict.status is not None:
             return error(verdict.status, headers=verdict.headers, fault=verdict.fault)
         try:
@@ -299,8 +341,31 @@ class Sandbox:
         except ApiError as exc:
             reply = from_api_error(exc)
         reply.fault, reply.delay = verdict.fault, verdict.delay_after
-        if reply.status == 201 and self._engine.drop_after_create(
-            faults, method, path, api_path, random_allowed=not verdict.forced
-        ):
-            reply.drop, reply.fault = True, DROP_AFTER_COMMIT
+        if reply.listing is not None:
+            self._answer_listing(reply, method, path, api_path)
+        if reply.status == 201:
+            kinds = AFTER_CREATE_KINDS if route.name == "create" else (DROP_AFTER_COMMIT,)
+            after = self._engine.after_create(
+                faults, method, path, api_path, kinds=kinds, random_allowed=not verdict.forced
+            )
+            if after == DROP_AFTER_COMMIT:
+                reply.drop, reply.fault = True, DROP_AFTER_COMMIT
+            elif after == CREATE_WITHOUT_KEY:
+                reply.payload.pop("key", None)
+                reply.fault = _join_faults(reply.fault, CREATE_WITHOUT_KEY)
         return reply
+
+    def _answer_listing(self, reply: Reply, method: str, path: str, api_path: str) -> None:
+        listing = reply.listing
+        assert listing is not None
+        forced = self._engine.list_fault(method, path, api_path, listing.applies)
+        if forced is None:
+            reply.payload = listing.answer()
+        else:
+            reply.payload = listing.answer_with(forced)
+            reply.fault = _join_faults(reply.fault, str(forced.kind))
+
+
+def _join_faults(first: str | None, second: str) -> str:
+    # A "slow" answer can also be a reshaped one; the log names both.
+    return second if first is None else f"{first}+{second}"

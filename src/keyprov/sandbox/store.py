@@ -291,16 +291,19 @@ class KeyStore:
     def find_by_secret(self, secret: str) -> dict[str, Any] | None:
         return self.get(secret_hash(secret))
 
-    def page(
-        self, *, offset: int, include_disabled: bool, workspace_id: str
-    ) -> list[dict[str, Any]]:
+    def select(self, *, include_disabled: bool, workspace_id: str) -> list[_Record]:
+        """The keys a listing shows, newest first; render each with `render`."""
         with self._lock:
-            chosen = [
+            return [
                 r
                 for r in self._newest_first()
                 if r.workspace_id == workspace_id and (include_disabled or not r.disabled)
             ]
-            return [r.to_api() for r in chosen[offset : offset + PAGE_SIZE]]
+
+    def render(self, record: _Record) -> dict[str, Any]:
+        # Under the lock, so a PATCH in flight is seen whole or not at all.
+        with self._lock:
+            return record.to_api()
 
     def all(self) -> list[dict[str, Any]]:
         with self._lock:
