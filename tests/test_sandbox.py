@@ -22,6 +22,7 @@ from tests.test_sandbox_support import (
     SECRET_RE,
     TIMESTAMP_RE,
     call,
+    control,
     create,
     error_of,
 )
@@ -397,6 +398,41 @@ def test_request_log_records_each_api_request(sandbox):
     assert all(r.started <= r.finished for r in log)
     sandbox.clear_log()
     assert sandbox.request_log == []
+
+
+def test_request_log_keeps_bodies_and_the_whole_query(sandbox):
+    sandbox.create_key_directly("existing")
+    call(sandbox, "POST", "/keys", json={"name": "Zoë Ngũgĩ <zoe@example.org>", "limit": 2})
+    call(sandbox, "GET", "/keys?offset=0&workspace_id=a%40b&offset=100")
+    key_hash = sandbox.keys()[0]["hash"]
+    call(sandbox, "PATCH", f"/keys/{key_hash}", data=b"\xff not json")
+
+    post, listing, patch = sandbox.request_log
+    assert json.loads(post.body) == {"name": "Zoë Ngũgĩ <zoe@example.org>", "limit": 2}
+    assert "Zoë" not in post.body  # requests escapes it as \u00eb ...
+    assert "Zoë Ngũgĩ <zoe@example.org>" in post.sent_text()  # ... which sent_text undoes
+    assert listing.body == ""
+    assert listing.query_string == "offset=0&workspace_id=a%40b&offset=100"
+    assert listing.query_items == (("offset", "0"), ("workspace_id", "a@b"), ("offset", "100"))
+    assert listing.query == {"offset": "100", "workspace_id": "a@b"}
+    assert "workspace_id=a@b" in listing.sent_text()
+    assert (patch.status, patch.body) == (400, "\ufffd not json")
+    assert f"/api/v1/keys/{key_hash}" in patch.sent_text()
+
+
+def test_request_log_never_holds_a_credential(sandbox):
+    secret, _ = sandbox.create_key_directly("participant")
+    call(sandbox, "POST", "/keys", json={"name": "a"})
+    call(sandbox, "GET", "/key", token=secret)
+    call(sandbox, "GET", "/keys", token="sk-or-v1-" + "e" * 64)
+
+    everything = json.dumps([r.to_dict() for r in sandbox.request_log])
+    everything += "".join(r.sent_text() for r in sandbox.request_log)
+    for credential in (MGMT, secret, "e" * 64):
+        assert credential not in everything
+    served = control(sandbox, "GET", "/requests").json()
+    assert served[0]["body"] == '{"name": "a"}'
+    assert MGMT not in json.dumps(served)
 
 
 def test_control_routes(sandbox):

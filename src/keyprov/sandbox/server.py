@@ -8,6 +8,8 @@ meets authentication, faults and its route.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import threading
 import time
@@ -15,7 +17,7 @@ import traceback
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote
 
 from keyprov.sandbox.auth import authenticate
 from keyprov.sandbox.control import is_control_path, serve_control
@@ -51,10 +53,14 @@ def default_management_key() -> str:
 
 @dataclass(frozen=True)
 class RequestRecord:
-    """One /api/v1 request as the sandbox saw it.
+    """One /api/v1 request as the sandbox saw it, headers left out (the Authorization header
+    above all: the log never holds a credential).
 
-    `status` is None for a dropped connection; `finished` is when the answer was ready to send
-    (after any "slow" delay), both on the `time.monotonic()` clock.
+    `path` is as sent (not percent-decoded); `query` maps each parameter to its last value,
+    `query_items` keeps every (name, value) pair in order, decoded, and `query_string` is the
+    query as sent. `body` is the request body as text ("" when there was none). `status` is
+    None for a dropped connection; `finished` is when the answer was ready to send (after any
+    "slow" delay), both on the `time.monotonic()` clock.
     """
 
     method: str
@@ -64,9 +70,24 @@ class RequestRecord:
     started: float
     finished: float
     fault: str | None
+    query_string: str = ""
+    query_items: tuple[tuple[str, str], ...] = ()
+    body: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def sent_text(self) -> str:
+        """Everything this request carried but its headers, decoded, one part per line.
+
+        For "was X ever sent" assertions: the decoded path and query, the body as sent, and the
+        body's JSON again without escapes (a client sends "Zo\\u00eb" for "Zoë").
+        """
+        parts = [unquote(self.path), *(f"{name}={value}" for name, value in self.query_items)]
+        parts.append(self.body)
+        with contextlib.suppress(ValueError):
+            parts.append(json.dumps(json.loads(self.body), ensure_ascii=False))
+        return "\n".join(parts)
 
 
 class Sandbox:
@@ -274,7 +295,8 @@ class Sandbox:
     def respond(self, request: IncomingRequest) -> Reply:
         if is_control_path(request.path):
             return self._respond_control(request)
-        query = dict(parse_qsl(request.query_string, keep_blank_values=True))
+        query_items = tuple(parse_qsl(request.query_string, keep_blank_values=True))
+        query = dict(query_items)
         try:
             reply = self._serve_api(request, query)
         except Exception:
@@ -293,6 +315,9 @@ class Sandbox:
             started=request.started,
             finished=time.monotonic(),
             fault=reply.fault,
+            query_string=request.query_string,
+            query_items=query_items,
+            body=request.body.decode("utf-8", errors="replace"),
         )
         with self._log_lock:
             self._log.append(record)
