@@ -79,3 +79,64 @@ def control(sb, method, sub, *, token=MGMT, **kwargs):
     root = sb.base_url.removesuffix("/api/v1") + "/_sandbox"
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     return requests.request(method, root + sub, headers=headers, timeout=5, **kwargs)
+
+
+GUARDRAIL_FIELDS = {
+    "id",
+    "name",
+    "description",
+    "limit_usd",
+    "reset_interval",
+    "include_byok_in_budgets",
+    "allowed_models",
+    "ignored_models",
+    "allowed_providers",
+    "ignored_providers",
+    "enforce_zdr",
+    "enforce_zdr_anthropic",
+    "enforce_zdr_openai",
+    "enforce_zdr_google",
+    "enforce_zdr_xai",
+    "enforce_zdr_other",
+    "enable_free_model_publication",
+    "enable_free_model_training",
+    "enable_paid_model_training",
+    "content_filter_builtins",
+    "content_filters",
+    "workspace_id",
+    "created_at",
+    "updated_at",
+}
+KEY_ASSIGNMENT_FIELDS = {
+    "id",
+    "key_hash",
+    "guardrail_id",
+    "key_name",
+    "key_label",
+    "assigned_by",
+    "created_at",
+}
+MEMBER_ASSIGNMENT_FIELDS = {
+    "id",
+    "user_id",
+    "organization_id",
+    "guardrail_id",
+    "assigned_by",
+    "created_at",
+}
+MODEL_REQUIRED_FIELDS = {
+    "id",
+    "canonical_slug",
+    "name",
+    "created",
+    "pricing",
+    "context_length",
+    "architecture",
+    "top_provider",
+    "per_request_limits",
+    "supported_parameters",
+    "default_parameters",
+    "supported_voices",
+    "links",
+}
+ISO_Z_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z")

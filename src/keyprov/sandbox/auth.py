@@ -6,7 +6,8 @@ import hmac
 from dataclasses import dataclass
 from typing import Any
 
-from keyprov.sandbox.store import ApiError, KeyStore
+from keyprov.sandbox.store import Store
+from keyprov.sandbox.validation import ApiError
 
 
 @dataclass(frozen=True)
@@ -24,7 +25,7 @@ def bearer(header: str | None) -> str | None:
     return token.strip() or None
 
 
-def authenticate(header: str | None, *, management_key: str, store: KeyStore) -> Caller:
+def authenticate(header: str | None, *, management_key: str, store: Store) -> Caller:
     """The caller named by an `Authorization` header; a 401 ApiError for anyone else."""
     token = bearer(header)
     if token is None:

@@ -1,4 +1,4 @@
-"""`keyprov sandbox`: run the OpenRouter key-management emulator as a foreground process."""
+"""`keyprov sandbox`: run the OpenRouter management-API emulator as a foreground process."""
 
 from __future__ import annotations
 
@@ -83,7 +83,8 @@ def _parse_forced(
     "--drop-rate",
     type=click.FloatRange(0, 1),
     default=0.0,
-    help="Probability that POST /keys creates the key, then closes the connection unanswered.",
+    help="Probability that a create (POST /keys, /guardrails) is committed, then the "
+    "connection closes unanswered.",
 )
 @click.option("--seed", type=int, help="Seed for the random faults, for reproducible runs.")
 @click.option(
@@ -117,12 +118,12 @@ def sandbox_command(
     forced: list[tuple[str | int, int]],
     total_credits: float,
 ) -> None:
-    """Run a local emulator of OpenRouter's key-management API.
+    """Run a local emulator of OpenRouter's management API.
 
-    It serves /api/v1/keys, /api/v1/key and /api/v1/credits like openrouter.ai does, so keyprov
-    can be tried and tested without an account or real money. The management key it accepts is
-    $OPENROUTER_PROVISIONING_KEY when set, else the demo key it prints. Keys live in memory
-    unless --state is given. Stop it with Ctrl-C.
+    It serves /api/v1/keys, /key, /credits, /guardrails and /models like openrouter.ai does,
+    so keyprov can be tried and tested without an account or real money. The management key it
+    accepts is $OPENROUTER_PROVISIONING_KEY when set, else the demo key it prints. Keys and
+    guardrails live in memory unless --state is given. Stop it with Ctrl-C.
 
     \b
     Examples:

@@ -10,8 +10,10 @@ from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
 from keyprov.sandbox.faults import Faults, parse_kind
+from keyprov.sandbox.keys import USAGE_FIELDS
+from keyprov.sandbox.options import Behaviour
 from keyprov.sandbox.replies import Reply, error, json_body
-from keyprov.sandbox.store import USAGE_FIELDS, ApiError
+from keyprov.sandbox.validation import ApiError
 
 if TYPE_CHECKING:
     from keyprov.sandbox.server import Sandbox
@@ -36,6 +38,10 @@ def serve_control(sandbox: Sandbox, method: str, path: str, body: bytes) -> Repl
         return Reply(200, sandbox.faults.to_dict())
     if sub == "/faults" and method == "PUT":
         return _put_faults(sandbox, json_body(body))
+    if sub == "/behaviour" and method == "GET":
+        return Reply(200, sandbox.behaviour.to_dict())
+    if sub == "/behaviour" and method == "PUT":
+        return _put_behaviour(sandbox, json_body(body))
     if sub == "/force" and method == "GET":
         return Reply(200, {"data": sandbox.forced()})
     if sub == "/force" and method == "POST":
@@ -63,6 +69,15 @@ def _put_faults(sandbox: Sandbox, body: object) -> Reply:
     except (ValueError, TypeError) as exc:
         raise ApiError(400, f"Invalid request parameters: {exc}") from None
     return Reply(200, sandbox.faults.to_dict())
+
+
+def _put_behaviour(sandbox: Sandbox, body: object) -> Reply:
+    # PUT replaces the whole behaviour: fields left out go back to their defaults.
+    try:
+        sandbox.behaviour = Behaviour.from_dict(_require_object(body))
+    except (ValueError, TypeError) as exc:
+        raise ApiError(400, f"Invalid request parameters: {exc}") from None
+    return Reply(200, sandbox.behaviour.to_dict())
 
 
 _FORCE_FIELDS: dict[str, tuple[type, ...]] = {

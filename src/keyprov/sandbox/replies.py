@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from keyprov.sandbox.listing import Listing
-from keyprov.sandbox.store import ApiError
+from keyprov.sandbox.validation import ApiError
 
 MANAGEMENT_ONLY = "Only management keys can perform this operation"
 MESSAGES = {

@@ -1,46 +1,49 @@
-"""A local emulator of OpenRouter's key-management API, with fault injection.
+"""A local emulator of OpenRouter's management API, with fault injection.
 
-It follows /work/shared/openrouter-keys-api.md: the same routes, bodies, status codes and error
-messages, so the client can be tested end to end without a real account or real money. This
-module is the `Sandbox` object: its lifecycle, its test hooks, and the order in which a request
-meets authentication, faults and its route.
+It follows /work/shared/openrouter-keys-api.md and openrouter-guardrails-api.md: the same
+routes (keys, credits, guardrails and their assignments, the model listings), bodies, status
+codes and error messages, so the client can be tested end to end without a real account or
+real money. This module is the `Sandbox` object: its lifecycle and its test hooks; the
+request pipeline is in `pipeline`, the routes in `*_routes`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
+import copy
 import os
 import threading
 import time
 import traceback
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import parse_qsl
 
 from keyprov.sandbox.auth import authenticate
+from keyprov.sandbox.catalogue import MODELS
 from keyprov.sandbox.control import is_control_path, serve_control
 from keyprov.sandbox.faults import (
-    AFTER_CREATE_KINDS,
-    CREATE_WITHOUT_KEY,
-    DROP_AFTER_COMMIT,
-    HTML_200,
     FaultEngine,
     Faults,
 )
+from keyprov.sandbox.guardrail_routes import GuardrailRoutes
+from keyprov.sandbox.guardrails import parse_guardrail
 from keyprov.sandbox.http import IncomingRequest, SandboxServer
-from keyprov.sandbox.key_routes import KeyRoutes, match_route
+from keyprov.sandbox.key_routes import KeyRoutes
+from keyprov.sandbox.keys import parse_create
+from keyprov.sandbox.model_routes import ModelRoutes
+from keyprov.sandbox.options import Behaviour
+from keyprov.sandbox.pipeline import API_PREFIX, serve_api
 from keyprov.sandbox.replies import (
     MANAGEMENT_ONLY,
     Reply,
-    captive_portal,
     error,
     from_api_error,
 )
-from keyprov.sandbox.store import ApiError, KeyStore, parse_create
+from keyprov.sandbox.requestlog import RequestRecord
+from keyprov.sandbox.routes import RouteFamily
+from keyprov.sandbox.store import KEY, MEMBER, Store
+from keyprov.sandbox.validation import ApiError
 
-API_PREFIX = "/api/v1"
 MANAGEMENT_KEY_ENV = "OPENROUTER_PROVISIONING_KEY"
 # Deliberately not `sk-or-v1-<64 hex>`: it can never be mistaken for (or flagged as) a real key.
 DEMO_MANAGEMENT_KEY = "sk-or-v1-sandbox-demo-management-key"
@@ -51,47 +54,8 @@ def default_management_key() -> str:
     return os.environ.get(MANAGEMENT_KEY_ENV) or DEMO_MANAGEMENT_KEY
 
 
-@dataclass(frozen=True)
-class RequestRecord:
-    """One /api/v1 request as the sandbox saw it, headers left out (the Authorization header
-    above all: the log never holds a credential).
-
-    `path` is as sent (not percent-decoded); `query` maps each parameter to its last value,
-    `query_items` keeps every (name, value) pair in order, decoded, and `query_string` is the
-    query as sent. `body` is the request body as text ("" when there was none). `status` is
-    None for a dropped connection; `finished` is when the answer was ready to send (after any
-    "slow" delay), both on the `time.monotonic()` clock.
-    """
-
-    method: str
-    path: str
-    query: dict[str, str]
-    status: int | None
-    started: float
-    finished: float
-    fault: str | None
-    query_string: str = ""
-    query_items: tuple[tuple[str, str], ...] = ()
-    body: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def sent_text(self) -> str:
-        """Everything this request carried but its headers, decoded, one part per line.
-
-        For "was X ever sent" assertions: the decoded path and query, the body as sent, and the
-        body's JSON again without escapes (a client sends "Zo\\u00eb" for "Zoë").
-        """
-        parts = [unquote(self.path), *(f"{name}={value}" for name, value in self.query_items)]
-        parts.append(self.body)
-        with contextlib.suppress(ValueError):
-            parts.append(json.dumps(json.loads(self.body), ensure_ascii=False))
-        return "\n".join(parts)
-
-
 class Sandbox:
-    """OpenRouter's key-management API on a local port, backed by memory (and optionally a file).
+    """OpenRouter's management API on a local port, backed by memory (and optionally a file).
 
     Usage::
 
@@ -110,6 +74,7 @@ class Sandbox:
         faults: Faults | None = None,
         total_credits: float = 1000.0,
         credits_for_normal_keys: bool = False,
+        behaviour: Behaviour | None = None,
     ) -> None:
         key = default_management_key() if management_key is None else management_key
         if not key:
@@ -117,7 +82,7 @@ class Sandbox:
         self._management_key = key
         self._host = host
         self._requested_port = port
-        self._store = KeyStore(state_path)
+        self._store = Store(state_path)
         self._keys = KeyRoutes(
             self._store,
             key,
@@ -126,6 +91,12 @@ class Sandbox:
         )
         self._engine = FaultEngine()
         self.faults = faults if faults is not None else Faults()
+        self.behaviour = behaviour if behaviour is not None else Behaviour()
+        self._families: tuple[RouteFamily, ...] = (
+            self._keys,
+            GuardrailRoutes(self._store, key, lambda: self.behaviour),
+            ModelRoutes(self._store, key, lambda: self.behaviour, lambda: self.base_url),
+        )
         self._log: list[RequestRecord] = []
         self._log_lock = threading.Lock()
         self._server: SandboxServer | None = None
@@ -246,7 +217,7 @@ class Sandbox:
 
     def keys(self) -> list[dict[str, Any]]:
         """Every stored key as the API's Key object, newest first, disabled ones included."""
-        return self._store.all()
+        return self._store.all_keys()
 
     def set_usage(
         self,
@@ -286,9 +257,48 @@ class Sandbox:
         Returns (secret, Key); raises ValueError for fields POST would reject.
         """
         try:
-            return self._store.create(parse_create({"name": name, **fields}))
+            return self._store.create_key(parse_create({"name": name, **fields}))
         except ApiError as exc:
             raise ValueError(exc.message) from None
+
+    def guardrails(self) -> list[dict[str, Any]]:
+        """Every guardrail as the API's Guardrail object, oldest first, all workspaces."""
+        return self._store.all_guardrails()
+
+    def assignments(self) -> list[dict[str, Any]]:
+        """Every key assignment as the API's KeyAssignment object, oldest first."""
+        return [self._store.render_assignment(r) for r in self._store.select_assignments(KEY, None)]
+
+    def member_assignments(self) -> list[dict[str, Any]]:
+        """Every member assignment as the API's MemberAssignment object, oldest first."""
+        rows = self._store.select_assignments(MEMBER, None)
+        return [self._store.render_assignment(r) for r in rows]
+
+    def create_guardrail_directly(self, name: str, **fields: Any) -> dict[str, Any]:
+        """Store a guardrail as POST /guardrails would, without HTTP, faults or logging.
+
+        Returns the Guardrail; raises ValueError for fields POST would reject.
+        """
+        try:
+            return self._store.create_guardrail(
+                parse_guardrail({"name": name, **fields}, creating=True)
+            )
+        except ApiError as exc:
+            raise ValueError(exc.message) from None
+
+    def assign_keys_directly(self, guardrail_id: str, key_hashes: list[str]) -> int:
+        """Put keys on a guardrail (moving them off any other), as the bulk assign would;
+        return how many assignments changed. Raises KeyError for an unknown guardrail or key."""
+        result = self._store.assign(guardrail_id, KEY, key_hashes, refuse_unknown=True)
+        if result is None:
+            raise KeyError(guardrail_id)
+        if result.unknown:
+            raise KeyError(result.unknown[0])
+        return result.count
+
+    def models(self) -> list[dict[str, Any]]:
+        """The whole catalogue (every modality) as the API's Model objects."""
+        return [copy.deepcopy(m.model) for m in MODELS]
 
     # -- request handling ----------------------------------------------------------------------
 
@@ -298,7 +308,9 @@ class Sandbox:
         query_items = tuple(parse_qsl(request.query_string, keep_blank_values=True))
         query = dict(query_items)
         try:
-            reply = self._serve_api(request, query)
+            reply = serve_api(
+                request, query, faults=self.faults, engine=self._engine, families=self._families
+            )
         except Exception:
             # A sandbox bug: answer like the real API would, but leave the traceback visible.
             traceback.print_exc()
@@ -333,64 +345,3 @@ class Sandbox:
             return serve_control(self, request.method, request.path, request.body)
         except ApiError as exc:
             return from_api_error(exc)
-
-    def _serve_api(self, request: IncomingRequest, query: dict[str, str]) -> Reply:
-        method, path = request.method, request.path
-        if path != API_PREFIX and not path.startswith(API_PREFIX + "/"):
-            return error(404)
-        # One snapshot per request, so a test swapping `faults` mid-request cannot mix configs.
-        faults = self.faults
-        if faults.latency:
-            time.sleep(faults.latency)
-        api_path = path[len(API_PREFIX) :]
-        if len(api_path) > 1 and api_path.endswith("/"):
-            api_path = api_path[:-1]
-        route = match_route(method, api_path)
-        if route is None:
-            return error(404)
-        try:
-            caller = authenticate(
-                request.authorization, management_key=self._management_key, store=self._store
-            )
-            if not self._keys.allows(route, caller):
-                raise ApiError(403, MANAGEMENT_ONLY)
-        except ApiError as exc:
-            return from_api_error(exc)
-        verdict = self._engine.before(faults, method, path, api_path)
-        if verdict.fault == HTML_200:
-            return captive_portal(HTML_200)
-        if verdict.status is not None:
-            return error(verdict.status, headers=verdict.headers, fault=verdict.fault)
-        try:
-            reply = self._keys.handle(route, caller, query, request.body)
-        except ApiError as exc:
-            reply = from_api_error(exc)
-        reply.fault, reply.delay = verdict.fault, verdict.delay_after
-        if reply.listing is not None:
-            self._answer_listing(reply, method, path, api_path)
-        if reply.status == 201:
-            kinds = AFTER_CREATE_KINDS if route.name == "create" else (DROP_AFTER_COMMIT,)
-            after = self._engine.after_create(
-                faults, method, path, api_path, kinds=kinds, random_allowed=not verdict.forced
-            )
-            if after == DROP_AFTER_COMMIT:
-                reply.drop, reply.fault = True, DROP_AFTER_COMMIT
-            elif after == CREATE_WITHOUT_KEY:
-                reply.payload.pop("key", None)
-                reply.fault = _join_faults(reply.fault, CREATE_WITHOUT_KEY)
-        return reply
-
-    def _answer_listing(self, reply: Reply, method: str, path: str, api_path: str) -> None:
-        listing = reply.listing
-        assert listing is not None
-        forced = self._engine.list_fault(method, path, api_path, listing.applies)
-        if forced is None:
-            reply.payload = listing.answer()
-        else:
-            reply.payload = listing.answer_with(forced)
-            reply.fault = _join_faults(reply.fault, str(forced.kind))
-
-
-def _join_faults(first: str | None, second: str) -> str:
-    # A "slow" answer can also be a reshaped one; the log names both.
-    return second if first is None else f"{first}+{second}"
