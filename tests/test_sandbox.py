@@ -1,98 +1,37 @@
-"""End-to-end tests of the OpenRouter key-management emulator, over real HTTP with `requests`."""
+"""End-to-end tests of the OpenRouter key-management emulator, over real HTTP with `requests`.
+
+Faults are in test_sandbox_faults.py, the `keyprov sandbox` command in test_sandbox_command.py.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import signal
 import socket
-import subprocess
-import sys
 import threading
-import time
-from pathlib import Path
 
 import pytest
 import requests
-from click.testing import CliRunner
 
-import keyprov.sandbox
 from keyprov.sandbox import DEMO_MANAGEMENT_KEY, Faults, Sandbox, default_management_key
-from keyprov.sandbox.command import sandbox_command
-
-MGMT = "sk-or-v1-test-management-key"
-SECRET_RE = re.compile(r"sk-or-v1-[0-9a-f]{64}")
-TIMESTAMP_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?\+00:00")
-KEY_FIELDS = {
-    "hash",
-    "name",
-    "label",
-    "disabled",
-    "limit",
-    "limit_remaining",
-    "limit_reset",
-    "include_byok_in_limit",
-    "usage",
-    "usage_daily",
-    "usage_weekly",
-    "usage_monthly",
-    "byok_usage",
-    "byok_usage_daily",
-    "byok_usage_weekly",
-    "byok_usage_monthly",
-    "created_at",
-    "updated_at",
-    "expires_at",
-    "creator_user_id",
-    "workspace_id",
-}
-CURRENT_KEY_FIELDS = {
-    "label",
-    "is_management_key",
-    "is_provisioning_key",
-    "limit",
-    "limit_reset",
-    "limit_remaining",
-    "include_byok_in_limit",
-    "usage",
-    "usage_daily",
-    "usage_weekly",
-    "usage_monthly",
-    "byok_usage",
-    "byok_usage_daily",
-    "byok_usage_weekly",
-    "byok_usage_monthly",
-    "is_free_tier",
-    "expires_at",
-    "creator_user_id",
-    "rate_limit",
-}
+from tests.test_sandbox_support import (
+    CURRENT_KEY_FIELDS,
+    KEY_FIELDS,
+    MGMT,
+    SECRET_RE,
+    TIMESTAMP_RE,
+    call,
+    control,
+    create,
+    error_of,
+)
 
 
 @pytest.fixture
 def sandbox():
     with Sandbox(MGMT) as sb:
         yield sb
-
-
-def call(sb, method, path, *, token=MGMT, timeout=5, **kwargs):
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return requests.request(method, sb.base_url + path, headers=headers, timeout=timeout, **kwargs)
-
-
-def create(sb, name="alice", **fields):
-    r = call(sb, "POST", "/keys", json={"name": name, **fields})
-    assert r.status_code == 201, r.text
-    return r.json()
-
-
-def error_of(r):
-    body = r.json()
-    assert set(body) == {"error"}
-    assert body["error"]["code"] == r.status_code
-    return body["error"]["message"]
 
 
 # -- create, get, list, update, delete --------------------------------------------------------
@@ -441,146 +380,6 @@ def test_limit_remaining_is_not_clamped_and_is_null_without_a_limit(sandbox):
     assert keys["free"]["limit_remaining"] is None
 
 
-# -- faults -----------------------------------------------------------------------------------
-
-
-def test_token_bucket_answers_429_with_retry_after_then_recovers():
-    with Sandbox(MGMT, faults=Faults(rate_limit=4, burst=2)) as sb:
-        assert [call(sb, "GET", "/keys").status_code for _ in range(2)] == [200, 200]
-
-        limited = call(sb, "GET", "/keys")
-        assert limited.status_code == 429
-        assert limited.json()["error"] == {
-            "code": 429,
-            "message": "Rate limit exceeded",
-            "metadata": {"error_type": "rate_limit_exceeded"},
-        }
-        assert limited.headers["Retry-After"] == "1"
-        assert limited.headers["X-RateLimit-Limit"] == "2"
-        assert limited.headers["X-RateLimit-Remaining"] == "0"
-        reset_ms = int(limited.headers["X-RateLimit-Reset"])
-        assert time.time() * 1000 <= reset_ms <= (time.time() + 1) * 1000
-
-        time.sleep(0.3)  # one token comes back every 0.25 s
-        assert call(sb, "GET", "/keys").status_code == 200
-        assert [r.fault for r in sb.request_log] == [None, None, "429", None]
-
-
-def test_auth_comes_before_rate_limit_and_random_errors():
-    with Sandbox(MGMT, faults=Faults(rate_limit=1, burst=1, error_rate=1.0, seed=3)) as sb:
-        assert call(sb, "GET", "/keys", token=None).status_code == 401
-        assert call(sb, "GET", "/keys", token="wrong").status_code == 401
-        assert call(sb, "GET", "/keys").status_code in (500, 502, 503)
-        assert call(sb, "GET", "/keys").status_code == 429
-
-
-def test_random_errors_do_nothing_and_are_reproducible():
-    def statuses(seed):
-        with Sandbox(MGMT, faults=Faults(error_rate=0.5, seed=seed)) as sb:
-            got = [call(sb, "POST", "/keys", json={"name": "x"}).status_code for _ in range(30)]
-            assert len(sb.keys()) == got.count(201)
-            return got
-
-    first = statuses(7)
-    assert set(first) - {201} <= {500, 502, 503}
-    assert 0 < first.count(201) < 30
-    assert statuses(7) == first
-
-
-def test_forced_503_answers_without_creating_then_clears(sandbox):
-    sandbox.force(503)
-
-    failed = call(sandbox, "POST", "/keys", json={"name": "a"})
-    assert failed.status_code == 503
-    assert error_of(failed) == "Service Unavailable"
-    assert sandbox.keys() == []
-    assert call(sandbox, "POST", "/keys", json={"name": "a"}).status_code == 201
-    assert [r.fault for r in sandbox.request_log] == ["503", None]
-
-
-def test_forced_faults_match_method_and_path_and_count(sandbox):
-    sandbox.force(500, 2, method="GET", path_prefix="/credits")
-    sandbox.force(429, method="POST", path_prefix="/api/v1/keys", retry_after=None)
-    sandbox.force(429, retry_after="Wed, 21 Oct 2037 07:28:00 GMT")
-
-    assert call(sandbox, "GET", "/keys").headers["Retry-After"] == "Wed, 21 Oct 2037 07:28:00 GMT"
-    post = call(sandbox, "POST", "/keys", json={"name": "a"})
-    assert post.status_code == 429
-    assert "Retry-After" not in post.headers
-    assert [call(sandbox, "GET", "/credits").status_code for _ in range(3)] == [500, 500, 200]
-    assert call(sandbox, "POST", "/keys", json={"name": "a"}).status_code == 201
-
-
-def test_forced_fault_rejects_unknown_kinds(sandbox):
-    with pytest.raises(ValueError, match="unknown fault"):
-        sandbox.force(418)
-    with pytest.raises(ValueError, match="seconds"):
-        sandbox.force("slow")
-
-
-def test_commit_then_drop_creates_the_key_but_sends_nothing(sandbox):
-    sandbox.force("drop_after_commit")
-
-    with pytest.raises(requests.ConnectionError):
-        call(sandbox, "POST", "/keys", json={"name": "ambiguous"})
-
-    assert [k["name"] for k in sandbox.keys()] == ["ambiguous"]
-    last = sandbox.request_log[-1]
-    assert (last.method, last.path, last.status, last.fault) == (
-        "POST",
-        "/api/v1/keys",
-        None,
-        "drop_after_commit",
-    )
-    assert call(sandbox, "POST", "/keys", json={"name": "next"}).status_code == 201
-
-
-def test_random_drop_only_affects_creates():
-    with Sandbox(MGMT, faults=Faults(drop_after_commit_rate=1.0)) as sb:
-        with requests.Session() as session:
-            headers = {"Authorization": f"Bearer {MGMT}"}
-            assert session.get(sb.base_url + "/keys", headers=headers, timeout=5).ok
-            with pytest.raises(requests.ConnectionError):
-                session.post(sb.base_url + "/keys", json={"name": "x"}, headers=headers, timeout=5)
-        assert len(sb.keys()) == 1
-
-
-def test_slow_fault_times_the_client_out_after_committing(sandbox):
-    sandbox.force("slow", seconds=0.5, method="POST")
-
-    with pytest.raises(requests.ReadTimeout):
-        call(sandbox, "POST", "/keys", json={"name": "slow"}, timeout=(2, 0.1))
-
-    assert [k["name"] for k in sandbox.keys()] == ["slow"]
-    deadline = time.monotonic() + 3
-    while not sandbox.request_log and time.monotonic() < deadline:
-        time.sleep(0.05)  # the handler is still sleeping out the delay
-    (record,) = sandbox.request_log
-    assert (record.status, record.fault) == (201, "slow")
-    assert record.finished - record.started >= 0.5
-
-
-def test_latency_applies_to_api_requests_and_faults_can_change_at_runtime(sandbox):
-    sandbox.faults.latency = 0.2
-    start = time.monotonic()
-    assert call(sandbox, "GET", "/keys").status_code == 200
-    assert time.monotonic() - start >= 0.2
-
-    sandbox.faults = Faults()
-    start = time.monotonic()
-    assert call(sandbox, "GET", "/keys").status_code == 200
-    assert time.monotonic() - start < 0.2
-
-
-def test_faults_validate_their_values():
-    with pytest.raises(ValueError, match="error_rate"):
-        Faults(error_rate=1.5)
-    with pytest.raises(ValueError, match="rate_limit"):
-        Faults(rate_limit=0)
-    assert Faults(rate_limit=0.2).capacity == 1
-    assert Faults(rate_limit=7.6).capacity == 8
-
-
 # -- request log, control routes, concurrency -------------------------------------------------
 
 
@@ -599,6 +398,41 @@ def test_request_log_records_each_api_request(sandbox):
     assert all(r.started <= r.finished for r in log)
     sandbox.clear_log()
     assert sandbox.request_log == []
+
+
+def test_request_log_keeps_bodies_and_the_whole_query(sandbox):
+    sandbox.create_key_directly("existing")
+    call(sandbox, "POST", "/keys", json={"name": "Zoë Ngũgĩ <zoe@example.org>", "limit": 2})
+    call(sandbox, "GET", "/keys?offset=0&workspace_id=a%40b&offset=100")
+    key_hash = sandbox.keys()[0]["hash"]
+    call(sandbox, "PATCH", f"/keys/{key_hash}", data=b"\xff not json")
+
+    post, listing, patch = sandbox.request_log
+    assert json.loads(post.body) == {"name": "Zoë Ngũgĩ <zoe@example.org>", "limit": 2}
+    assert "Zoë" not in post.body  # requests escapes it as \u00eb ...
+    assert "Zoë Ngũgĩ <zoe@example.org>" in post.sent_text()  # ... which sent_text undoes
+    assert listing.body == ""
+    assert listing.query_string == "offset=0&workspace_id=a%40b&offset=100"
+    assert listing.query_items == (("offset", "0"), ("workspace_id", "a@b"), ("offset", "100"))
+    assert listing.query == {"offset": "100", "workspace_id": "a@b"}
+    assert "workspace_id=a@b" in listing.sent_text()
+    assert (patch.status, patch.body) == (400, "\ufffd not json")
+    assert f"/api/v1/keys/{key_hash}" in patch.sent_text()
+
+
+def test_request_log_never_holds_a_credential(sandbox):
+    secret, _ = sandbox.create_key_directly("participant")
+    call(sandbox, "POST", "/keys", json={"name": "a"})
+    call(sandbox, "GET", "/key", token=secret)
+    call(sandbox, "GET", "/keys", token="sk-or-v1-" + "e" * 64)
+
+    everything = json.dumps([r.to_dict() for r in sandbox.request_log])
+    everything += "".join(r.sent_text() for r in sandbox.request_log)
+    for credential in (MGMT, secret, "e" * 64):
+        assert credential not in everything
+    served = control(sandbox, "GET", "/requests").json()
+    assert served[0]["body"] == '{"name": "a"}'
+    assert MGMT not in json.dumps(served)
 
 
 def test_control_routes(sandbox):
@@ -725,72 +559,3 @@ def test_a_corrupt_state_file_is_refused(tmp_path):
     state.write_text("{not json")
     with pytest.raises(ValueError, match="state file"):
         Sandbox(MGMT, state_path=state)
-
-
-# -- the `keyprov sandbox` command ------------------------------------------------------------
-
-
-def _run_command(extra_env):
-    env = {k: v for k, v in os.environ.items() if k != "OPENROUTER_PROVISIONING_KEY"}
-    src = str(Path(keyprov.sandbox.__file__).resolve().parents[2])
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [src, env.get("PYTHONPATH")]))
-    env.update(extra_env)
-    return subprocess.Popen(
-        [sys.executable, "-m", "keyprov.sandbox.command", "--port", "0", "--credits", "12.5"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-
-
-def _stop(proc):
-    proc.send_signal(signal.SIGTERM)
-    try:
-        return proc.wait(timeout=5)
-    finally:
-        proc.kill()
-
-
-def test_command_prints_its_url_and_serves_the_demo_key():
-    proc = _run_command({})
-    try:
-        first = proc.stdout.readline().rstrip("\n")
-        second = proc.stdout.readline().rstrip("\n")
-        match = re.fullmatch(
-            r"keyprov sandbox listening on (http://127\.0\.0\.1:(\d+)/api/v1)", first
-        )
-        assert match, first
-        assert int(match.group(2)) > 0
-        assert second == f"management key: {DEMO_MANAGEMENT_KEY}"
-
-        auth = {"Authorization": f"Bearer {DEMO_MANAGEMENT_KEY}"}
-        credits = requests.get(match.group(1) + "/credits", headers=auth, timeout=5)
-        assert credits.json() == {"data": {"total_credits": 12.5, "total_usage": 0.0}}
-    finally:
-        assert _stop(proc) == 0
-
-
-def test_command_never_prints_a_key_from_the_environment():
-    proc = _run_command({"OPENROUTER_PROVISIONING_KEY": "sk-or-v1-env-management-key"})
-    try:
-        url = proc.stdout.readline().split()[-1]
-        assert proc.stdout.readline() == "management key: from OPENROUTER_PROVISIONING_KEY\n"
-        auth = {"Authorization": "Bearer sk-or-v1-env-management-key"}
-        assert requests.get(url + "/keys", headers=auth, timeout=5).status_code == 200
-    finally:
-        assert _stop(proc) == 0
-    out, err = proc.communicate()
-    assert "sk-or-v1-env-management-key" not in out + err
-
-
-def test_command_refuses_a_remote_host_without_allow_remote():
-    result = CliRunner().invoke(sandbox_command, ["--host", "0.0.0.0", "--port", "0"])
-    assert result.exit_code == 2
-    assert "--allow-remote" in result.output
-
-
-def test_command_help_has_an_example():
-    result = CliRunner().invoke(sandbox_command, ["--help"])
-    assert result.exit_code == 0
-    assert "keyprov sandbox --port 0" in result.output

@@ -1,4 +1,4 @@
-"""`keyprov sandbox`: run the OpenRouter key-management emulator as a foreground process."""
+"""`keyprov sandbox`: run the OpenRouter management-API emulator as a foreground process."""
 
 from __future__ import annotations
 
@@ -10,12 +10,31 @@ from types import FrameType
 import click
 
 from keyprov.netaddr import is_loopback
-from keyprov.sandbox.faults import Faults
+from keyprov.sandbox.faults import FORCED_KINDS, Faults, parse_kind
 from keyprov.sandbox.server import (
     DEMO_MANAGEMENT_KEY,
     MANAGEMENT_KEY_ENV,
     Sandbox,
 )
+
+
+def _parse_forced(
+    ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+) -> list[tuple[str | int, int]]:
+    parsed = []
+    for text in values:
+        kind_text, _, count_text = text.partition(":")
+        try:
+            kind = parse_kind(kind_text)
+            if kind == "slow":
+                raise ValueError("'slow' needs seconds: force it with POST /_sandbox/force")
+            count = int(count_text) if count_text else 1
+            if count < 1:
+                raise ValueError("COUNT must be an integer >= 1")
+        except ValueError as exc:
+            raise click.BadParameter(f"{text!r}: {exc}", ctx=ctx, param=param) from None
+        parsed.append((kind, count))
+    return parsed
 
 
 @click.command("sandbox")
@@ -64,9 +83,19 @@ from keyprov.sandbox.server import (
     "--drop-rate",
     type=click.FloatRange(0, 1),
     default=0.0,
-    help="Probability that POST /keys creates the key, then closes the connection unanswered.",
+    help="Probability that a create (POST /keys, /guardrails) is committed, then the "
+    "connection closes unanswered.",
 )
 @click.option("--seed", type=int, help="Seed for the random faults, for reproducible runs.")
+@click.option(
+    "--force",
+    "forced",
+    multiple=True,
+    metavar="KIND[:COUNT]",
+    callback=_parse_forced,
+    help="Make the next COUNT (default 1) matching requests fail as KIND; repeatable. "
+    f"KIND: {', '.join(str(k) for k in FORCED_KINDS)}. See docs/sandbox.md.",
+)
 @click.option(
     "--credits",
     "total_credits",
@@ -86,14 +115,15 @@ def sandbox_command(
     error_rate: float,
     drop_rate: float,
     seed: int | None,
+    forced: list[tuple[str | int, int]],
     total_credits: float,
 ) -> None:
-    """Run a local emulator of OpenRouter's key-management API.
+    """Run a local emulator of OpenRouter's management API.
 
-    It serves /api/v1/keys, /api/v1/key and /api/v1/credits like openrouter.ai does, so keyprov
-    can be tried and tested without an account or real money. The management key it accepts is
-    $OPENROUTER_PROVISIONING_KEY when set, else the demo key it prints. Keys live in memory
-    unless --state is given. Stop it with Ctrl-C.
+    It serves /api/v1/keys, /key, /credits, /guardrails and /models like openrouter.ai does,
+    so keyprov can be tried and tested without an account or real money. The management key it
+    accepts is $OPENROUTER_PROVISIONING_KEY when set, else the demo key it prints. Keys and
+    guardrails live in memory unless --state is given. Stop it with Ctrl-C.
 
     \b
     Examples:
@@ -118,6 +148,8 @@ def sandbox_command(
         sandbox = Sandbox(
             host=host, port=port, state_path=state_path, faults=faults, total_credits=total_credits
         )
+        for kind, count in forced:
+            sandbox.force(kind, count)
         sandbox.start()
     except (ValueError, OSError) as exc:
         raise click.ClickException(f"cannot start the sandbox: {exc}") from exc

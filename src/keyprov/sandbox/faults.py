@@ -1,7 +1,13 @@
-"""Fault injection: latency, a token-bucket rate limit, random 5xx, and commit-then-drop.
+"""Fault injection: latency, a token-bucket rate limit, random 5xx, and forced faults.
 
 Random faults come from `Faults` (what a flaky network looks like on average); forced faults
 (`FaultEngine.force`) hit the next matching requests exactly, so tests can be deterministic.
+A forced fault acts at one of three moments of a request, and only a request that reaches
+that moment can use it up:
+
+- before the route is handled: 429, 500/502/503, "slow", "html_200";
+- when a list is answered (GET /keys): the "list_*" kinds, which reshape the page;
+- after a create is committed (a 201): "drop_after_commit", "create_without_key".
 """
 
 from __future__ import annotations
@@ -10,15 +16,46 @@ import math
 import random
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 ERROR_STATUSES = (500, 502, 503)
-DROP_AFTER_COMMIT = "drop_after_commit"
 SLOW = "slow"
+HTML_200 = "html_200"
+DROP_AFTER_COMMIT = "drop_after_commit"
+CREATE_WITHOUT_KEY = "create_without_key"
+LIST_NO_DATA = "list_no_data"
+LIST_NULL_DATA = "list_null_data"
+LIST_SHORT_PAGE = "list_short_page"
+LIST_REPEAT_PAGE = "list_repeat_page"
+LIST_MISSING_KEY = "list_missing_key"
+LIST_ITEM_WITHOUT_HASH = "list_item_without_hash"
+
+BEFORE_KINDS: tuple[str | int, ...] = (429, *ERROR_STATUSES, SLOW, HTML_200)
+LIST_KINDS = (
+    LIST_NO_DATA,
+    LIST_NULL_DATA,
+    LIST_SHORT_PAGE,
+    LIST_REPEAT_PAGE,
+    LIST_MISSING_KEY,
+    LIST_ITEM_WITHOUT_HASH,
+)
+AFTER_CREATE_KINDS = (DROP_AFTER_COMMIT, CREATE_WITHOUT_KEY)
+FORCED_KINDS: tuple[str | int, ...] = (*BEFORE_KINDS, *LIST_KINDS, *AFTER_CREATE_KINDS)
+# The kinds that may be aimed at one listed item with hash=.
+AIMED_KINDS = (LIST_MISSING_KEY, LIST_ITEM_WITHOUT_HASH)
 _NULLABLE = {"rate_limit", "burst", "seed"}
 _INTEGER = {"burst", "seed"}
+
+
+def parse_kind(text: str) -> str | int:
+    """A forced fault's kind as written on a command line or in JSON: "503" is the status 503."""
+    kind: str | int = int(text) if text.isdigit() else text
+    if kind not in FORCED_KINDS:
+        names = ", ".join(str(k) for k in FORCED_KINDS)
+        raise ValueError(f"unknown fault {text!r}; use one of {names}")
+    return kind
 
 
 @dataclass
@@ -80,13 +117,16 @@ class Verdict:
 
 
 @dataclass
-class _Forced:
+class Forced:
+    """One forced fault waiting for its requests."""
+
     kind: str | int
     remaining: int
     method: str | None
     path_prefix: str | None
     retry_after: str | None
     seconds: float
+    hash: str | None = None
 
     def matches(self, method: str, path: str, api_path: str) -> bool:
         if self.method is not None and self.method.upper() != method:
@@ -96,13 +136,16 @@ class _Forced:
             p.startswith(self.path_prefix) for p in (path, api_path)
         )
 
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
 
 class FaultEngine:
     """Per-sandbox fault state: the token bucket, the random source, and the forced queue."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._forced: list[_Forced] = []
+        self._forced: list[Forced] = []
         self._bucket_config: tuple[float, int] | None = None
         self._tokens = 0.0
         self._refilled_at = 0.0
@@ -111,26 +154,33 @@ class FaultEngine:
 
     def force(
         self,
-        fault: str | int,
+        kind: str | int,
         count: int = 1,
         *,
         method: str | None = None,
         path_prefix: str | None = None,
         retry_after: str | None = "1",
         seconds: float | None = None,
+        hash: str | None = None,
     ) -> None:
-        if fault not in (DROP_AFTER_COMMIT, SLOW, 429, *ERROR_STATUSES):
-            raise ValueError(
-                f"unknown fault {fault!r}; use 'drop_after_commit', 'slow', 429, 500, 502 or 503"
-            )
-        if count < 1:
-            raise ValueError("count must be >= 1")
-        if fault == SLOW and (seconds is None or seconds < 0):
+        if kind not in FORCED_KINDS or isinstance(kind, bool):
+            names = ", ".join(str(k) for k in FORCED_KINDS)
+            raise ValueError(f"unknown fault {kind!r}; use one of {names}")
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise ValueError("count must be an integer >= 1")
+        if kind == SLOW and (seconds is None or seconds < 0):
             raise ValueError("a 'slow' fault needs seconds= (>= 0)")
+        if hash is not None and kind not in AIMED_KINDS:
+            raise ValueError(f"hash= only aims {' and '.join(AIMED_KINDS)}, not {kind!r}")
         with self._lock:
             self._forced.append(
-                _Forced(fault, count, method, path_prefix, retry_after, seconds or 0.0)
+                Forced(kind, count, method, path_prefix, retry_after, seconds or 0.0, hash)
             )
+
+    def pending(self) -> list[Forced]:
+        """The forced faults not yet used up, oldest first (copies)."""
+        with self._lock:
+            return [Forced(**asdict(entry)) for entry in self._forced]
 
     def clear_forced(self) -> None:
         with self._lock:
@@ -142,7 +192,7 @@ class FaultEngine:
             wait = self._take_token(faults)
             if wait > 0:
                 return self._rate_limited(faults, wait)
-            forced = self._pop(method, path, api_path, exclude=DROP_AFTER_COMMIT)
+            forced = self._pop(method, path, api_path, BEFORE_KINDS)
             if forced is not None:
                 return self._forced_verdict(forced)
             self._reseed(faults)
@@ -151,41 +201,65 @@ class FaultEngine:
                 return Verdict(status=status, fault=str(status))
             return Verdict()
 
-    def drop_after_create(
-        self, faults: Faults, method: str, path: str, api_path: str, *, random_allowed: bool
-    ) -> bool:
-        """Decide, once a key is committed, whether to close the connection without answering."""
+    def list_fault(
+        self, method: str, path: str, api_path: str, applies: Callable[[Forced], bool]
+    ) -> Forced | None:
+        """Use up the first forced list fault that matches and that `applies` to this page."""
         with self._lock:
-            if self._pop(method, path, api_path, only=DROP_AFTER_COMMIT) is not None:
-                return True
+            return self._pop(method, path, api_path, LIST_KINDS, applies)
+
+    def after_create(
+        self,
+        faults: Faults,
+        method: str,
+        path: str,
+        api_path: str,
+        *,
+        kinds: tuple[str, ...],
+        random_allowed: bool,
+    ) -> str | None:
+        """Once a create is committed: the forced (or random) fault of `kinds` to apply, if any.
+
+        A random fault is only ever a drop, and never on top of a forced fault.
+        """
+        with self._lock:
+            forced = self._pop(method, path, api_path, kinds)
+            if forced is not None:
+                return str(forced.kind)
+            if DROP_AFTER_COMMIT not in kinds:
+                return None
             if not random_allowed or not faults.drop_after_commit_rate:
-                return False
+                return None
             self._reseed(faults)
-            return self._rng.random() < faults.drop_after_commit_rate
+            if self._rng.random() < faults.drop_after_commit_rate:
+                return DROP_AFTER_COMMIT
+            return None
 
     def _pop(
         self,
         method: str,
         path: str,
         api_path: str,
-        *,
-        exclude: str | None = None,
-        only: str | None = None,
-    ) -> _Forced | None:
+        kinds: tuple[str | int, ...],
+        applies: Callable[[Forced], bool] | None = None,
+    ) -> Forced | None:
         for entry in self._forced:
-            if entry.kind == exclude or (only is not None and entry.kind != only):
+            if entry.kind not in kinds or not entry.matches(method, path, api_path):
                 continue
-            if entry.matches(method, path, api_path):
-                entry.remaining -= 1
-                if entry.remaining == 0:
-                    self._forced.remove(entry)
-                return entry
+            if applies is not None and not applies(entry):
+                continue
+            entry.remaining -= 1
+            if entry.remaining == 0:
+                self._forced.remove(entry)
+            return entry
         return None
 
     @staticmethod
-    def _forced_verdict(entry: _Forced) -> Verdict:
+    def _forced_verdict(entry: Forced) -> Verdict:
         if entry.kind == SLOW:
             return Verdict(fault=SLOW, delay_after=entry.seconds, forced=True)
+        if entry.kind == HTML_200:
+            return Verdict(status=200, fault=HTML_200, forced=True)
         headers = {}
         if entry.kind == 429 and entry.retry_after is not None:
             headers["Retry-After"] = entry.retry_after

@@ -1,77 +1,52 @@
-"""A local emulator of OpenRouter's key-management API, with fault injection.
+"""A local emulator of OpenRouter's management API, with fault injection.
 
-It follows /work/shared/openrouter-keys-api.md: the same routes, bodies, status codes and error
-messages, so the client can be tested end to end without a real account or real money.
+It follows /work/shared/openrouter-keys-api.md and openrouter-guardrails-api.md: the same
+routes (keys, credits, guardrails and their assignments, the model listings), bodies, status
+codes and error messages, so the client can be tested end to end without a real account or
+real money. This module is the `Sandbox` object: its lifecycle and its test hooks; the
+request pipeline is in `pipeline`, the routes in `*_routes`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import hmac
-import json
+import copy
 import os
-import re
-import socket
-import socketserver
-import sys
 import threading
 import time
 import traceback
-from dataclasses import asdict, dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl
 
-from keyprov.sandbox.faults import DROP_AFTER_COMMIT, FaultEngine, Faults
-from keyprov.sandbox.store import (
-    DEFAULT_CREATOR_USER_ID,
-    DEFAULT_WORKSPACE_ID,
-    USAGE_FIELDS,
-    ApiError,
-    KeyStore,
-    mask_secret,
-    parse_create,
-    parse_update,
-    parse_workspace_id,
+from keyprov.sandbox.auth import authenticate
+from keyprov.sandbox.catalogue import MODELS
+from keyprov.sandbox.control import is_control_path, serve_control
+from keyprov.sandbox.faults import (
+    FaultEngine,
+    Faults,
 )
+from keyprov.sandbox.guardrail_routes import GuardrailRoutes
+from keyprov.sandbox.guardrails import parse_guardrail
+from keyprov.sandbox.http import IncomingRequest, SandboxServer
+from keyprov.sandbox.key_routes import KeyRoutes
+from keyprov.sandbox.keys import parse_create
+from keyprov.sandbox.model_routes import ModelRoutes
+from keyprov.sandbox.options import Behaviour
+from keyprov.sandbox.pipeline import API_PREFIX, serve_api
+from keyprov.sandbox.replies import (
+    MANAGEMENT_ONLY,
+    Reply,
+    error,
+    from_api_error,
+)
+from keyprov.sandbox.requestlog import RequestRecord
+from keyprov.sandbox.routes import RouteFamily
+from keyprov.sandbox.store import KEY, MEMBER, Store
+from keyprov.sandbox.validation import ApiError
 
-API_PREFIX = "/api/v1"
-CONTROL_PREFIX = "/_sandbox"
 MANAGEMENT_KEY_ENV = "OPENROUTER_PROVISIONING_KEY"
 # Deliberately not `sk-or-v1-<64 hex>`: it can never be mistaken for (or flagged as) a real key.
 DEMO_MANAGEMENT_KEY = "sk-or-v1-sandbox-demo-management-key"
-
-MANAGEMENT_ONLY = "Only management keys can perform this operation"
-_MESSAGES = {
-    401: "No auth credentials found",
-    404: "Not Found",
-    429: "Rate limit exceeded",
-    500: "Internal Server Error",
-    502: "Bad Gateway",
-    503: "Service Unavailable",
-}
-# The deprecated `rate_limit` object live `/key` answers still carry.
-_RATE_LIMIT_NOTE = {
-    "requests": -1,
-    "interval": "10s",
-    "note": "This field is deprecated and safe to ignore.",
-}
-_CURRENT_KEY_FIELDS = (
-    "limit",
-    "limit_reset",
-    "limit_remaining",
-    "include_byok_in_limit",
-    "usage",
-    "usage_daily",
-    "usage_weekly",
-    "usage_monthly",
-    "byok_usage",
-    "byok_usage_daily",
-    "byok_usage_weekly",
-    "byok_usage_monthly",
-)
-_USAGE_ROUTE = re.compile(r"/keys/([^/]+)/usage")
 
 
 def default_management_key() -> str:
@@ -79,107 +54,8 @@ def default_management_key() -> str:
     return os.environ.get(MANAGEMENT_KEY_ENV) or DEMO_MANAGEMENT_KEY
 
 
-@dataclass(frozen=True)
-class RequestRecord:
-    """One /api/v1 request as the sandbox saw it.
-
-    `status` is None for a dropped connection; `finished` is when the answer was ready to send
-    (after any "slow" delay), both on the `time.monotonic()` clock.
-    """
-
-    method: str
-    path: str
-    query: dict[str, str]
-    status: int | None
-    started: float
-    finished: float
-    fault: str | None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
-class _Reply:
-    status: int
-    payload: Any
-    headers: dict[str, str] = field(default_factory=dict)
-    fault: str | None = None
-    drop: bool = False  # close the socket without writing a byte
-    delay: float = 0.0  # sleep before writing, to look like a slow server
-
-
-def _error(
-    status: int,
-    message: str | None = None,
-    *,
-    metadata: dict[str, Any] | None = None,
-    headers: dict[str, str] | None = None,
-    fault: str | None = None,
-) -> _Reply:
-    error: dict[str, Any] = {"code": status, "message": message or _MESSAGES.get(status, "Error")}
-    if status == 429 and metadata is None:
-        metadata = {"error_type": "rate_limit_exceeded"}
-    if metadata is not None:
-        error["metadata"] = metadata
-    return _Reply(status, {"error": error}, headers=headers or {}, fault=fault)
-
-
-def _from_api_error(exc: ApiError) -> _Reply:
-    return _error(exc.status, exc.message, metadata=exc.metadata)
-
-
-def _json_body(body: bytes) -> object:
-    if not body.strip():
-        return None
-    try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError(400, "Invalid request parameters: the body is not valid JSON") from None
-
-
-@dataclass(frozen=True)
-class _Caller:
-    management: bool
-    key: dict[str, Any] | None = None  # the caller's own Key, for a normal key
-
-
-@dataclass(frozen=True)
-class _Route:
-    name: str
-    key_hash: str | None = None
-
-    @property
-    def management_only(self) -> bool:
-        return self.name != "current"
-
-
-def _match_route(method: str, api_path: str) -> _Route | None:
-    if api_path == "/keys":
-        name = {"GET": "list", "POST": "create"}.get(method)
-        return _Route(name) if name else None
-    if api_path.startswith("/keys/"):
-        key_hash = unquote(api_path[len("/keys/") :])
-        name = {"GET": "get", "PATCH": "update", "DELETE": "delete"}.get(method)
-        return _Route(name, key_hash) if name and key_hash and "/" not in key_hash else None
-    if method == "GET" and api_path in ("/key", "/auth/key"):
-        return _Route("current")
-    if method == "GET" and api_path == "/credits":
-        return _Route("credits")
-    return None
-
-
-def _bearer(header: str | None) -> str | None:
-    if not header:
-        return None
-    scheme, _, token = header.strip().partition(" ")
-    if scheme.lower() != "bearer":
-        return None
-    return token.strip() or None
-
-
 class Sandbox:
-    """OpenRouter's key-management API on a local port, backed by memory (and optionally a file).
+    """OpenRouter's management API on a local port, backed by memory (and optionally a file).
 
     Usage::
 
@@ -198,6 +74,7 @@ class Sandbox:
         faults: Faults | None = None,
         total_credits: float = 1000.0,
         credits_for_normal_keys: bool = False,
+        behaviour: Behaviour | None = None,
     ) -> None:
         key = default_management_key() if management_key is None else management_key
         if not key:
@@ -205,16 +82,24 @@ class Sandbox:
         self._management_key = key
         self._host = host
         self._requested_port = port
-        self._store = KeyStore(state_path)
+        self._store = Store(state_path)
+        self._keys = KeyRoutes(
+            self._store,
+            key,
+            total_credits=total_credits,
+            credits_for_normal_keys=credits_for_normal_keys,
+        )
         self._engine = FaultEngine()
         self.faults = faults if faults is not None else Faults()
-        # Replaced as a whole tuple, so readers never see credits from one call and usage from
-        # another without needing a lock.
-        self._credits = (float(total_credits), 0.0)
-        self._credits_for_normal_keys = credits_for_normal_keys
+        self.behaviour = behaviour if behaviour is not None else Behaviour()
+        self._families: tuple[RouteFamily, ...] = (
+            self._keys,
+            GuardrailRoutes(self._store, key, lambda: self.behaviour),
+            ModelRoutes(self._store, key, lambda: self.behaviour, lambda: self.base_url),
+        )
         self._log: list[RequestRecord] = []
         self._log_lock = threading.Lock()
-        self._server: _Server | None = None
+        self._server: SandboxServer | None = None
         self._thread: threading.Thread | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -222,7 +107,7 @@ class Sandbox:
     def start(self) -> Sandbox:
         if self._server is not None:
             raise RuntimeError("the sandbox is already running")
-        server = _Server((self._host, self._requested_port), self)
+        server = SandboxServer((self._host, self._requested_port), self)
         thread = threading.Thread(
             target=server.serve_forever,
             kwargs={"poll_interval": 0.02},  # stop() waits up to one poll interval
@@ -269,30 +154,57 @@ class Sandbox:
 
     def force(
         self,
-        fault: str | int,
+        kind: str | int,
         count: int = 1,
         *,
         method: str | None = None,
         path_prefix: str | None = None,
         retry_after: str | None = "1",
         seconds: float | None = None,
+        hash: str | None = None,
     ) -> None:
-        """Make the next `count` matching authenticated /api/v1 requests fail this way.
+        """Make the next `count` matching authenticated /api/v1 requests go wrong this way.
 
-        `fault` is "drop_after_commit" (a POST /keys that succeeds, then the connection closes
-        with no answer), "slow" (answer after `seconds`, the work already done), 429 (with
-        `Retry-After: retry_after`, omitted when None), or 500/502/503 (answered without doing
-        anything). `path_prefix` may be given with or without the "/api/v1" prefix. Only
-        requests that pass authentication and the rate limit can use up a forced fault.
+        A request matches when its method is `method` (any when None) and its path starts with
+        `path_prefix` (any when None; given with or without "/api/v1"). Only requests that pass
+        authentication and the rate limit, and that reach the fault's moment, use one up.
+
+        Before the route runs (nothing is done):
+          429 (with `Retry-After: retry_after`, omitted when None), 500, 502, 503;
+          "html_200": 200 with a text/html captive-portal page;
+          "slow": the work is done, the answer waits `seconds`.
+        On a list answer (GET /keys; the page is reshaped, nothing else changes):
+          "list_no_data": 200 `{}`;  "list_null_data": 200 `{"data": null}`;
+          "list_short_page": only the page's first half (rounded down), so it looks like the
+            last page; used by the next non-empty page;
+          "list_repeat_page": the page one page size earlier in place of this one, so hashes
+            repeat and this page's keys are never shown; used by the next page at offset > 0;
+          "list_missing_key": one key (`hash`, else the page's first) absent, the rest moved up
+            so the page keeps its length; used by the next page that holds that key;
+          "list_item_without_hash": one item (`hash`, else the page's first) lacks "hash".
+        After a create is committed (a 201):
+          "drop_after_commit": the connection closes with no answer;
+          "create_without_key": POST /keys answers 201 with `data` but no `key`.
+
+        Raises ValueError for an unknown kind or an argument the kind cannot take.
         """
         self._engine.force(
-            fault,
+            kind,
             count,
             method=method,
             path_prefix=path_prefix,
             retry_after=retry_after,
             seconds=seconds,
+            hash=hash,
         )
+
+    def forced(self) -> list[dict[str, Any]]:
+        """The forced faults not yet used up, oldest first, as `force`'s arguments plus
+        `remaining`."""
+        return [entry.to_dict() for entry in self._engine.pending()]
+
+    def clear_forced(self) -> None:
+        self._engine.clear_forced()
 
     @property
     def request_log(self) -> list[RequestRecord]:
@@ -305,7 +217,7 @@ class Sandbox:
 
     def keys(self) -> list[dict[str, Any]]:
         """Every stored key as the API's Key object, newest first, disabled ones included."""
-        return self._store.all()
+        return self._store.all_keys()
 
     def set_usage(
         self,
@@ -319,8 +231,11 @@ class Sandbox:
         byok_daily: float | None = None,
         byok_weekly: float | None = None,
         byok_monthly: float | None = None,
-    ) -> None:
-        """Set a key's spend numbers (the sandbox serves no inference to spend them)."""
+    ) -> dict[str, Any]:
+        """Set a key's spend numbers (the sandbox serves no inference to spend them).
+
+        Returns the updated Key; raises KeyError for an unknown hash.
+        """
         given = {
             "usage": usage,
             "daily": daily,
@@ -331,10 +246,10 @@ class Sandbox:
             "byok_weekly": byok_weekly,
             "byok_monthly": byok_monthly,
         }
-        self._store.set_usage(hash, {k: v for k, v in given.items() if v is not None})
+        return self._store.set_usage(hash, {k: v for k, v in given.items() if v is not None})
 
     def set_credits(self, total_credits: float, total_usage: float) -> None:
-        self._credits = (float(total_credits), float(total_usage))
+        self._keys.credits = (float(total_credits), float(total_usage))
 
     def create_key_directly(self, name: str, **fields: Any) -> tuple[str, dict[str, Any]]:
         """Store a key as POST /keys would, but without HTTP, faults or logging.
@@ -342,337 +257,91 @@ class Sandbox:
         Returns (secret, Key); raises ValueError for fields POST would reject.
         """
         try:
-            return self._store.create(parse_create({"name": name, **fields}))
+            return self._store.create_key(parse_create({"name": name, **fields}))
         except ApiError as exc:
             raise ValueError(exc.message) from None
 
+    def guardrails(self) -> list[dict[str, Any]]:
+        """Every guardrail as the API's Guardrail object, oldest first, all workspaces."""
+        return self._store.all_guardrails()
+
+    def assignments(self) -> list[dict[str, Any]]:
+        """Every key assignment as the API's KeyAssignment object, oldest first."""
+        return [self._store.render_assignment(r) for r in self._store.select_assignments(KEY, None)]
+
+    def member_assignments(self) -> list[dict[str, Any]]:
+        """Every member assignment as the API's MemberAssignment object, oldest first."""
+        rows = self._store.select_assignments(MEMBER, None)
+        return [self._store.render_assignment(r) for r in rows]
+
+    def create_guardrail_directly(self, name: str, **fields: Any) -> dict[str, Any]:
+        """Store a guardrail as POST /guardrails would, without HTTP, faults or logging.
+
+        Returns the Guardrail; raises ValueError for fields POST would reject.
+        """
+        try:
+            return self._store.create_guardrail(
+                parse_guardrail({"name": name, **fields}, creating=True)
+            )
+        except ApiError as exc:
+            raise ValueError(exc.message) from None
+
+    def assign_keys_directly(self, guardrail_id: str, key_hashes: list[str]) -> int:
+        """Put keys on a guardrail (moving them off any other), as the bulk assign would;
+        return how many assignments changed. Raises KeyError for an unknown guardrail or key."""
+        result = self._store.assign(guardrail_id, KEY, key_hashes, refuse_unknown=True)
+        if result is None:
+            raise KeyError(guardrail_id)
+        if result.unknown:
+            raise KeyError(result.unknown[0])
+        return result.count
+
+    def models(self) -> list[dict[str, Any]]:
+        """The whole catalogue (every modality) as the API's Model objects."""
+        return [copy.deepcopy(m.model) for m in MODELS]
+
     # -- request handling ----------------------------------------------------------------------
 
-    def _record(self, record: RequestRecord) -> None:
-        with self._log_lock:
-            self._log.append(record)
-
-    def _authenticate(self, header: str | None) -> _Caller:
-        token = _bearer(header)
-        if token is None:
-            raise ApiError(401, "No auth credentials found")
-        if hmac.compare_digest(token.encode(), self._management_key.encode()):
-            return _Caller(management=True)
-        key = self._store.find_by_secret(token)
-        # A disabled key is as unusable as a deleted one ("disabled/invalid API key" is a 401).
-        if key is None or key["disabled"]:
-            raise ApiError(401, "User not found.")
-        return _Caller(management=False, key=key)
-
-    def _serve_api(
-        self, method: str, path: str, query: dict[str, str], auth: str | None, body: bytes
-    ) -> _Reply:
-        if path != API_PREFIX and not path.startswith(API_PREFIX + "/"):
-            return _error(404)
-        # One snapshot per request, so a test swapping `faults` mid-request cannot mix configs.
-        faults = self.faults
-        if faults.latency:
-            time.sleep(faults.latency)
-        api_path = path[len(API_PREFIX) :]
-        if len(api_path) > 1 and api_path.endswith("/"):
-            api_path = api_path[:-1]
-        route = _match_route(method, api_path)
-        if route is None:
-            return _error(404)
+    def respond(self, request: IncomingRequest) -> Reply:
+        if is_control_path(request.path):
+            return self._respond_control(request)
+        query_items = tuple(parse_qsl(request.query_string, keep_blank_values=True))
+        query = dict(query_items)
         try:
-            caller = self._authenticate(auth)
-            credits_open = route.name == "credits" and self._credits_for_normal_keys
-            if route.management_only and not caller.management and not credits_open:
-                raise ApiError(403, MANAGEMENT_ONLY)
-        except ApiError as exc:
-            return _from_api_error(exc)
-        verdict = self._engine.before(faults, method, path, api_path)
-        if verdict.status is not None:
-            return _error(verdict.status, headers=verdict.headers, fault=verdict.fault)
-        try:
-            reply = self._handle(route, caller, query, body)
-        except ApiError as exc:
-            reply = _from_api_error(exc)
-        reply.fault, reply.delay = verdict.fault, verdict.delay_after
-        if reply.status == 201 and self._engine.drop_after_create(
-            faults, method, path, api_path, random_allowed=not verdict.forced
-        ):
-            reply.drop, reply.fault = True, DROP_AFTER_COMMIT
-        return reply
-
-    def _handle(self, route: _Route, caller: _Caller, query: dict[str, str], body: bytes) -> _Reply:
-        if route.name == "list":
-            return _Reply(200, {"data": self._list(query)})
-        if route.name == "create":
-            secret, key = self._store.create(parse_create(_json_body(body)))
-            return _Reply(201, {"data": key, "key": secret})
-        if route.name == "current":
-            return _Reply(200, {"data": self._current_key(caller)})
-        if route.name == "credits":
-            total_credits, total_usage = self._credits
-            return _Reply(
-                200, {"data": {"total_credits": total_credits, "total_usage": total_usage}}
+            reply = serve_api(
+                request, query, faults=self.faults, engine=self._engine, families=self._families
             )
-        key_hash = route.key_hash or ""
-        if route.name == "get":
-            key = self._store.get(key_hash)
-        elif route.name == "update":
-            key = self._store.update(key_hash, parse_update(_json_body(body)))
-        else:
-            if self._store.delete(key_hash):
-                return _Reply(200, {"deleted": True})
-            key = None
-        if key is None:
-            raise ApiError(404, "Resource not found")
-        return _Reply(200, {"data": key})
-
-    def _list(self, query: dict[str, str]) -> list[dict[str, Any]]:
-        include = query.get("include_disabled", "false").lower()
-        if include not in ("true", "false"):
-            raise ApiError(400, "Invalid request parameters: include_disabled must be true/false")
-        offset = query.get("offset", "0")
-        if not re.fullmatch(r"[0-9]+", offset):
-            raise ApiError(400, "Invalid request parameters: offset must be an integer >= 0")
-        workspace = query.get("workspace_id")
-        if workspace is not None:
-            workspace = parse_workspace_id(workspace)
-        return self._store.page(
-            offset=int(offset),
-            include_disabled=include == "true",
-            workspace_id=workspace or DEFAULT_WORKSPACE_ID,
-        )
-
-    def _current_key(self, caller: _Caller) -> dict[str, Any]:
-        if caller.key is None:
-            # The management key has no spend of its own and no cap.
-            numbers: dict[str, Any] = {f: 0 for f in _CURRENT_KEY_FIELDS}
-            numbers.update(limit=None, limit_reset=None, limit_remaining=None)
-            numbers["include_byok_in_limit"] = False
-            label, expires_at, creator = (
-                mask_secret(self._management_key),
-                None,
-                DEFAULT_CREATOR_USER_ID,
-            )
-        else:
-            numbers = {f: caller.key[f] for f in _CURRENT_KEY_FIELDS}
-            label = caller.key["label"]
-            expires_at, creator = caller.key["expires_at"], caller.key["creator_user_id"]
-        return {
-            "label": label,
-            "is_management_key": caller.management,
-            "is_provisioning_key": caller.management,
-            **numbers,
-            "is_free_tier": False,
-            "expires_at": expires_at,
-            "creator_user_id": creator,
-            "rate_limit": dict(_RATE_LIMIT_NOTE),
-        }
-
-    def _serve_control(self, method: str, path: str, auth: str | None, body: bytes) -> _Reply:
-        """The /_sandbox/ namespace: never faulted, rate-limited or logged."""
-        try:
-            if not self._authenticate(auth).management:
-                raise ApiError(403, MANAGEMENT_ONLY)
-            sub = path[len(CONTROL_PREFIX) :].rstrip("/")
-            if sub == "/requests" and method == "GET":
-                return _Reply(200, [r.to_dict() for r in self.request_log])
-            if sub == "/requests" and method == "DELETE":
-                self.clear_log()
-                return _Reply(200, {"cleared": True})
-            if sub == "/faults" and method == "GET":
-                return _Reply(200, self.faults.to_dict())
-            if sub == "/faults" and method == "PUT":
-                return self._put_faults(_json_body(body))
-            match = _USAGE_ROUTE.fullmatch(sub)
-            if match and method == "POST":
-                return self._post_usage(unquote(match.group(1)), _json_body(body))
-            return _error(404)
-        except ApiError as exc:
-            return _from_api_error(exc)
-
-    def _put_faults(self, body: object) -> _Reply:
-        # PUT replaces the whole configuration: fields left out go back to their defaults.
-        if not isinstance(body, dict):
-            raise ApiError(400, "Invalid request parameters: the body must be a JSON object")
-        try:
-            self.faults = Faults.from_dict(body)
-        except (ValueError, TypeError) as exc:
-            raise ApiError(400, f"Invalid request parameters: {exc}") from None
-        return _Reply(200, self.faults.to_dict())
-
-    def _post_usage(self, key_hash: str, body: object) -> _Reply:
-        if not isinstance(body, dict):
-            raise ApiError(400, "Invalid request parameters: the body must be a JSON object")
-        for name, value in body.items():
-            if name not in USAGE_FIELDS:
-                raise ApiError(
-                    400, f"Invalid request parameters: {name}: expected one of {list(USAGE_FIELDS)}"
-                )
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise ApiError(400, f"Invalid request parameters: {name}: must be a number")
-        try:
-            return _Reply(200, {"data": self._store.set_usage(key_hash, body)})
-        except KeyError:
-            raise ApiError(404, "Resource not found") from None
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 256  # a benchmark opens many connections at once
-
-    def __init__(self, address: tuple[str, int], sandbox: Sandbox) -> None:
-        if ":" in address[0]:
-            self.address_family = socket.AF_INET6
-        self.sandbox = sandbox
-        self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
-        super().__init__(address, _Handler)
-
-    def server_bind(self) -> None:
-        # HTTPServer.server_bind does a reverse-DNS lookup (getfqdn), which can stall for seconds.
-        socketserver.TCPServer.server_bind(self)
-        host, port = self.server_address[:2]
-        self.server_name, self.server_port = str(host), int(port)
-
-    def track(self, connection: socket.socket, *, open_: bool) -> None:
-        with self._connections_lock:
-            if open_:
-                self._connections.add(connection)
-            else:
-                self._connections.discard(connection)
-
-    def close_connections(self) -> None:
-        with self._connections_lock:
-            connections = list(self._connections)
-        for connection in connections:
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client hanging up mid-request is normal under fault injection, not worth a traceback.
-        if isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
-            return
-        super().handle_error(request, client_address)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, as a real client pool expects
-    # Buffered, so headers and body leave in one write (flushed by _send): in two writes, Nagle
-    # would hold the body for the client's delayed ACK (40 ms on Linux), a cost no real API
-    # adds to every request, and each write is a system call the benchmark pays for.
-    wbufsize = 64 * 1024
-    disable_nagle_algorithm = True
-    server: _Server
-
-    def handle_expect_100(self) -> bool:
-        # The interim answer must leave now: a client sending `Expect: 100-continue` (curl,
-        # for a large body) waits for it before sending the body.
-        answered = super().handle_expect_100()
-        self.wfile.flush()
-        return answered
-
-    def setup(self) -> None:
-        super().setup()
-        self.server.track(self.connection, open_=True)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            self.server.track(self.connection, open_=False)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        # One stderr line per request would drown a benchmark's output; request_log has it all.
-        pass
-
-    def do_GET(self) -> None:
-        self._dispatch()
-
-    def do_POST(self) -> None:
-        self._dispatch()
-
-    def do_PATCH(self) -> None:
-        self._dispatch()
-
-    def do_DELETE(self) -> None:
-        self._dispatch()
-
-    def do_PUT(self) -> None:
-        self._dispatch()
-
-    def _dispatch(self) -> None:
-        started = time.monotonic()
-        url = urlsplit(self.path)
-        body = self._read_body()
-        if body is None:
-            return
-        sandbox = self.server.sandbox
-        auth = self.headers.get("Authorization")
-        if url.path == CONTROL_PREFIX or url.path.startswith(CONTROL_PREFIX + "/"):
-            self._send(sandbox._serve_control(self.command, url.path, auth, body))
-            return
-        query = dict(parse_qsl(url.query, keep_blank_values=True))
-        try:
-            reply = sandbox._serve_api(self.command, url.path, query, auth, body)
         except Exception:
             # A sandbox bug: answer like the real API would, but leave the traceback visible.
             traceback.print_exc()
-            reply = _error(500)
+            reply = error(500)
         if reply.delay:
             time.sleep(reply.delay)
         # Logged before the first byte goes out: a client that has its answer (or its dropped
         # connection) must already find the request in the log.
         record = RequestRecord(
-            method=self.command,
-            path=url.path,
+            method=request.method,
+            path=request.path,
             query=query,
             status=None if reply.drop else reply.status,
-            started=started,
+            started=request.started,
             finished=time.monotonic(),
             fault=reply.fault,
+            query_string=request.query_string,
+            query_items=query_items,
+            body=request.body.decode("utf-8", errors="replace"),
         )
-        sandbox._record(record)
-        if reply.drop:
-            self._drop()
-        else:
-            self._send(reply)
+        with self._log_lock:
+            self._log.append(record)
+        return reply
 
-    def _read_body(self) -> bytes | None:
-        # Read the body before anything can answer early, or its bytes would be parsed as the next
-        # request on this keep-alive connection.
-        if self.headers.get("Transfer-Encoding"):
-            self.close_connection = True
-            self._send(_error(411, "Length Required: send a Content-Length"))
-            return None
+    def _respond_control(self, request: IncomingRequest) -> Reply:
         try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            length = -1
-        if length < 0:
-            self.close_connection = True
-            self._send(_error(400, "Invalid request parameters: bad Content-Length"))
-            return None
-        return self.rfile.read(length) if length else b""
-
-    def _send(self, reply: _Reply) -> None:
-        data = json.dumps(reply.payload).encode()
-        try:
-            self.send_response(reply.status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            for name, value in reply.headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(data)
-            self.wfile.flush()
-        except (ConnectionError, TimeoutError):
-            # The client gave up (e.g. a read timeout during a "slow" fault); nothing to tell it.
-            self.close_connection = True
-
-    def _drop(self) -> None:
-        # shutdown() first: close() alone would leave the socket open while rfile/wfile hold it,
-        # and the client must see the connection end with no status line at all.
-        self.close_connection = True
-        with contextlib.suppress(OSError):
-            self.connection.shutdown(socket.SHUT_RDWR)
-        self.connection.close()
+            caller = authenticate(
+                request.authorization, management_key=self._management_key, store=self._store
+            )
+            if not caller.management:
+                raise ApiError(403, MANAGEMENT_ONLY)
+            return serve_control(self, request.method, request.path, request.body)
+        except ApiError as exc:
+            return from_api_error(exc)

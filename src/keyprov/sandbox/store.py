@@ -1,312 +1,98 @@
-"""The sandbox's key store: validation, the Key object, and optional JSON persistence.
+"""The sandbox's account: keys, guardrails and their assignments, under one lock.
 
-Only the sha256 hash of each secret is ever kept, in memory or on disk, so a state file can be
-shared or committed without leaking a usable key.
+One lock and one state file for all three, because they change together: deleting a key drops
+its assignment, deleting a guardrail drops its assignments, and the file must always show one
+consistent account.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import math
-import os
-import re
 import secrets
-import tempfile
 import threading
 import uuid
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
-from datetime import UTC, datetime
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-PAGE_SIZE = 100
-LIMIT_RESETS = ("daily", "weekly", "monthly")
-DEFAULT_WORKSPACE_ID = "0df9e665-d932-5740-b2c7-b52af166bc11"
-DEFAULT_CREATOR_USER_ID = "user_2sandbox0000000000000000000"
-STATE_FORMAT = "keyprov-sandbox-state"
-STATE_VERSION = 1
-
-# Fields the API refuses to change after creation; anything else unknown is ignored, as a
-# schema-stripping validator would.
-_IMMUTABLE_FIELDS = ("expires_at", "workspace_id", "creator_user_id")
-# Accepted only from a "Connect client secret", a credential the sandbox does not emulate.
-_CONNECT_ONLY_FIELDS = ("external_user", "external_api_key")
-# An explicit UTC designator is required: the API rejects other offsets, and a naive time would be
-# read in some unknown zone.
-_RFC3339_UTC = re.compile(
-    r"(?P<date>\d{4}-\d\d-\d\d)[Tt ](?P<time>\d\d:\d\d:\d\d)(?P<fraction>\.\d+)?(Z|z|\+00:00)"
+from keyprov.sandbox.guardrails import AssignmentRecord, GuardrailRecord
+from keyprov.sandbox.keys import USAGE_FIELDS, KeyRecord, mask_secret, secret_hash
+from keyprov.sandbox.statefile import State, load_state, save_state
+from keyprov.sandbox.validation import (
+    DEFAULT_CREATOR_USER_ID,
+    ORGANIZATION_ID,
+    now_iso_z,
+    now_timestamp,
 )
 
-
-class ApiError(Exception):
-    """A request the API answers with an error body instead of doing anything."""
-
-    def __init__(self, status: int, message: str, metadata: dict[str, Any] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.metadata = metadata
+KEY, MEMBER = "key", "member"
 
 
-def _invalid(field_name: str, problem: str) -> ApiError:
-    return ApiError(400, f"Invalid request parameters: {field_name}: {problem}")
+@dataclass(frozen=True)
+class AssignResult:
+    count: int  # rows added or moved (or removed, for an unassign)
+    unknown: list[str]  # subjects that do not exist; nothing changed if refused for them
 
 
-def now_timestamp() -> str:
-    """Now in the Postgres-style form the live API emits (`2025-02-19T20:52:27.363244+00:00`)."""
-    return datetime.now(UTC).isoformat()
-
-
-def secret_hash(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
-def mask_secret(secret: str) -> str:
-    """The `label` form live captures show: prefix, first 3 characters, `...`, last 3."""
-    return f"sk-or-v1-{secret[9:12]}...{secret[-3:]}"
-
-
-def _is_number(value: object) -> bool:
-    # bool is an int subclass, but `true` is not a spending limit.
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _check_limit(body: Mapping[str, Any]) -> None:
-    value = body["limit"]
-    if value is not None and not (_is_number(value) and value >= 0):
-        raise _invalid("limit", "must be a number >= 0 or null")
-
-
-def _check_limit_reset(body: Mapping[str, Any]) -> None:
-    if body["limit_reset"] is not None and body["limit_reset"] not in LIMIT_RESETS:
-        raise _invalid("limit_reset", "must be one of daily, weekly, monthly or null")
-
-
-def _check_bool(body: Mapping[str, Any], name: str) -> None:
-    if not isinstance(body[name], bool):
-        raise _invalid(name, "must be a boolean")
-
-
-def _check_name(body: Mapping[str, Any]) -> None:
-    if not isinstance(body["name"], str) or not body["name"]:
-        raise _invalid("name", "must be a non-empty string")
-
-
-def _parse_expires_at(value: object) -> str | None:
-    if value is None:
-        return None
-    match = _RFC3339_UTC.fullmatch(value) if isinstance(value, str) else None
-    if match is None:
-        raise _invalid(
-            "expires_at", "must be an RFC 3339 date-time in UTC (ending in Z or +00:00) or null"
-        )
-    # fromisoformat takes at most 6 fractional digits; RFC 3339 allows more.
-    fraction = (match["fraction"] or "")[:7]
-    try:
-        parsed = datetime.fromisoformat(f"{match['date']}T{match['time']}{fraction}+00:00")
-    except ValueError:
-        raise _invalid("expires_at", "is not a valid date-time") from None
-    return parsed.isoformat()
-
-
-def _require_object(body: object) -> Mapping[str, Any]:
-    if not isinstance(body, Mapping):
-        raise ApiError(400, "Invalid request parameters: the body must be a JSON object")
-    return body
-
-
-def parse_create(body: object) -> dict[str, Any]:
-    """Validate a POST /keys body; return the stored fields it sets."""
-    body = _require_object(body)
-    for name in _CONNECT_ONLY_FIELDS:
-        if name in body:
-            raise ApiError(403, f"{name} can only be set with a Connect client secret")
-    if "name" not in body:
-        raise _invalid("name", "is required")
-    _check_name(body)
-    out: dict[str, Any] = {"name": body["name"]}
-    if "limit" in body:
-        _check_limit(body)
-        out["limit"] = body["limit"]
-    if "limit_reset" in body:
-        _check_limit_reset(body)
-        out["limit_reset"] = body["limit_reset"]
-    if "include_byok_in_limit" in body:
-        _check_bool(body, "include_byok_in_limit")
-        out["include_byok_in_limit"] = body["include_byok_in_limit"]
-    if "expires_at" in body:
-        out["expires_at"] = _parse_expires_at(body["expires_at"])
-    if "creator_user_id" in body:
-        creator = body["creator_user_id"]
-        if creator is not None and not (isinstance(creator, str) and creator):
-            raise _invalid("creator_user_id", "must be a non-empty string or null")
-        out["creator_user_id"] = creator
-    if "workspace_id" in body:
-        out["workspace_id"] = parse_workspace_id(body["workspace_id"])
-    return out
-
-
-def parse_update(body: object) -> dict[str, Any]:
-    """Validate a PATCH /keys/{hash} body; return the stored fields it changes."""
-    body = _require_object(body)
-    for name in _IMMUTABLE_FIELDS:
-        if name in body:
-            raise _invalid(name, "cannot be updated")
-    checks = {
-        "name": _check_name,
-        "limit": _check_limit,
-        "limit_reset": _check_limit_reset,
-        "disabled": lambda b: _check_bool(b, "disabled"),
-        "include_byok_in_limit": lambda b: _check_bool(b, "include_byok_in_limit"),
-    }
-    out: dict[str, Any] = {}
-    for name, check in checks.items():
-        if name in body:
-            check(body)
-            out[name] = body[name]
-    return out
-
-
-def parse_workspace_id(value: object) -> str:
-    if isinstance(value, str):
-        try:
-            return str(uuid.UUID(value))
-        except ValueError:
-            pass
-    raise _invalid("workspace_id", "must be a UUID")
-
-
-@dataclass
-class _Record:
-    """One stored key. `seq` orders keys newest first even when two share a timestamp."""
-
-    hash: str
-    name: str
-    label: str
-    seq: int
-    created_at: str
-    disabled: bool = False
-    limit: float | None = None
-    limit_reset: str | None = None
-    include_byok_in_limit: bool = False
-    usage: float = 0
-    usage_daily: float = 0
-    usage_weekly: float = 0
-    usage_monthly: float = 0
-    byok_usage: float = 0
-    byok_usage_daily: float = 0
-    byok_usage_weekly: float = 0
-    byok_usage_monthly: float = 0
-    updated_at: str | None = None
-    expires_at: str | None = None
-    creator_user_id: str | None = DEFAULT_CREATOR_USER_ID
-    workspace_id: str = DEFAULT_WORKSPACE_ID
-
-    def limit_remaining(self) -> float | None:
-        if self.limit is None:
-            return None
-        window = {
-            "daily": (self.usage_daily, self.byok_usage_daily),
-            "weekly": (self.usage_weekly, self.byok_usage_weekly),
-            "monthly": (self.usage_monthly, self.byok_usage_monthly),
-        }.get(self.limit_reset or "", (self.usage, self.byok_usage))
-        spent = window[0] + (window[1] if self.include_byok_in_limit else 0)
-        # Not clamped at 0: whether the live API clamps is unknown, and a negative number makes an
-        # overspend visible to the client instead of hiding it.
-        return self.limit - spent
-
-    def to_api(self) -> dict[str, Any]:
-        return {
-            "hash": self.hash,
-            "name": self.name,
-            "label": self.label,
-            "disabled": self.disabled,
-            "limit": self.limit,
-            "limit_remaining": self.limit_remaining(),
-            "limit_reset": self.limit_reset,
-            "include_byok_in_limit": self.include_byok_in_limit,
-            "usage": self.usage,
-            "usage_daily": self.usage_daily,
-            "usage_weekly": self.usage_weekly,
-            "usage_monthly": self.usage_monthly,
-            "byok_usage": self.byok_usage,
-            "byok_usage_daily": self.byok_usage_daily,
-            "byok_usage_weekly": self.byok_usage_weekly,
-            "byok_usage_monthly": self.byok_usage_monthly,
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
-            "expires_at": self.expires_at,
-            "creator_user_id": self.creator_user_id,
-            "workspace_id": self.workspace_id,
-        }
-
-
-_RECORD_FIELDS = {f.name for f in fields(_Record)}
-USAGE_FIELDS = {
-    "usage": "usage",
-    "daily": "usage_daily",
-    "weekly": "usage_weekly",
-    "monthly": "usage_monthly",
-    "byok": "byok_usage",
-    "byok_daily": "byok_usage_daily",
-    "byok_weekly": "byok_usage_weekly",
-    "byok_monthly": "byok_usage_monthly",
-}
-
-
-class KeyStore:
-    """Thread-safe in-memory keys, written through to `state_path` after every change."""
+class Store:
+    """Thread-safe in-memory account, written through to `state_path` after every change."""
 
     def __init__(self, state_path: Path | None = None) -> None:
         self._lock = threading.Lock()
-        self._keys: dict[str, _Record] = {}
-        self._next_seq = 1
         self._state_path = state_path
-        if state_path is not None and state_path.exists():
-            self._load(state_path)
+        state = load_state(state_path) if state_path is not None and state_path.exists() else None
+        state = state or State()
+        self._keys = {r.hash: r for r in state.keys}
+        self._guardrails = {r.id: r for r in state.guardrails}
+        self._assignments = {(r.kind, r.subject): r for r in state.assignments}
+        self._next_seq = 1 + max(
+            (r.seq for r in [*state.keys, *state.guardrails, *state.assignments]), default=0
+        )
 
-    def create(self, fields_: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    # -- keys ----------------------------------------------------------------------------------
+
+    def create_key(self, fields_: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
         """Store a key from validated fields; return (secret, Key). The secret is not kept."""
         secret = "sk-or-v1-" + secrets.token_hex(32)
         with self._lock:
-            record = _Record(
+            record = KeyRecord(
                 hash=secret_hash(secret),
                 label=mask_secret(secret),
-                seq=self._next_seq,
+                seq=self._take_seq(),
                 created_at=now_timestamp(),
                 **fields_,
             )
-            self._next_seq += 1
             self._keys[record.hash] = record
             self._save()
             return secret, record.to_api()
 
-    def get(self, key_hash: str) -> dict[str, Any] | None:
+    def get_key(self, key_hash: str) -> dict[str, Any] | None:
         with self._lock:
             record = self._keys.get(key_hash)
             return record.to_api() if record else None
 
     def find_by_secret(self, secret: str) -> dict[str, Any] | None:
-        return self.get(secret_hash(secret))
+        return self.get_key(secret_hash(secret))
 
-    def page(
-        self, *, offset: int, include_disabled: bool, workspace_id: str
-    ) -> list[dict[str, Any]]:
+    def select_keys(self, *, include_disabled: bool, workspace_id: str) -> list[KeyRecord]:
+        """The keys a listing shows, newest first; render each with `render_key`."""
         with self._lock:
-            chosen = [
+            return [
                 r
-                for r in self._newest_first()
+                for r in self._newest_keys()
                 if r.workspace_id == workspace_id and (include_disabled or not r.disabled)
             ]
-            return [r.to_api() for r in chosen[offset : offset + PAGE_SIZE]]
 
-    def all(self) -> list[dict[str, Any]]:
+    def render_key(self, record: KeyRecord) -> dict[str, Any]:
+        # Under the lock, so a PATCH in flight is seen whole or not at all.
         with self._lock:
-            return [r.to_api() for r in self._newest_first()]
+            return record.to_api()
 
-    def update(self, key_hash: str, changes: Mapping[str, Any]) -> dict[str, Any] | None:
+    def all_keys(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [r.to_api() for r in self._newest_keys()]
+
+    def update_key(self, key_hash: str, changes: Mapping[str, Any]) -> dict[str, Any] | None:
         with self._lock:
             record = self._keys.get(key_hash)
             if record is None:
@@ -326,48 +112,190 @@ class KeyStore:
             self._save()
             return record.to_api()
 
-    def delete(self, key_hash: str) -> bool:
+    def delete_key(self, key_hash: str) -> bool:
         with self._lock:
             if self._keys.pop(key_hash, None) is None:
                 return False
+            self._assignments.pop((KEY, key_hash), None)  # an unguarded key is just gone
             self._save()
             return True
 
-    def _newest_first(self) -> list[_Record]:
+    # -- guardrails ----------------------------------------------------------------------------
+
+    def create_guardrail(self, fields_: Mapping[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            record = GuardrailRecord(
+                id=str(uuid.uuid4()), seq=self._take_seq(), created_at=now_iso_z(), **fields_
+            )
+            self._guardrails[record.id] = record
+            self._save()
+            return record.to_api()
+
+    def get_guardrail(self, guardrail_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            record = self._guardrails.get(guardrail_id)
+            return record.to_api() if record else None
+
+    def select_guardrails(self, *, workspace_id: str) -> list[GuardrailRecord]:
+        """A workspace's guardrails, oldest first; render each with `render_guardrail`."""
+        with self._lock:
+            chosen = [r for r in self._guardrails.values() if r.workspace_id == workspace_id]
+            return sorted(chosen, key=lambda r: r.seq)
+
+    def render_guardrail(self, record: GuardrailRecord) -> dict[str, Any]:
+        with self._lock:
+            return record.to_api()
+
+    def all_guardrails(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [r.to_api() for r in sorted(self._guardrails.values(), key=lambda r: r.seq)]
+
+    def update_guardrail(
+        self, guardrail_id: str, changes: Mapping[str, Any]
+    ) -> dict[str, Any] | None:
+        with self._lock:
+            record = self._guardrails.get(guardrail_id)
+            if record is None:
+                return None
+            for name, value in changes.items():
+                setattr(record, name, value)
+            record.updated_at = now_iso_z()
+            self._save()
+            return record.to_api()
+
+    def delete_guardrail(self, guardrail_id: str) -> bool:
+        with self._lock:
+            if self._guardrails.pop(guardrail_id, None) is None:
+                return False
+            for where, row in list(self._assignments.items()):
+                if row.guardrail_id == guardrail_id:
+                    del self._assignments[where]
+            self._save()
+            return True
+
+    # -- assignments ---------------------------------------------------------------------------
+
+    def assign(
+        self, guardrail_id: str, kind: str, subjects: Iterable[str], *, refuse_unknown: bool
+    ) -> AssignResult | None:
+        """Put each subject on the guardrail, moving it off any other; None if no guardrail.
+
+        A subject already on this guardrail is not counted. Unknown subjects are skipped, or,
+        with `refuse_unknown`, nothing is changed and they are returned.
+        """
+        with self._lock:
+            if guardrail_id not in self._guardrails:
+                return None
+            subjects = list(subjects)
+            unknown = [s for s in subjects if not self._exists(kind, s)]
+            if unknown and refuse_unknown:
+                return AssignResult(0, unknown)
+            count = 0
+            for subject in subjects:
+                row = self._assignments.get((kind, subject))
+                if subject in unknown or (row is not None and row.guardrail_id == guardrail_id):
+                    continue
+                self._assignments[(kind, subject)] = AssignmentRecord(
+                    id=str(uuid.uuid4()),
+                    kind=kind,
+                    subject=subject,
+                    guardrail_id=guardrail_id,
+                    assigned_by=DEFAULT_CREATOR_USER_ID,
+                    created_at=now_iso_z(),
+                    seq=self._take_seq(),
+                )
+                count += 1
+            if count:
+                self._save()
+            return AssignResult(count, unknown)
+
+    def unassign(
+        self, guardrail_id: str, kind: str, subjects: Iterable[str], *, refuse_unknown: bool
+    ) -> AssignResult | None:
+        """Take each subject off this guardrail; subjects on no or another guardrail are skipped."""
+        with self._lock:
+            if guardrail_id not in self._guardrails:
+                return None
+            subjects = list(subjects)
+            unknown = [s for s in subjects if not self._exists(kind, s)]
+            if unknown and refuse_unknown:
+                return AssignResult(0, unknown)
+            count = 0
+            for subject in subjects:
+                row = self._assignments.get((kind, subject))
+                if row is not None and row.guardrail_id == guardrail_id:
+                    del self._assignments[(kind, subject)]
+                    count += 1
+            if count:
+                self._save()
+            return AssignResult(count, unknown)
+
+    def select_assignments(self, kind: str, guardrail_id: str | None) -> list[AssignmentRecord]:
+        """Assignments of one kind, oldest first, of one guardrail or (None) of all."""
+        with self._lock:
+            rows = [
+                r
+                for r in self._assignments.values()
+                if r.kind == kind and guardrail_id in (None, r.guardrail_id)
+            ]
+            return sorted(rows, key=lambda r: r.seq)
+
+    def render_assignment(self, row: AssignmentRecord) -> dict[str, Any]:
+        """A KeyAssignment (with the key's current name and label) or a MemberAssignment."""
+        with self._lock:
+            if row.kind == MEMBER:
+                return {
+                    "id": row.id,
+                    "user_id": row.subject,
+                    "organization_id": ORGANIZATION_ID,
+                    "guardrail_id": row.guardrail_id,
+                    "assigned_by": row.assigned_by,
+                    "created_at": row.created_at,
+                }
+            key = self._keys.get(row.subject)
+            return {
+                "id": row.id,
+                "key_hash": row.subject,
+                "guardrail_id": row.guardrail_id,
+                "key_name": key.name if key else "",
+                "key_label": key.label if key else "",
+                "assigned_by": row.assigned_by,
+                "created_at": row.created_at,
+            }
+
+    def guardrails_over(self, key_hash: str) -> list[dict[str, Any]]:
+        """The guardrails that govern a key: its own, and its creator's member guardrail."""
+        with self._lock:
+            key = self._keys.get(key_hash)
+            subjects = [(KEY, key_hash), (MEMBER, key.creator_user_id if key else None)]
+            rows = [self._assignments.get(s) for s in subjects if s[1] is not None]
+            return [self._guardrails[r.guardrail_id].to_api() for r in rows if r is not None]
+
+    def _exists(self, kind: str, subject: str) -> bool:
+        if kind == KEY:
+            return subject in self._keys
+        # The account's members: its owner and whoever created a key.
+        return subject == DEFAULT_CREATOR_USER_ID or any(
+            k.creator_user_id == subject for k in self._keys.values()
+        )
+
+    # -- internals -----------------------------------------------------------------------------
+
+    def _take_seq(self) -> int:
+        seq = self._next_seq
+        self._next_seq += 1
+        return seq
+
+    def _newest_keys(self) -> list[KeyRecord]:
         return sorted(self._keys.values(), key=lambda r: r.seq, reverse=True)
 
     def _save(self) -> None:
         # Called with the lock held, so the file always reflects one complete, ordered state.
         if self._state_path is None:
             return
-        state = {
-            "format": STATE_FORMAT,
-            "version": STATE_VERSION,
-            "keys": [asdict(r) for r in self._newest_first()],
-        }
-        directory = self._state_path.parent
-        directory.mkdir(parents=True, exist_ok=True)
-        # Temp file in the same directory + os.replace: a reader or a crash never sees half a file.
-        # No fsync: this guards against a killed process, not a power cut, and keeps creates fast.
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".sandbox-state-", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(state, f, indent=1)
-            os.replace(tmp, self._state_path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-
-    def _load(self, path: Path) -> None:
-        try:
-            state = json.loads(path.read_text(encoding="utf-8"))
-            if state.get("format") != STATE_FORMAT or state.get("version") != STATE_VERSION:
-                raise ValueError(f"expected format {STATE_FORMAT!r} version {STATE_VERSION}")
-            records = [
-                _Record(**{k: v for k, v in item.items() if k in _RECORD_FIELDS})
-                for item in state["keys"]
-            ]
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise ValueError(f"cannot read sandbox state file {path}: {exc}") from exc
-        self._keys = {r.hash: r for r in records}
-        self._next_seq = max((r.seq for r in records), default=0) + 1
+        state = State(
+            keys=self._newest_keys(),
+            guardrails=sorted(self._guardrails.values(), key=lambda r: r.seq),
+            assignments=sorted(self._assignments.values(), key=lambda r: r.seq),
+        )
+        save_state(self._state_path, state)

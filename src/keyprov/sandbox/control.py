@@ -1,0 +1,126 @@
+"""The /_sandbox/ control routes: what a test or a second process uses to steer a sandbox.
+
+They are never faulted, rate-limited or logged, and only the management key may call them.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+from urllib.parse import unquote
+
+from keyprov.sandbox.faults import Faults, parse_kind
+from keyprov.sandbox.keys import USAGE_FIELDS
+from keyprov.sandbox.options import Behaviour
+from keyprov.sandbox.replies import Reply, error, json_body
+from keyprov.sandbox.validation import ApiError
+
+if TYPE_CHECKING:
+    from keyprov.sandbox.server import Sandbox
+
+CONTROL_PREFIX = "/_sandbox"
+_USAGE_ROUTE = re.compile(r"/keys/([^/]+)/usage")
+
+
+def is_control_path(path: str) -> bool:
+    return path == CONTROL_PREFIX or path.startswith(CONTROL_PREFIX + "/")
+
+
+def serve_control(sandbox: Sandbox, method: str, path: str, body: bytes) -> Reply:
+    """Answer an already authenticated control request."""
+    sub = path[len(CONTROL_PREFIX) :].rstrip("/")
+    if sub == "/requests" and method == "GET":
+        return Reply(200, [r.to_dict() for r in sandbox.request_log])
+    if sub == "/requests" and method == "DELETE":
+        sandbox.clear_log()
+        return Reply(200, {"cleared": True})
+    if sub == "/faults" and method == "GET":
+        return Reply(200, sandbox.faults.to_dict())
+    if sub == "/faults" and method == "PUT":
+        return _put_faults(sandbox, json_body(body))
+    if sub == "/behaviour" and method == "GET":
+        return Reply(200, sandbox.behaviour.to_dict())
+    if sub == "/behaviour" and method == "PUT":
+        return _put_behaviour(sandbox, json_body(body))
+    if sub == "/force" and method == "GET":
+        return Reply(200, {"data": sandbox.forced()})
+    if sub == "/force" and method == "POST":
+        _post_force(sandbox, json_body(body))
+        return Reply(200, {"data": sandbox.forced()})
+    if sub == "/force" and method == "DELETE":
+        sandbox.clear_forced()
+        return Reply(200, {"cleared": True})
+    match = _USAGE_ROUTE.fullmatch(sub)
+    if match and method == "POST":
+        return _post_usage(sandbox, unquote(match.group(1)), json_body(body))
+    return error(404)
+
+
+def _require_object(body: object) -> dict[str, object]:
+    if not isinstance(body, dict):
+        raise ApiError(400, "Invalid request parameters: the body must be a JSON object")
+    return body
+
+
+def _put_faults(sandbox: Sandbox, body: object) -> Reply:
+    # PUT replaces the whole configuration: fields left out go back to their defaults.
+    try:
+        sandbox.faults = Faults.from_dict(_require_object(body))
+    except (ValueError, TypeError) as exc:
+        raise ApiError(400, f"Invalid request parameters: {exc}") from None
+    return Reply(200, sandbox.faults.to_dict())
+
+
+def _put_behaviour(sandbox: Sandbox, body: object) -> Reply:
+    # PUT replaces the whole behaviour: fields left out go back to their defaults.
+    try:
+        sandbox.behaviour = Behaviour.from_dict(_require_object(body))
+    except (ValueError, TypeError) as exc:
+        raise ApiError(400, f"Invalid request parameters: {exc}") from None
+    return Reply(200, sandbox.behaviour.to_dict())
+
+
+_FORCE_FIELDS: dict[str, tuple[type, ...]] = {
+    "kind": (str, int),
+    "count": (int,),
+    "method": (str, type(None)),
+    "path_prefix": (str, type(None)),
+    "retry_after": (str, type(None)),
+    "seconds": (int, float, type(None)),
+    "hash": (str, type(None)),
+}
+
+
+def _post_force(sandbox: Sandbox, body: object) -> None:
+    """`POST /_sandbox/force` takes `Sandbox.force`'s arguments as a JSON object."""
+    fields = _require_object(body)
+    for name, value in fields.items():
+        if name not in _FORCE_FIELDS:
+            raise ApiError(
+                400, f"Invalid request parameters: {name}: expected one of {list(_FORCE_FIELDS)}"
+            )
+        if isinstance(value, bool) or not isinstance(value, _FORCE_FIELDS[name]):
+            raise ApiError(400, f"Invalid request parameters: {name}: wrong type")
+    if "kind" not in fields:
+        raise ApiError(400, "Invalid request parameters: kind: is required")
+    kind = fields.pop("kind")
+    try:
+        sandbox.force(parse_kind(str(kind)), **fields)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise ApiError(400, f"Invalid request parameters: {exc}") from None
+
+
+def _post_usage(sandbox: Sandbox, key_hash: str, body: object) -> Reply:
+    numbers: dict[str, float] = {}
+    for name, value in _require_object(body).items():
+        if name not in USAGE_FIELDS:
+            raise ApiError(
+                400, f"Invalid request parameters: {name}: expected one of {list(USAGE_FIELDS)}"
+            )
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ApiError(400, f"Invalid request parameters: {name}: must be a number")
+        numbers[name] = value
+    try:
+        return Reply(200, {"data": sandbox.set_usage(key_hash, **numbers)})
+    except KeyError:
+        raise ApiError(404, "Resource not found") from None
