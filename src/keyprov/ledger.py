@@ -53,6 +53,11 @@ class LedgerEntry:
     """An intent to create was journaled and no secret has been stored since."""
     removed: bool = False
     """The participant was not in the roster at the last provision run (keys.xlsx says so)."""
+    limit_target: float | None = None
+    """A limit a set-limit journaled before sending it, not yet confirmed by the server."""
+    limit_op: str | None = None
+    """The set-limit that aimed at `limit_target` ('add 2', 'set 5'), so that its rerun
+    completes it instead of adding again."""
 
     def __repr__(self) -> str:
         secret = mask_secret(self.secret) if self.secret else None
@@ -188,6 +193,16 @@ class Ledger:
         self._sync(unsynced)
         self.replayed.sheet_digest = digest
 
+    def record_targets(self, op: str, targets: dict[str, float]) -> None:
+        """Journal every limit a set-limit is about to send, in one record: all or none."""
+        with self._lock:
+            for identity, target in targets.items():
+                self._entries[identity] = replace(
+                    self._entries[identity], limit_target=target, limit_op=op
+                )
+            unsynced = self._append({"event": "targets", "op": op, "targets": targets})
+        self._sync(unsynced)
+
     def record_update(self, identity: str, **fields: Any) -> LedgerEntry:
         """Note a change made on the server (a new limit, a new display name)."""
         with self._lock:
@@ -290,7 +305,7 @@ def _entry_fields(entry: LedgerEntry) -> dict[str, Any]:
     return asdict(entry)
 
 
-RECORD_KINDS = ("intent", "created", "recovered", "updated", "sheet")
+RECORD_KINDS = ("intent", "created", "recovered", "updated", "sheet", "targets")
 
 
 def _replay(path: Path) -> tuple[dict[str, LedgerEntry], Replayed]:
@@ -313,6 +328,13 @@ def _replay(path: Path) -> tuple[dict[str, LedgerEntry], Replayed]:
             record.pop("at", None)
             if event == "sheet":
                 replayed.sheet_digest = str(record["sha256"])
+                continue
+            if event == "targets":
+                for identity, target in dict(record["targets"]).items():
+                    if identity in entries:
+                        entries[identity] = replace(
+                            entries[identity], limit_target=float(target), limit_op=record["op"]
+                        )
                 continue
             identity = record["identity"]
         except (ValueError, KeyError, TypeError, AttributeError) as error:

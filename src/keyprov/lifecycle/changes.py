@@ -9,11 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from keyprov.client import OpenRouterClient
-from keyprov.creator import CreateRequest, create_keys
+from keyprov.creator import CreateRequest, create_keys, delete_undelivered
 from keyprov.errors import ApiError, ConfigurationError
 from keyprov.ledger import Ledger, LedgerEntry
 from keyprov.session import Session, session
-from keyprov.snapshot import snapshot
+from keyprov.snapshot import Snapshot, snapshot
 from keyprov.status import ExitStatus
 from keyprov.workshop import WorkshopRef
 
@@ -57,40 +57,75 @@ def set_limit(
     add: float | None = None,
     max_limit: float = 100.0,
 ) -> list[Change]:
-    """Set an absolute limit, or add to the current one (PATCH is absolute: read, add, write)."""
+    """Set an absolute limit, or add to the current one (PATCH is absolute: read, add, write).
+
+    Every limit to send is journaled, in one record, before the first is sent: a set-limit
+    stopped part-way is finished by its rerun, which sends the journaled limits instead of
+    adding again.
+    """
     if (limit is None) == (add is None):
         raise ConfigurationError("give exactly one of --limit USD or --add USD.")
-    changes = []
+    op = f"add {add:g}" if add is not None else f"set {limit:g}"
+    changes: list[Change] = []
     with session(ref.resolve(), client, "set-limit", require_state=True) as held:
         held.snapshot()
-        for entry in _select(held.ledger, participants):
+        chosen = _select(held.ledger, participants)
+        unfinished = [entry for entry in chosen if entry.limit_target is not None]
+        for entry in unfinished:
+            assert entry.limit_target is not None
+            changes.append(_send_limit(held, entry, entry.limit_target, resumed=True))
+        if unfinished and all(entry.limit_op == op for entry in unfinished):
+            # This is the rerun of the set-limit that stopped: it is now complete.
+            return _outcome(held, changes)
+        chosen = _select(held.ledger, participants)
+        targets: dict[str, float] = {}
+        for entry in chosen:
             assert entry.hash is not None
             try:
-                old = client.get_key(entry.hash).limit if add is not None else entry.limit
-                new = round((old or 0.0) + add, 6) if add is not None else float(limit or 0.0)
-                if new <= 0 or new > max_limit:
-                    changes.append(
-                        Change(
-                            entry.identity,
-                            entry.label or "",
-                            False,
-                            f"{new:g} USD is not in (0, {max_limit:g}]; raise --max-limit if meant",
-                        )
-                    )
-                    continue
-                key = client.update_key(entry.hash, limit=new)
+                old = held.client.get_key(entry.hash).limit if add is not None else entry.limit
             except ApiError as error:
                 changes.append(Change(entry.identity, entry.label or "", False, str(error)))
                 continue
-            held.saw(key)
-            held.ledger.record_update(entry.identity, limit=key.limit)
-            held.audit.event(
-                "limit_set", participant=entry.identity, hash=key.hash, old=old, new=key.limit
-            )
-            changes.append(
-                Change(entry.identity, key.label, True, f"limit {old} -> {key.limit} USD")
-            )
+            new = round((old or 0.0) + add, 6) if add is not None else float(limit or 0.0)
+            if new <= 0 or new > max_limit:
+                changes.append(
+                    Change(
+                        entry.identity,
+                        entry.label or "",
+                        False,
+                        f"{new:g} USD is not in (0, {max_limit:g}]; raise --max-limit if meant",
+                    )
+                )
+                continue
+            targets[entry.identity] = new
+        if targets:
+            held.ledger.record_targets(op, targets)
+        for entry in held.ledger.entries():
+            if entry.identity in targets:
+                changes.append(_send_limit(held, entry, targets[entry.identity], resumed=False))
         return _outcome(held, changes)
+
+
+def _send_limit(held: Session, entry: LedgerEntry, target: float, *, resumed: bool) -> Change:
+    assert entry.hash is not None
+    try:
+        key = held.client.update_key(entry.hash, limit=target)
+    except ApiError as error:
+        return Change(entry.identity, entry.label or "", False, str(error))
+    held.saw(key)
+    held.ledger.record_update(entry.identity, limit=key.limit, limit_target=None, limit_op=None)
+    held.audit.event(
+        "limit_set",
+        participant=entry.identity,
+        hash=key.hash,
+        old=entry.limit,
+        new=key.limit,
+        resumed=resumed,
+    )
+    detail = f"limit {entry.limit} -> {key.limit} USD"
+    if resumed:
+        detail += " (finishing the set-limit an earlier run left)"
+    return Change(entry.identity, key.label, True, detail)
 
 
 def rotate(ref: WorkshopRef, client: OpenRouterClient, *, participants: list[str]) -> list[Change]:
@@ -100,10 +135,42 @@ def rotate(ref: WorkshopRef, client: OpenRouterClient, *, participants: list[str
     """
     changes = []
     with session(ref.resolve(), client, "rotate", require_state=True) as held:
-        held.snapshot()
+        changes.extend(_finish_rotations(held, held.snapshot()))
         for entry in _select(held.ledger, participants):
             changes.append(_rotate_one(held, entry))
         return _outcome(held, changes)
+
+
+def _finish_rotations(held: Session, current: Snapshot) -> list[Change]:
+    """What an earlier rotate left undone: old keys still enabled, and keys made by a create
+    whose answer never came (nobody holds their secret)."""
+    changes = []
+    undeleted: set[str] = set()
+    for item in current.owned():
+        key, entry = item.key, item.entry
+        if item.role == "retired" and not key.disabled:
+            try:
+                held.saw(held.client.update_key(key.hash, disabled=True))
+            except ApiError as error:
+                changes.append(Change(item.identity, key.label, False, str(error)))
+                continue
+            held.audit.event("rotated", participant=item.identity, old_hash=key.hash, late=True)
+            changes.append(
+                Change(item.identity, key.label, True, "replaced key disabled (left by a rotate)")
+            )
+        elif item.role == "unknown" and entry is not None and entry.pending:
+            try:
+                delete_undelivered(held, item.identity, key)
+            except ApiError as error:
+                undeleted.add(item.identity)
+                changes.append(Change(item.identity, key.label, False, str(error)))
+                continue
+            detail = "deleted a key nobody holds (left by a rotate)"
+            changes.append(Change(item.identity, key.label, True, detail))
+    for entry in held.ledger.entries():
+        if entry.pending and entry.has_key and entry.identity not in undeleted:
+            held.ledger.record_update(entry.identity, pending=False)
+    return changes
 
 
 def _rotate_one(held: Session, entry: LedgerEntry) -> Change:

@@ -135,6 +135,11 @@ def _check_participant(
     extra = [duplicate for duplicate in item.duplicates if not duplicate.disabled]
     if extra:
         problems.append(f"{len(extra)} extra enabled key(s)")
+    if item.retired:
+        problems.append(
+            f"the key it replaced is still enabled ({', '.join(k.label for k in item.retired)}): "
+            "run keyprov rotate or keyprov provision to disable it"
+        )
     return CheckRow(
         participant.identity,
         participant.name,
