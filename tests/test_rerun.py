@@ -282,3 +282,33 @@ def test_quiet_prints_only_the_summary(workshop: CliWorkshop) -> None:
     assert done.returncode == 0
     assert done.stdout.splitlines() == ["ws: 3 participants: 3 created"]
     assert done.stderr == ""
+
+
+def test_a_row_identified_by_email_keeps_its_key_when_its_id_is_filled_in(
+    workshop: CliWorkshop,
+) -> None:
+    """Moodle lists teachers without an ID number: they are known by their email until an
+    id is filled in, and then they are the same person, with the same key."""
+    header = ("First name", "Last name", "ID number", "Email address")
+    rows = [
+        ("Ada", "Lovelace", "0201457", "ada@example.org"),
+        ("Tess", "Teacher", "", "tess@example.org"),
+    ]
+    write_csv(workshop.roster, header, rows)
+    assert workshop.provision("--limit", "1").returncode == 0
+    tess_key = workshop.key_of("tess@example.org")
+
+    write_csv(
+        workshop.roster, header, [rows[0], ("Tess", "Teacher", "0999001", "tess@example.org")]
+    )
+    plan = workshop.provision("--limit", "1", "--dry-run")
+    assert "keys to create:                0" in plan.stdout, plan.stdout
+    done = workshop.provision("--limit", "1")
+    assert done.returncode == 0, done.stderr
+    assert workshop.writes() == [], "no new key, no change"
+    assert [k["hash"] for k in workshop.sandbox.keys() if "tess" in str(k["name"])] == [
+        tess_key["hash"]
+    ]
+    again = workshop.provision("--limit", "1")
+    assert again.returncode == 0 and workshop.writes() == []
+    assert "not in the roster" not in again.stderr

@@ -34,6 +34,10 @@ class PlanApplier:
     def apply(self, plan: Plan) -> list[ParticipantResult]:
         to_create: list[CreateRequest] = []
         for item in plan.items:
+            if item.renamed_from is not None and item.participant.participant_id is not None:
+                self.session.ledger.record_renamed(
+                    item.renamed_from, item.participant.identity, item.participant.participant_id
+                )
             for key in item.retired:
                 self._prune(key, f"replaced by rotation for {item.participant.identity}")
             if item.action is Action.CREATE:

@@ -193,6 +193,16 @@ class Ledger:
         self._sync(unsynced)
         self.replayed.sheet_digest = digest
 
+    def record_renamed(self, old: str, new: str, participant_id: str) -> None:
+        """The participant known as `old` (their email) is `new` (their id) from now on."""
+        with self._lock:
+            entry = self._entries.pop(old)
+            self._entries[new] = replace(entry, identity=new, participant_id=participant_id)
+            unsynced = self._append(
+                {"event": "renamed", "identity": new, "from": old, "participant_id": participant_id}
+            )
+        self._sync(unsynced)
+
     def record_targets(self, op: str, targets: dict[str, float]) -> None:
         """Journal every limit a set-limit is about to send, in one record: all or none."""
         with self._lock:
@@ -305,7 +315,7 @@ def _entry_fields(entry: LedgerEntry) -> dict[str, Any]:
     return asdict(entry)
 
 
-RECORD_KINDS = ("intent", "created", "recovered", "updated", "sheet", "targets")
+RECORD_KINDS = ("intent", "created", "recovered", "updated", "sheet", "targets", "renamed")
 
 
 def _replay(path: Path) -> tuple[dict[str, LedgerEntry], Replayed]:
@@ -353,6 +363,13 @@ def _replay(path: Path) -> tuple[dict[str, LedgerEntry], Replayed]:
                 "written by another program or a newer keyprov. Use that keyprov, or move "
                 "the file away (keys.xlsx then gives the keys back)."
             )
+        if event == "renamed":
+            if record["from"] in entries:
+                moved = entries.pop(record["from"])
+                entries[identity] = replace(
+                    moved, identity=identity, participant_id=record["participant_id"]
+                )
+            continue
         known = {name for name in LedgerEntry.__dataclass_fields__}
         fields = {name: value for name, value in record.items() if name in known}
         if "retired" in fields:

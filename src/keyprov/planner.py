@@ -54,6 +54,9 @@ class ParticipantPlan:
     """For UPDATE: the roster values to PATCH (only those that changed in the roster)."""
     replaces: ApiKey | None = None
     """For a rotation's CREATE: the key the new one retires once it is stored."""
+    renamed_from: str | None = None
+    """The identity the state knows this participant by, when it is not theirs any more: a
+    row identified by its email (no id yet) that has an id now. Their key stays theirs."""
 
 
 @dataclass(frozen=True)
@@ -84,11 +87,19 @@ def make_plan(
         identity = identity_from_key_name(workshop, key.name)
         if identity is not None:
             named[identity].append(key)
-    items = [
-        _plan_participant(participant, ledger.get(participant.identity), named, by_hash)
-        for participant in participants
-    ]
-    in_roster = {participant.identity for participant in participants}
+    renamed = _ids_given_since(participants, ledger)
+    for new, old in renamed.items():
+        named[new].extend(named.pop(old, []))
+    items = []
+    for participant in participants:
+        old = renamed.get(participant.identity)
+        entry = ledger.get(old if old is not None else participant.identity)
+        item = _plan_participant(participant, entry, named, by_hash)
+        if old is not None:
+            note = item.note or f"now identified by its id (was by {old})"
+            item = replace(item, renamed_from=old, note=note)
+        items.append(item)
+    in_roster = {participant.identity for participant in participants} | set(renamed.values())
     owner_of_hash = {entry.hash: entry.identity for entry in ledger.values() if entry.hash}
 
     def owner(key: ApiKey) -> str | None:
@@ -98,6 +109,30 @@ def make_plan(
         key for key in server_keys if (who := owner(key)) is not None and who not in in_roster
     ]
     return Plan(workshop=workshop, items=items, not_in_roster=not_in_roster)
+
+
+def _ids_given_since(
+    participants: Sequence[Participant], ledger: Mapping[str, LedgerEntry]
+) -> dict[str, str]:
+    """Participants known by their email who have an id now: {id: email}.
+
+    In a roster whose id column is only partly filled, a row without an id is identified by
+    its email. When its id is filled in later, it is the same person: matched by email
+    before being taken for someone new, they keep their key.
+    """
+    in_roster = {participant.identity for participant in participants}
+    found = {}
+    for participant in participants:
+        if participant.participant_id is None or participant.identity in ledger:
+            continue
+        earlier = ledger.get(participant.email)
+        if (
+            earlier is not None
+            and earlier.participant_id is None
+            and participant.email not in in_roster
+        ):
+            found[participant.identity] = participant.email
+    return found
 
 
 def _plan_participant(
