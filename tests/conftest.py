@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import Iterator
 
@@ -10,6 +11,21 @@ import pytest
 from keyprov.client import OpenRouterClient
 from keyprov.sandbox import Sandbox
 from tests.helpers import FAST_RETRY
+
+
+@pytest.fixture(autouse=True)
+def own_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Each test its own list of workshops: never the developer's, never another test's.
+
+    Set by hand, not with monkeypatch: tests that call monkeypatch.undo() keep it.
+    """
+    saved = os.environ.get("KEYPROV_HOME")
+    os.environ["KEYPROV_HOME"] = str(tmp_path_factory.mktemp("keyprov-home"))
+    yield
+    if saved is None:
+        os.environ.pop("KEYPROV_HOME", None)
+    else:
+        os.environ["KEYPROV_HOME"] = saved
 
 
 @pytest.fixture

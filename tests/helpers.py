@@ -96,8 +96,9 @@ def invoke(args: Sequence[str], *, env: dict[str, str], cwd: Path) -> Invocation
     saved_handlers, saved_level = list(root.handlers), root.level
     stdout, stderr = io.StringIO(), io.StringIO()
     code = 0
+    environment = keyprov_process_env(env)
     os.environ.clear()
-    os.environ.update(keyprov_process_env(env))
+    os.environ.update(environment)
     os.chdir(cwd)
     try:
         with redirect_stdout(stdout), redirect_stderr(stderr):

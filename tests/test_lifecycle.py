@@ -205,7 +205,8 @@ def test_set_limit_add_adds_to_the_current_limit_and_survives_a_rerun(
 def test_lifecycle_commands_need_a_provisioned_workshop(workshop: CliWorkshop) -> None:
     make_roster(workshop.roster, 1)
     done = workshop.keyprov("revoke", "ws.csv")
-    assert done.returncode == 2 and "provision it first" in done.stderr
+    assert done.returncode == 2 and "never provisioned" in done.stderr, done.stderr
+    assert not (workshop.folder / "output").exists(), "no folder made for a workshop that is not"
 
 
 def test_a_rotation_killed_after_its_create_is_resolved_by_the_next_run(

@@ -93,7 +93,7 @@ def test_audit_log_tells_the_run_without_a_secret(
     sandbox: Sandbox, client: OpenRouterClient, management_key: str, tmp_path: Path
 ) -> None:
     roster = make_roster(tmp_path / "w.csv", 3)
-    sandbox.force(503, count=1, method="GET")  # one retry, to be logged
+    sandbox.force(503, count=1, method="GET", path_prefix="/keys")  # a retry, to be logged
     result = provision(settings_for(roster, tmp_path), client)
 
     text = result.audit_path.read_text()
@@ -243,7 +243,10 @@ def test_the_balance_is_read_while_the_keys_are_listed(
     # A rerun with nothing to create has no use for the balance, and does not ask for it.
     sandbox.clear_log()
     provision(settings_for(roster, tmp_path), client)
-    assert [(r.method, r.path) for r in sandbox.request_log] == [("GET", "/api/v1/keys")]
+    assert [(r.method, r.path) for r in sandbox.request_log] == [
+        ("GET", "/api/v1/key"),  # which account the workshop is filed under
+        ("GET", "/api/v1/keys"),
+    ]
 
 
 def created_in_audit(folder: Path) -> set[str]:

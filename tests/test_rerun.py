@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from keyprov.client import OpenRouterClient
-from keyprov.lock import workshop_lock
+from keyprov.registry import Registry
 from keyprov.sandbox import Sandbox
 from tests.helpers import (
     CliWorkshop,
@@ -210,15 +210,19 @@ def test_a_second_key_for_a_participant_is_reported_and_pruned(workshop: CliWork
     assert len(enabled) == 2 and extra["hash"] not in {k["hash"] for k in enabled}
 
 
-def test_an_overlapping_run_exits_2_and_changes_nothing(workshop: CliWorkshop) -> None:
+def test_an_overlapping_run_exits_2_and_changes_nothing(
+    workshop: CliWorkshop, client: OpenRouterClient
+) -> None:
     make_roster(workshop.roster, 2)
-    folder = workshop.folder / "output" / "ws"
-    folder.mkdir(parents=True)
-    with workshop_lock(folder):
+    account = client.current_key()["label"]
+    with Registry.default().lock("ws", account):
         done = workshop.provision()
     assert done.returncode == 2
     assert "another keyprov run" in done.stderr
-    assert workshop.sandbox.request_log == []
+    # It only asked which account the key belongs to (the lock is the workshop's and the
+    # account's), and wrote nothing.
+    assert [(r.method, r.path) for r in workshop.sandbox.request_log] == [("GET", "/api/v1/key")]
+    assert not (workshop.folder / "output").exists()
 
 
 def test_of_two_concurrent_runs_one_proceeds_and_the_other_exits_2(

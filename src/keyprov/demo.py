@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from keyprov.files import ensure_private_dir
+from keyprov.registry import HOME_VARIABLE
 from keyprov.sandbox import Sandbox, default_management_key
 from keyprov.settings import BASE_URL_VARIABLE, KEY_VARIABLE
 
@@ -24,7 +25,14 @@ def run_demo(roster: Path, out_dir: Path, limit: float) -> int:
     management_key = default_management_key()  # yours if set, else the sandbox's demo key
     with Sandbox(management_key, state_path=state) as sandbox:
         print(f"sandbox: {sandbox.base_url} (state in {state})")
-        env = {**os.environ, KEY_VARIABLE: management_key, BASE_URL_VARIABLE: sandbox.base_url}
+        env = {
+            **os.environ,
+            KEY_VARIABLE: management_key,
+            BASE_URL_VARIABLE: sandbox.base_url,
+            # The demo's workshop lives and dies with its sandbox: its own list of workshops,
+            # so that a clone's demo never meets another clone's.
+            HOME_VARIABLE: str((out_dir / ".demo-home").absolute()),
+        }
         command = [
             sys.executable,
             "-m",

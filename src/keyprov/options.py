@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
+from typing import Any
 
+from keyprov.errors import ConfigurationError
 from keyprov.roster import DEFAULT_MAX_LIMIT, Roster, read_roster
 
 
@@ -34,3 +37,84 @@ class RosterOptions:
 def expires_at(last_day: date | None) -> str | None:
     """A key given `--expires 2026-12-01` works through that whole day, UTC."""
     return f"{last_day.isoformat()}T23:59:59Z" if last_day else None
+
+
+REMEMBERED = (
+    "roster",
+    "default_limit",
+    "limit_reset",
+    "expires",
+    "max_limit",
+    "sheet",
+    "column_overrides",
+)
+"""What provision remembers with the workshop, for later commands to expect."""
+
+
+@dataclass(frozen=True)
+class DesiredOptions:
+    """What a workshop's keys should be, and how its roster is read.
+
+    Provision remembers them in the workshop's folder; check, report, set-limit, rotate and
+    revoke use them, each option given on their command line overriding it for that run.
+    """
+
+    roster: Path | None = None
+    default_limit: float | None = None
+    limit_reset: str | None = None
+    expires: date | None = None
+    max_limit: float = DEFAULT_MAX_LIMIT
+    sheet: str | None = None
+    column_overrides: tuple[tuple[str, str], ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "roster": str(self.roster.absolute()) if self.roster else None,
+            "default_limit": self.default_limit,
+            "limit_reset": self.limit_reset,
+            "expires": self.expires.isoformat() if self.expires else None,
+            "max_limit": self.max_limit,
+            "sheet": self.sheet,
+            "column_overrides": [list(pair) for pair in self.column_overrides],
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> DesiredOptions:
+        expires = data.get("expires")
+        return cls(
+            roster=Path(data["roster"]) if data.get("roster") else None,
+            default_limit=data.get("default_limit"),
+            limit_reset=data.get("limit_reset"),
+            expires=date.fromisoformat(expires) if expires else None,
+            max_limit=float(data.get("max_limit") or DEFAULT_MAX_LIMIT),
+            sheet=data.get("sheet"),
+            column_overrides=tuple(
+                (str(field), str(header)) for field, header in data.get("column_overrides") or ()
+            ),
+        )
+
+    def merged(self, given: Iterable[str] | None, remembered: Mapping[str, Any]) -> DesiredOptions:
+        """These options where the user gave them (every one when `given` is None), the
+        remembered ones everywhere else."""
+        if given is None or not remembered:
+            return self
+        earlier = DesiredOptions.from_json(remembered)
+        chosen = set(given)
+        return replace(
+            self,
+            **{name: getattr(earlier, name) for name in REMEMBERED if name not in chosen},
+        )
+
+    def roster_options(self) -> RosterOptions:
+        if self.roster is None:
+            raise ConfigurationError(
+                "which roster? Give the ROSTER file (the workshop does not remember one yet)."
+            )
+        return RosterOptions(
+            self.roster,
+            self.default_limit,
+            self.limit_reset,
+            self.max_limit,
+            self.sheet,
+            self.column_overrides,
+        )

@@ -10,9 +10,9 @@ import hashlib
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -23,15 +23,17 @@ from keyprov.client import OpenRouterClient
 from keyprov.creator import DEFAULT_CONCURRENCY, Creator
 from keyprov.errors import ApiError, InsufficientCreditsError
 from keyprov.ledger import Ledger
+from keyprov.locate import account_label, locate, remembered_locally
 from keyprov.models import ApiKey, Credits
-from keyprov.options import RosterOptions, expires_at
+from keyprov.options import DesiredOptions, RosterOptions, expires_at
 from keyprov.outcomes import Outcome, ParticipantResult, ResultCallback, Results
 from keyprov.planner import Action, Plan, make_plan
+from keyprov.registry import Registry
 from keyprov.roster import DEFAULT_MAX_LIMIT, Participant, Roster
 from keyprov.session import RunStats, Session, session
 from keyprov.snapshot import snapshot
 from keyprov.status import ExitStatus
-from keyprov.workshop import Workshop, WorkshopRef
+from keyprov.workshop import WorkshopRef
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
@@ -53,7 +55,7 @@ CREDITS_UNKNOWN = (
 class ProvisionSettings:
     roster: Path
     workshop: str | None = None
-    out_dir: Path = Path("output")
+    out_dir: Path | None = None
     default_limit: float | None = None
     limit_reset: str | None = None
     expires: date | None = None
@@ -67,6 +69,9 @@ class ProvisionSettings:
     allow_overcommit: bool = False
     force: bool = False
     """Write secrets inside a git work tree even where they are not git-ignored."""
+    given: frozenset[str] | None = None
+    """The remembered options (keyprov.options.REMEMBERED) the command line gave; the
+    workshop's remembered values stand in for the others. None: every value is meant."""
 
     @property
     def workshop_ref(self) -> WorkshopRef:
@@ -77,8 +82,28 @@ class ProvisionSettings:
         return self.workshop_ref.name
 
     @property
-    def workshop_dir(self) -> Path:
-        return self.workshop_ref.resolve().folder
+    def desired(self) -> DesiredOptions:
+        return DesiredOptions(
+            self.roster,
+            self.default_limit,
+            self.limit_reset,
+            self.expires,
+            self.max_limit,
+            self.sheet,
+            self.column_overrides,
+        )
+
+    def with_remembered(self, remembered: Mapping[str, Any]) -> ProvisionSettings:
+        desired = self.desired.merged(self.given, remembered)
+        return replace(
+            self,
+            default_limit=desired.default_limit,
+            limit_reset=desired.limit_reset,
+            expires=desired.expires,
+            max_limit=desired.max_limit,
+            sheet=desired.sheet,
+            column_overrides=desired.column_overrides,
+        )
 
     @property
     def expires_at(self) -> str | None:
@@ -143,11 +168,12 @@ def provision(
     created so far are in the local state and in keys.xlsx.
     """
     started = time.monotonic()
+    remembered = remembered_locally(settings.workshop_ref)
+    settings = settings.with_remembered(remembered)
     roster = load_roster(settings)
     notes = [*roster.warnings, *(f"skipped: {problem}" for problem in roster.skipped)]
-    workshop = settings.workshop_ref.resolve()
     if settings.dry_run:
-        result = _dry_run(workshop, client, roster.participants)
+        result = _dry_run(settings, client, roster.participants, remembered)
         result.roster_notes = notes
         return result
     details = {
@@ -157,11 +183,24 @@ def provision(
         "participants": len(roster.participants),
         "roster_notes": notes,
     }
-    result = ProvisionResult(workshop.name, Plan(workshop.name, []), roster_notes=notes)
-    result.keys_path, result.audit_path = workshop.keys_path, workshop.audit_path
+    name = settings.workshop_name
+    result = ProvisionResult(name, Plan(name, []), roster_notes=notes)
     try:
-        with session(workshop, client, "provision", force=settings.force, details=details) as held:
+        with session(
+            settings.workshop_ref,
+            client,
+            "provision",
+            creating=True,
+            force=settings.force,
+            details=details,
+        ) as held:
+            result.keys_path, result.audit_path = held.workshop.keys_path, held.workshop.audit_path
+            if held.workshop.options != remembered:
+                # Another account's workshop of this name was remembered: read as this one's.
+                settings = settings.with_remembered(held.workshop.options)
+                roster = load_roster(settings)
             held.participants = roster.participants
+            held.remember = settings.desired.to_json()
             result.stats = held.stats
             _provision_in(held, settings, roster.participants, result, on_result, on_plan)
     finally:
@@ -216,9 +255,17 @@ def _mark_removed(held: Session, participants: list[Participant]) -> None:
 
 
 def _dry_run(
-    workshop: Workshop, client: OpenRouterClient, participants: list[Participant]
+    settings: ProvisionSettings,
+    client: OpenRouterClient,
+    participants: list[Participant],
+    remembered: Mapping[str, Any],
 ) -> ProvisionResult:
     """The plan a real run would apply, computed with reads only; no file is written."""
+    account = account_label(client)
+    workshop, _ = locate(settings.workshop_ref, account, Registry.default(), creating=True)
+    if workshop.options != remembered:
+        settings = settings.with_remembered(workshop.options)
+        participants = load_roster(settings).participants
     current = snapshot(workshop, client)
     plan = make_plan(workshop.name, participants, current.entries, current.server_keys)
     credits = None

@@ -14,24 +14,27 @@ import time
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from keyprov import tool_version
 from keyprov.audit import AuditLog, current_subject
 from keyprov.client import OpenRouterClient, RetryEvent
 from keyprov.distribution import RowNote, distribution_rows
-from keyprov.errors import ConfigurationError, KeyprovError, StateWriteError
+from keyprov.errors import KeyprovError, LocalFileError, StateWriteError
 from keyprov.files import ensure_private_dir, remove_stale_temporaries
 from keyprov.gitignore import refuse_unignored
 from keyprov.ledger import Ledger
+from keyprov.locate import account_label, locate
 from keyprov.lock import workshop_lock
 from keyprov.models import ApiKey
 from keyprov.outputs import write_keys_workbook
 from keyprov.recovery import file_digest
+from keyprov.registry import Registry, WorkshopFile, WorkshopRecord, now
 from keyprov.roster import Participant
 from keyprov.snapshot import Snapshot, confirm_known, list_server_keys, lost_entries, server_with
 from keyprov.status import ExitStatus
-from keyprov.workshop import Workshop
+from keyprov.workshop import Workshop, WorkshopRef
 
 log = logging.getLogger(__name__)
 
@@ -95,9 +98,31 @@ class Session:
     exit_status: ExitStatus = ExitStatus.OK
     counts: Counter[str] = field(default_factory=Counter)
     stats: RunStats = field(default_factory=RunStats)
+    remember: dict[str, Any] | None = None
+    """The options a provision applied, to be remembered in workshop.json (if it got as far
+    as applying them)."""
 
     def key_name(self, identity: str) -> str:
         return self.workshop.key_name(identity)
+
+    def keys_enabled(self) -> int:
+        """Participants' keys enabled on the server, as last seen."""
+        server = self.server or {}
+        return sum(
+            1
+            for entry in self.ledger.entries()
+            if entry.hash in server and not server[entry.hash].disabled
+        )
+
+    def remember_options(self, status: ExitStatus | str) -> None:
+        if self.remember is None or status in (ExitStatus.BAD_INPUT, "error"):
+            return
+        found = WorkshopFile.read(self.workshop.folder)
+        created = found.created if found is not None else now()
+        with contextlib.suppress(OSError):
+            WorkshopFile(self.workshop.name, self.workshop.account, created, self.remember).write(
+                self.workshop.folder
+            )
 
     def note(self, identity: str, note: RowNote) -> None:
         self.notes[identity] = note
@@ -175,75 +200,135 @@ class Session:
 
 @contextlib.contextmanager
 def session(
-    workshop: Workshop,
+    ref: WorkshopRef,
     client: OpenRouterClient,
     command: str,
     *,
+    creating: bool = False,
     force: bool = False,
-    require_state: bool = False,
     details: Mapping[str, Any] | None = None,
 ) -> Iterator[Session]:
     """Hold the workshop for one command that writes; on exit save the state, then keys.xlsx.
 
-    Raises LockedError at once when another run holds the workshop, and StateWriteError when
-    the state cannot be saved (said even over another error: "keys created so far are saved"
-    would be untrue).
+    The workshop is found by name and account wherever its folder is (keyprov.locate); only
+    `creating` (provision) may start a new one, and its folder is made only now, after the
+    server has answered. Raises LockedError at once when another run holds the workshop,
+    UnknownWorkshopError or WorkshopElsewhereError (exit 2, nothing written), and
+    StateWriteError when the state cannot be saved (said even over another error: "keys
+    created so far are saved" would be untrue).
     """
-    if require_state and not workshop.state_path.exists():
-        raise ConfigurationError(
-            f"no local state for workshop {workshop.name!r} in {workshop.folder}: provision it "
-            "first, or point --out at the folder that holds it."
-        )
-    # The whole folder must be ignored: temporary copies of the secret files live there too.
-    refuse_unignored([workshop.folder / ".any-file"], force=force)
-    folder = ensure_private_dir(workshop.folder)
-    started = time.monotonic()
-    with (
-        workshop_lock(folder),
-        Ledger.open(workshop.state_path) as ledger,
-        AuditLog(workshop.audit_path, locked=True) as audit,
-    ):
-        remove_stale_temporaries(folder)
-        held = Session(workshop, client, ledger, audit, command)
-        audit.event(
-            "run_start",
-            command=command,
-            tool_version=tool_version(),
-            base_url=client.base_url,
-            **(details or {}),
-        )
-        previous_on_retry = client.on_retry
-        client.on_retry = held.audit_retry
-        status: ExitStatus | str = "error"
-        try:
-            yield held
-            status = held.exit_status
-        except KeyboardInterrupt:
-            status = ExitStatus.INTERRUPTED
-            raise
-        except KeyprovError as error:
-            status = error.exit_status
-            raise
-        finally:
-            client.on_retry = previous_on_retry
-            not_saved = held.save()
-            if not_saved is not None:
-                status = not_saved.exit_status
+    registry = Registry.default()
+    # Checked before anything is sent, where the folder will most likely be; once found,
+    # the workshop's own folder is checked again below.
+    refuse_unignored([ref.default_folder / ".any-file"], force=force)
+    account = account_label(client)
+    with registry.lock(ref.name, account):
+        workshop, record = locate(ref, account, registry, creating=creating)
+        # The whole folder must be ignored: temporary copies of the secret files live there too.
+        refuse_unignored([workshop.folder / ".any-file"], force=force)
+        with _opened(workshop) as (ledger, audit):
+            _file_workshop(workshop, record, registry)
+            yield from _run(Session(workshop, client, ledger, audit, command), registry, details)
+
+
+@contextlib.contextmanager
+def _opened(workshop: Workshop) -> Iterator[tuple[Ledger, AuditLog]]:
+    """The folder (made owner-only), its lock, its state and its audit log."""
+    try:
+        folder = ensure_private_dir(workshop.folder)
+        lock = workshop_lock(folder)
+        lock.__enter__()
+    except OSError as error:
+        raise LocalFileError(
+            f"{workshop.folder}: keyprov cannot write the workshop's files here "
+            f"({error.strerror or error}). Make the folder writable (chmod u+w), or give "
+            "--out a folder you can write to."
+        ) from error
+    try:
+        with Ledger.open(workshop.state_path) as ledger:
             try:
-                audit.event(
-                    "run_end",
-                    command=command,
-                    exit_status=int(status) if isinstance(status, ExitStatus) else status,
-                    counts=dict(held.counts),
-                    stats=held.stats.as_dict(),
-                    duration_s=round(time.monotonic() - started, 3),
-                    **({"not_saved": str(not_saved)} if not_saved else {}),
-                )
-            except StateWriteError:
-                if not_saved is None:
-                    raise  # else the state's own failure is the one to tell
-            if not_saved is not None:
-                raise not_saved
+                audit = AuditLog(workshop.audit_path, locked=True)
+            except OSError as error:
+                raise LocalFileError(
+                    f"{workshop.audit_path} cannot be opened ({error.strerror or error}); "
+                    "make the workshop folder and its files writable, then run again."
+                ) from error
+            with audit:
+                remove_stale_temporaries(folder)
+                yield ledger, audit
+    finally:
+        lock.__exit__(None, None, None)
+
+
+def _file_workshop(workshop: Workshop, record: WorkshopRecord | None, registry: Registry) -> None:
+    """Say in the folder which workshop it holds, and where the registry finds it."""
+    if WorkshopFile.read(workshop.folder) is None:
+        WorkshopFile(workshop.name, workshop.account, now()).write(workshop.folder)
+    if record is None or Path(record.folder) != workshop.folder:
+        created = record.created if record is not None else now()
+        registry.put(WorkshopRecord(workshop.name, workshop.account, str(workshop.folder), created))
+
+
+def _run(held: Session, registry: Registry, details: Mapping[str, Any] | None) -> Iterator[Session]:
+    client, audit, workshop = held.client, held.audit, held.workshop
+    started = time.monotonic()
+    audit.event(
+        "run_start",
+        command=held.command,
+        tool_version=tool_version(),
+        base_url=client.base_url,
+        account=workshop.account,
+        **(details or {}),
+    )
+    previous_on_retry = client.on_retry
+    client.on_retry = held.audit_retry
+    status: ExitStatus | str = "error"
+    try:
+        yield held
+        status = held.exit_status
+    except KeyboardInterrupt:
+        status = ExitStatus.INTERRUPTED
+        raise
+    except KeyprovError as error:
+        status = error.exit_status
+        raise
+    finally:
+        client.on_retry = previous_on_retry
+        not_saved = held.save()
+        if not_saved is not None:
+            status = not_saved.exit_status
+        held.remember_options(status)
+        _note_last_run(held, registry, status)
+        try:
+            audit.event(
+                "run_end",
+                command=held.command,
+                exit_status=int(status) if isinstance(status, ExitStatus) else status,
+                counts=dict(held.counts),
+                stats=held.stats.as_dict(),
+                duration_s=round(time.monotonic() - started, 3),
+                **({"not_saved": str(not_saved)} if not_saved else {}),
+            )
+        except StateWriteError:
+            if not_saved is None:
+                raise  # else the state's own failure is the one to tell
+        if not_saved is not None:
+            raise not_saved
+
+
+def _note_last_run(held: Session, registry: Registry, status: ExitStatus | str) -> None:
+    """The registry's line for `keyprov workshops`: never a reason for a run to fail."""
+    fields: dict[str, Any] = {
+        "last_run": now(),
+        "last_command": held.command,
+        "last_exit": int(status) if isinstance(status, ExitStatus) else 1,
+    }
+    if held.participants is not None:
+        fields["participants"] = len(held.participants)
+    if held.server is not None:
+        fields["keys_enabled"] = held.keys_enabled()
+    with contextlib.suppress(OSError, LocalFileError):
+        registry.update(held.workshop.name, held.workshop.account, **fields)
 
 
 @contextlib.contextmanager

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from keyprov.audit import AUDIT_FILE_NAME
 from keyprov.errors import ConfigurationError
@@ -12,6 +14,8 @@ from keyprov.models import ApiKey
 from keyprov.naming import identity_from_key_name, key_name, workshop_slug
 from keyprov.outputs import KEYS_FILE_NAME
 
+DEFAULT_OUT_DIR = Path("output")
+
 
 @dataclass(frozen=True)
 class Workshop:
@@ -19,6 +23,10 @@ class Workshop:
 
     name: str
     folder: Path
+    account: str = ""
+    """The label the server gives the management key this workshop belongs to."""
+    options: Mapping[str, Any] = field(default_factory=dict)
+    """The options its last provision applied (from workshop.json), for later commands."""
 
     @property
     def state_path(self) -> Path:
@@ -45,7 +53,8 @@ class WorkshopRef:
 
     roster: Path | None
     workshop: str | None
-    out_dir: Path = Path("output")
+    out_dir: Path | None = None
+    """--out, when given: where the workshop folder is (or is to be made)."""
 
     @property
     def name(self) -> str:
@@ -55,5 +64,7 @@ class WorkshopRef:
             return workshop_slug(self.roster.stem)
         raise ConfigurationError("name the workshop: give its ROSTER file or --workshop NAME.")
 
-    def resolve(self) -> Workshop:
-        return Workshop(self.name, self.out_dir / self.name)
+    @property
+    def default_folder(self) -> Path:
+        """Where a new workshop of this name is made: <--out or ./output>/<name>."""
+        return ((self.out_dir or DEFAULT_OUT_DIR) / self.name).absolute()

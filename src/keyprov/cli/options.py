@@ -49,13 +49,15 @@ def out_option(help_text: str) -> Callable[[F], F]:
         "--out",
         "out_dir",
         type=click.Path(path_type=Path, file_okay=False),
-        default=Path("output"),
-        show_default=True,
+        default=None,
         help=help_text,
     )
 
 
-OUT_OPTION = out_option("Folder holding <workshop>/keys.xlsx, audit.jsonl and state.jsonl.")
+OUT_OPTION = out_option(
+    "Folder holding <workshop>/keys.xlsx, audit.jsonl and state.jsonl (default: wherever the "
+    "workshop already lives, else ./output)."
+)
 WORKSHOP_OPTION = click.option(
     "--workshop", help="Workshop name (default: the roster file's name)."
 )

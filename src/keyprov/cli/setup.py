@@ -27,7 +27,7 @@ def doctor_command(out_dir: Path) -> None:
         keyprov doctor
         keyprov doctor --out /secure/keyprov-output
     """
-    checks = run_doctor(out_dir)
+    checks = run_doctor(out_dir or Path("output"))
     echo(render.doctor_lines(checks))
     sys.exit(ExitStatus.OK if all(check.ok for check in checks) else ExitStatus.INCOMPLETE)
 

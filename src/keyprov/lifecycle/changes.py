@@ -12,6 +12,7 @@ from keyprov.client import OpenRouterClient
 from keyprov.creator import CreateRequest, create_keys, delete_undelivered
 from keyprov.errors import ApiError, ConfigurationError
 from keyprov.ledger import Ledger, LedgerEntry
+from keyprov.locate import find_workshop
 from keyprov.session import Session, session
 from keyprov.snapshot import Snapshot, snapshot
 from keyprov.status import ExitStatus
@@ -67,7 +68,7 @@ def set_limit(
         raise ConfigurationError("give exactly one of --limit USD or --add USD.")
     op = f"add {add:g}" if add is not None else f"set {limit:g}"
     changes: list[Change] = []
-    with session(ref.resolve(), client, "set-limit", require_state=True) as held:
+    with session(ref, client, "set-limit") as held:
         held.snapshot()
         chosen = _select(held.ledger, participants)
         unfinished = [entry for entry in chosen if entry.limit_target is not None]
@@ -134,7 +135,7 @@ def rotate(ref: WorkshopRef, client: OpenRouterClient, *, participants: list[str
     If the successor cannot be created, the old key is left enabled and untouched.
     """
     changes = []
-    with session(ref.resolve(), client, "rotate", require_state=True) as held:
+    with session(ref, client, "rotate") as held:
         changes.extend(_finish_rotations(held, held.snapshot()))
         for entry in _select(held.ledger, participants):
             changes.append(_rotate_one(held, entry))
@@ -219,8 +220,8 @@ def revoke(
     ref: WorkshopRef, client: OpenRouterClient, *, delete: bool = False, dry_run: bool = False
 ) -> list[Change]:
     """Disable (or delete) every key of the workshop; keys already disabled are left alone."""
-    workshop = ref.resolve()
     if dry_run:
+        workshop = find_workshop(ref, client)
         return [
             Change(
                 item.identity,
@@ -233,7 +234,7 @@ def revoke(
             for item in snapshot(workshop, client).owned()
         ]
     changes = []
-    with session(workshop, client, "revoke", require_state=True) as held:
+    with session(ref, client, "revoke") as held:
         for item in held.snapshot().owned():
             key = item.key
             if not delete and key.disabled:

@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 from keyprov.client import OpenRouterClient
 from keyprov.errors import ApiError
 from keyprov.ledger import LedgerEntry
+from keyprov.locate import find_workshop
 from keyprov.models import Credits
 from keyprov.options import RosterOptions, expires_at
 from keyprov.planner import LIMIT_TOLERANCE, Action, ParticipantPlan, make_plan
@@ -62,7 +63,7 @@ def check_workshop(
 ) -> CheckResult:
     """Is every participant ready: one enabled key, the right limit and expiry, enough credits?"""
     participants = roster.read().participants
-    workshop = ref.resolve()
+    workshop = find_workshop(ref, client)
     current = snapshot(workshop, client)
     plan = make_plan(workshop.name, participants, current.entries, current.server_keys)
     moment = now or datetime.now(UTC)

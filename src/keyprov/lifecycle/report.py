@@ -8,6 +8,7 @@ from pathlib import Path
 from keyprov.charts import spend_chart
 from keyprov.client import OpenRouterClient
 from keyprov.files import ensure_private_dir
+from keyprov.locate import find_workshop
 from keyprov.models import ApiKey
 from keyprov.outputs import REPORT_FILE_NAME, write_report_workbook
 from keyprov.session import audited
@@ -58,7 +59,7 @@ class UsageReport:
 
 def usage_report(ref: WorkshopRef, client: OpenRouterClient) -> UsageReport:
     """Usage per key of the workshop, from the server; writes report.xlsx and spend.png."""
-    workshop = ref.resolve()
+    workshop = find_workshop(ref, client)
     rows = [
         UsageRow(
             identity=item.identity,
