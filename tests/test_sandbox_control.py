@@ -10,7 +10,7 @@ import threading
 import pytest
 import requests
 
-from keyprov.sandbox import Faults, Sandbox
+from keyprov.sandbox import Behaviour, Faults, Sandbox
 from tests.test_sandbox_support import MGMT, call, control
 
 
@@ -161,3 +161,36 @@ def test_a_client_expecting_100_continue_is_answered_at_once(sandbox):
         connection.sendall(body)
         assert connection.recv(4096).startswith(b"HTTP/1.1 201")
     assert len(sandbox.keys()) == 1
+
+
+def test_spend_hook_and_route_put_spend_on_the_chosen_keys(sandbox):
+    _, ada = sandbox.create_key_directly("keyprov:ws:ada", limit=4, limit_reset="weekly")
+    sandbox.create_key_directly("other")
+
+    updated = sandbox.spend(name_prefix="keyprov:ws:", usage=3, daily=1)
+    assert [(k["hash"], k["usage"], k["usage_weekly"], k["usage_daily"]) for k in updated] == [
+        (ada["hash"], 3, 3, 1)
+    ]
+    assert updated[0]["limit_remaining"] == 1
+
+    r = control(sandbox, "POST", "/spend", json={"hashes": [ada["hash"]], "usage": 0.25})
+    assert r.status_code == 200
+    assert [k["usage"] for k in r.json()["data"]] == [0.25]
+    assert {k["name"]: k["usage"] for k in sandbox.keys()} == {"keyprov:ws:ada": 0.25, "other": 0}
+    for bad in ({"usage": "1"}, {"random": 1}, {"hashes": [1], "usage": 1}, {"who": 1}, {}):
+        r = control(sandbox, "POST", "/spend", json=bad)
+        assert r.status_code == 400, bad
+    with pytest.raises(ValueError, match="not both"):
+        sandbox.spend(name_prefix="k", hashes=[ada["hash"]], usage=1)
+
+
+def test_behaviour_route_switches_the_unknowns(sandbox):
+    assert control(sandbox, "GET", "/behaviour").json() == Behaviour().to_dict()
+
+    r = control(sandbox, "PUT", "/behaviour", json={"unknown_assignment": "404"})
+
+    assert r.status_code == 200
+    assert sandbox.behaviour == Behaviour(unknown_assignment="404")
+    for bad in ({"unknown_assignment": "maybe"}, {"normal_key_status": 418}, {"colour": 1}):
+        assert control(sandbox, "PUT", "/behaviour", json=bad).status_code == 400
+    assert sandbox.behaviour == Behaviour(unknown_assignment="404")

@@ -41,6 +41,7 @@ from keyprov.sandbox.replies import (
 )
 from keyprov.sandbox.requestlog import RequestRecord
 from keyprov.sandbox.routes import RouteFamily
+from keyprov.sandbox.spend import plan_spend
 from keyprov.sandbox.store import KEY, MEMBER, Store
 from keyprov.sandbox.validation import ApiError
 
@@ -247,6 +248,36 @@ class Sandbox:
             "byok_monthly": byok_monthly,
         }
         return self._store.set_usage(hash, {k: v for k, v in given.items() if v is not None})
+
+    def spend(
+        self,
+        *,
+        name_prefix: str | None = None,
+        hashes: list[str] | None = None,
+        usage: float | None = None,
+        daily: float | None = None,
+        weekly: float | None = None,
+        monthly: float | None = None,
+        random: bool = False,
+        seed: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Put spend on keys: those with these `hashes`, or whose name starts with
+        `name_prefix`, or all. Either `usage` in USD (a window not given gets the next wider
+        one's figure), or `random` spend between nothing and each key's limit (reproducible with
+        `seed`). Returns the updated Keys, oldest first; raises ValueError naming what is
+        wrong (nothing is changed then)."""
+        plans = plan_spend(
+            self._store.all_keys()[::-1],  # oldest first: a seed gives each key one amount
+            name_prefix=name_prefix,
+            hashes=hashes,
+            usage=usage,
+            daily=daily,
+            weekly=weekly,
+            monthly=monthly,
+            random_spend=random,
+            seed=seed,
+        )
+        return [self._store.set_usage(h, numbers) for h, numbers in plans.items()]
 
     def set_credits(self, total_credits: float, total_usage: float) -> None:
         self._keys.credits = (float(total_credits), float(total_usage))
