@@ -174,7 +174,8 @@ class Sandbox:
           429 (with `Retry-After: retry_after`, omitted when None), 500, 502, 503;
           "html_200": 200 with a text/html captive-portal page;
           "slow": the work is done, the answer waits `seconds`.
-        On a list answer (GET /keys; the page is reshaped, nothing else changes):
+        On a list answer (GET /keys, /guardrails and the assignment lists; the page is
+        reshaped, nothing else changes):
           "list_no_data": 200 `{}`;  "list_null_data": 200 `{"data": null}`;
           "list_short_page": only the page's first half (rounded down), so it looks like the
             last page; used by the next non-empty page;
@@ -182,9 +183,10 @@ class Sandbox:
             repeat and this page's keys are never shown; used by the next page at offset > 0;
           "list_missing_key": one key (`hash`, else the page's first) absent, the rest moved up
             so the page keeps its length; used by the next page that holds that key;
-          "list_item_without_hash": one item (`hash`, else the page's first) lacks "hash".
+          "list_item_without_hash": one item (`hash`, else the page's first) lacks "hash"
+            (a guardrail its "id", an assignment its "key_hash").
         After a create is committed (a 201):
-          "drop_after_commit": the connection closes with no answer;
+          "drop_after_commit": the connection closes with no answer (keys, guardrails);
           "create_without_key": POST /keys answers 201 with `data` but no `key`.
 
         Raises ValueError for an unknown kind or an argument the kind cannot take.
