@@ -40,8 +40,9 @@ check report revoke: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/bench.py $(ARGS)
 
+# Its own state file, not the demo's (output/.sandbox-state.json), so the two never mix keys.
 sandbox: $(STAMP)
-	$(BIN)/keyprov sandbox --state output/.sandbox-state.json $(ARGS)
+	$(BIN)/keyprov sandbox --state output/.sandbox/state.json $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,7 +1,12 @@
-"""`keyprov sandbox`: run the OpenRouter management-API emulator as a foreground process."""
+"""`keyprov sandbox`: run the OpenRouter management-API emulator as a foreground process.
+
+`keyprov sandbox` alone runs it; its subcommands (`spend`, `force`, in remote_commands) steer
+one that is already running.
+"""
 
 from __future__ import annotations
 
+import shlex
 import signal
 import time
 from pathlib import Path
@@ -11,11 +16,13 @@ import click
 
 from keyprov.netaddr import is_loopback
 from keyprov.sandbox.faults import FORCED_KINDS, Faults, parse_kind
+from keyprov.sandbox.remote_commands import force_command, spend_command
 from keyprov.sandbox.server import (
     DEMO_MANAGEMENT_KEY,
     MANAGEMENT_KEY_ENV,
     Sandbox,
 )
+from keyprov.settings import BASE_URL_VARIABLE
 
 
 def _parse_forced(
@@ -37,7 +44,18 @@ def _parse_forced(
     return parsed
 
 
-@click.command("sandbox")
+def export_lines(sandbox: Sandbox) -> list[str]:
+    """What a user pastes into the shell that runs keyprov; every line is safe to paste."""
+    lines = [f"export {BASE_URL_VARIABLE}={shlex.quote(sandbox.base_url)}"]
+    if sandbox.management_key == DEMO_MANAGEMENT_KEY:
+        lines.append(f"export {MANAGEMENT_KEY_ENV}={shlex.quote(DEMO_MANAGEMENT_KEY)}")
+    else:
+        # Never echo a key that came from the environment: it may be a real one.
+        lines.append(f"# {MANAGEMENT_KEY_ENV}: the sandbox takes the one already set in yours")
+    return lines
+
+
+@click.group("sandbox", invoke_without_command=True)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option(
     "--port",
@@ -104,7 +122,9 @@ def _parse_forced(
     show_default=True,
     help="total_credits reported by GET /credits, in USD.",
 )
+@click.pass_context
 def sandbox_command(
+    ctx: click.Context,
     host: str,
     port: int,
     allow_remote: bool,
@@ -121,16 +141,26 @@ def sandbox_command(
     """Run a local emulator of OpenRouter's management API.
 
     It serves /api/v1/keys, /key, /credits, /guardrails and /models like openrouter.ai does,
-    so keyprov can be tried and tested without an account or real money. The management key it
-    accepts is $OPENROUTER_PROVISIONING_KEY when set, else the demo key it prints. Keys and
+    so keyprov can be tried and tested without an account or real money. After its URL it
+    prints the `export` lines to paste into the shell you run keyprov in. The management key
+    it accepts is $OPENROUTER_PROVISIONING_KEY when set, else the demo key it prints. Keys and
     guardrails live in memory unless --state is given. Stop it with Ctrl-C.
+
+    The subcommands steer a sandbox that is running: `spend` puts spend on its keys (so
+    `keyprov report` has something to show), `force` makes its next requests fail.
 
     \b
     Examples:
       keyprov sandbox
       keyprov sandbox --port 0 --state sandbox-state.json
       keyprov sandbox --rate-limit 5 --error-rate 0.05 --drop-rate 0.02 --seed 1
+      keyprov sandbox --force list_short_page --force html_200:2
+      keyprov sandbox spend --name-prefix keyprov:ws: --usage 1.5
+      keyprov sandbox spend --random --seed 7
+      keyprov sandbox force 503:2 --method POST
     """
+    if ctx.invoked_subcommand is not None:
+        return  # a subcommand talks to a sandbox already running; it starts none
     if not allow_remote and not is_loopback(host):
         raise click.UsageError(
             f"refusing to listen on {host}: it is not a loopback address, and the sandbox "
@@ -166,11 +196,9 @@ def sandbox_command(
     try:
         # A script started with --port 0 reads the port from this first line, so flush it now.
         click.echo(f"keyprov sandbox listening on {sandbox.base_url}")
-        if sandbox.management_key == DEMO_MANAGEMENT_KEY:
-            click.echo(f"management key: {DEMO_MANAGEMENT_KEY}")
-        else:
-            # Never echo a key that came from the environment: it may be a real one.
-            click.echo(f"management key: from {MANAGEMENT_KEY_ENV}")
+        for line in export_lines(sandbox):
+            click.echo(line)
+        click.echo("# paste the lines above into the shell that runs keyprov; Ctrl-C stops me")
         click.get_text_stream("stdout").flush()
         # Short sleeps: a signal delivered to another thread runs its handler here only once
         # the main thread wakes up.
@@ -179,6 +207,9 @@ def sandbox_command(
     finally:
         sandbox.stop()
 
+
+sandbox_command.add_command(spend_command)
+sandbox_command.add_command(force_command)
 
 if __name__ == "__main__":
     sandbox_command(prog_name="keyprov sandbox")

@@ -6,7 +6,7 @@ They are never faulted, rate-limited or logged, and only the management key may 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from keyprov.sandbox.faults import Faults, parse_kind
@@ -50,6 +50,8 @@ def serve_control(sandbox: Sandbox, method: str, path: str, body: bytes) -> Repl
     if sub == "/force" and method == "DELETE":
         sandbox.clear_forced()
         return Reply(200, {"cleared": True})
+    if sub == "/spend" and method == "POST":
+        return Reply(200, {"data": _post_spend(sandbox, json_body(body))})
     match = _USAGE_ROUTE.fullmatch(sub)
     if match and method == "POST":
         return _post_usage(sandbox, unquote(match.group(1)), json_body(body))
@@ -106,6 +108,38 @@ def _post_force(sandbox: Sandbox, body: object) -> None:
     kind = fields.pop("kind")
     try:
         sandbox.force(parse_kind(str(kind)), **fields)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise ApiError(400, f"Invalid request parameters: {exc}") from None
+
+
+_SPEND_FIELDS: dict[str, tuple[type, ...]] = {
+    "name_prefix": (str, type(None)),
+    "hashes": (list, type(None)),
+    "usage": (int, float, type(None)),
+    "daily": (int, float, type(None)),
+    "weekly": (int, float, type(None)),
+    "monthly": (int, float, type(None)),
+    "random": (bool,),
+    "seed": (int, type(None)),
+}
+
+
+def _post_spend(sandbox: Sandbox, body: object) -> list[dict[str, Any]]:
+    """`POST /_sandbox/spend` takes `Sandbox.spend`'s arguments as a JSON object."""
+    fields = _require_object(body)
+    for name, value in fields.items():
+        if name not in _SPEND_FIELDS:
+            raise ApiError(
+                400, f"Invalid request parameters: {name}: expected one of {list(_SPEND_FIELDS)}"
+            )
+        wrong_bool = isinstance(value, bool) and name != "random"
+        if wrong_bool or not isinstance(value, _SPEND_FIELDS[name]):
+            raise ApiError(400, f"Invalid request parameters: {name}: wrong type")
+    hashes = fields.get("hashes")
+    if hashes is not None and not all(isinstance(h, str) for h in hashes):
+        raise ApiError(400, "Invalid request parameters: hashes: must be strings")
+    try:
+        return sandbox.spend(**fields)  # type: ignore[arg-type]
     except ValueError as exc:
         raise ApiError(400, f"Invalid request parameters: {exc}") from None
 

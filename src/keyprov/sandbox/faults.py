@@ -6,7 +6,8 @@ A forced fault acts at one of three moments of a request, and only a request tha
 that moment can use it up:
 
 - before the route is handled: 429, 500/502/503, "slow", "html_200";
-- when a list is answered (GET /keys): the "list_*" kinds, which reshape the page;
+- when a list is answered (GET /keys, /guardrails, the assignment lists): the "list_*"
+  kinds, which reshape the page;
 - after a create is committed (a 201): "drop_after_commit", "create_without_key".
 """
 

@@ -41,6 +41,7 @@ from keyprov.sandbox.replies import (
 )
 from keyprov.sandbox.requestlog import RequestRecord
 from keyprov.sandbox.routes import RouteFamily
+from keyprov.sandbox.spend import plan_spend
 from keyprov.sandbox.store import KEY, MEMBER, Store
 from keyprov.sandbox.validation import ApiError
 
@@ -173,7 +174,8 @@ class Sandbox:
           429 (with `Retry-After: retry_after`, omitted when None), 500, 502, 503;
           "html_200": 200 with a text/html captive-portal page;
           "slow": the work is done, the answer waits `seconds`.
-        On a list answer (GET /keys; the page is reshaped, nothing else changes):
+        On a list answer (GET /keys, /guardrails and the assignment lists; the page is
+        reshaped, nothing else changes):
           "list_no_data": 200 `{}`;  "list_null_data": 200 `{"data": null}`;
           "list_short_page": only the page's first half (rounded down), so it looks like the
             last page; used by the next non-empty page;
@@ -181,9 +183,10 @@ class Sandbox:
             repeat and this page's keys are never shown; used by the next page at offset > 0;
           "list_missing_key": one key (`hash`, else the page's first) absent, the rest moved up
             so the page keeps its length; used by the next page that holds that key;
-          "list_item_without_hash": one item (`hash`, else the page's first) lacks "hash".
+          "list_item_without_hash": one item (`hash`, else the page's first) lacks "hash"
+            (a guardrail its "id", an assignment its "key_hash").
         After a create is committed (a 201):
-          "drop_after_commit": the connection closes with no answer;
+          "drop_after_commit": the connection closes with no answer (keys, guardrails);
           "create_without_key": POST /keys answers 201 with `data` but no `key`.
 
         Raises ValueError for an unknown kind or an argument the kind cannot take.
@@ -247,6 +250,36 @@ class Sandbox:
             "byok_monthly": byok_monthly,
         }
         return self._store.set_usage(hash, {k: v for k, v in given.items() if v is not None})
+
+    def spend(
+        self,
+        *,
+        name_prefix: str | None = None,
+        hashes: list[str] | None = None,
+        usage: float | None = None,
+        daily: float | None = None,
+        weekly: float | None = None,
+        monthly: float | None = None,
+        random: bool = False,
+        seed: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Put spend on keys: those with these `hashes`, or whose name starts with
+        `name_prefix`, or all. Either `usage` in USD (a window not given gets the next wider
+        one's figure), or `random` spend between nothing and each key's limit (reproducible with
+        `seed`). Returns the updated Keys, oldest first; raises ValueError naming what is
+        wrong (nothing is changed then)."""
+        plans = plan_spend(
+            self._store.all_keys()[::-1],  # oldest first: a seed gives each key one amount
+            name_prefix=name_prefix,
+            hashes=hashes,
+            usage=usage,
+            daily=daily,
+            weekly=weekly,
+            monthly=monthly,
+            random_spend=random,
+            seed=seed,
+        )
+        return [self._store.set_usage(h, numbers) for h, numbers in plans.items()]
 
     def set_credits(self, total_credits: float, total_usage: float) -> None:
         self._keys.credits = (float(total_credits), float(total_usage))
