@@ -62,20 +62,17 @@ _NAME_RESOLUTION = getattr(urllib3.exceptions, "NameResolutionError", ())
 
 def _connect_failure(error: requests.exceptions.ConnectionError) -> str | None:
     """Why no connection was made (so resending cannot duplicate), or None if it may have been."""
+    if isinstance(error, requests.exceptions.ProxyError):
+        # Only https goes through a proxy, in a tunnel: one that failed carried no request.
+        return "proxy"
     if isinstance(error, requests.exceptions.SSLError):
         return "tls"
     if isinstance(error, requests.exceptions.ConnectTimeout):
         return "connect_timeout"
     # requests wraps urllib3's MaxRetryError, whose `reason` says why no connection was made.
     reason = getattr(error.args[0], "reason", None) if error.args else None
-    via_proxy = isinstance(reason, urllib3.exceptions.ProxyError)
-    if via_proxy:
-        # A proxy that cannot be reached never saw the request either.
-        reason = reason.original_error
     if not isinstance(reason, urllib3.exceptions.NewConnectionError):
         return None
-    if via_proxy:
-        return "proxy"
     if isinstance(reason, _NAME_RESOLUTION):
         return "dns"
     refused = isinstance(reason.__cause__ or reason.__context__, ConnectionRefusedError)
