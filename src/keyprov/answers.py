@@ -32,10 +32,43 @@ from keyprov.models import ApiKey, CreatedKey, Credits
 from keyprov.redaction import redact
 from keyprov.retries import parse_retry_after
 
-_NUMBERS = ("usage", "usage_daily", "usage_weekly", "usage_monthly")
-_NULLABLE_NUMBERS = ("limit", "limit_remaining")
-_NULLABLE_TEXTS = ("limit_reset", "updated_at", "expires_at")
-_TEXTS = ("label", "created_at")
+
+class _Missing:
+    """The type of a field the answer left out, where the contract lets it."""
+
+
+_MISSING = _Missing()
+_NUMBER = frozenset({int, float})
+_OPTIONAL_NUMBER = frozenset({int, float, type(None), _Missing})
+_OPTIONAL_TEXT = frozenset({str, type(None), _Missing})
+_FIELD_TYPES = (
+    ("hash", frozenset({str})),
+    ("name", frozenset({str})),
+    ("label", frozenset({str, _Missing})),
+    ("disabled", frozenset({bool, _Missing})),
+    ("limit", _OPTIONAL_NUMBER),
+    ("limit_remaining", _OPTIONAL_NUMBER),
+    ("limit_reset", _OPTIONAL_TEXT),
+    # Numbers in the contract; null or absent is read as 0, as a fresh key's usage is.
+    ("usage", _OPTIONAL_NUMBER),
+    ("usage_daily", _OPTIONAL_NUMBER),
+    ("usage_weekly", _OPTIONAL_NUMBER),
+    ("usage_monthly", _OPTIONAL_NUMBER),
+    ("created_at", frozenset({str, _Missing})),
+    ("updated_at", _OPTIONAL_TEXT),
+    ("expires_at", _OPTIONAL_TEXT),
+)
+_EXPECTED = {
+    "label": "a string",
+    "created_at": "a string",
+    "disabled": "true or false",
+    "limit": "a number or null",
+    "limit_remaining": "a number or null",
+    "limit_reset": "a string or null",
+    "updated_at": "a string or null",
+    "expires_at": "a string or null",
+    **{field: "a number" for field in ("usage", "usage_daily", "usage_weekly", "usage_monthly")},
+}
 _SHOWN_CHARACTERS = 80
 NOT_DOCUMENTED = ": the server's answer is not what OpenRouter documents"
 
@@ -172,30 +205,14 @@ def _data_object(body: Any, where: str, status: int) -> dict[str, Any]:
 def _key(item: Any, where: str, status: int, what: str) -> ApiKey:
     if not isinstance(item, dict):
         raise malformed(where, status, f"with {what} not an object (got {shown(item)})")
-    key_hash, name = item.get("hash"), item.get("name")
-    if not isinstance(key_hash, str) or not key_hash:
-        raise malformed(where, status, f"with {what} lacking a string 'hash' (got {shown(item)})")
-    if not isinstance(name, str):
-        raise malformed(where, status, f"with {what} lacking a string 'name' (got {shown(item)})")
-    for field in _NUMBERS:
-        value = item.get(field)
-        if value is not None and not _is_number(value):
-            raise _wrong(where, status, what, field, "a number", value)
-    for field in _NULLABLE_NUMBERS:
-        value = item.get(field)
-        if value is not None and not _is_number(value):
-            raise _wrong(where, status, what, field, "a number or null", value)
-    for field in _NULLABLE_TEXTS:
-        value = item.get(field)
-        if value is not None and not isinstance(value, str):
-            raise _wrong(where, status, what, field, "a string or null", value)
-    for field in _TEXTS:
-        value = item.get(field, "")
-        if not isinstance(value, str):
-            raise _wrong(where, status, what, field, "a string", value)
-    disabled = item.get("disabled", False)
-    if not isinstance(disabled, bool):
-        raise _wrong(where, status, what, "disabled", "true or false", disabled)
+    # The fast path: one type lookup per field; the slow one only to word the error.
+    for field, allowed in _FIELD_TYPES:
+        value = item.get(field, _MISSING)
+        kind = type(value)
+        if kind not in allowed or (kind is float and not math.isfinite(value)):
+            raise _wrong(where, status, what, field, item)
+    if not item["hash"]:
+        raise _wrong(where, status, what, "hash", item)
     return ApiKey.from_json(item)
 
 
@@ -205,7 +222,10 @@ def _is_number(value: Any) -> bool:
     return kind is int or (kind is float and math.isfinite(value))
 
 
-def _wrong(
-    where: str, status: int, what: str, field: str, expected: str, value: Any
-) -> MalformedAnswerError:
-    return malformed(where, status, f"with '{field}' of {what} not {expected} (got {shown(value)})")
+def _wrong(where: str, status: int, what: str, field: str, item: dict[str, Any]) -> Exception:
+    if field in ("hash", "name"):
+        problem = f"with {what} lacking a string '{field}' (got {shown(item)})"
+    else:
+        expected = _EXPECTED[field]
+        problem = f"with '{field}' of {what} not {expected} (got {shown(item.get(field))})"
+    return malformed(where, status, problem)
