@@ -27,8 +27,9 @@ from keyprov.errors import (
     OutcomeUnknownError,
     ServerUnreachableError,
 )
+from keyprov.provision import ProvisionSettings, provision
 from keyprov.status import ExitStatus
-from tests.helpers import FAST_RETRY, invoke, make_roster
+from tests.helpers import FAST_RETRY, make_roster
 
 HTML = b"<!doctype html><html><body>OpenRouter</body></html>"
 
@@ -92,7 +93,9 @@ class ScriptedApi:
                 pass
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
         self._thread.start()
         return self
 
@@ -275,15 +278,15 @@ def test_a_key_twice_on_one_page_is_an_inconsistent_listing(
         client.list_all_keys()
 
 
-def test_the_command_creates_nothing_when_the_listing_is_malformed(
-    api: ScriptedApi, management_key: str, tmp_path: Path
+def test_a_run_creates_nothing_when_the_listing_is_malformed(
+    api: ScriptedApi, client: OpenRouterClient, tmp_path: Path
 ) -> None:
-    make_roster(tmp_path / "ws.csv", 3)
+    # Read as "no keys", it would create a second key for every participant.
+    roster = make_roster(tmp_path / "ws.csv", 3)
     api.queue("GET", "/api/v1/keys", 200, {"data": None}, times=99)
-    env = {"OPENROUTER_PROVISIONING_KEY": management_key, "OPENROUTER_BASE_URL": api.base_url}
-    done = invoke(["provision", "ws.csv"], env=env, cwd=tmp_path)
-    assert done.returncode != ExitStatus.OK
-    assert "without a 'data' array" in done.stderr and "Traceback" not in done.stderr
+    settings = ProvisionSettings(roster=roster, out_dir=tmp_path / "out", force=True)
+    with pytest.raises(MalformedAnswerError, match="without a 'data' array"):
+        provision(settings, client)
     assert api.calls("POST") == 0
 
 
