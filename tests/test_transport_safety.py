@@ -7,6 +7,7 @@ mis-parsed address or a proxy would send the key, which must receive nothing at 
 from __future__ import annotations
 
 import contextlib
+import re
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -285,3 +286,15 @@ def test_a_server_that_goes_away_after_answering_is_a_transport_error(
     assert raised.value.exit_status == ExitStatus.INCOMPLETE
     assert len(events) == FAST_RETRY.max_attempts - 1
     assert all(event.ever_succeeded for event in events)
+
+
+def test_doctor_reports_a_closed_port_as_a_failed_check(
+    management_key: str, tmp_path: Path
+) -> None:
+    url = f"http://127.0.0.1:{_dead_port()}/api/v1"
+    env = {"OPENROUTER_PROVISIONING_KEY": management_key, "OPENROUTER_BASE_URL": url}
+    done = invoke(["doctor"], env=env, cwd=tmp_path)
+    assert done.returncode == ExitStatus.INCOMPLETE, done.stderr
+    assert re.search(r"^FAIL\s+management key\s+could not connect to", done.stdout, re.MULTILINE)
+    # ...and the other checks still run: doctor is where a wrong address gets diagnosed.
+    assert re.search(r"^ok\s+outputs git-ignored", done.stdout, re.MULTILINE)
