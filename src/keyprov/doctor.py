@@ -9,7 +9,7 @@ from pathlib import Path
 
 from keyprov.audit import AUDIT_FILE_NAME
 from keyprov.client import OpenRouterClient
-from keyprov.errors import ApiError, ConfigurationError, CredentialError
+from keyprov.errors import ApiError, ConfigurationError, CredentialError, ServerUnreachableError
 from keyprov.files import PRIVATE_DIR_MODE, PRIVATE_FILE_MODE
 from keyprov.gitignore import is_ignored
 from keyprov.ledger import STATE_FILE_NAME
@@ -48,7 +48,7 @@ def _management_check(api_key: str, base_url: str) -> Check:
     try:
         with OpenRouterClient(api_key, base_url) as client:
             data = client.current_key()
-    except (ApiError, CredentialError) as error:
+    except (ApiError, CredentialError, ServerUnreachableError) as error:
         return Check("management key", False, str(error))
     if data.get("is_management_key") or data.get("is_provisioning_key"):
         return Check("management key", True, f"accepted by {base_url} ({data.get('label')})")

@@ -39,6 +39,25 @@ class LocalFileError(ConfigurationError):
     be, not keyprov's): nothing was attempted; the message says what to do."""
 
 
+class ServerUnreachableError(ConfigurationError):
+    """Nothing at OPENROUTER_BASE_URL has ever answered as OpenRouter's API on this client.
+
+    Raised instead of a `TransportError` (no connection), a `NotFoundError` for a route that
+    must exist, or a non-JSON answer, while no request on the client has succeeded yet: then
+    the address is far more likely wrong (or the sandbox not started) than the run half done.
+    Deliberately not an ApiError, so that code handling one failed request cannot swallow it.
+    `reason` is the kind of the last failure ("refused", "dns", "not_found", "malformed", ...).
+    """
+
+    def __init__(
+        self, message: str, *, base_url: str, reason: str, status: int | None = None
+    ) -> None:
+        super().__init__(message)
+        self.base_url = base_url
+        self.reason = reason
+        self.status = status
+
+
 class StateWriteError(KeyprovError):
     """The local state could not be made durable; the run stops before creating more keys."""
 
@@ -95,9 +114,14 @@ class LockedError(KeyprovError):
 class ApiError(KeyprovError):
     """The OpenRouter API answered with an error, or did not answer."""
 
-    def __init__(self, message: str, *, status: int | None = None) -> None:
+    kind: str = "error"
+    """A stable one-word name of what went wrong, for retry reports and the audit log."""
+
+    def __init__(self, message: str, *, status: int | None = None, kind: str | None = None) -> None:
         super().__init__(message)
         self.status = status
+        if kind is not None:
+            self.kind = kind
 
 
 class CredentialError(KeyprovError):
@@ -125,13 +149,24 @@ class PermissionDeniedError(CredentialError):
 class BadRequestError(ApiError):
     """400: the server rejected the request's parameters."""
 
+    kind = "bad_request"
+
 
 class NotFoundError(ApiError):
-    """404: no key with that hash (or no such route)."""
+    """404: no key with that hash, said in OpenRouter's own error body.
+
+    A 404 that is not OpenRouter's (an HTML page) is a `MalformedAnswerError`, and a 404 for a
+    route that must exist, before anything on the server ever answered, a
+    `ServerUnreachableError`: neither may be read as "that key is gone".
+    """
+
+    kind = "not_found"
 
 
 class RateLimitedError(ApiError):
     """429: too many requests; `retry_after` is the server's requested wait in seconds."""
+
+    kind = "rate_limited"
 
     def __init__(
         self, message: str, *, status: int | None = 429, retry_after: float | None = None
@@ -143,6 +178,8 @@ class RateLimitedError(ApiError):
 class ServerError(ApiError):
     """5xx: the server failed; `retry_after` is set when it asked for a wait."""
 
+    kind = "server_error"
+
     def __init__(
         self, message: str, *, status: int | None = None, retry_after: float | None = None
     ) -> None:
@@ -151,7 +188,12 @@ class ServerError(ApiError):
 
 
 class TransportError(ApiError):
-    """The request never reached the server (connection refused, connect timeout): safe to retry."""
+    """The request never reached the server (connection refused, connect timeout): safe to retry.
+
+    `kind` says why: "refused", "dns", "tls", "connect_timeout", "proxy" or "connect_failed".
+    """
+
+    kind = "connect_failed"
 
 
 class OutcomeUnknownError(ApiError):
@@ -159,6 +201,34 @@ class OutcomeUnknownError(ApiError):
 
     The server may or may not have applied it; the caller must look before sending it again.
     """
+
+    kind = "no_answer"
+
+
+class MalformedAnswerError(ApiError):
+    """The server answered, but not what OpenRouter documents for that endpoint.
+
+    Never read as an empty result: an idempotent request is retried like a 5xx and this is
+    raised if the answer stays wrong; a create's malformed answer is an `OutcomeUnknownError`.
+    `not_api` is True when the answer is not JSON at all (an HTML page, a redirect).
+    """
+
+    kind = "malformed"
+
+    def __init__(self, message: str, *, status: int | None = None, not_api: bool = False) -> None:
+        super().__init__(message, status=status)
+        self.not_api = not_api
+
+
+class InconsistentListingError(ApiError):
+    """One listing of every key named the same key on two pages (or twice on one).
+
+    Offset pagination shifted under the reader (keys created or deleted meanwhile) or the
+    server repeated a page; either way a key may have been skipped, so the listing cannot
+    prove that a key is absent. The client reads the whole listing again a few times first.
+    """
+
+    kind = "inconsistent_listing"
 
 
 class InsufficientCreditsError(KeyprovError):

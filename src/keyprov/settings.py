@@ -11,17 +11,15 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
 
+from keyprov.baseurl import BASE_URL_VARIABLE, checked_base_url
 from keyprov.client import DEFAULT_BASE_URL
 from keyprov.errors import ConfigurationError
 from keyprov.gitignore import is_ignored
-from keyprov.netaddr import is_loopback
 from keyprov.redaction import SECRET_PATTERN, register_secret
 
 KEY_VARIABLE = "OPENROUTER_PROVISIONING_KEY"
 KEY_FILE_VARIABLE = "OPENROUTER_PROVISIONING_KEY_FILE"
-BASE_URL_VARIABLE = "OPENROUTER_BASE_URL"
 DOTENV_NAME = ".env"
 KEY_PREFIX = "sk-or-v1-"
 
@@ -107,18 +105,9 @@ def _read_dotenv(path: Path) -> dict[str, str]:
 
 
 def check_transport(base_url: str) -> None:
-    """The key travels only over https, or over http to this machine (the sandbox)."""
-    parts = urlsplit(base_url)
-    if parts.scheme == "https" and parts.hostname:
-        return
-    if parts.scheme == "http" and parts.hostname and is_loopback(parts.hostname):
-        return
-    raise ConfigurationError(
-        f"{BASE_URL_VARIABLE}={base_url!r} would send the provisioning key "
-        f"{'in clear text' if parts.scheme == 'http' else 'over an unknown transport'}. "
-        "Use an https:// address (plain http is allowed only for 127.0.0.1, ::1 and "
-        "localhost, where the sandbox runs)."
-    )
+    """The key travels only over https, or over http to this machine (the sandbox), and only
+    to the host the HTTP library will really connect to (see `keyprov.baseurl`)."""
+    checked_base_url(base_url)
 
 
 def refuse_secrets_in_argv(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> None:
