@@ -61,6 +61,9 @@ def locate(
     """
     name = ref.name
     record = registry.find(name, account)
+    if record is not None and not _has_state(record.path):
+        # Its folder was deleted (or emptied): there is no state there to keep apart from.
+        record = None
     wanted = ref.default_folder
     if record is not None and (ref.out_dir is None or _same(wanted, record.path)):
         return _workshop(name, record.path, account), record

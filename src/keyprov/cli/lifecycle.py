@@ -10,7 +10,7 @@ import click
 
 from keyprov import render
 from keyprov.cli.common import api_settings, changes_done, cli, client_for, echo
-from keyprov.cli.options import roster_options, workshop_options
+from keyprov.cli.options import given_options, roster_options, workshop_options
 from keyprov.lifecycle import (
     DEFAULT_WARN_DAYS,
     check_workshop,
@@ -19,7 +19,7 @@ from keyprov.lifecycle import (
     set_limit,
     usage_report,
 )
-from keyprov.options import RosterOptions
+from keyprov.options import DesiredOptions
 from keyprov.roster import DEFAULT_MAX_LIMIT
 from keyprov.status import ExitStatus
 from keyprov.workshop import WorkshopRef
@@ -58,13 +58,13 @@ def check_command(
         keyprov check roster/bssdh.csv --limit 2 --expires 2026-12-05
     """
     api = api_settings()
-    options = RosterOptions(roster, default_limit, limit_reset, max_limit, sheet, columns)
+    desired = DesiredOptions(roster, default_limit, limit_reset, expires, max_limit, sheet, columns)
     with client_for(api) as client:
         result = check_workshop(
             WorkshopRef(roster, workshop, out_dir),
-            options,
+            desired,
             client,
-            expires=expires,
+            given=given_options(click.get_current_context()),
             warn_days=warn_days,
         )
     echo(render.check_lines(result))

@@ -102,3 +102,25 @@ workshop_options = apply_all(
     ]
 )
 """A workshop named by its roster file (only its name is used) or by --workshop."""
+
+
+REMEMBERED_PARAMETERS = {
+    "roster": "roster",
+    "default_limit": "default_limit",
+    "limit_reset": "limit_reset",
+    "expires": "expires",
+    "max_limit": "max_limit",
+    "sheet": "sheet",
+    "columns": "column_overrides",
+}
+"""Command-line parameters of the options a workshop remembers (keyprov.options.REMEMBERED)."""
+
+
+def given_options(ctx: click.Context) -> frozenset[str]:
+    """The remembered options this command line gave: the workshop's stand in for the rest."""
+    typed = (click.core.ParameterSource.COMMANDLINE, click.core.ParameterSource.ENVIRONMENT)
+    return frozenset(
+        field
+        for parameter, field in REMEMBERED_PARAMETERS.items()
+        if parameter in ctx.params and ctx.get_parameter_source(parameter) in typed
+    )

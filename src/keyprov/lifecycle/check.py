@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from keyprov.client import OpenRouterClient
 from keyprov.errors import ApiError
 from keyprov.ledger import LedgerEntry
 from keyprov.locate import find_workshop
 from keyprov.models import Credits
-from keyprov.options import RosterOptions, expires_at
+from keyprov.options import DesiredOptions, expires_at
 from keyprov.planner import LIMIT_TOLERANCE, Action, ParticipantPlan, make_plan
 from keyprov.roster import Participant
 from keyprov.session import audited
@@ -39,6 +40,8 @@ class CheckResult:
     credits: Credits | None
     needed: float
     workshop_problems: list[str] = field(default_factory=list)
+    expectations: list[str] = field(default_factory=list)
+    """What was checked against, in words: limit source, reset, expiry, warning window."""
 
     @property
     def ready(self) -> bool:
@@ -54,16 +57,23 @@ def parse_time(value: str | None) -> datetime | None:
 
 def check_workshop(
     ref: WorkshopRef,
-    roster: RosterOptions,
+    desired: DesiredOptions,
     client: OpenRouterClient,
     *,
-    expires: date | None = None,
+    given: Iterable[str] | None = None,
     warn_days: float = DEFAULT_WARN_DAYS,
     now: datetime | None = None,
 ) -> CheckResult:
-    """Is every participant ready: one enabled key, the right limit and expiry, enough credits?"""
-    participants = roster.read().participants
+    """Is every participant ready: one enabled key, the right limit and expiry, enough credits?
+
+    What is expected is what provision applied (remembered with the workshop), except for the
+    options `given` on this command line: `desired` holds their values.
+    """
     workshop = find_workshop(ref, client)
+    desired = desired.merged(given, workshop.options)
+    roster = desired.roster_options()
+    participants = roster.read().participants
+    expires = desired.expires
     current = snapshot(workshop, client)
     plan = make_plan(workshop.name, participants, current.entries, current.server_keys)
     moment = now or datetime.now(UTC)
@@ -80,6 +90,7 @@ def check_workshop(
         math.inf if key.limit_remaining is None else max(0.0, key.limit_remaining) for key in live
     )
     result = CheckResult(workshop.name, rows, None, needed)
+    result.expectations = expectations(desired, warn_days, remembered=bool(workshop.options))
     try:
         result.credits = client.credits()
     except ApiError as error:
@@ -102,6 +113,27 @@ def check_workshop(
             needed_usd=None if math.isinf(needed) else round(needed, 2),
         )
     return result
+
+
+def expectations(desired: DesiredOptions, warn_days: float, *, remembered: bool) -> list[str]:
+    """What check expects of every key, said so that a wrong expectation is seen at once."""
+    source = " (as provisioned)" if remembered else ""
+    limit = "each row's limit in the roster"
+    if desired.default_limit is not None:
+        limit += f", {desired.default_limit:g} USD for rows without one"
+    reset = desired.limit_reset or "never (a limit for the whole workshop)"
+    expiry = (
+        f"the end of {desired.expires.isoformat()} (23:59:59 UTC)"
+        if desired.expires
+        else "none set, so not checked"
+    )
+    return [
+        f"roster:      {desired.roster}",
+        f"limit:       {limit}{source}",
+        f"limit reset: {reset}{source}",
+        f"expiry:      {expiry}{source}",
+        f"warn:        keys expiring within {warn_days:g} days",
+    ]
 
 
 def _check_participant(
