@@ -122,6 +122,9 @@ def test_quickstart_is_three_lines_without_the_key_and_uses_an_allowed_model():
     [
         ("Ada Lovelace", "Ada"),
         ("Lovelace, Ada", "Ada"),
+        ("van der Berg, Anna Maria", "Anna"),
+        ("Martin Luther King, Jr.", "Martin"),
+        ("Lovelace,", "Lovelace"),
         ("Dr. Grace Hopper", "Grace"),
         ("山田太郎", "山田太郎"),
         ("محمد عبد الله", "محمد"),

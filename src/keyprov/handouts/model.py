@@ -8,15 +8,19 @@ from keyprov.redaction import mask_secret
 
 # Dropped from the front of a name when guessing the first name for "Hello Ada,".
 _TITLES = frozenset({"dr", "dr.", "prof", "prof.", "mr", "mr.", "mrs", "mrs.", "ms", "ms.", "mx"})
+# After a comma, these end a name ("Martin Luther King, Jr.") rather than start the given one.
+_SUFFIXES = frozenset({"jr", "jr.", "sr", "sr.", "ii", "iii", "iv", "phd", "ph.d.", "md", "m.d."})
 
 
 def first_name_of(name: str) -> str:
-    """The name to greet someone by: the first word, or the part after the comma of
+    """The name to greet someone by: the first word, or the first word after the comma of
     "Lovelace, Ada". A name written without spaces (山田太郎) is kept whole: splitting it would
     be a guess."""
-    if "," in name:
-        family, _, given = name.partition(",")
-        name = given if given.strip() else family
+    family, comma, given = name.partition(",")
+    if comma and given.strip() and given.strip().casefold() not in _SUFFIXES:
+        name = given
+    elif comma:
+        name = family
     words = name.split()
     while len(words) > 1 and words[0].casefold() in _TITLES:
         words.pop(0)
