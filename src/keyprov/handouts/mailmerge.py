@@ -1,0 +1,67 @@
+"""mail-merge.csv: one row per participant for Word, Outlook, Thunderbird or a Google Sheets
+mail merge.
+
+UTF-8 with a byte-order mark (without one, Excel reads UTF-8 as Windows-1252 and breaks every
+accent), comma-separated, CRLF line ends, every value as the email and the slips word it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from pathlib import Path
+
+from keyprov.files import atomic_private_writer
+from keyprov.handouts.model import Handout
+from keyprov.handouts.wording import handout_fields
+
+COLUMNS = (
+    "first_name",
+    "name",
+    "email",
+    "key",
+    "limit",
+    "limit_reset",
+    "budget",
+    "last_day",
+    "last_day_date",
+    "models",
+    "base_url",
+    "quickstart",
+    "quickstart_env",
+    "quickstart_curl",
+    "quickstart_python",
+    "budget_left",
+    "replaces",
+)
+"""Merge-field names: no spaces, so every mail-merge tool takes them as they are. `quickstart`
+holds the three lines in one cell; the `quickstart_*` columns hold one each, for tools that
+drop line breaks."""
+
+# A spreadsheet runs a cell that starts with one of these as a formula. Roster names come from
+# registration forms, so a participant could otherwise plant one that reads the keys of the
+# rows around it.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def write_mail_merge_csv(path: Path, handouts: Sequence[Handout]) -> None:
+    """Write the file to `path`, atomically, mode 0600 from the first byte."""
+    with atomic_private_writer(path) as handle:
+        handle.write(render_mail_merge_csv(handouts).encode("utf-8-sig"))
+
+
+def render_mail_merge_csv(handouts: Sequence[Handout]) -> str:
+    """The file's text, header first (see `write_mail_merge_csv`)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(COLUMNS)
+    for handout in handouts:
+        fields = handout_fields(handout)
+        writer.writerow(_inert(fields[column]) for column in COLUMNS)
+    return buffer.getvalue()
+
+
+def _inert(value: str) -> str:
+    """The value, with a leading apostrophe if a spreadsheet would take it for a formula."""
+    return f"'{value}" if value.startswith(_FORMULA_STARTS) else value

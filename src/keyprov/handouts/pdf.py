@@ -1,0 +1,290 @@
+"""handouts.pdf: one slip per participant, three to a page, with cut marks.
+
+A slip is as wide as the page allows, because the key (73 characters) has to be printed on
+one line in a monospace font large enough to type from. Each shows the name, the key, its QR
+code, the budget and its renewal, the last day, the models, the base URL, a quickstart and
+how to see the budget left, in the words of `wording`, which the email and the mail-merge file
+use too.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from fpdf import FPDF
+
+from keyprov.errors import ConfigurationError
+from keyprov.files import atomic_private_writer
+from keyprov.handouts import wording
+from keyprov.handouts.fonts import MONO, SANS, own_text, register_fonts, user_text
+from keyprov.handouts.model import Handout
+from keyprov.handouts.qr import draw_qr
+
+PAPER_SIZES = {"a4": (210.0, 297.0), "letter": (215.9, 279.4)}
+"""Width and height in millimetres."""
+SLIPS_PER_PAGE = 3
+MARGIN = 10.0
+"""Millimetres around the slips, where the cut marks are."""
+PADDING = 6.0
+QR_SIZE = 34.0
+KEY_SIZES = (12.5, 12.0, 11.5, 11.0, 10.5, 10.0)
+"""Point sizes for the key, largest first: the first at which it fits on the slip's line."""
+MAX_MODELS_SHOWN = 4
+
+_BLACK = (0, 0, 0)
+_GREY = (95, 95, 95)
+_LIGHT = (170, 170, 170)
+_KEY_BACKGROUND = (240, 240, 240)
+_WARNING = (150, 0, 0)
+
+
+def write_handouts_pdf(
+    path: Path, handouts: Sequence[Handout], *, paper: str = "a4", title: str | None = None
+) -> None:
+    """Write the slips to `path`, atomically, mode 0600 from the first byte.
+
+    `paper` is "a4" or "letter" (ConfigurationError otherwise); `title`, when given (the
+    workshop's name), is printed on every slip. ValueError when `handouts` is empty.
+    """
+    content = render_handouts_pdf(handouts, paper=paper, title=title)
+    with atomic_private_writer(path) as handle:
+        handle.write(content)
+
+
+def render_handouts_pdf(
+    handouts: Sequence[Handout], *, paper: str = "a4", title: str | None = None
+) -> bytes:
+    """The PDF's bytes (see `write_handouts_pdf`)."""
+    if paper not in PAPER_SIZES:
+        raise ConfigurationError(
+            f"unknown paper size {paper!r}: use one of {', '.join(PAPER_SIZES)}"
+        )
+    if not handouts:
+        raise ValueError("no handouts to write")
+    page_width, page_height = PAPER_SIZES[paper]
+    pdf = FPDF(unit="mm", format=(page_width, page_height))
+    pdf.set_auto_page_break(False)
+    pdf.set_margins(0, 0, 0)
+    pdf.c_margin = 0
+    pdf.set_creator("keyprov")
+    pdf.set_title("OpenRouter API keys" + (f": {title}" if title else ""))
+    register_fonts(pdf)
+    layout = _Layout(pdf, page_width, page_height, title)
+    for start in range(0, len(handouts), SLIPS_PER_PAGE):
+        page = handouts[start : start + SLIPS_PER_PAGE]
+        pdf.add_page()
+        layout.cut_marks(len(page))
+        for index, handout in enumerate(page):
+            layout.slip(handout, top=MARGIN + index * layout.slip_height)
+    return bytes(pdf.output())
+
+
+class _Layout:
+    def __init__(self, pdf: FPDF, page_width: float, page_height: float, title: str | None) -> None:
+        self.pdf = pdf
+        self.page_width = page_width
+        self.page_height = page_height
+        self.title = title
+        self.slip_height = (page_height - 2 * MARGIN) / SLIPS_PER_PAGE
+        self.left = MARGIN + PADDING
+        self.width = page_width - 2 * (MARGIN + PADDING)
+
+    def cut_marks(self, slips: int) -> None:
+        """Crop marks in the margins at every slip's edges, a dashed line between slips for
+        scissors, and a note at the foot of the page."""
+        pdf = self.pdf
+        right = self.page_width - MARGIN
+        bottom = MARGIN + slips * self.slip_height
+        pdf.set_draw_color(*_BLACK)
+        pdf.set_line_width(0.2)
+        for index in range(slips + 1):
+            y = MARGIN + index * self.slip_height
+            pdf.line(2, y, MARGIN - 2, y)
+            pdf.line(right + 2, y, self.page_width - 2, y)
+        for x in (MARGIN, right):
+            pdf.line(x, 2, x, MARGIN - 2)
+            pdf.line(x, bottom + 2, x, bottom + MARGIN - 2)
+        pdf.set_draw_color(*_LIGHT)
+        pdf.set_dash_pattern(dash=1.5, gap=1.2)
+        for index in range(1, slips):
+            y = MARGIN + index * self.slip_height
+            pdf.line(MARGIN, y, right, y)
+        pdf.set_dash_pattern()
+        own_text(pdf)
+        pdf.set_text_color(*_GREY)
+        pdf.set_font(SANS, "", 6.5)
+        pdf.set_xy(MARGIN, bottom + 3)
+        pdf.cell(
+            right - MARGIN,
+            3,
+            "Cut along the marks. Each slip holds one participant's key: give it to them alone.",
+            align="C",
+        )
+
+    def slip(self, handout: Handout, *, top: float) -> None:
+        pdf = self.pdf
+        x, width = self.left, self.width
+        y = top + PADDING
+        # Only names and the title can be in a script that needs shaping (Arabic, Hebrew) or
+        # another font (CJK); the rest is keyprov's own text, set many times faster without.
+        user_text(pdf)
+        self._header(handout, x, y, width)
+        own_text(pdf)
+        y += 9
+        pdf.set_text_color(*_GREY)
+        pdf.set_font(SANS, "", 7.5)
+        pdf.set_xy(x, y)
+        pdf.cell(width, 4, "Your API key. Type it exactly as printed; it is yours alone.")
+        y += 4.5
+        self._key(handout.secret, x, y, width)
+        y += 11
+        draw_qr(pdf, handout.secret, x=x + width - QR_SIZE, y=y - 2, size=QR_SIZE)
+        pdf.set_text_color(*_GREY)
+        pdf.set_font(SANS, "", 6.5)
+        pdf.set_xy(x + width - QR_SIZE, y - 2 + QR_SIZE)
+        pdf.cell(QR_SIZE, 3, "Scan to copy the key", align="C")
+        self._details(handout, x, y, width - QR_SIZE - 6)
+
+    def _header(self, handout: Handout, x: float, y: float, width: float) -> None:
+        pdf = self.pdf
+        pdf.set_font(SANS, "", 8)
+        caption = "OpenRouter API key" + (f" · {self.title}" if self.title else "")
+        caption_width = min(pdf.get_string_width(caption), width / 2)
+        pdf.set_text_color(*_GREY)
+        pdf.set_xy(x + width - caption_width, y + 1.5)
+        pdf.cell(caption_width, 4, caption, align="R")
+        room = width - caption_width - 4
+        size = 15.0
+        pdf.set_font(SANS, "B", size)
+        while size > 8 and pdf.get_string_width(handout.name) > room:
+            size -= 0.5
+            pdf.set_font(SANS, "B", size)
+        pdf.set_text_color(*_BLACK)
+        pdf.set_xy(x, y)
+        pdf.cell(room, 7, handout.name)
+
+    def _key(self, secret: str, x: float, y: float, width: float) -> None:
+        pdf = self.pdf
+        pdf.set_fill_color(*_KEY_BACKGROUND)
+        pdf.rect(x, y, width, 8.5, style="F")
+        for size in KEY_SIZES:
+            pdf.set_font(MONO, "", size)
+            if pdf.get_string_width(secret) <= width - 4:
+                break
+        pdf.set_text_color(*_BLACK)
+        pdf.set_xy(x + 2, y + 1.25)
+        pdf.cell(width - 4, 6, secret)
+
+    def _details(self, handout: Handout, x: float, y: float, width: float) -> None:
+        pdf = self.pdf
+        fields = wording.handout_fields(handout)
+        models = handout.models
+        shown_models = fields["models"]
+        if len(models) > MAX_MODELS_SHOWN:
+            shown = ", ".join(models[: MAX_MODELS_SHOWN - 1])
+            shown_models = f"{shown} and {len(models) - MAX_MODELS_SHOWN + 1} more"
+        rows = (
+            ("Budget", fields["budget"]),
+            ("Valid", fields["last_day"]),
+            ("Models", shown_models),
+            ("Base URL", fields["base_url"]),
+        )
+        label_width = 17.0
+        for label, value in rows:
+            pdf.set_text_color(*_GREY)
+            pdf.set_font(SANS, "B", 8.5)
+            pdf.set_xy(x, y)
+            pdf.cell(label_width, 4.4, label)
+            pdf.set_text_color(*_BLACK)
+            pdf.set_font(MONO if label == "Base URL" else SANS, "", 8.5)
+            y = self._lines(value, x + label_width, y, width - label_width, 4.4)
+        if fields["replaces"]:
+            pdf.set_text_color(*_WARNING)
+            pdf.set_font(SANS, "B", 8.5)
+            y = self._lines(fields["replaces"], x, y, width, 4.4)
+        y += 1.5
+        pdf.set_text_color(*_BLACK)
+        pdf.set_font(SANS, "B", 8)
+        pdf.set_xy(x, y)
+        pdf.cell(width, 4, "Quickstart: your key in the environment, then curl or Python")
+        y += 4.2
+        y = self._code(fields["quickstart"].splitlines(), x, y, width) + 1.5
+        budget_left = fields["budget_left"].splitlines()
+        pdf.set_font(SANS, "", 7.5)
+        y = self._lines(budget_left[0], x, y, width, 3.6)
+        self._code(budget_left[1:], x, y, width)
+
+    def _code(self, lines: Sequence[str], x: float, y: float, width: float) -> float:
+        pdf = self.pdf
+        pdf.set_text_color(*_BLACK)
+        pdf.set_font(MONO, "", 6.6)
+        columns = int(width / pdf.get_string_width("0"))
+        for line in lines:
+            for part in wrap_code(line, columns):
+                pdf.set_xy(x, y)
+                pdf.cell(width, 3.0, part)
+                y += 3.0
+        return y
+
+    def _lines(self, text: str, x: float, y: float, width: float, height: float) -> float:
+        """Write `text` in the current font, wrapped at spaces to `width`; return the y below.
+
+        Not multi_cell: its line breaking measures every prefix of a line again, which made
+        the slips of a large workshop take seconds each."""
+        for line in wrap(text, width, self.pdf.get_string_width):
+            self.pdf.set_xy(x, y)
+            self.pdf.cell(width, height, line)
+            y += height
+        return y
+
+
+def wrap(text: str, width: float, measure: Callable[[str], float]) -> list[str]:
+    """Greedy wrapping at spaces; a word wider than `width` on its own is cut where it must be."""
+    if measure(text) <= width:
+        return [text]
+    lines: list[str] = []
+    line = ""
+    for word in text.split(" "):
+        candidate = f"{line} {word}" if line else word
+        if measure(candidate) <= width:
+            line = candidate
+            continue
+        if line:
+            lines.append(line)
+        line = word
+        while measure(line) > width and len(line) > 1:
+            cut = len(line) - 1
+            while cut > 1 and measure(line[:cut]) > width:
+                cut -= 1
+            lines.append(line[:cut])
+            line = line[cut:]
+    lines.append(line)
+    return lines
+
+
+# Where a command may be wrapped and still be typed as printed: before a shell option
+# (`-H ...`), or after a Python `;` or `,` (inside parentheses a line break is allowed).
+_CODE_BREAKS = re.compile(r" (?=-[A-Za-z] )|(?<=[;,]) ")
+
+
+def wrap_code(line: str, columns: int) -> list[str]:
+    """A command split into lines of about `columns` characters at places where it can be
+    typed as printed: continuation lines are indented, and a shell command's lines but the
+    last end in ` \\`. A piece longer than a line is left whole (it overflows rather than
+    break the command)."""
+    if len(line) <= columns:
+        return [line]
+    shell = not line.startswith(("import ", "from "))
+    room = columns - 2 if shell else columns
+    pieces = _CODE_BREAKS.split(line)
+    lines = [pieces[0]]
+    for piece in pieces[1:]:
+        if len(lines[-1]) + 1 + len(piece) <= room:
+            lines[-1] += " " + piece
+        else:
+            lines.append("  " + piece)
+    if shell:
+        lines = [f"{text} \\" for text in lines[:-1]] + lines[-1:]
+    return lines

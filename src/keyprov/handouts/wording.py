@@ -1,0 +1,165 @@
+"""What a handout says, in words: one source for the PDF slip, the mail-merge file and the email,
+so all three tell a participant the same thing.
+
+Pure functions, in English, independent of the machine's locale. OpenRouter resets limits at
+00:00 UTC, and its weeks run Monday to Sunday.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from keyprov.handouts.model import Handout
+from keyprov.redaction import mask_secret
+
+BASE_URL = "https://openrouter.ai/api/v1"
+DEFAULT_MODEL = "openai/gpt-4o-mini"
+"""The model the quickstart's examples call when the key may use any."""
+KEY_VARIABLE = "OPENROUTER_API_KEY"
+
+_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
+_RESETS = {
+    "daily": ("per day", "every day at 00:00 UTC"),
+    "weekly": ("per week", "every Monday at 00:00 UTC"),
+    "monthly": ("per month", "on the 1st of every month at 00:00 UTC"),
+}
+
+
+def money(amount: float) -> str:
+    """`$2.00`: OpenRouter's limits are in US dollars."""
+    return f"${amount:,.2f}"
+
+
+def limit_in_words(limit: float | None) -> str:
+    return "no spending limit" if limit is None else money(limit)
+
+
+def limit_reset_in_words(limit_reset: str | None) -> str:
+    """When the spending counted against the limit starts again from zero."""
+    if limit_reset is None:
+        return "never (the limit is for the key's whole life)"
+    return f"renewed {_reset(limit_reset)[1]}"
+
+
+def budget_in_words(limit: float | None, limit_reset: str | None) -> str:
+    """`$2.00 per month, renewed on the 1st of every month at 00:00 UTC`."""
+    if limit is None:
+        return limit_in_words(None)
+    if limit_reset is None:
+        return f"{money(limit)} in total"
+    period, when = _reset(limit_reset)
+    return f"{money(limit)} {period}, renewed {when}"
+
+
+def _reset(limit_reset: str) -> tuple[str, str]:
+    try:
+        return _RESETS[limit_reset]
+    except KeyError:
+        raise ValueError(
+            f"unknown limit reset {limit_reset!r}: expected one of {', '.join(_RESETS)} or None"
+        ) from None
+
+
+def parse_expiry(expires_at: str) -> datetime:
+    """The moment a key stops working, in UTC; a value without a zone is taken as UTC."""
+    try:
+        moment = datetime.fromisoformat(expires_at)
+    except ValueError:
+        raise ValueError(f"expires_at {expires_at!r} is not an ISO 8601 date and time") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def last_day_in_words(expires_at: str | None) -> str:
+    """`until Friday 5 December 2026, 23:59 UTC`, or `no end date`."""
+    if expires_at is None:
+        return "no end date"
+    moment = parse_expiry(expires_at)
+    weekday = _WEEKDAYS[moment.weekday()]
+    month = _MONTHS[moment.month - 1]
+    return f"until {weekday} {moment.day} {month} {moment.year}, {moment:%H:%M} UTC"
+
+
+def last_day_date(expires_at: str | None) -> str:
+    """`2026-12-05` (the UTC date), or empty when the key has no end date."""
+    return "" if expires_at is None else parse_expiry(expires_at).date().isoformat()
+
+
+def models_in_words(models: Sequence[str]) -> str:
+    return ", ".join(models) if models else "any model"
+
+
+def quickstart_lines(models: Sequence[str] = (), *, base_url: str = BASE_URL) -> tuple[str, ...]:
+    """Three lines to paste: the key in the environment, a curl call, the Python client.
+
+    None of them holds the key itself, so a slip shows the key exactly once.
+    """
+    model = models[0] if models else DEFAULT_MODEL
+    # No spaces in the JSON: a slip may wrap the command only between its options.
+    body = f'{{"model":"{model}","messages":[{{"role":"user","content":"Hello"}}]}}'
+    return (
+        f"export {KEY_VARIABLE}=<your key>",
+        f'curl {base_url}/chat/completions -H "Authorization: Bearer ${KEY_VARIABLE}" '
+        f"-H \"Content-Type: application/json\" -d '{body}'",
+        f'import os; from openai import OpenAI; client = OpenAI(base_url="{base_url}", '
+        f'api_key=os.environ["{KEY_VARIABLE}"])',
+    )
+
+
+def budget_left_lines(*, base_url: str = BASE_URL) -> tuple[str, ...]:
+    """How a participant sees what is left of their budget: `GET /api/v1/key` with their key."""
+    return (
+        "Budget left: GET /api/v1/key with your key; limit_remaining is what is left, in USD:",
+        f'curl {base_url}/key -H "Authorization: Bearer ${KEY_VARIABLE}"',
+    )
+
+
+def replaces_in_words(label: str | None) -> str:
+    """The line that tells someone their new key replaces one they were given before."""
+    if label is None:
+        return ""
+    return f"This key replaces your previous key {label}, which no longer works."
+
+
+def handout_fields(
+    handout: Handout, *, masked: bool = False, base_url: str = BASE_URL
+) -> dict[str, str]:
+    """Every value a handout shows, by name: the mail-merge columns and the email template's
+    placeholders. With `masked`, the key is its masked label (for previews)."""
+    quickstart = quickstart_lines(handout.models, base_url=base_url)
+    return {
+        "first_name": handout.first_name,
+        "name": handout.name,
+        "email": handout.email,
+        "key": mask_secret(handout.secret) if masked else handout.secret,
+        "key_label": handout.key_label,
+        "limit": limit_in_words(handout.limit),
+        "limit_reset": limit_reset_in_words(handout.limit_reset),
+        "budget": budget_in_words(handout.limit, handout.limit_reset),
+        "last_day": last_day_in_words(handout.expires_at),
+        "last_day_date": last_day_date(handout.expires_at),
+        "models": models_in_words(handout.models),
+        "base_url": base_url,
+        "quickstart": "\n".join(quickstart),
+        "quickstart_env": quickstart[0],
+        "quickstart_curl": quickstart[1],
+        "quickstart_python": quickstart[2],
+        "budget_left": "\n".join(budget_left_lines(base_url=base_url)),
+        "replaces": replaces_in_words(handout.replaces),
+    }
