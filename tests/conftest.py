@@ -11,6 +11,7 @@ import pytest
 from keyprov.client import OpenRouterClient
 from keyprov.sandbox import Sandbox
 from tests.helpers import FAST_RETRY
+from tests.smtp import LoopbackController, Mailbox
 
 
 @pytest.fixture(autouse=True)
@@ -44,3 +45,16 @@ def sandbox(management_key: str) -> Iterator[Sandbox]:
 def client(sandbox: Sandbox, management_key: str) -> Iterator[OpenRouterClient]:
     with OpenRouterClient(management_key, sandbox.base_url, retry=FAST_RETRY) as api:
         yield api
+
+
+@pytest.fixture
+def mailbox() -> Mailbox:
+    return Mailbox()
+
+
+@pytest.fixture
+def smtp_server(mailbox) -> Iterator[LoopbackController]:
+    controller = LoopbackController(mailbox)
+    controller.start()
+    yield controller
+    controller.stop()

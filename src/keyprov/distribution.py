@@ -60,6 +60,11 @@ def key_status(
         status = KeyStatus.DELETED
     elif key.disabled:
         status = KeyStatus.DISABLED
+    elif entry.handed_out:
+        text = entry.handed_out  # 'sent 2026-12-01T14:02', 'handed out 2026-12-01'
+        return (text if in_roster else f"{KeyStatus.NOT_IN_ROSTER.value} ({text})"), (
+            StatusCategory.NONE if in_roster else StatusCategory.INACTIVE
+        )
     elif entry.retired:
         status = KeyStatus.REPLACED
     else:

@@ -55,6 +55,9 @@ class LedgerEntry:
     """The participant was not in the roster at the last provision run (keys.xlsx says so)."""
     limit_target: float | None = None
     """A limit a set-limit journaled before sending it, not yet confirmed by the server."""
+    handed_out: str | None = None
+    """How and when this key reached its participant ('sent 2026-12-01T14:02', 'handed out
+    2026-12-01'); None until then. A new key (rotation) starts again at None."""
     limit_op: str | None = None
     """The set-limit that aimed at `limit_target` ('add 2', 'set 5'), so that its rerun
     completes it instead of adding again."""
