@@ -13,7 +13,8 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from keyprov.delivery import JOURNAL_FILE_NAME, Outcome, SmtpSettings
 from keyprov.errors import ConfigurationError
-from tests.test_delivery import LoopbackController, Mailbox, deliver
+from tests.smtp import LoopbackController, Mailbox
+from tests.test_delivery import deliver
 from tests.test_handouts import make_handout
 
 pytestmark = pytest.mark.skipif(

@@ -247,7 +247,7 @@ def test_update_refuses_a_bad_body_and_changes_nothing(sandbox, body, field):
     assert sandbox.guardrails() == [guardrail]
 
 
-@pytest.mark.parametrize("guardrail_id", [str(uuid.uuid4()), "not-a-uuid"])
+@pytest.mark.parametrize("guardrail_id", ["0f8fad5b-d9cb-469f-a165-70867728950e", "not-a-uuid"])
 def test_unknown_guardrails_are_404_everywhere(sandbox, guardrail_id):
     _, key = sandbox.create_key_directly("k")
     requests_ = [
