@@ -113,7 +113,7 @@ def test_deleting_one_workshop_while_another_provisions_makes_no_duplicate(
     env = {"OPENROUTER_PROVISIONING_KEY": management_key, "OPENROUTER_BASE_URL": sandbox.base_url}
     make_roster(tmp_path / "b.csv", 150)
     assert invoke(["provision", "b.csv", "--quiet"], env=env, cwd=tmp_path).returncode == 0
-    sandbox.faults = Faults(latency=0.01)
+    sandbox.faults = Faults(latency=0.004)
     for round_ in range(3):
         sandbox.clear_log()
         make_roster(tmp_path / "a.csv", 150, start=1000 * (round_ + 1))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from keyprov.client import OpenRouterClient
@@ -18,6 +19,7 @@ from keyprov.recovery import file_digest, keys_to_recover, sheet_keys
 from keyprov.workshop import Workshop
 
 log = logging.getLogger(__name__)
+LOOKUP_WORKERS = 8
 
 
 @dataclass(frozen=True)
@@ -69,12 +71,15 @@ def confirm_known(
     missing = sorted(
         {h for entry in entries for h in (entry.hash, *entry.retired) if h and h not in shown}
     )
-    found = []
-    for key_hash in missing:
+    def look_up(key_hash: str) -> ApiKey | None:
         try:
-            found.append(client.get_key(key_hash))
+            return client.get_key(key_hash)
         except NotFoundError:
-            continue
+            return None
+
+    # A few at a time: after a listing cut short there may be hundreds to ask for.
+    with ThreadPoolExecutor(max_workers=min(LOOKUP_WORKERS, len(missing) or 1)) as pool:
+        found = [key for key in pool.map(look_up, missing) if key is not None]
     if found:
         log.info("%d known key(s) missing from the listing were found by hash", len(found))
     return [*listed, *found]
