@@ -198,7 +198,8 @@ def _strings(item: dict[str, Any], name: str, what: str) -> str | None:
 
 
 def _tuple(value: list[str] | None) -> tuple[str, ...] | None:
-    return None if value is None else tuple(value)
+    # The guide reads an empty list as "no restriction" (§10); the schema forbids sending one.
+    return tuple(value) if value else None
 
 
 def _is_number(value: Any) -> bool:
