@@ -192,7 +192,6 @@ def apply_guardrail(client: GuardrailClient, plan: GuardrailPlan) -> Guardrail |
     """
     if plan.action is GuardrailAction.UNCHANGED:
         return plan.guardrail
-    assert plan.guardrail is not None or plan.action is GuardrailAction.CREATE
     if plan.action is GuardrailAction.PATCH:
         assert plan.guardrail is not None
         return client.update_guardrail(plan.guardrail.id, **plan.body)
