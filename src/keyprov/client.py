@@ -8,7 +8,6 @@ it can prove that a key is absent.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
@@ -23,9 +22,10 @@ from keyprov.errors import (
     ServerError,
     TransportError,
 )
+from keyprov.guardrail_client import GuardrailEndpoints
 from keyprov.models import ApiKey, CreatedKey, Credits
 from keyprov.retries import RetryEvent, RetryPolicy, parse_retry_after
-from keyprov.transport import DEFAULT_BASE_URL, HttpTransport
+from keyprov.transport import DEFAULT_BASE_URL, LISTING_ATTEMPTS
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -39,12 +39,11 @@ __all__ = [
 
 PAGE_SIZE = 100
 """OpenRouter lists keys in fixed pages of 100."""
-LISTING_ATTEMPTS = 4
-"""Whole listings read before a listing whose pages keep disagreeing is given up on."""
 
 
-class OpenRouterClient(HttpTransport):
-    """One method per endpoint of OpenRouter's key-management API.
+class OpenRouterClient(GuardrailEndpoints):
+    """One method per endpoint of OpenRouter's key-management API (guardrails and models in
+    `GuardrailEndpoints`).
 
     Raises ConfigurationError at once for a base URL the key must not go to, and
     ServerUnreachableError when nothing at the base URL has ever answered as the API.
@@ -74,20 +73,10 @@ class OpenRouterClient(HttpTransport):
     def list_all_keys(self, *, include_disabled: bool = True) -> list[ApiKey]:
         """Every key, each once, from pages that agree; else InconsistentListingError.
 
-        Offsets shift when keys are created or deleted during the listing, so a key on two
-        pages means another may have been skipped: the whole listing is read again from
-        offset 0 (up to LISTING_ATTEMPTS times in all) rather than believed.
+        A key on two pages means the listing shifted and another may have been skipped: the
+        whole listing is read again from offset 0 (see `_reread`) rather than believed.
         """
-        for attempt in range(1, LISTING_ATTEMPTS + 1):
-            try:
-                return self._read_listing(include_disabled)
-            except InconsistentListingError as error:
-                if attempt == LISTING_ATTEMPTS:
-                    raise
-                wait = self._backoff(attempt)
-                self._report("list keys", attempt, error, wait)
-                time.sleep(wait)
-        raise AssertionError("unreachable")  # pragma: no cover
+        return self._reread("list keys", lambda: self._read_listing(include_disabled))
 
     def iter_all_keys(self, *, include_disabled: bool = True) -> Iterator[ApiKey]:
         """`list_all_keys`, one by one: the whole listing is read (and checked) first."""

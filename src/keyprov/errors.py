@@ -146,6 +146,18 @@ class PermissionDeniedError(CredentialError):
     """403: the key is valid but is not a management (provisioning) key."""
 
 
+class KeyRejectedError(ApiError):
+    """401 or 403 for a participant's key (not the management key): disabled, deleted, or not
+    a key at all. Unlike a `CredentialError`, the run can go on without it."""
+
+    kind = "key_rejected"
+
+
+class GuardrailConflictError(ConfigurationError):
+    """More than one guardrail carries a workshop's name: keyprov cannot tell which is its
+    own, so it changes none of them until the extra ones are deleted."""
+
+
 class BadRequestError(ApiError):
     """400: the server rejected the request's parameters."""
 

@@ -1,4 +1,5 @@
-"""Plain records of what the server holds: keys, a created key's one-time answer, credits.
+"""Plain records of what the server holds: keys, a created key's one-time answer, credits,
+guardrails, their key assignments and models.
 
 They live apart from the HTTP client so that the pure layers (planner, ledger) can use them
 without importing the transport.
@@ -70,3 +71,61 @@ class Credits:
     @property
     def remaining(self) -> float:
         return self.total_credits - self.total_usage
+
+
+ZDR_GROUPS = ("anthropic", "openai", "google", "xai", "other")
+"""The model groups a guardrail switches zero data retention on for, one field each
+(`enforce_zdr_<group>`)."""
+
+
+@dataclass(frozen=True)
+class Guardrail:
+    """A guardrail as the server describes it: the fields keyprov reads.
+
+    Model slugs are as the server echoes them (canonical slugs); `None` for a list means no
+    restriction. `zdr` holds the model groups on which zero data retention is enforced.
+    """
+
+    id: str
+    name: str
+    description: str | None
+    allowed_models: tuple[str, ...] | None
+    allowed_providers: tuple[str, ...] | None
+    ignored_models: tuple[str, ...] | None
+    ignored_providers: tuple[str, ...] | None
+    zdr: frozenset[str]
+    limit_usd: float | None
+    workspace_id: str | None
+    created_at: str
+    updated_at: str | None
+
+
+@dataclass(frozen=True)
+class KeyAssignment:
+    """One key on one guardrail (a key has at most one such row)."""
+
+    id: str
+    key_hash: str
+    guardrail_id: str
+    key_name: str
+    key_label: str
+    created_at: str
+
+
+@dataclass(frozen=True)
+class Model:
+    """A model of the catalogue: `id` is what a participant routes with; the server echoes a
+    guardrail's models as `canonical_slug`."""
+
+    id: str
+    canonical_slug: str
+    name: str
+    expiration_date: str | None = None
+    """A planned withdrawal (YYYY-MM-DD), or None."""
+    alias_of: str | None = None
+    """For a "latest"-style alias, the slug of the model it stands for."""
+
+    @property
+    def free(self) -> bool:
+        """A `:free` variant, which can end without notice."""
+        return self.id.endswith(":free")

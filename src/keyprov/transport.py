@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -35,6 +36,7 @@ from keyprov.baseurl import BASE_URL_VARIABLE, checked_base_url
 from keyprov.errors import (
     ApiError,
     ConfigurationError,
+    InconsistentListingError,
     MalformedAnswerError,
     NotFoundError,
     OutcomeUnknownError,
@@ -57,6 +59,8 @@ Reader = Callable[[Any, str, int], T]
 """Checks a 2xx answer's JSON body (given with the request's name and status) and reads it."""
 
 DEFAULT_BASE_URL = "https://openrouter.ai/api/v1"
+LISTING_ATTEMPTS = 4
+"""Whole listings read before a listing whose pages keep disagreeing is given up on."""
 _NAME_RESOLUTION = getattr(urllib3.exceptions, "NameResolutionError", ())
 
 
@@ -154,6 +158,24 @@ class HttpTransport:
         return self._call(
             operation, retryable, required_route, self._attempt, method, path, read, **kwargs
         )
+
+    def _reread(self, operation: str, read_listing: Callable[[], T]) -> T:
+        """A whole listing, read again from the start while its pages disagree.
+
+        Offsets shift when items are created or deleted during a listing, so an item on two
+        pages (or one missing from the count) means another may have been skipped: the whole
+        listing is read again (up to LISTING_ATTEMPTS times in all) rather than believed.
+        """
+        for attempt in range(1, LISTING_ATTEMPTS + 1):
+            try:
+                return read_listing()
+            except InconsistentListingError as error:
+                if attempt == LISTING_ATTEMPTS:
+                    raise
+                wait = self._backoff(attempt)
+                self._report(operation, attempt, error, wait)
+                time.sleep(wait)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _call(
         self,
