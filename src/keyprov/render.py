@@ -6,12 +6,17 @@ tests compare it exactly.
 
 from __future__ import annotations
 
+import shlex
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from keyprov.doctor import Check
+from keyprov.expiry import describe_expiry
 from keyprov.lifecycle import Change, CheckResult, UsageReport
 from keyprov.models import Credits
+from keyprov.naming import workshop_slug
 from keyprov.outcomes import Outcome, ParticipantResult
 from keyprov.planner import Action, Plan
 from keyprov.provision import ProvisionResult
@@ -88,6 +93,40 @@ def plan_lines(plan: Plan, credits: Credits | None) -> list[str]:
     return lines
 
 
+def expiry_lines(plan: Plan, roster: Path | None) -> list[str]:
+    """One line counting the keys whose expiry is not the run's, and the command that fixes it."""
+    mismatched = plan.expiry_mismatches
+    if not mismatched or plan.expires_at is None:
+        return []
+    found = Counter(
+        describe_expiry(item.key.expires_at if item.key else None) for item in mismatched
+    )
+    groups = []
+    for expiry, count in sorted(found.items()):
+        keys = f"{count} key{'s' if count != 1 else ''}"
+        if expiry == "never":
+            groups.append(f"{keys} never expire{'s' if count == 1 else ''}")
+        else:
+            groups.append(f"{keys} expire{'s' if count == 1 else ''} {expiry}")
+    wanted = describe_expiry(plan.expires_at)
+    return [
+        f"  {' and '.join(groups)}, you asked for {wanted}; expiry cannot be changed on an "
+        "existing key.",
+        f"  To replace them (their participants must be sent the new keys): "
+        f"{rotate_command(plan.workshop, roster, '--all', '--expires', wanted)}",
+    ]
+
+
+def rotate_command(workshop: str, roster: Path | None, *options: str) -> str:
+    """`keyprov rotate` for this workshop, as the user can paste it."""
+    words = ["keyprov", "rotate"]
+    if roster is not None:
+        words.append(str(roster))
+    if roster is None or workshop_slug(roster.stem) != workshop:
+        words.extend(["--workshop", workshop])
+    return shlex.join([*words, *options])
+
+
 def summary_line(result: ProvisionResult) -> str:
     counts = result.counts()
     parts = [f"{counts[outcome.value]} {outcome.value}" for outcome in Outcome if counts[outcome]]
@@ -105,10 +144,16 @@ def provision_lines(result: ProvisionResult, *, quiet: bool, prune: bool) -> Lin
     lines = Lines()
     lines.err(*(f"note: {note}" for note in result.roster_notes))
     if result.dry_run:
-        lines.out(*plan_lines(result.plan, result.credits), "dry run: nothing was changed.")
+        lines.err(*(f"warning: {warning}" for warning in result.warnings))
+        lines.out(
+            *plan_lines(result.plan, result.credits),
+            *expiry_lines(result.plan, result.roster),
+            "dry run: nothing was changed.",
+        )
         return lines
     lines.out(summary_line(result))
     lines.err(*(f"warning: {warning}" for warning in result.warnings))
+    lines.err(*expiry_lines(result.plan, result.roster))
     lines.out(*(f"  disabled {key.name} ({key.label})" for key in result.pruned))
     if result.plan.not_in_roster and not prune:
         lines.err(
