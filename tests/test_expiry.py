@@ -9,7 +9,7 @@ import pytest
 
 from keyprov.expiry import parse_time
 from keyprov.sandbox import Sandbox
-from tests.helpers import CliWorkshop
+from tests.helpers import CliWorkshop, make_roster
 
 
 @pytest.fixture
@@ -59,3 +59,74 @@ def test_a_date_beyond_the_warning_window_is_not_warned_about(workshop: CliWorks
     workshop.roster.write_text("name,email,limit\nAda,ada@example.org,2\n")
     done = workshop.provision("--expires", day(3))
     assert done.returncode == 0 and "warning" not in done.stderr, done.stderr
+
+
+def test_a_rerun_with_another_expiry_names_it_and_rotate_replaces_every_key(
+    workshop: CliWorkshop,
+) -> None:
+    make_roster(workshop.roster, 3)
+    assert workshop.provision("--expires", day(30)).returncode == 0
+    old = {key["hash"] for key in workshop.sandbox.keys()}
+    mismatch = (
+        f"3 keys expire {day(30)}, you asked for {day(60)}; expiry cannot be changed on an "
+        "existing key."
+    )
+    fix = f"keyprov rotate ws.csv --all --expires {day(60)}"
+
+    dry = workshop.provision("--expires", day(60), "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert mismatch in dry.stdout and fix in dry.stdout
+    rerun = workshop.provision("--expires", day(60))
+    assert rerun.returncode == 0, rerun.stderr
+    assert mismatch in rerun.stderr and fix in rerun.stderr
+    assert workshop.writes() == [], "an expiry cannot be PATCHed, and nothing is created"
+
+    done = workshop.keyprov(*fix.split()[1:])
+    assert done.returncode == 0, done.stdout + done.stderr
+    for i in range(3):
+        key = workshop.key_of(f"person{i}@example.org")
+        assert key["hash"] not in old and expiry_day(key) == day(60)
+        assert key["limit"] == 1, "nothing was spent, so the whole limit is carried over"
+    assert all(k["disabled"] for k in workshop.sandbox.keys() if k["hash"] in old)
+    assert len(workshop.sandbox.keys()) == 6
+    assert [row[7] for row in workshop.sheet()] == ["replaced — send again"] * 3
+    assert [row[5] for row in workshop.sheet()] == [
+        datetime.fromisoformat(f"{day(60)}T23:59:59")
+    ] * 3
+
+    again = workshop.keyprov(*fix.split()[1:])
+    assert again.returncode == 0 and workshop.writes() == [], "a rerun replaces nothing"
+    assert again.stdout.count(f"already expires {day(60)}: not replaced") == 3
+    settled = workshop.provision("--expires", day(60))
+    assert settled.returncode == 0 and workshop.writes() == []
+    assert "you asked for" not in settled.stderr
+    assert workshop.keyprov("check", "ws.csv", "--expires", day(60)).returncode == 0
+
+
+def test_a_stopped_rotate_all_is_finished_by_its_rerun(workshop: CliWorkshop) -> None:
+    make_roster(workshop.roster, 3)
+    assert workshop.provision("--expires", day(30)).returncode == 0
+    # One successor's create is refused for an hour: that participant keeps the old key.
+    workshop.sandbox.force(429, count=1, method="POST", retry_after="3600")
+    first = workshop.keyprov("rotate", "ws.csv", "--all", "--expires", day(60))
+    assert first.returncode == 1
+    assert first.stdout.count("the old key stays enabled") == 1
+    enabled = [k for k in workshop.sandbox.keys() if not k["disabled"]]
+    assert len(enabled) == 3 and sorted(expiry_day(k) for k in enabled) == [
+        day(30),
+        day(60),
+        day(60),
+    ]
+
+    second = workshop.keyprov("rotate", "ws.csv", "--all", "--expires", day(60))
+    assert second.returncode == 0, second.stdout
+    assert len(workshop.calls("POST")) == 1, "only the one left is replaced"
+    enabled = [k for k in workshop.sandbox.keys() if not k["disabled"]]
+    assert len(enabled) == 3 and {expiry_day(k) for k in enabled} == {day(60)}
+
+
+def test_rotate_refuses_an_expiry_that_is_over_before_any_request(workshop: CliWorkshop) -> None:
+    workshop.provisioned(1)
+    done = workshop.keyprov("rotate", "ws.csv", "--all", "--expires", day(-1))
+    assert done.returncode == 2 and f"--expires {day(-1)}: that day is over" in done.stderr
+    assert workshop.sandbox.request_log == []

@@ -256,6 +256,7 @@ def _provision_in(
         expires_at=settings.expires_at,
         prune=settings.prune,
         reenable=settings.reenable,
+        roster=settings.roster,
     )
     try:
         result.results = applier.apply(result.plan)

@@ -6,17 +6,16 @@ tests compare it exactly.
 
 from __future__ import annotations
 
-import shlex
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from keyprov.commands import participant_options, rotate_command
 from keyprov.doctor import Check
 from keyprov.expiry import describe_expiry
 from keyprov.lifecycle import Change, CheckResult, UsageReport
 from keyprov.models import Credits
-from keyprov.naming import workshop_slug
 from keyprov.outcomes import Outcome, ParticipantResult
 from keyprov.planner import Action, Plan
 from keyprov.provision import ProvisionResult
@@ -117,14 +116,16 @@ def expiry_lines(plan: Plan, roster: Path | None) -> list[str]:
     ]
 
 
-def rotate_command(workshop: str, roster: Path | None, *options: str) -> str:
-    """`keyprov rotate` for this workshop, as the user can paste it."""
-    words = ["keyprov", "rotate"]
-    if roster is not None:
-        words.append(str(roster))
-    if roster is None or workshop_slug(roster.stem) != workshop:
-        words.extend(["--workshop", workshop])
-    return shlex.join([*words, *options])
+def secret_lost_lines(plan: Plan, roster: Path | None) -> list[str]:
+    """The command that gives participants whose key's secret was lost a new key."""
+    lost = [item.participant.identity for item in plan.with_action(Action.SECRET_LOST)]
+    if not lost:
+        return []
+    command = rotate_command(plan.workshop, roster, *participant_options(lost))
+    return [
+        f"  To replace the keys whose secret was lost (a new key first, then the old one "
+        f"disabled): {command}"
+    ]
 
 
 def summary_line(result: ProvisionResult) -> str:
@@ -148,6 +149,7 @@ def provision_lines(result: ProvisionResult, *, quiet: bool, prune: bool) -> Lin
         lines.out(
             *plan_lines(result.plan, result.credits),
             *expiry_lines(result.plan, result.roster),
+            *secret_lost_lines(result.plan, result.roster),
             "dry run: nothing was changed.",
         )
         return lines
