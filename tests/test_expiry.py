@@ -8,6 +8,10 @@ from pathlib import Path
 import pytest
 
 from keyprov.expiry import parse_time
+from keyprov.ledger import LedgerEntry
+from keyprov.models import ApiKey
+from keyprov.planner import Action, make_plan
+from keyprov.roster import Participant
 from keyprov.sandbox import Sandbox
 from tests.helpers import CliWorkshop, make_roster
 
@@ -130,3 +134,43 @@ def test_rotate_refuses_an_expiry_that_is_over_before_any_request(workshop: CliW
     done = workshop.keyprov("rotate", "ws.csv", "--all", "--expires", day(-1))
     assert done.returncode == 2 and f"--expires {day(-1)}: that day is over" in done.stderr
     assert workshop.sandbox.request_log == []
+
+
+def planned_key(email: str, *, limit: float, expires_at: str | None, disabled: bool = False):
+    key = ApiKey.from_json(
+        {
+            "hash": email,
+            "name": f"keyprov:w:{email}",
+            "label": "sk-or-v1-abc...xyz",
+            "disabled": disabled,
+            "limit": limit,
+            "expires_at": expires_at,
+        }
+    )
+    entry = LedgerEntry(
+        email, key.name, email=email, hash=key.hash, secret="sk-or-v1-x", roster_limit=limit
+    )
+    return key, entry
+
+
+def test_the_plan_flags_enabled_keys_that_expire_otherwise_and_still_updates_limits() -> None:
+    wanted = "2026-12-05T23:59:59Z"
+    keys = {
+        "same@x.org": planned_key("same@x.org", limit=1, expires_at="2026-12-05T23:59:59+00:00"),
+        "early@x.org": planned_key("early@x.org", limit=1, expires_at="2025-06-01T23:59:59Z"),
+        "never@x.org": planned_key("never@x.org", limit=1, expires_at=None),
+        "raised@x.org": planned_key("raised@x.org", limit=2, expires_at="2025-06-01T23:59:59Z"),
+        "off@x.org": planned_key("off@x.org", limit=1, expires_at=None, disabled=True),
+    }
+    people = [Participant(email, email, 1.0, None, row) for row, email in enumerate(keys, 2)]
+    entries = {email: entry for email, (_, entry) in keys.items()}
+    server = [key for key, _ in keys.values()]
+
+    plan = make_plan("w", people, entries, server, expires_at=wanted)
+    flagged = {item.participant.email: item for item in plan.expiry_mismatches}
+    assert sorted(flagged) == ["early@x.org", "never@x.org", "raised@x.org"]
+    assert flagged["never@x.org"].note.startswith("its key never expires, not 2026-12-05")
+    raised = flagged["raised@x.org"]
+    assert raised.action is Action.UPDATE and dict(raised.patch) == {"limit": 1.0}
+    assert "expires 2025-06-01, not 2026-12-05" in raised.note
+    assert make_plan("w", people, entries, server).expiry_mismatches == [], "none asked for"

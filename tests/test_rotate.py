@@ -148,3 +148,19 @@ def test_a_key_whose_secret_was_lost_is_replaced_by_rotate(workshop: CliWorkshop
     rerun = workshop.provision()
     assert rerun.returncode == 0, rerun.stderr
     assert workshop.writes() == []
+
+
+def test_rotate_all_gives_everyone_a_new_key_when_state_and_sheet_are_lost(
+    workshop: CliWorkshop,
+) -> None:
+    make_roster(workshop.roster, 3)
+    assert workshop.provision().returncode == 0
+    orphans = {k["hash"] for k in workshop.sandbox.keys()}
+    (workshop.folder / "output" / "ws" / "state.jsonl").unlink()
+    (workshop.folder / "output" / "ws" / "keys.xlsx").unlink()
+
+    out = rotate(workshop, "--all")
+    assert out.count("(its secret was lost) disabled") == 3
+    assert all(k["disabled"] for k in workshop.sandbox.keys() if k["hash"] in orphans)
+    assert sorted(row[0] for row in workshop.sheet()) == ["Person 0", "Person 1", "Person 2"]
+    assert workshop.provision().returncode == 0 and workshop.writes() == []

@@ -264,7 +264,8 @@ def _retire(held: Session, successor: Successor, result: ParticipantResult) -> C
     held.audit.event(
         "rotated",
         participant=rotation.identity,
-        old_hash=[key.hash for key in rotation.keys],
+        old_hash=model.hash,
+        retired=[key.hash for key in rotation.keys],
         new_hash=result.key_hash,
         limit=request.limit,
         expires_at=request.expires_at,
