@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from keyprov.commands import participant_options, rotate_command
 from keyprov.creator import CreateRequest, Creator, delete_undelivered
 from keyprov.errors import ApiError
 from keyprov.models import ApiKey
@@ -22,6 +25,7 @@ class PlanApplier:
         expires_at: str | None,
         prune: bool,
         reenable: bool,
+        roster: Path | None = None,
     ) -> None:
         self.session = session
         self.results = results
@@ -29,6 +33,8 @@ class PlanApplier:
         self.expires_at = expires_at
         self.prune_keys = prune
         self.reenable = reenable
+        self.roster = roster
+        """The roster as the user gave it, for the commands a result suggests."""
         self.pruned: list[ApiKey] = []
 
     def apply(self, plan: Plan) -> list[ParticipantResult]:
@@ -102,11 +108,15 @@ class PlanApplier:
                 item, Outcome.DISABLED, f"{item.note}; run with --reenable to enable it again", key
             )
         else:
+            identity = item.participant.identity
+            command = rotate_command(
+                self.session.workshop.name, self.roster, *participant_options([identity])
+            )
             self._finish(
                 item,
                 Outcome.SECRET_LOST,
-                f"{item.note}. Restore state.jsonl from a backup, or rotate the key "
-                "(disable it and provision a new one)",
+                f"{item.note}. Restore state.jsonl from a backup, or give them a new key "
+                f"(it is made first, then this one is disabled): {command}",
                 key,
             )
 

@@ -33,7 +33,8 @@ class CreateRequest:
     name: str
     email: str
     participant_id: str | None
-    limit: float
+    limit: float | None
+    """USD; None only for the successor of a key that has no limit (rotate copies it)."""
     limit_reset: str | None
     expires_at: str | None
     roster_limit: float | None
@@ -43,8 +44,9 @@ class CreateRequest:
     undelivered: tuple[ApiKey, ...] = ()
     """Keys an unanswered create made for this participant: nobody holds their secret, so
     they are deleted before the key is created again."""
-    replaces: ApiKey | None = None
-    """For a rotation: the key the new one retires, in the same record that stores it."""
+    replaces: tuple[ApiKey, ...] = ()
+    """For a rotation: the keys the new one retires, in the same record that stores it (more
+    than one for a participant whose keys' secrets were lost)."""
     note: str = ""
 
     @classmethod
@@ -66,19 +68,33 @@ class CreateRequest:
 
     @classmethod
     def rotation(
-        cls, entry: LedgerEntry, old: ApiKey, *, limit: float, expires_at: str | None
+        cls,
+        entry: LedgerEntry,
+        replaces: tuple[ApiKey, ...],
+        *,
+        limit: float | None,
+        expires_at: str | None,
     ) -> CreateRequest:
+        """The successor of `replaces` (the first is its model: its limit reset is kept).
+
+        `entry` says who the participant is and what the roster last said of them; the
+        roster values are journaled unchanged, so that a later provision run does not
+        "correct" the successor's limit back (a rotation's limit is not a roster change).
+        Without journaled roster values (older state), the replaced key's own stand in.
+        """
+        model = replaces[0]
+        journaled = entry.roster_limit is not None
         return cls(
             identity=entry.identity,
             name=entry.name,
             email=entry.email,
             participant_id=entry.participant_id,
             limit=limit,
-            limit_reset=old.limit_reset,
+            limit_reset=model.limit_reset,
             expires_at=expires_at,
-            roster_limit=entry.roster_limit,
-            roster_limit_reset=entry.roster_limit_reset,
-            replaces=old,
+            roster_limit=entry.roster_limit if journaled else model.limit,
+            roster_limit_reset=entry.roster_limit_reset if journaled else model.limit_reset,
+            replaces=replaces,
         )
 
 
@@ -165,8 +181,7 @@ class Creator:
             return True
         previous = ledger.get(request.identity)
         retired = previous.retired if previous else ()
-        if request.replaces is not None:
-            retired = (*retired, request.replaces.hash)
+        retired = (*retired, *(key.hash for key in request.replaces if key.hash not in retired))
         detail = request.note
         try:
             ledger.record_created(

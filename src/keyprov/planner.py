@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
+from keyprov.expiry import describe_expiry, same_expiry
 from keyprov.ledger import LedgerEntry
 from keyprov.models import ApiKey
 from keyprov.naming import identity_from_key_name
@@ -57,6 +58,10 @@ class ParticipantPlan:
     renamed_from: str | None = None
     """The identity the state knows this participant by, when it is not theirs any more: a
     row identified by its email (no id yet) that has an id now. Their key stays theirs."""
+    expiry_differs: bool = False
+    """The key's expiry is not the one the run asks for. Reported, never PATCHed (OpenRouter
+    cannot change an expiry) nor replaced by provision: `keyprov rotate --all --expires DATE`
+    replaces such keys, and their participants must be sent the new ones."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,13 @@ class Plan:
     items: list[ParticipantPlan]
     not_in_roster: list[ApiKey] = field(default_factory=list)
     """This workshop's keys on the server whose participant is no longer in the roster."""
+    expires_at: str | None = None
+    """The expiry the run asks for; None asks for none, so no key's expiry is wrong."""
+
+    @property
+    def expiry_mismatches(self) -> list[ParticipantPlan]:
+        """Enabled keys that expire otherwise than the run asks (and cannot be changed)."""
+        return [item for item in self.items if item.expiry_differs]
 
     def with_action(self, action: Action) -> list[ParticipantPlan]:
         return [item for item in self.items if item.action is action]
@@ -80,7 +92,11 @@ def make_plan(
     participants: Sequence[Participant],
     ledger: Mapping[str, LedgerEntry],
     server_keys: Sequence[ApiKey],
+    *,
+    expires_at: str | None = None,
 ) -> Plan:
+    """What to do for each participant; `expires_at` is the expiry the run asks for (keys
+    that expire otherwise are flagged, see `ParticipantPlan.expiry_differs`)."""
     by_hash = {key.hash: key for key in server_keys}
     named: dict[str, list[ApiKey]] = defaultdict(list)
     for key in server_keys:
@@ -98,7 +114,7 @@ def make_plan(
         if old is not None:
             note = item.note or f"now identified by its id (was by {old})"
             item = replace(item, renamed_from=old, note=note)
-        items.append(item)
+        items.append(_flag_expiry(item, expires_at))
     in_roster = {participant.identity for participant in participants} | set(renamed.values())
     owner_of_hash = {entry.hash: entry.identity for entry in ledger.values() if entry.hash}
 
@@ -108,7 +124,27 @@ def make_plan(
     not_in_roster = [
         key for key in server_keys if (who := owner(key)) is not None and who not in in_roster
     ]
-    return Plan(workshop=workshop, items=items, not_in_roster=not_in_roster)
+    return Plan(workshop, items, not_in_roster, expires_at)
+
+
+def _flag_expiry(item: ParticipantPlan, wanted: str | None) -> ParticipantPlan:
+    """Note an enabled key whose expiry is not the run's. Its limits are still kept in step
+    (UPDATE), but nothing is created for it: the participant holds a working key."""
+    key = item.key
+    if (
+        wanted is None
+        or key is None
+        or item.action not in (Action.KEEP, Action.UPDATE)
+        or same_expiry(key.expires_at, wanted)
+    ):
+        return item
+    found = describe_expiry(key.expires_at)
+    has = "never expires" if key.expires_at is None else f"expires {found}"
+    note = (
+        f"its key {has}, not {describe_expiry(wanted)}: an expiry cannot be changed on an "
+        "existing key"
+    )
+    return replace(item, expiry_differs=True, note="; ".join(filter(None, (item.note, note))))
 
 
 def _ids_given_since(

@@ -22,6 +22,7 @@ from keyprov.audit import AuditLog
 from keyprov.client import OpenRouterClient
 from keyprov.creator import DEFAULT_CONCURRENCY, Creator
 from keyprov.errors import ApiError, InsufficientCreditsError
+from keyprov.expiry import expiry_warning, refuse_past
 from keyprov.ledger import Ledger
 from keyprov.locate import account_label, locate, remembered_locally
 from keyprov.models import ApiKey, Credits
@@ -94,7 +95,16 @@ class ProvisionSettings:
         )
 
     def with_remembered(self, remembered: Mapping[str, Any]) -> ProvisionSettings:
+        """These settings with the workshop's remembered options where none was given.
+
+        Raises OptionError for an `--expires` day that is over, given or remembered.
+        """
         desired = self.desired.merged(self.given, remembered)
+        remembered_expiry = self.given is not None and "expires" not in self.given
+        refuse_past(
+            desired.expires,
+            source="remembered from the workshop's last provision" if remembered_expiry else "",
+        )
         return replace(
             self,
             default_limit=desired.default_limit,
@@ -132,6 +142,8 @@ class ProvisionResult:
     credits: Credits | None = None
     pruned: list[ApiKey] = field(default_factory=list)
     dry_run: bool = False
+    roster: Path | None = None
+    """The roster file as the run was given it, for the commands the output suggests."""
     roster_notes: list[str] = field(default_factory=list)
     """Rows skipped on purpose (cancelled registrations) and warnings about reading the file."""
     warnings: list[str] = field(default_factory=list)
@@ -162,7 +174,8 @@ def provision(
 ) -> ProvisionResult:
     """Make the server match the roster; return each participant's outcome.
 
-    Raises RosterError (before any API call) for a bad roster, LockedError when another run
+    Raises OptionError (before any API call) for an `--expires` day that is over, RosterError
+    (before any API call) for a bad roster, LockedError when another run
     holds the workshop, InsufficientCreditsError before creating more than the account can
     cover, and CredentialError when the provisioning key is refused. In every case the keys
     created so far are in the local state and in keys.xlsx.
@@ -175,6 +188,7 @@ def provision(
     if settings.dry_run:
         result = _dry_run(settings, client, roster.participants, remembered)
         result.roster_notes = notes
+        result.warnings = _expiry_warnings(settings)
         return result
     details = {
         "roster": str(settings.roster),
@@ -184,7 +198,7 @@ def provision(
         "roster_notes": notes,
     }
     name = settings.workshop_name
-    result = ProvisionResult(name, Plan(name, []), roster_notes=notes)
+    result = ProvisionResult(name, Plan(name, []), roster=settings.roster, roster_notes=notes)
     try:
         with session(
             settings.workshop_ref,
@@ -219,8 +233,13 @@ def _provision_in(
     credits = _prefetch_credits(held.client, participants, held.ledger)
     current = held.snapshot()
     result.plan = make_plan(
-        settings.workshop_name, participants, current.entries, current.server_keys
+        settings.workshop_name,
+        participants,
+        current.entries,
+        current.server_keys,
+        expires_at=settings.expires_at,
     )
+    result.warnings.extend(_expiry_warnings(settings))
     _mark_removed(held, participants)
     _audit_plan(held.audit, result.plan)
     if on_plan is not None:
@@ -237,6 +256,7 @@ def _provision_in(
         expires_at=settings.expires_at,
         prune=settings.prune,
         reenable=settings.reenable,
+        roster=settings.roster,
     )
     try:
         result.results = applier.apply(result.plan)
@@ -267,11 +287,25 @@ def _dry_run(
         settings = settings.with_remembered(workshop.options)
         participants = load_roster(settings).participants
     current = snapshot(workshop, client)
-    plan = make_plan(workshop.name, participants, current.entries, current.server_keys)
+    plan = make_plan(
+        workshop.name,
+        participants,
+        current.entries,
+        current.server_keys,
+        expires_at=settings.expires_at,
+    )
     credits = None
     if plan.with_action(Action.CREATE):
         credits = _read_credits(client)
-    return ProvisionResult(workshop.name, plan, credits=credits, dry_run=True)
+    return ProvisionResult(
+        workshop.name, plan, credits=credits, dry_run=True, roster=settings.roster
+    )
+
+
+def _expiry_warnings(settings: ProvisionSettings) -> list[str]:
+    """Keys that would stop working within check's --warn-days (2): likely a wrong date."""
+    warning = expiry_warning(settings.expires)
+    return [warning] if warning else []
 
 
 def _read_credits(client: OpenRouterClient) -> Credits | None:
@@ -357,4 +391,5 @@ def _audit_plan(audit: AuditLog, plan: Plan) -> None:
         **{action.value: len(plan.with_action(action)) for action in Action},
         new_budget_usd=round(plan.new_budget, 2),
         not_in_roster=[key.hash for key in plan.not_in_roster],
+        expiry_differs=[item.participant.identity for item in plan.expiry_mismatches],
     )

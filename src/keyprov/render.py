@@ -6,10 +6,14 @@ tests compare it exactly.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from keyprov.commands import participant_options, rotate_command
 from keyprov.doctor import Check
+from keyprov.expiry import describe_expiry
 from keyprov.lifecycle import Change, CheckResult, UsageReport
 from keyprov.models import Credits
 from keyprov.outcomes import Outcome, ParticipantResult
@@ -88,6 +92,42 @@ def plan_lines(plan: Plan, credits: Credits | None) -> list[str]:
     return lines
 
 
+def expiry_lines(plan: Plan, roster: Path | None) -> list[str]:
+    """One line counting the keys whose expiry is not the run's, and the command that fixes it."""
+    mismatched = plan.expiry_mismatches
+    if not mismatched or plan.expires_at is None:
+        return []
+    found = Counter(
+        describe_expiry(item.key.expires_at if item.key else None) for item in mismatched
+    )
+    groups = []
+    for expiry, count in sorted(found.items()):
+        keys = f"{count} key{'s' if count != 1 else ''}"
+        if expiry == "never":
+            groups.append(f"{keys} never expire{'s' if count == 1 else ''}")
+        else:
+            groups.append(f"{keys} expire{'s' if count == 1 else ''} {expiry}")
+    wanted = describe_expiry(plan.expires_at)
+    return [
+        f"  {' and '.join(groups)}, you asked for {wanted}; expiry cannot be changed on an "
+        "existing key.",
+        f"  To replace them (their participants must be sent the new keys): "
+        f"{rotate_command(plan.workshop, roster, '--all', '--expires', wanted)}",
+    ]
+
+
+def secret_lost_lines(plan: Plan, roster: Path | None) -> list[str]:
+    """The command that gives participants whose key's secret was lost a new key."""
+    lost = [item.participant.identity for item in plan.with_action(Action.SECRET_LOST)]
+    if not lost:
+        return []
+    command = rotate_command(plan.workshop, roster, *participant_options(lost))
+    return [
+        f"  To replace the keys whose secret was lost (a new key first, then the old one "
+        f"disabled): {command}"
+    ]
+
+
 def summary_line(result: ProvisionResult) -> str:
     counts = result.counts()
     parts = [f"{counts[outcome.value]} {outcome.value}" for outcome in Outcome if counts[outcome]]
@@ -105,10 +145,17 @@ def provision_lines(result: ProvisionResult, *, quiet: bool, prune: bool) -> Lin
     lines = Lines()
     lines.err(*(f"note: {note}" for note in result.roster_notes))
     if result.dry_run:
-        lines.out(*plan_lines(result.plan, result.credits), "dry run: nothing was changed.")
+        lines.err(*(f"warning: {warning}" for warning in result.warnings))
+        lines.out(
+            *plan_lines(result.plan, result.credits),
+            *expiry_lines(result.plan, result.roster),
+            *secret_lost_lines(result.plan, result.roster),
+            "dry run: nothing was changed.",
+        )
         return lines
     lines.out(summary_line(result))
     lines.err(*(f"warning: {warning}" for warning in result.warnings))
+    lines.err(*expiry_lines(result.plan, result.roster))
     lines.out(*(f"  disabled {key.name} ({key.label})" for key in result.pruned))
     if result.plan.not_in_roster and not prune:
         lines.err(

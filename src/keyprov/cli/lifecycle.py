@@ -10,7 +10,7 @@ import click
 
 from keyprov import render
 from keyprov.cli.common import api_settings, changes_done, cli, client_for, echo
-from keyprov.cli.options import given_options, roster_options, workshop_options
+from keyprov.cli.options import given_options, parse_date, roster_options, workshop_options
 from keyprov.lifecycle import (
     DEFAULT_WARN_DAYS,
     check_workshop,
@@ -135,25 +135,52 @@ def set_limit_command(
 
 @cli.command("rotate")
 @workshop_options
+@click.option("--participant", "participants", multiple=True, help="Email or id. Repeatable.")
+@click.option("--all", "everyone", is_flag=True, help="Every participant with an enabled key.")
 @click.option(
-    "--participant", "participants", multiple=True, required=True, help="Email or id. Repeatable."
+    "--expires",
+    callback=parse_date,
+    help="Last day (UTC) the new keys work, YYYY-MM-DD (default: the old key's expiry).",
+)
+@click.option(
+    "--carry-spend/--full-limit",
+    default=True,
+    show_default=True,
+    help="The new key's limit is the old one less what was spent in the limit's window "
+    "(--full-limit: the whole limit again).",
 )
 def rotate_command(
-    roster: Path | None, workshop: str | None, out_dir: Path, participants: tuple[str, ...]
+    roster: Path | None,
+    workshop: str | None,
+    out_dir: Path,
+    participants: tuple[str, ...],
+    everyone: bool,
+    expires: date | None,
+    carry_spend: bool,
 ) -> None:
-    """Replace a participant's key (leaked, lost): new key first, then the old one disabled.
+    """Replace keys (leaked, lost, wrong expiry): new key first, then the old one disabled.
 
-    The successor gets the same limit, limit reset and expiry. If it cannot be created, the
-    old key stays enabled. keys.xlsx is rewritten with the new key.
+    The successor keeps the limit reset and expiry (or --expires), and gets what was left of
+    the budget: the limit less what the old key spent in the limit's window (the day, week or
+    month of its reset; all time without one). If it cannot be created, the old key stays
+    enabled. A key on the server whose secret was lost is replaced the same way. keys.xlsx
+    marks the new keys "replaced — send again".
 
     \b
     Example:
         keyprov rotate roster/bssdh.csv --participant ada@example.org
+        keyprov rotate roster/bssdh.csv --all --expires 2026-12-05
     """
+    if everyone == bool(participants):
+        raise click.UsageError("give --participant EMAIL (one or more) or --all.")
     api = api_settings()
     with client_for(api) as client:
         changes = rotate(
-            WorkshopRef(roster, workshop, out_dir), client, participants=list(participants)
+            WorkshopRef(roster, workshop, out_dir),
+            client,
+            participants=None if everyone else list(participants),
+            expires=expires,
+            carry_spend=carry_spend,
         )
     changes_done(changes, "nothing to rotate.")
 

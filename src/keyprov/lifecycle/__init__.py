@@ -6,9 +6,10 @@ keys.xlsx in step with the local state. None of it imports `provision`: both sta
 workshop session (`workshop`) and the key engine (`apply`).
 """
 
-from keyprov.lifecycle.changes import Change, revoke, rotate, set_limit
+from keyprov.lifecycle.changes import Change, revoke, set_limit
 from keyprov.lifecycle.check import DEFAULT_WARN_DAYS, CheckResult, CheckRow, check_workshop
 from keyprov.lifecycle.report import SPEND_CHART_NAME, UsageReport, UsageRow, usage_report
+from keyprov.lifecycle.rotation import rotate
 
 __all__ = [
     "DEFAULT_WARN_DAYS",

@@ -1,4 +1,4 @@
-"""Changes to a provisioned workshop: top up (set-limit), rotate, revoke.
+"""Changes to a provisioned workshop: top up (set-limit) and revoke (rotate: `rotation`).
 
 Each holds the workshop's session: the lock, the state journal and the audit log, and on the
 way out the state is saved and keys.xlsx rebuilt with what the server now holds.
@@ -9,12 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from keyprov.client import OpenRouterClient
-from keyprov.creator import CreateRequest, create_keys, delete_undelivered
 from keyprov.errors import ApiError, ConfigurationError
 from keyprov.ledger import Ledger, LedgerEntry
 from keyprov.locate import find_workshop
 from keyprov.session import Session, session
-from keyprov.snapshot import Snapshot, snapshot
+from keyprov.snapshot import snapshot
 from keyprov.status import ExitStatus
 from keyprov.workshop import WorkshopRef
 
@@ -127,93 +126,6 @@ def _send_limit(held: Session, entry: LedgerEntry, target: float, *, resumed: bo
     if resumed:
         detail += " (finishing the set-limit an earlier run left)"
     return Change(entry.identity, key.label, True, detail)
-
-
-def rotate(ref: WorkshopRef, client: OpenRouterClient, *, participants: list[str]) -> list[Change]:
-    """Replace a key: create the successor first (same limit, reset, expiry), then disable the old.
-
-    If the successor cannot be created, the old key is left enabled and untouched.
-    """
-    changes = []
-    with session(ref, client, "rotate") as held:
-        changes.extend(_finish_rotations(held, held.snapshot()))
-        for entry in _select(held.ledger, participants):
-            changes.append(_rotate_one(held, entry))
-        return _outcome(held, changes)
-
-
-def _finish_rotations(held: Session, current: Snapshot) -> list[Change]:
-    """What an earlier rotate left undone: old keys still enabled, and keys made by a create
-    whose answer never came (nobody holds their secret)."""
-    changes = []
-    undeleted: set[str] = set()
-    for item in current.owned():
-        key, entry = item.key, item.entry
-        if item.role == "retired" and not key.disabled:
-            try:
-                held.saw(held.client.update_key(key.hash, disabled=True))
-            except ApiError as error:
-                changes.append(Change(item.identity, key.label, False, str(error)))
-                continue
-            held.audit.event("rotated", participant=item.identity, old_hash=key.hash, late=True)
-            changes.append(
-                Change(item.identity, key.label, True, "replaced key disabled (left by a rotate)")
-            )
-        elif item.role == "unknown" and entry is not None and entry.pending:
-            try:
-                delete_undelivered(held, item.identity, key)
-            except ApiError as error:
-                undeleted.add(item.identity)
-                changes.append(Change(item.identity, key.label, False, str(error)))
-                continue
-            detail = "deleted a key nobody holds (left by a rotate)"
-            changes.append(Change(item.identity, key.label, True, detail))
-    for entry in held.ledger.entries():
-        if entry.pending and entry.has_key and entry.identity not in undeleted:
-            held.ledger.record_update(entry.identity, pending=False)
-    return changes
-
-
-def _rotate_one(held: Session, entry: LedgerEntry) -> Change:
-    assert entry.hash is not None
-    try:
-        old = held.client.get_key(entry.hash)
-    except ApiError as error:
-        return Change(entry.identity, entry.label or "", False, f"not rotated: {error}")
-    limit = old.limit if old.limit is not None else entry.limit or 0.0
-    request = CreateRequest.rotation(entry, old, limit=limit, expires_at=old.expires_at)
-    result = create_keys(held, [request])[entry.identity]
-    if not result.outcome.is_provisioned:
-        held.audit.event(
-            "rotate_failed", participant=entry.identity, old_hash=old.hash, detail=result.detail
-        )
-        return Change(
-            entry.identity,
-            old.label,
-            False,
-            f"the new key could not be created ({result.detail}); the old key stays enabled",
-        )
-    # The successor's record already names the old key retired, so if this run dies here the
-    # next provision run disables it.
-    try:
-        held.saw(held.client.update_key(old.hash, disabled=True))
-    except ApiError as error:
-        return Change(
-            entry.identity,
-            result.label or "",
-            False,
-            f"new key {result.label} created, but the old key {old.label} could not be "
-            f"disabled ({error}); the next provision run disables it",
-        )
-    held.audit.event(
-        "rotated", participant=entry.identity, old_hash=old.hash, new_hash=result.key_hash
-    )
-    return Change(
-        entry.identity,
-        result.label or "",
-        True,
-        f"{old.label} disabled, replaced by {result.label}",
-    )
 
 
 def revoke(

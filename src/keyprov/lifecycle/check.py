@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 from keyprov.client import OpenRouterClient
 from keyprov.errors import ApiError
+from keyprov.expiry import DEFAULT_WARN_DAYS
 from keyprov.ledger import LedgerEntry
 from keyprov.locate import find_workshop
 from keyprov.models import Credits
@@ -18,8 +19,6 @@ from keyprov.roster import Participant
 from keyprov.session import audited
 from keyprov.snapshot import snapshot
 from keyprov.workshop import WorkshopRef
-
-DEFAULT_WARN_DAYS = 2.0
 
 
 @dataclass(frozen=True)
