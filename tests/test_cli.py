@@ -21,18 +21,23 @@ def env_for(sandbox: Sandbox, key: str) -> dict[str, str]:
     return {"OPENROUTER_PROVISIONING_KEY": key, "OPENROUTER_BASE_URL": sandbox.base_url}
 
 
-def test_provision_prints_one_line_per_participant_and_exits_0(
+def test_provision_logs_each_participant_with_a_running_count_and_exits_0(
     sandbox: Sandbox, management_key: str, tmp_path: Path
 ) -> None:
     make_roster(tmp_path / "ws.csv", 3)
     done = run_keyprov(["provision", "ws.csv"], env=env_for(sandbox, management_key), cwd=tmp_path)
 
     assert done.returncode == 0, done.stderr
-    lines = done.stdout.splitlines()
-    assert sorted(line.split()[:2] for line in lines[:3]) == [
-        ["created", f"person{i}@example.org"] for i in range(3)
+    # Not a terminal: progress is one numbered line per participant, on stderr.
+    progress = [line for line in done.stderr.splitlines() if line.startswith("[")]
+    assert [line[:5] for line in progress] == ["[1/3]", "[2/3]", "[3/3]"]
+    assert sorted(line.split()[1:5] for line in progress) == [
+        ["created", "Person", f"{i},", f"person{i}@example.org"] for i in range(3)
     ]
-    assert "ws: 3 participants: 3 created" in done.stdout
+    assert "listed 0 keys on the server (1 page)" in done.stderr
+    # The result on stdout: the summary, not one line per participant.
+    assert done.stdout.splitlines()[0] == "ws: 3 participants: 3 created"
+    assert "person0@example.org" not in done.stdout
     assert (tmp_path / "output" / "ws" / "keys.xlsx").exists()
     assert len(sandbox.keys()) == 3
 

@@ -29,7 +29,17 @@ from keyprov.outcomes import Outcome, ParticipantResult, ResultCallback, Results
 from keyprov.planner import Action, Plan, make_plan
 from keyprov.roster import DEFAULT_MAX_LIMIT, Participant, Roster
 from keyprov.status import ExitStatus
-from keyprov.workshop import RunStats, Session, Workshop, WorkshopRef, session, snapshot
+from keyprov.workshop import (
+    ListingCallback,
+    RunStats,
+    Session,
+    Snapshot,
+    Workshop,
+    WorkshopRef,
+    list_server_keys,
+    read_state,
+    session,
+)
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
@@ -111,13 +121,28 @@ class ProvisionResult:
     """What the run could not check, though it went on."""
     stats: RunStats | None = None
     """What the run went through: retries, unanswered creates and how they were resolved."""
+    expires_at: str | None = None
+    """The expiry the run gives the keys it creates (--expires), None: they never expire."""
+    allow_overcommit: bool = False
 
     def counts(self) -> Counter[str]:
         return Counter(result.outcome.value for result in self.results)
 
     @property
+    def credits_short(self) -> bool:
+        """The credits left do not cover the new keys' limits, and the run would not go on."""
+        return (
+            self.credits is not None
+            and self.credits.remaining < self.plan.new_budget
+            and not self.allow_overcommit
+        )
+
+    @property
     def exit_status(self) -> ExitStatus:
-        if self.dry_run or all(result.outcome.is_provisioned for result in self.results):
+        if self.dry_run:
+            # The code the real run would start with: it stops before creating when short.
+            return ExitStatus.BAD_INPUT if self.credits_short else ExitStatus.OK
+        if all(result.outcome.is_provisioned for result in self.results):
             return ExitStatus.OK
         return ExitStatus.INCOMPLETE
 
@@ -132,8 +157,15 @@ def provision(
     *,
     on_result: ResultCallback | None = None,
     on_plan: Callable[[Plan], None] | None = None,
+    on_listing: ListingCallback | None = None,
+    on_stopping: Callable[[int], None] | None = None,
 ) -> ProvisionResult:
     """Make the server match the roster; return each participant's outcome.
+
+    Progress, for a display: `on_listing(keys, pages, done)` while the server's keys are
+    listed, `on_plan(plan)` once the plan is made, `on_result(result)` as each participant is
+    done (from worker threads), `on_stopping(in_flight)` at Ctrl-C, before the run waits for
+    the creates in flight.
 
     Raises RosterError (before any API call) for a bad roster, LockedError when another run
     holds the workshop, InsufficientCreditsError before creating more than the account can
@@ -145,8 +177,10 @@ def provision(
     notes = [*roster.warnings, *(f"skipped: {problem}" for problem in roster.skipped)]
     workshop = settings.workshop_ref.resolve()
     if settings.dry_run:
-        result = _dry_run(workshop, client, roster.participants)
+        result = _dry_run(workshop, client, roster.participants, on_listing)
         result.roster_notes = notes
+        result.expires_at = settings.expires_at
+        result.allow_overcommit = settings.allow_overcommit
         return result
     details = {
         "roster": str(settings.roster),
@@ -155,16 +189,31 @@ def provision(
         "participants": len(roster.participants),
         "roster_notes": notes,
     }
-    result = ProvisionResult(workshop.name, Plan(workshop.name, []), roster_notes=notes)
+    result = ProvisionResult(
+        workshop.name,
+        Plan(workshop.name, []),
+        roster_notes=notes,
+        expires_at=settings.expires_at,
+        allow_overcommit=settings.allow_overcommit,
+    )
     result.keys_path, result.audit_path = workshop.keys_path, workshop.audit_path
     try:
         with session(workshop, client, "provision", force=settings.force, details=details) as held:
             held.participants = roster.participants
             result.stats = held.stats
-            _provision_in(held, settings, roster.participants, result, on_result, on_plan)
+            events = _Events(on_result, on_plan, on_listing, on_stopping)
+            _provision_in(held, settings, roster.participants, result, events)
     finally:
         result.duration = time.monotonic() - started
     return result
+
+
+@dataclass(frozen=True)
+class _Events:
+    on_result: ResultCallback | None
+    on_plan: Callable[[Plan], None] | None
+    on_listing: ListingCallback | None
+    on_stopping: Callable[[int], None] | None
 
 
 def _provision_in(
@@ -172,23 +221,24 @@ def _provision_in(
     settings: ProvisionSettings,
     participants: list[Participant],
     result: ProvisionResult,
-    on_result: ResultCallback | None,
-    on_plan: Callable[[Plan], None] | None,
+    events: _Events,
 ) -> None:
     credits = _prefetch_credits(held.client, participants, held.ledger)
-    current = held.snapshot()
+    current = held.snapshot(events.on_listing)
     result.plan = make_plan(
         settings.workshop_name, participants, current.entries, current.server_keys
     )
     _mark_removed(held, participants)
     _audit_plan(held.audit, result.plan)
-    if on_plan is not None:
-        on_plan(result.plan)
+    if events.on_plan is not None:
+        events.on_plan(result.plan)
     result.credits = _check_credits(settings, held.client, result.plan, held.audit, credits)
     if result.credits is None and result.plan.with_action(Action.CREATE):
         result.warnings.append(CREDITS_UNKNOWN)
-    results = Results(held, on_result)
-    creator = Creator(held, results, concurrency=settings.concurrency)
+    results = Results(held, events.on_result)
+    creator = Creator(
+        held, results, concurrency=settings.concurrency, on_stopping=events.on_stopping
+    )
     applier = PlanApplier(
         held,
         results,
@@ -214,10 +264,13 @@ def _mark_removed(held: Session, participants: list[Participant]) -> None:
 
 
 def _dry_run(
-    workshop: Workshop, client: OpenRouterClient, participants: list[Participant]
+    workshop: Workshop,
+    client: OpenRouterClient,
+    participants: list[Participant],
+    on_listing: ListingCallback | None,
 ) -> ProvisionResult:
     """The plan a real run would apply, computed with reads only; no file is written."""
-    current = snapshot(workshop, client)
+    current = Snapshot(workshop, read_state(workshop), list_server_keys(client, on_listing))
     plan = make_plan(workshop.name, participants, current.entries, current.server_keys)
     credits = None
     if plan.with_action(Action.CREATE):

@@ -13,14 +13,14 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from keyprov import tool_version
 from keyprov.audit import AUDIT_FILE_NAME, AuditLog, current_subject
-from keyprov.client import OpenRouterClient, RetryEvent
+from keyprov.client import PAGE_SIZE, OpenRouterClient, RetryEvent
 from keyprov.distribution import RowNote, distribution_rows
 from keyprov.errors import ConfigurationError, KeyprovError, StateWriteError
 from keyprov.files import ensure_private_dir, remove_stale_temporaries
@@ -112,9 +112,24 @@ def read_state(workshop: Workshop) -> dict[str, LedgerEntry]:
     return {entry.identity: entry for entry in ledger.entries()}
 
 
-def list_server_keys(client: OpenRouterClient) -> list[ApiKey]:
+ListingCallback = Callable[[int, int, bool], None]
+"""Told (keys listed so far, pages read, done) while the server's keys are listed."""
+
+
+def list_server_keys(
+    client: OpenRouterClient, on_listing: ListingCallback | None = None
+) -> list[ApiKey]:
     """Every key on the server: all pages, disabled ones included."""
-    return client.list_all_keys(include_disabled=True)
+    if on_listing is None:
+        return client.list_all_keys(include_disabled=True)
+    keys: list[ApiKey] = []
+    on_listing(0, 0, False)
+    for key in client.iter_all_keys(include_disabled=True):
+        keys.append(key)
+        if len(keys) % PAGE_SIZE == 0:  # a full page was read; the next one is asked for
+            on_listing(len(keys), len(keys) // PAGE_SIZE, False)
+    on_listing(len(keys), len(keys) // PAGE_SIZE + 1, True)
+    return keys
 
 
 def snapshot(workshop: Workshop, client: OpenRouterClient) -> Snapshot:
@@ -220,9 +235,9 @@ class Session:
         if self.server is not None:
             self.server.pop(key_hash, None)
 
-    def snapshot(self) -> Snapshot:
+    def snapshot(self, on_listing: ListingCallback | None = None) -> Snapshot:
         """The state as this session holds it, and the server's keys, listed now."""
-        keys = list_server_keys(self.client)
+        keys = list_server_keys(self.client, on_listing)
         self.saw(keys)
         entries = {entry.identity: entry for entry in self.ledger.entries()}
         return Snapshot(self.workshop, entries, keys)
