@@ -32,7 +32,9 @@ def bar_line(
         figures += f"  in {clock(elapsed)}"
     elif eta is not None:
         figures += f"  ETA {clock(eta)}"
-    cells = min(BAR_CELLS, width - display_width(label) - len(figures) - 7)
+    # Room for the widest figures this bar will show, so that it keeps one length throughout.
+    widest = len(f"{total}/{total}  100%  ETA 00:00")
+    cells = min(BAR_CELLS, width - display_width(label) - widest - 5)
     if cells < FEWEST_BAR_CELLS:
         return f"{label}  {figures}"
     filled = cells * done // total if total else cells
