@@ -80,6 +80,29 @@ def test_check_finds_every_kind_of_unreadiness(
     assert f"expected {later}T23:59:59Z" in check_lines(done)["person3@example.org"]
 
 
+def test_check_finds_keys_with_nothing_left_not_ready(workshop: CliWorkshop) -> None:
+    workshop.provisioned(3, "--limit-reset", "daily")
+    workshop.sandbox.set_usage(workshop.key_of("person0@example.org")["hash"], daily=1.0)
+    workshop.sandbox.set_usage(workshop.key_of("person1@example.org")["hash"], daily=1.16)
+
+    done = workshop.keyprov("check", "ws.csv", "--limit-reset", "daily")
+
+    assert done.returncode == 1
+    lines = check_lines(done)
+    assert lines["person0@example.org"].startswith("FAIL")
+    assert (
+        "1.00      0.00  nothing left to spend until its daily reset: 0.00 of 1.00 USD; "
+        in (lines["person0@example.org"])
+    )
+    assert (
+        "top up with keyprov set-limit --participant person0@example.org --add USD"
+        in (lines["person0@example.org"])
+    )
+    assert "-0.16 of 1.00 USD" in lines["person1@example.org"]
+    assert lines["person2@example.org"].endswith("1.00      1.00  ready")
+    assert done.stdout.splitlines()[-1] == "ws: NOT READY: 2 of 3 participants not ready"
+
+
 def test_report_figures_equal_the_servers_numbers(workshop: CliWorkshop) -> None:
     make_roster(workshop.roster, 3)
     assert workshop.provision("--limit-reset", "monthly").returncode == 0

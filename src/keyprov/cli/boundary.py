@@ -53,6 +53,7 @@ class Messages:
         return text
 
     def say(self, *lines: str, err: bool = True) -> None:
+        interrupts.settle()  # the outcome is known: a signal now must not cut it short
         for line in lines:
             click.echo(self.mask(line), err=err)
 

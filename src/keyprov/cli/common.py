@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from keyprov import render
+from keyprov.cli import interrupts
 from keyprov.client import OpenRouterClient
 from keyprov.errors import OptionError
 from keyprov.lifecycle import Change
@@ -125,6 +126,8 @@ def client_for(api: ApiSettings) -> OpenRouterClient:
 
 
 def echo(lines: render.Lines | list[str]) -> None:
+    """Print a command's outcome: from here on, Ctrl-C changes only the exit code (130)."""
+    interrupts.settle()
     if isinstance(lines, list):
         lines = render.Lines([(False, line) for line in lines])
     for to_stderr, text in lines.lines:

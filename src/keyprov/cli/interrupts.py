@@ -5,7 +5,8 @@ interpreter's (exit -2 or -15). The first signal raises KeyboardInterrupt, which
 command through its session: the creates in flight are waited for and journaled, the state is
 saved, the lock released. Further signals never raise again, so they cannot cut that short
 (the lock would go while keys are still being made); they only say what is being waited for.
-Once the outcome is printed, a signal only changes the exit code to 130.
+Once a command has its outcome (`settle`), a signal only changes the exit code to 130: the
+outcome is still printed whole.
 
 This module imports nothing of keyprov's but the exit codes: it runs before the rest loads.
 """
@@ -28,8 +29,9 @@ SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 class _State:
     interrupted = False
-    finishing = False
-    """The outcome is decided: a signal changes the exit code and nothing else."""
+    settled = False
+    """The command has its outcome: a signal changes the exit code and nothing else."""
+    leaving = False
     own_process = False
     """main() runs as the process's entry point and ends the process itself."""
     on_repeat: Callable[[], None] | None = None
@@ -38,7 +40,7 @@ class _State:
 
 def install() -> None:
     """Take SIGINT and SIGTERM over for one command."""
-    _State.interrupted = _State.finishing = _State.own_process = False
+    _State.interrupted = _State.settled = _State.leaving = _State.own_process = False
     _State.on_repeat = None
     _State.previous = {signum: signal.signal(signum, _on_signal) for signum in SIGNALS}
 
@@ -46,6 +48,12 @@ def install() -> None:
 def on_repeat(callback: Callable[[], None] | None) -> None:
     """Call `callback` (from the signal handler) on every signal after the first."""
     _State.on_repeat = callback
+
+
+def settle() -> None:
+    """The command's work is done and its outcome about to be printed: from now on a signal
+    raises nothing (it would only cut the outcome short); the exit code becomes 130."""
+    _State.settled = True
 
 
 def interrupted() -> ExitStatus:
@@ -65,7 +73,7 @@ def leave(code: int, *, own_process: bool) -> None:
     raise SystemExit.
     """
     _State.own_process = own_process
-    _State.finishing = True
+    _State.settled = _State.leaving = True
     if _State.interrupted:
         code = ExitStatus.INTERRUPTED
     if own_process:
@@ -77,9 +85,9 @@ def leave(code: int, *, own_process: bool) -> None:
 
 
 def _on_signal(_signum: int, _frame: FrameType | None) -> None:
-    if _State.finishing:
+    if _State.settled:
         _State.interrupted = True
-        if _State.own_process:
+        if _State.leaving and _State.own_process:
             _flush()
             os._exit(ExitStatus.INTERRUPTED)
         return
