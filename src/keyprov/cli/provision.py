@@ -107,7 +107,14 @@ def provision_command(
         allow_overcommit=allow_overcommit,
         force=force,
     )
-    reporter = Reporter(quiet=quiet, label=f"provisioning {settings.workshop_name}")
+    # Request logs (-v) would be torn by a bar redrawn in place: they get the plain lines.
+    shared = click.get_current_context().find_object(dict) or {}
+    verbose = bool(shared.get("verbose"))
+    reporter = Reporter(
+        quiet=quiet,
+        label=f"provisioning {settings.workshop_name}",
+        interactive=False if verbose else None,
+    )
     interrupts.on_repeat(reporter.interrupted_again)
     try:
         # The client's connection pool and rate window cap the requests in flight: sized to

@@ -40,9 +40,10 @@ def provision_lines(
         lines.out(*history_lines(result), *pruned_lines(result))
     lines.err(*(f"warning: {warning}" for warning in result.warnings))
     if result.plan.not_in_roster and not prune:
+        gone = plural(len(result.plan.not_in_roster), "key")
         lines.err(
-            f"  {len(result.plan.not_in_roster)} key(s) of this workshop belong to participants "
-            "no longer in the roster; --prune disables them."
+            f"warning: {gone} of this workshop belong to participants no longer in the "
+            "roster; --prune disables them."
         )
     if list_all:
         lines.out(*result_table(result.results))
