@@ -9,10 +9,12 @@ import resource
 import subprocess
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
 from keyprov.cli import cli
+from keyprov.roster.headers import FIELDS
 from keyprov.sandbox import Faults, RequestRecord, Sandbox
 from tests.helpers import REPO, invoke, make_roster, run_keyprov, write_csv
 
@@ -21,18 +23,23 @@ def env_for(sandbox: Sandbox, key: str) -> dict[str, str]:
     return {"OPENROUTER_PROVISIONING_KEY": key, "OPENROUTER_BASE_URL": sandbox.base_url}
 
 
-def test_provision_prints_one_line_per_participant_and_exits_0(
+def test_provision_logs_each_participant_with_a_running_count_and_exits_0(
     sandbox: Sandbox, management_key: str, tmp_path: Path
 ) -> None:
     make_roster(tmp_path / "ws.csv", 3)
     done = run_keyprov(["provision", "ws.csv"], env=env_for(sandbox, management_key), cwd=tmp_path)
 
     assert done.returncode == 0, done.stderr
-    lines = done.stdout.splitlines()
-    assert sorted(line.split()[:2] for line in lines[:3]) == [
-        ["created", f"person{i}@example.org"] for i in range(3)
+    # Not a terminal: progress is one numbered line per participant, on stderr.
+    progress = [line for line in done.stderr.splitlines() if line.startswith("[")]
+    assert [line[:5] for line in progress] == ["[1/3]", "[2/3]", "[3/3]"]
+    assert sorted(line.split()[1:5] for line in progress) == [
+        ["created", "Person", f"{i},", f"person{i}@example.org"] for i in range(3)
     ]
-    assert "ws: 3 participants: 3 created" in done.stdout
+    assert "listed 0 keys on the server (1 page)" in done.stderr
+    # The result on stdout: the summary, not one line per participant.
+    assert done.stdout.splitlines()[0] == "ws: 3 participants: 3 created"
+    assert "person0@example.org" not in done.stdout
     assert (tmp_path / "output" / "ws" / "keys.xlsx").exists()
     assert len(sandbox.keys()) == 3
 
@@ -175,3 +182,128 @@ def test_full_concurrency_fits_a_small_open_file_limit(
     )
     assert done.returncode == 0, done.stderr
     assert len(sandbox.keys()) == 300
+
+
+# -- conventions: usage errors, help, -v, option errors, nothing key-like echoed ------------
+
+
+def test_a_usage_error_keeps_click_s_usage_line_and_hint_with_one_prefix(tmp_path: Path) -> None:
+    done = invoke(["provision", "x.csv", "--limitt", "2"], env={}, cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        "Usage: keyprov provision [OPTIONS] ROSTER",
+        "Try 'keyprov provision -h' for help.",
+        "",
+        "error: No such option '--limitt'. (Did you mean one of: '--limit', '--limit-reset', "
+        "'--max-limit'?)",
+    ]
+    missing = invoke(["provision"], env={}, cwd=tmp_path)
+    assert missing.returncode == 2
+    assert missing.stderr.splitlines()[-1] == "error: Missing argument 'ROSTER'."
+    assert "Error:" not in done.stderr + missing.stderr
+
+
+def test_keyprov_alone_prints_its_help(tmp_path: Path) -> None:
+    done = invoke([], env={}, cwd=tmp_path)
+    assert done.returncode == 0
+    assert done.stdout == invoke(["-h"], env={}, cwd=tmp_path).stdout
+    assert done.stdout.startswith("Usage: keyprov [OPTIONS] COMMAND [ARGS]...")
+    assert "error" not in (done.stdout + done.stderr).lower()
+
+
+def test_help_lists_the_commands_in_workflow_order_with_whole_summaries(tmp_path: Path) -> None:
+    done = invoke(["-h"], env={}, cwd=tmp_path)
+    section = done.stdout.split("Commands:\n")[1]
+    names = [line.split()[0] for line in section.splitlines() if line.startswith("  ") and
+             not line.startswith("    ")]  # fmt: skip
+    expected = ["provision", "check", "report", "set-limit", "rotate", "revoke", "workshops"]
+    expected += ["doctor", "sandbox"]
+    assert names == [name for name in expected if name in cli.commands]
+    assert "..." not in section
+    for name in names:
+        summary = cli.commands[name].get_short_help_str(limit=1000)
+        assert " ".join(summary.split()) in " ".join(section.split())
+
+
+@pytest.mark.parametrize("command", sorted(cli.commands))
+def test_verbose_is_accepted_after_every_command(command: str, tmp_path: Path) -> None:
+    done = invoke([command, "-v", "--help"], env={}, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "-v, --verbose" in done.stdout
+
+
+def test_verbose_after_the_roster_logs_the_requests(
+    sandbox: Sandbox, management_key: str, tmp_path: Path
+) -> None:
+    make_roster(tmp_path / "ws.csv", 1)
+    env = env_for(sandbox, management_key)
+    quiet = invoke(["provision", "ws.csv", "--dry-run"], env=env, cwd=tmp_path)
+    done = invoke(["provision", "ws.csv", "--dry-run", "--verbose"], env=env, cwd=tmp_path)
+    assert done.returncode == quiet.returncode == 0, done.stderr
+    assert " DEBUG " in done.stderr and " DEBUG " not in quiet.stderr
+    assert management_key not in done.stderr
+
+
+def test_every_option_has_help_and_says_what_its_value_is() -> None:
+    metavars: dict[str, str] = {}
+    for name, command in cli.commands.items():
+        for param in command.params:
+            if isinstance(param, click.Option) and not param.is_flag:
+                assert param.help, f"{name} {param.opts[0]} has no help"
+                metavars[f"{name} {param.opts[0]}"] = param.metavar or ""
+    assert metavars["provision --limit"] == "USD"
+    assert metavars["provision --max-limit"] == "USD"
+    assert metavars["set-limit --max-limit"] == "USD"
+    assert metavars["set-limit --add"] == "USD"
+    assert metavars["provision --expires"] == metavars["check --expires"] == "YYYY-MM-DD"
+    assert metavars["provision --concurrency"] == "N"
+    assert metavars["check --warn-days"] == "N"
+    column_help = next(p.help for p in cli.commands["provision"].params if p.name == "columns")
+    assert all(field in (column_help or "") for field in FIELDS)
+    reset_help = next(p.help for p in cli.commands["provision"].params if p.name == "limit_reset")
+    assert "every..." not in (reset_help or "")
+
+
+def test_a_bad_option_value_is_reported_as_the_option_with_the_usage(
+    sandbox: Sandbox, management_key: str, tmp_path: Path
+) -> None:
+    write_csv(tmp_path / "r.csv", ("name", "email"), [("Ada", "ada@example.org")])
+    done = invoke(
+        ["provision", "r.csv", "--limit", "0"], env=env_for(sandbox, management_key), cwd=tmp_path
+    )
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        "Usage: keyprov provision [OPTIONS] ROSTER",
+        "Try 'keyprov provision -h' for help.",
+        "",
+        "error: --limit 0: a limit must be more than 0 USD; give e.g. --limit 2.",
+    ]
+    assert sandbox.request_log == []
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        ["provision", "ws.csv", "--limit", "{token}"],  # click's own 'is not a valid float'
+        ["provision", "ws.csv", "--expires", "{token}"],  # keyprov's 'is not a date'
+        ["set-limit", "ws.csv", "--participant", "{token}", "--limit", "1"],  # a library error
+    ],
+)
+def test_a_key_typed_without_its_prefix_is_never_echoed(
+    arguments: list[str], sandbox: Sandbox, management_key: str, tmp_path: Path
+) -> None:
+    make_roster(tmp_path / "ws.csv", 1)
+    env = env_for(sandbox, management_key)
+    assert invoke(["provision", "ws.csv"], env=env, cwd=tmp_path).returncode == 0
+    token = management_key.removeprefix("sk-or-v1-")
+    done = invoke([arg.format(token=token) for arg in arguments], env=env, cwd=tmp_path)
+    assert done.returncode == 2
+    assert token not in done.stdout + done.stderr
+    assert token[:24] not in done.stdout + done.stderr
+    assert "<hidden>" in done.stderr and "consider it exposed" in done.stderr
+
+
+def test_a_value_that_cannot_be_a_key_is_still_shown(tmp_path: Path) -> None:
+    done = invoke(["provision", "ws.csv", "--limit", "two"], env={}, cwd=tmp_path)
+    assert done.returncode == 2
+    assert "'two' is not a valid float" in done.stderr and "<hidden>" not in done.stderr

@@ -26,11 +26,12 @@ def workshop(sandbox: Sandbox, management_key: str, tmp_path: Path) -> CliWorksh
 
 
 def check_lines(done) -> dict[str, str]:
+    """Each participant's line of `keyprov check`, by email."""
     lines = {}
     for line in done.stdout.splitlines():
-        parts = line.split(maxsplit=2)
-        if len(parts) == 3 and parts[0] in ("ok", "FAIL"):
-            lines[parts[1]] = line
+        emails = [word for word in line.split() if "@" in word]
+        if line.split()[0] in ("ok", "FAIL") and emails:
+            lines[emails[0]] = line
     return lines
 
 
@@ -38,7 +39,16 @@ def test_check_passes_on_a_ready_workshop(workshop: CliWorkshop) -> None:
     workshop.provisioned(3)
     done = workshop.keyprov("check", "ws.csv")
     assert done.returncode == 0, done.stdout
-    assert "ws: READY: 3/3 participants ready" in done.stdout
+    assert done.stdout.splitlines()[-1] == "ws: READY: 3 of 3 participants ready"
+    lines = check_lines(done)
+    assert len(lines) == 3
+    for email, line in lines.items():
+        mark, first, last, address, label = line.split()[:5]
+        assert (mark, f"{first} {last}", address) == ("ok", f"Person {email[6]}", email)
+        assert label.startswith("sk-or-v1-") and label.endswith(
+            workshop.key_of(email)["label"][-3:]
+        )
+        assert line.endswith("1.00      1.00  ready")
     assert workshop.writes() == []
     assert workshop.audit_events()[-1] == "check"
 
@@ -57,15 +67,40 @@ def test_check_finds_every_kind_of_unreadiness(
     assert done.returncode == 1
     lines = check_lines(done)
     assert "expires soon" in lines["person0@example.org"]
-    assert "limit is 7 USD, expected 1" in lines["person1@example.org"]
+    assert "limit is 7.00 USD, expected 1.00" in lines["person1@example.org"]
     assert "its key is disabled" in lines["person2@example.org"]
     assert "no key: run keyprov provision" in lines["person4@example.org"]
     assert "the remaining limits add up to 9.00 USD but the account has 2.50 USD" in done.stdout
-    assert "NOT READY: 0/5" in done.stdout
+    assert done.stdout.splitlines()[-1] == (
+        "ws: NOT READY: 5 of 5 participants not ready, and 1 workshop problem"
+    )
 
     later = (datetime.now(UTC) + timedelta(days=30)).date().isoformat()
     done = workshop.keyprov("check", "ws.csv", "--expires", later, "--warn-days", "0")
     assert f"expected {later}T23:59:59Z" in check_lines(done)["person3@example.org"]
+
+
+def test_check_finds_keys_with_nothing_left_not_ready(workshop: CliWorkshop) -> None:
+    workshop.provisioned(3, "--limit-reset", "daily")
+    workshop.sandbox.set_usage(workshop.key_of("person0@example.org")["hash"], daily=1.0)
+    workshop.sandbox.set_usage(workshop.key_of("person1@example.org")["hash"], daily=1.16)
+
+    done = workshop.keyprov("check", "ws.csv", "--limit-reset", "daily")
+
+    assert done.returncode == 1
+    lines = check_lines(done)
+    assert lines["person0@example.org"].startswith("FAIL")
+    assert (
+        "1.00      0.00  nothing left to spend until its daily reset: 0.00 of 1.00 USD; "
+        in (lines["person0@example.org"])
+    )
+    assert (
+        "top up with keyprov set-limit --participant person0@example.org --add USD"
+        in (lines["person0@example.org"])
+    )
+    assert "-0.16 of 1.00 USD" in lines["person1@example.org"]
+    assert lines["person2@example.org"].endswith("1.00      1.00  ready")
+    assert done.stdout.splitlines()[-1] == "ws: NOT READY: 2 of 3 participants not ready"
 
 
 def test_report_figures_equal_the_servers_numbers(workshop: CliWorkshop) -> None:
@@ -91,7 +126,15 @@ def test_report_figures_equal_the_servers_numbers(workshop: CliWorkshop) -> None
         assert row[6] == key["usage_monthly"] and row[7] == key["usage"]
         assert row[8] == pytest.approx(key["limit_remaining"])
     assert by_email["person1@example.org"][8] == pytest.approx(0.1)
-    assert "total (enabled keys)" in done.stdout and "5.2500" in done.stdout
+    # The table: names, money to the cent, and report.xlsx's totals, which add up.
+    lines = done.stdout.splitlines()
+    (person1,) = [line for line in lines if line.startswith("person1@example.org")]
+    assert person1.split()[1:3] == ["Person", "1"]
+    assert person1.split()[-4:] == ["1.00", "0.90", "4.50", "0.10"]
+    (total,) = [line for line in lines if line.startswith("total")]
+    assert total.split()[1:] == ["3", "keys,", "3", "enabled", "3.00", "1.15", "5.25", "1.85"]
+    assert by_email["Total"][4] - by_email["Total"][6] == pytest.approx(by_email["Total"][8])
+    assert [round(by_email["Total"][i], 2) for i in (4, 6, 7, 8)] == [3.00, 1.15, 5.25, 1.85]
 
     chart = workshop.folder / "output" / "ws" / "spend.png"
     assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -99,6 +142,34 @@ def test_report_figures_equal_the_servers_numbers(workshop: CliWorkshop) -> None
     secrets = [e.secret for e in Ledger.open(workshop.folder / "output/ws/state.jsonl").entries()]
     report_bytes = (workshop.folder / "output" / "ws" / "report.xlsx").read_bytes()
     assert all(s not in done.stdout and s.encode() not in report_bytes for s in secrets)
+
+
+def test_report_totals_say_what_they_count_when_a_key_was_replaced(
+    workshop: CliWorkshop,
+) -> None:
+    workshop.provisioned(2)
+    old = workshop.key_of("person0@example.org")
+    workshop.sandbox.set_usage(old["hash"], usage=0.4)
+    assert (
+        workshop.keyprov("rotate", "ws.csv", "--participant", "person0@example.org").returncode == 0
+    )
+    workshop.sandbox.set_usage(workshop.key_of("person0@example.org")["hash"], usage=0.1)
+
+    done = workshop.keyprov("report", "ws.csv")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    person0 = [line for line in lines if line.startswith("person0@example.org")]
+    current, replaced = person0
+    # The successor got what was left of the budget (rotate --carry-spend, the default).
+    assert current.split()[-4:] == ["0.60", "0.10", "0.10", "0.50"]
+    assert replaced.split()[-6:] == ["1.00", "0.40", "0.40", "0.60", "replaced,", "disabled"]
+    (total,) = [line for line in lines if line.startswith("total")]
+    # Limit and left of the 2 enabled keys; what was spent by all 3.
+    assert total.split()[1:] == ["3", "keys,", "2", "enabled", "1.60", "0.50", "0.50", "1.50"]
+    assert (
+        "limit and left add up the 2 enabled keys (what can still be spent); window and "
+        "all-time add up all 3 keys, disabled and replaced ones too (what was spent)."
+    ) in lines
 
 
 def test_rotate_replaces_the_key_and_disables_the_old_one(workshop: CliWorkshop) -> None:
@@ -263,7 +334,8 @@ def test_check_reports_a_key_without_a_spending_limit(
     client.update_key(workshop.key_of("person0@example.org")["hash"], limit=None)
     done = workshop.keyprov("check", "ws.csv")
     assert done.returncode == 1
-    assert "the key has no spending limit, expected 1 USD" in done.stdout
+    assert "the key has no spending limit, expected 1.00 USD" in done.stdout
+    assert "FAIL  the remaining limits" not in done.stdout, "no balance covers no limit"
 
 
 def test_a_keys_xlsx_that_cannot_be_written_is_a_clear_error_and_the_state_keeps_the_change(

@@ -140,6 +140,10 @@ def test_cli_dry_run(file: str, sandbox: Sandbox, management_key: str, tmp_path:
         return
     assert done.returncode == 0, done.stderr
     assert f": {len(expected['participants'])} participants" in done.stdout, done.stdout
-    for _name, _email, limit, identity in expected["participants"]:
-        assert f"{identity}  {limit:.2f} USD" in done.stdout, done.stdout
+    lines = done.stdout.splitlines()
+    for name, email, limit, identity in expected["participants"]:
+        # Each plan line says who: the identity, name and email, and the new key's budget.
+        who = [line for line in lines if f" {identity} " in f"{line} " and email in line]
+        assert len(who) == 1, done.stdout
+        assert name in who[0] and f" {limit:.2f} USD" in who[0], done.stdout
     assert sandbox.keys() == []

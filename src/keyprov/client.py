@@ -8,7 +8,7 @@ it can prove that a key is absent.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import quote
 
@@ -70,24 +70,34 @@ class OpenRouterClient(GuardrailEndpoints):
             "list keys", "GET", "/keys", answers.key_page, required_route=True, params=params
         )
 
-    def list_all_keys(self, *, include_disabled: bool = True) -> list[ApiKey]:
+    def list_all_keys(
+        self,
+        *,
+        include_disabled: bool = True,
+        on_page: Callable[[int, int], None] | None = None,
+    ) -> list[ApiKey]:
         """Every key, each once, from pages that agree; else InconsistentListingError.
 
         A key on two pages means the listing shifted and another may have been skipped: the
         whole listing is read again from offset 0 (see `_reread`) rather than believed.
+        `on_page(keys so far, pages read)` is told after each page, for a progress line.
         """
-        return self._reread("list keys", lambda: self._read_listing(include_disabled))
+        return self._reread("list keys", lambda: self._read_listing(include_disabled, on_page))
 
     def iter_all_keys(self, *, include_disabled: bool = True) -> Iterator[ApiKey]:
         """`list_all_keys`, one by one: the whole listing is read (and checked) first."""
         yield from self.list_all_keys(include_disabled=include_disabled)
 
-    def _read_listing(self, include_disabled: bool) -> list[ApiKey]:
+    def _read_listing(
+        self, include_disabled: bool, on_page: Callable[[int, int], None] | None = None
+    ) -> list[ApiKey]:
         keys: list[ApiKey] = []
         listed_at: dict[str, int] = {}
         offset = 0
+        pages = 0
         while True:
             page = self.list_keys_page(offset, include_disabled=include_disabled)
+            pages += 1
             for key in page:
                 earlier = listed_at.get(key.hash)
                 if earlier is not None:
@@ -100,6 +110,8 @@ class OpenRouterClient(GuardrailEndpoints):
                     )
                 listed_at[key.hash] = offset
                 keys.append(key)
+            if on_page is not None:
+                on_page(len(keys), pages)
             if len(page) < PAGE_SIZE:
                 return keys  # pages are a fixed 100: a shorter one (or none) is the last
             offset += len(page)

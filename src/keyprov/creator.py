@@ -8,7 +8,8 @@ before it is sent again (OpenRouter has no idempotency key, and shows a secret o
 from __future__ import annotations
 
 import contextvars
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 
 from keyprov.audit import set_subject
@@ -101,10 +102,19 @@ class CreateRequest:
 class Creator:
     """Creates keys concurrently; every create is journaled before it is sent."""
 
-    def __init__(self, session: Session, results: Results, *, concurrency: int) -> None:
+    def __init__(
+        self,
+        session: Session,
+        results: Results,
+        *,
+        concurrency: int,
+        on_stopping: Callable[[int], None] | None = None,
+    ) -> None:
         self.session = session
         self.results = results
         self.concurrency = concurrency
+        self.on_stopping = on_stopping
+        """Told, at Ctrl-C, how many creates are in flight: the run waits for their answers."""
 
     def create_all(self, requests: list[CreateRequest]) -> None:
         """Create; resolve creates that got no answer by listing, then send those again."""
@@ -126,6 +136,7 @@ class Creator:
         unknown: list[CreateRequest] = []
         workers = max(1, min(self.concurrency, len(requests)))
         executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="keyprov")
+        futures: dict[Future[bool], CreateRequest] = {}
         try:
             futures = {
                 executor.submit(contextvars.copy_context().run, self._create_one, request): request
@@ -134,10 +145,13 @@ class Creator:
             for future in as_completed(futures):
                 if not future.result():
                     unknown.append(futures[future])
-        except BaseException:
+        except BaseException as error:
             # Ctrl-C: let the creates in flight finish and be journaled, start no new one. A
             # second Ctrl-C must not cut this short: the lock would go while keys are created.
             self.results.stop.set()
+            if isinstance(error, KeyboardInterrupt) and self.on_stopping is not None:
+                executor.shutdown(wait=False, cancel_futures=True)  # what is queued never starts
+                self.on_stopping(sum(future.running() for future in futures))
             while True:
                 try:
                     executor.shutdown(wait=True, cancel_futures=True)

@@ -30,3 +30,9 @@ def identity_from_key_name(workshop: str, name: str) -> str | None:
     """The identity a key name belongs to, or None if the key is not this workshop's."""
     prefix = workshop_prefix(workshop)
     return name[len(prefix) :] if name.startswith(prefix) else None
+
+
+def natural_key(text: str) -> list[int | str]:
+    """Sort key ordering identities as a person reads them: rich2 before rich10, any case."""
+    parts = re.split(r"(\d+)", text)
+    return [int(part) if index % 2 else part.casefold() for index, part in enumerate(parts)]

@@ -32,7 +32,7 @@ from keyprov.planner import Action, Plan, make_plan
 from keyprov.registry import Registry
 from keyprov.roster import DEFAULT_MAX_LIMIT, Participant, Roster
 from keyprov.session import RunStats, Session, session
-from keyprov.snapshot import snapshot
+from keyprov.snapshot import ListingCallback, snapshot
 from keyprov.status import ExitStatus
 from keyprov.workshop import WorkshopRef
 
@@ -150,13 +150,28 @@ class ProvisionResult:
     """What the run could not check, though it went on."""
     stats: RunStats | None = None
     """What the run went through: retries, unanswered creates and how they were resolved."""
+    expires_at: str | None = None
+    """The expiry the run gives the keys it creates (--expires), None: they never expire."""
+    allow_overcommit: bool = False
 
     def counts(self) -> Counter[str]:
         return Counter(result.outcome.value for result in self.results)
 
     @property
+    def credits_short(self) -> bool:
+        """The credits left do not cover the new keys' limits, and the run would not go on."""
+        return (
+            self.credits is not None
+            and self.credits.remaining < self.plan.new_budget
+            and not self.allow_overcommit
+        )
+
+    @property
     def exit_status(self) -> ExitStatus:
-        if self.dry_run or all(result.outcome.is_provisioned for result in self.results):
+        if self.dry_run:
+            # The code the real run would start with: it stops before creating when short.
+            return ExitStatus.BAD_INPUT if self.credits_short else ExitStatus.OK
+        if all(result.outcome.is_provisioned for result in self.results):
             return ExitStatus.OK
         return ExitStatus.INCOMPLETE
 
@@ -171,8 +186,15 @@ def provision(
     *,
     on_result: ResultCallback | None = None,
     on_plan: Callable[[Plan], None] | None = None,
+    on_listing: ListingCallback | None = None,
+    on_stopping: Callable[[int], None] | None = None,
 ) -> ProvisionResult:
     """Make the server match the roster; return each participant's outcome.
+
+    Progress, for a display: `on_listing(keys, pages, done)` while the server's keys are
+    listed, `on_plan(plan)` once the plan is made, `on_result(result)` as each participant is
+    done (from worker threads), `on_stopping(in_flight)` at Ctrl-C, before the run waits for
+    the creates in flight.
 
     Raises OptionError (before any API call) for an `--expires` day that is over, RosterError
     (before any API call) for a bad roster, LockedError when another run
@@ -186,9 +208,11 @@ def provision(
     roster = load_roster(settings)
     notes = [*roster.warnings, *(f"skipped: {problem}" for problem in roster.skipped)]
     if settings.dry_run:
-        result = _dry_run(settings, client, roster.participants, remembered)
+        result = _dry_run(settings, client, roster.participants, remembered, on_listing)
         result.roster_notes = notes
         result.warnings = _expiry_warnings(settings)
+        result.expires_at = settings.expires_at
+        result.allow_overcommit = settings.allow_overcommit
         return result
     details = {
         "roster": str(settings.roster),
@@ -198,7 +222,14 @@ def provision(
         "roster_notes": notes,
     }
     name = settings.workshop_name
-    result = ProvisionResult(name, Plan(name, []), roster=settings.roster, roster_notes=notes)
+    result = ProvisionResult(
+        name,
+        Plan(name, []),
+        roster=settings.roster,
+        roster_notes=notes,
+        expires_at=settings.expires_at,
+        allow_overcommit=settings.allow_overcommit,
+    )
     try:
         with session(
             settings.workshop_ref,
@@ -216,10 +247,19 @@ def provision(
             held.participants = roster.participants
             held.remember = settings.desired.to_json()
             result.stats = held.stats
-            _provision_in(held, settings, roster.participants, result, on_result, on_plan)
+            events = _Events(on_result, on_plan, on_listing, on_stopping)
+            _provision_in(held, settings, roster.participants, result, events)
     finally:
         result.duration = time.monotonic() - started
     return result
+
+
+@dataclass(frozen=True)
+class _Events:
+    on_result: ResultCallback | None
+    on_plan: Callable[[Plan], None] | None
+    on_listing: ListingCallback | None
+    on_stopping: Callable[[int], None] | None
 
 
 def _provision_in(
@@ -227,11 +267,10 @@ def _provision_in(
     settings: ProvisionSettings,
     participants: list[Participant],
     result: ProvisionResult,
-    on_result: ResultCallback | None,
-    on_plan: Callable[[Plan], None] | None,
+    events: _Events,
 ) -> None:
     credits = _prefetch_credits(held.client, participants, held.ledger)
-    current = held.snapshot()
+    current = held.snapshot(events.on_listing)
     result.plan = make_plan(
         settings.workshop_name,
         participants,
@@ -242,13 +281,15 @@ def _provision_in(
     result.warnings.extend(_expiry_warnings(settings))
     _mark_removed(held, participants)
     _audit_plan(held.audit, result.plan)
-    if on_plan is not None:
-        on_plan(result.plan)
+    if events.on_plan is not None:
+        events.on_plan(result.plan)
     result.credits = _check_credits(settings, held.client, result.plan, held.audit, credits)
     if result.credits is None and result.plan.with_action(Action.CREATE):
         result.warnings.append(CREDITS_UNKNOWN)
-    results = Results(held, on_result)
-    creator = Creator(held, results, concurrency=settings.concurrency)
+    results = Results(held, events.on_result)
+    creator = Creator(
+        held, results, concurrency=settings.concurrency, on_stopping=events.on_stopping
+    )
     applier = PlanApplier(
         held,
         results,
@@ -279,6 +320,7 @@ def _dry_run(
     client: OpenRouterClient,
     participants: list[Participant],
     remembered: Mapping[str, Any],
+    on_listing: ListingCallback | None = None,
 ) -> ProvisionResult:
     """The plan a real run would apply, computed with reads only; no file is written."""
     account = account_label(client)
@@ -286,7 +328,7 @@ def _dry_run(
     if workshop.options != remembered:
         settings = settings.with_remembered(workshop.options)
         participants = load_roster(settings).participants
-    current = snapshot(workshop, client)
+    current = snapshot(workshop, client, on_listing)
     plan = make_plan(
         workshop.name,
         participants,

@@ -32,7 +32,14 @@ from keyprov.outputs import write_keys_workbook
 from keyprov.recovery import file_digest
 from keyprov.registry import Registry, WorkshopFile, WorkshopRecord, now
 from keyprov.roster import Participant
-from keyprov.snapshot import Snapshot, confirm_known, list_server_keys, lost_entries, server_with
+from keyprov.snapshot import (
+    ListingCallback,
+    Snapshot,
+    confirm_known,
+    list_server_keys,
+    lost_entries,
+    server_with,
+)
 from keyprov.status import ExitStatus
 from keyprov.workshop import Workshop, WorkshopRef
 
@@ -140,13 +147,14 @@ class Session:
         if self.server is not None:
             self.server.pop(key_hash, None)
 
-    def snapshot(self) -> Snapshot:
+    def snapshot(self, on_listing: ListingCallback | None = None) -> Snapshot:
         """The state as this session holds it, and the server's keys, listed now.
 
         Keys keys.xlsx holds that the state lost are taken back into the state first, and
         every key the state knows is confirmed on the server, listed or not.
         """
-        keys = confirm_known(self.client, self.ledger.entries(), list_server_keys(self.client))
+        listed = list_server_keys(self.client, on_listing)
+        keys = confirm_known(self.client, self.ledger.entries(), listed)
         recovered = lost_entries(self.workshop, self.ledger, keys, self.client)
         for entry in recovered:
             self.ledger.record_recovered(entry)

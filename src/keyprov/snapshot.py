@@ -7,11 +7,11 @@ hash; and secrets keys.xlsx holds that the state lost are taken back (keyprov.re
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from keyprov.client import OpenRouterClient
+from keyprov.client import PAGE_SIZE, OpenRouterClient
 from keyprov.errors import NotFoundError
 from keyprov.ledger import Ledger, LedgerEntry
 from keyprov.models import ApiKey
@@ -52,9 +52,22 @@ def read_state(workshop: Workshop) -> dict[str, LedgerEntry]:
     return {entry.identity: entry for entry in ledger.entries()}
 
 
-def list_server_keys(client: OpenRouterClient) -> list[ApiKey]:
+ListingCallback = Callable[[int, int, bool], None]
+"""Told (keys listed so far, pages read, done) while the server's keys are listed."""
+
+
+def list_server_keys(
+    client: OpenRouterClient, on_listing: ListingCallback | None = None
+) -> list[ApiKey]:
     """Every key on the server: all pages, disabled ones included."""
-    return client.list_all_keys(include_disabled=True)
+    if on_listing is None:
+        return client.list_all_keys(include_disabled=True)
+    on_listing(0, 0, False)
+    keys = client.list_all_keys(
+        include_disabled=True, on_page=lambda count, pages: on_listing(count, pages, False)
+    )
+    on_listing(len(keys), len(keys) // PAGE_SIZE + 1, True)
+    return keys
 
 
 def confirm_known(
@@ -71,6 +84,7 @@ def confirm_known(
     missing = sorted(
         {h for entry in entries for h in (entry.hash, *entry.retired) if h and h not in shown}
     )
+
     def look_up(key_hash: str) -> ApiKey | None:
         try:
             return client.get_key(key_hash)
@@ -110,14 +124,16 @@ def server_with(
     return confirm_known(client, recovered, server) if recovered else server
 
 
-def snapshot(workshop: Workshop, client: OpenRouterClient) -> Snapshot:
+def snapshot(
+    workshop: Workshop, client: OpenRouterClient, on_listing: ListingCallback | None = None
+) -> Snapshot:
     """What the state holds (with what keys.xlsx gives back) and what the server holds.
 
     Reads only: keys taken back from keys.xlsx are in this snapshot, and written to the
     state by the next command that holds the workshop.
     """
     ledger = Ledger.open(workshop.state_path)
-    server = confirm_known(client, ledger.entries(), list_server_keys(client))
+    server = confirm_known(client, ledger.entries(), list_server_keys(client, on_listing))
     entries = {entry.identity: entry for entry in ledger.entries()}
     recovered = lost_entries(workshop, ledger, server, client)
     entries.update((entry.identity, entry) for entry in recovered)

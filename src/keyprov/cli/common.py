@@ -1,23 +1,102 @@
-"""What every keyprov command shares: the group, its settings, and how it prints."""
+"""What every keyprov command shares: the group, its conventions, and how it prints."""
 
 from __future__ import annotations
 
 import logging
 import sys
+from typing import Any
 
 import click
 
 from keyprov import render
+from keyprov.cli import interrupts
 from keyprov.client import OpenRouterClient
+from keyprov.errors import OptionError
 from keyprov.lifecycle import Change
 from keyprov.redaction import install_redacting_logging
 from keyprov.settings import ApiSettings, api_settings_from_env
 from keyprov.status import ExitStatus
 
+COMMAND_ORDER = [
+    "provision",
+    "check",
+    "report",
+    "set-limit",
+    "rotate",
+    "revoke",
+    "workshops",
+    "doctor",
+    "sandbox",
+]
+"""`keyprov -h` lists the commands in the order a workshop needs them; a command not named
+here comes after these, alphabetically (add it here where it belongs)."""
+VERBOSE_HELP = "Log every request and retry (secrets masked)."
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+def _verbose(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value:
+        install_redacting_logging(logging.DEBUG)
+        ctx.ensure_object(dict)["verbose"] = True
+
+
+def add_verbose_option(command: click.Command) -> None:
+    """-v/--verbose after the command name too: `keyprov provision x.csv -v`."""
+    if not any(param.name == "verbose" for param in command.params):
+        command.params.append(
+            click.Option(
+                ["--verbose", "-v"],
+                is_flag=True,
+                expose_value=False,
+                callback=_verbose,
+                help=VERBOSE_HELP,
+            )
+        )
+
+
+class KeyprovCommand(click.Command):
+    """A keyprov command: takes -v, and reports a bad option value as a usage error."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        add_verbose_option(self)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except OptionError as error:
+            # The library checks some option values (a --limit of 0); the user hears about them
+            # as about any other bad option, with the command's usage.
+            raise click.UsageError(str(error), ctx=ctx) from error
+
+
+class KeyprovGroup(click.Group):
+    """Commands in workflow order, each with its whole summary."""
+
+    command_class = KeyprovCommand
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        add_verbose_option(cmd)
+        super().add_command(cmd, name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        known = [name for name in COMMAND_ORDER if name in self.commands]
+        return known + sorted(set(self.commands) - set(known))
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                # No limit: a summary is wrapped, never cut off with '...'.
+                rows.append((name, command.get_short_help_str(limit=1000)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+@click.group(cls=KeyprovGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="keyprov", prog_name="keyprov")
-@click.option("--verbose", "-v", is_flag=True, help="Log every request and retry (secrets masked).")
+@click.option("--verbose", "-v", is_flag=True, help=VERBOSE_HELP)
 @click.pass_context
 def cli(ctx: click.Context, verbose: bool) -> None:
     """One budget-capped OpenRouter API key per workshop participant.
@@ -47,6 +126,8 @@ def client_for(api: ApiSettings) -> OpenRouterClient:
 
 
 def echo(lines: render.Lines | list[str]) -> None:
+    """Print a command's outcome: from here on, Ctrl-C changes only the exit code (130)."""
+    interrupts.settle()
     if isinstance(lines, list):
         lines = render.Lines([(False, line) for line in lines])
     for to_stderr, text in lines.lines:

@@ -10,7 +10,14 @@ import click
 
 from keyprov import render
 from keyprov.cli.common import api_settings, changes_done, cli, client_for, echo
-from keyprov.cli.options import given_options, parse_date, roster_options, workshop_options
+from keyprov.cli.options import (
+    PARTICIPANT_HELP,
+    given_options,
+    max_limit_option,
+    parse_date,
+    roster_options,
+    workshop_options,
+)
 from keyprov.lifecycle import (
     DEFAULT_WARN_DAYS,
     check_workshop,
@@ -20,19 +27,19 @@ from keyprov.lifecycle import (
     usage_report,
 )
 from keyprov.options import DesiredOptions
-from keyprov.roster import DEFAULT_MAX_LIMIT
 from keyprov.status import ExitStatus
 from keyprov.workshop import WorkshopRef
 
 
-@cli.command("check")
+@cli.command("check", short_help="Is the workshop ready? Exit 0 when it is, 1 when not.")
 @roster_options
 @click.option(
     "--warn-days",
     type=float,
     default=DEFAULT_WARN_DAYS,
     show_default=True,
-    help="A key expiring within this many days is not ready.",
+    metavar="N",
+    help="A key expiring within N days (fractions allowed) is not ready.",
 )
 def check_command(
     roster: Path,
@@ -71,7 +78,7 @@ def check_command(
     sys.exit(ExitStatus.OK if result.ready else ExitStatus.INCOMPLETE)
 
 
-@cli.command("report")
+@cli.command("report", short_help="Who spent what: report.xlsx, spend.png and a table.")
 @workshop_options
 def report_command(roster: Path | None, workshop: str | None, out_dir: Path) -> None:
     """Usage per participant, read from the server: report.xlsx, spend.png and a table.
@@ -91,13 +98,19 @@ def report_command(roster: Path | None, workshop: str | None, out_dir: Path) -> 
     echo(render.report_lines(report))
 
 
-@cli.command("set-limit")
+@cli.command("set-limit", short_help="Top up: set a key's limit, or add to it.")
 @workshop_options
-@click.option("--participant", "participants", multiple=True, help="Email or id. Repeatable.")
+@click.option(
+    "--participant",
+    "participants",
+    multiple=True,
+    metavar="EMAIL_OR_ID",
+    help=PARTICIPANT_HELP,
+)
 @click.option("--all", "everyone", is_flag=True, help="Every participant of the workshop.")
-@click.option("--limit", type=float, help="The new limit in USD.")
-@click.option("--add", type=float, help="USD to add to the current limit.")
-@click.option("--max-limit", type=float, default=DEFAULT_MAX_LIMIT, show_default=True)
+@click.option("--limit", type=float, metavar="USD", help="The new limit, in US dollars.")
+@click.option("--add", type=float, metavar="USD", help="US dollars to add to the current limit.")
+@max_limit_option("Refuse a new limit above this many USD (a typo for a smaller amount?).")
 def set_limit_command(
     roster: Path | None,
     workshop: str | None,
@@ -133,14 +146,17 @@ def set_limit_command(
     changes_done(changes, "no participant has a key yet.")
 
 
-@cli.command("rotate")
+@cli.command("rotate", short_help="Replace a leaked or lost key (the new one first).")
 @workshop_options
-@click.option("--participant", "participants", multiple=True, help="Email or id. Repeatable.")
+@click.option(
+    "--participant", "participants", multiple=True, metavar="EMAIL_OR_ID", help=PARTICIPANT_HELP
+)
 @click.option("--all", "everyone", is_flag=True, help="Every participant with an enabled key.")
 @click.option(
     "--expires",
     callback=parse_date,
-    help="Last day (UTC) the new keys work, YYYY-MM-DD (default: the old key's expiry).",
+    metavar="YYYY-MM-DD",
+    help="Last day (UTC) the new keys work (default: the old key's expiry).",
 )
 @click.option(
     "--carry-spend/--full-limit",
@@ -185,7 +201,7 @@ def rotate_command(
     changes_done(changes, "nothing to rotate.")
 
 
-@cli.command("revoke")
+@cli.command("revoke", short_help="After the workshop: disable (or delete) every key.")
 @workshop_options
 @click.option("--delete", is_flag=True, help="Delete the keys instead of disabling them.")
 @click.option("--yes", is_flag=True, help="Confirm --delete (deleting cannot be undone).")
@@ -212,10 +228,8 @@ def revoke_command(
     if delete and not yes and not dry_run:
         raise click.UsageError("--delete removes the keys for good; add --yes to confirm.")
     api = api_settings()
+    ref = WorkshopRef(roster, workshop, out_dir)
     with client_for(api) as client:
-        changes = revoke(
-            WorkshopRef(roster, workshop, out_dir), client, delete=delete, dry_run=dry_run
-        )
-    lines = render.change_lines(changes, "every key of the workshop is already disabled.")
-    echo([*lines, "dry run: nothing was changed."] if dry_run else lines)
+        changes = revoke(ref, client, delete=delete, dry_run=dry_run)
+    echo(render.revoke_lines(changes, workshop=ref.name, delete=delete, dry_run=dry_run))
     sys.exit(ExitStatus.OK if all(change.ok for change in changes) else ExitStatus.INCOMPLETE)

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import click
 
 from keyprov.roster import DEFAULT_MAX_LIMIT, LIMIT_RESETS
+from keyprov.roster.headers import FIELDS
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -50,6 +51,18 @@ def out_option(help_text: str) -> Callable[[F], F]:
         "out_dir",
         type=click.Path(path_type=Path, file_okay=False),
         default=None,
+        metavar="DIR",
+        help=help_text,
+    )
+
+
+def max_limit_option(help_text: str) -> Callable[[F], F]:
+    return click.option(
+        "--max-limit",
+        type=float,
+        default=DEFAULT_MAX_LIMIT,
+        show_default=True,
+        metavar="USD",
         help=help_text,
     )
 
@@ -59,36 +72,45 @@ OUT_OPTION = out_option(
     "workshop already lives, else ./output)."
 )
 WORKSHOP_OPTION = click.option(
-    "--workshop", help="Workshop name (default: the roster file's name)."
+    "--workshop", metavar="NAME", help="Workshop name (default: the roster file's name)."
 )
+PARTICIPANT_HELP = "The participant's email, or id when the roster has ids. Repeatable."
 
 roster_options = apply_all(
     [
         click.argument("roster", type=click.Path(path_type=Path, dir_okay=False)),
         WORKSHOP_OPTION,
         OUT_OPTION,
-        click.option("--limit", "default_limit", type=float, help="Default limit in USD per key."),
         click.option(
-            "--limit-reset", type=click.Choice(LIMIT_RESETS), help="Reset the limit every..."
-        ),
-        click.option(
-            "--expires", callback=parse_date, help="Last day (UTC) the keys work, YYYY-MM-DD."
-        ),
-        click.option(
-            "--max-limit",
+            "--limit",
+            "default_limit",
             type=float,
-            default=DEFAULT_MAX_LIMIT,
-            show_default=True,
-            help="Refuse a limit above this (catches 2000 typed for 2.00).",
+            metavar="USD",
+            help="Spending limit per key in US dollars, for rows without a limit of their own.",
         ),
-        click.option("--sheet", help="Excel sheet to read (default: the first)."),
+        click.option(
+            "--limit-reset",
+            type=click.Choice(LIMIT_RESETS),
+            help="How often each key's limit starts again, for rows without a reset of their "
+            "own (default: never; the limit is then for the key's whole life).",
+        ),
+        click.option(
+            "--expires",
+            callback=parse_date,
+            metavar="YYYY-MM-DD",
+            help="Last day the new keys work: through 23:59:59 UTC that day (default: never "
+            "expire).",
+        ),
+        max_limit_option("Refuse a limit above this many USD (catches 2000 typed for 2.00)."),
+        click.option("--sheet", metavar="NAME", help="Excel sheet to read (default: the first)."),
         click.option(
             "--column",
             "columns",
             multiple=True,
             callback=parse_columns,
             metavar='FIELD="Header"',
-            help="Read a field (name, email, limit, limit_reset, id) from this column. Repeatable.",
+            help="Read FIELD from the column with this header, over the headers keyprov "
+            f"recognises. FIELD is one of {', '.join(FIELDS)}. Repeatable.",
         ),
     ]
 )

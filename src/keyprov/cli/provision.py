@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from keyprov import render
+from keyprov.cli import interrupts
 from keyprov.cli.common import api_settings, cli, echo
 from keyprov.cli.options import roster_options
 from keyprov.client import OpenRouterClient
@@ -17,15 +18,16 @@ from keyprov.progress import Reporter
 from keyprov.provision import ProvisionSettings, provision
 
 
-@cli.command("provision")
+@cli.command("provision", short_help="Create one capped key per participant (safe to rerun).")
 @roster_options
 @click.option(
     "--concurrency",
     type=click.IntRange(1, 128),
     default=DEFAULT_CONCURRENCY,
     show_default=True,
-    help="Most creates in flight at once; below it, keyprov keeps to the server's rate limit "
-    "by itself, learned from its 429s.",
+    metavar="N",
+    help="Most creates in flight at once, 1 to 128; below it, keyprov keeps to the server's "
+    "rate limit by itself, learned from its 429s.",
 )
 @click.option("--dry-run", is_flag=True, help="Print the plan; change nothing.")
 @click.option(
@@ -40,7 +42,16 @@ from keyprov.provision import ProvisionSettings, provision
 @click.option(
     "--force", is_flag=True, help="Write secrets even inside a git work tree where not ignored."
 )
-@click.option("--quiet", "-q", is_flag=True, help="Print only the summary line and errors.")
+@click.option(
+    "--quiet", "-q", is_flag=True, help="Print only the summary line, warnings and errors."
+)
+@click.option(
+    "--list",
+    "list_all",
+    is_flag=True,
+    help="List every participant's outcome at the end (by default only those needing "
+    "attention are).",
+)
 def provision_command(
     roster: Path,
     workshop: str | None,
@@ -58,6 +69,7 @@ def provision_command(
     allow_overcommit: bool,
     force: bool,
     quiet: bool,
+    list_all: bool,
 ) -> None:
     """Create one capped OpenRouter key per roster participant.
 
@@ -72,8 +84,11 @@ def provision_command(
         keyprov provision roster/bssdh.csv --limit 2 --dry-run
         keyprov provision roster/bssdh.csv --limit 2 --expires 2026-12-05
 
-    Exit codes: 0 all provisioned, 1 some not (run again), 2 bad input, 130 interrupted.
+    Exit codes: 0 all provisioned, 1 some not (run again), 2 bad input (a dry run: also when
+    the real run would stop for want of credits), 130 interrupted.
     """
+    if quiet and list_all:
+        raise click.UsageError("--quiet and --list contradict each other; give one of them.")
     api = api_settings()
     settings = ProvisionSettings(
         roster=roster,
@@ -92,11 +107,28 @@ def provision_command(
         allow_overcommit=allow_overcommit,
         force=force,
     )
-    reporter = Reporter(quiet=quiet)
-    # The client's connection pool and rate window are the cap on requests in flight: sized to
-    # --concurrency, so a larger value is real and a smaller one also limits the list pages.
-    with OpenRouterClient(api.api_key, api.base_url, pool_size=concurrency) as client:
-        result = provision(settings, client, on_plan=reporter.plan, on_result=reporter.result)
-    reporter.close()
-    echo(render.provision_lines(result, quiet=quiet, prune=prune))
+    # Request logs (-v) would be torn by a bar redrawn in place: they get the plain lines.
+    shared = click.get_current_context().find_object(dict) or {}
+    verbose = bool(shared.get("verbose"))
+    reporter = Reporter(
+        quiet=quiet,
+        label=f"provisioning {settings.workshop_name}",
+        interactive=False if verbose else None,
+    )
+    interrupts.on_repeat(reporter.interrupted_again)
+    try:
+        # The client's connection pool and rate window cap the requests in flight: sized to
+        # --concurrency, so a larger value is real and a smaller one also limits the list pages.
+        with OpenRouterClient(api.api_key, api.base_url, pool_size=concurrency) as client:
+            result = provision(
+                settings,
+                client,
+                on_listing=reporter.listing,
+                on_plan=reporter.plan,
+                on_result=reporter.result,
+                on_stopping=reporter.stopping,
+            )
+    finally:
+        reporter.close()
+    echo(render.provision_lines(result, quiet=quiet, prune=prune, list_all=list_all))
     sys.exit(result.exit_status)

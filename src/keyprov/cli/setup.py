@@ -13,7 +13,7 @@ from keyprov.sandbox.command import sandbox_command
 from keyprov.status import ExitStatus
 
 
-@cli.command("doctor")
+@cli.command("doctor", short_help="Check the set-up: the key, its kind, the outputs' safety.")
 @out_option("The outputs folder to inspect.")
 def doctor_command(out_dir: Path) -> None:
     """Check the set-up: the key, its kind, and how safely the outputs are stored.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -12,7 +11,7 @@ from keyprov.errors import ApiError
 from keyprov.expiry import DEFAULT_WARN_DAYS
 from keyprov.ledger import LedgerEntry
 from keyprov.locate import find_workshop
-from keyprov.models import Credits
+from keyprov.models import ApiKey, Credits
 from keyprov.options import DesiredOptions, expires_at
 from keyprov.planner import LIMIT_TOLERANCE, Action, ParticipantPlan, make_plan
 from keyprov.roster import Participant
@@ -20,11 +19,15 @@ from keyprov.session import audited
 from keyprov.snapshot import snapshot
 from keyprov.workshop import WorkshopRef
 
+NOTHING_LEFT = 0.005
+"""Remaining below this shows as 0.00 USD: the key cannot pay for a request."""
+
 
 @dataclass(frozen=True)
 class CheckRow:
     identity: str
     name: str
+    email: str
     label: str
     limit: float | None
     remaining: float | None
@@ -45,6 +48,10 @@ class CheckResult:
     @property
     def ready(self) -> bool:
         return not self.workshop_problems and all(not row.problems for row in self.rows)
+
+    @property
+    def not_ready(self) -> list[CheckRow]:
+        return [row for row in self.rows if row.problems]
 
 
 def parse_time(value: str | None) -> datetime | None:
@@ -85,9 +92,8 @@ def check_workshop(
         for item in plan.items
     ]
     live = [item.key for item in plan.items if item.key is not None and not item.key.disabled]
-    needed = sum(
-        math.inf if key.limit_remaining is None else max(0.0, key.limit_remaining) for key in live
-    )
+    # A key without a limit is its participant's problem (its row says so); no balance covers it.
+    needed = sum(max(0.0, key.limit_remaining or 0.0) for key in live if key.limit is not None)
     result = CheckResult(workshop.name, rows, None, needed)
     result.expectations = expectations(desired, warn_days, remembered=bool(workshop.options))
     try:
@@ -109,7 +115,7 @@ def check_workshop(
             credits_remaining=None
             if result.credits is None
             else round(result.credits.remaining, 2),
-            needed_usd=None if math.isinf(needed) else round(needed, 2),
+            needed_usd=round(needed, 2),
         )
     return result
 
@@ -153,9 +159,11 @@ def _check_participant(
     if key is not None and item.action is not Action.SECRET_LOST:
         expected = _expected_limit(participant, entry)
         if key.limit is None:
-            problems.append(f"the key has no spending limit, expected {expected:g} USD")
+            problems.append(f"the key has no spending limit, expected {expected:.2f} USD")
         elif abs(key.limit - expected) > LIMIT_TOLERANCE:
-            problems.append(f"limit is {key.limit:g} USD, expected {expected:g}")
+            problems.append(f"limit is {key.limit:.2f} USD, expected {expected:.2f}")
+        if not key.disabled and (nothing_left := _nothing_left(key, participant)):
+            problems.append(nothing_left)
         if key.limit_reset != participant.limit_reset:
             problems.append(f"limit reset is {key.limit_reset}, expected {participant.limit_reset}")
         wanted_expiry = parse_time(wanted_expires_at)
@@ -175,11 +183,24 @@ def _check_participant(
     return CheckRow(
         participant.identity,
         participant.name,
+        participant.email,
         key.label if key else "",
         key.limit if key else None,
         key.limit_remaining if key else None,
         key.expires_at if key else None,
         tuple(problems),
+    )
+
+
+def _nothing_left(key: ApiKey, participant: Participant) -> str | None:
+    """A key that cannot pay for one more request is not ready, whatever else is right."""
+    remaining = key.limit_remaining
+    if remaining is None or key.limit is None or remaining >= NOTHING_LEFT:
+        return None
+    until = f" until its {key.limit_reset} reset" if key.limit_reset else ""
+    return (
+        f"nothing left to spend{until}: {remaining:.2f} of {key.limit:.2f} USD; top up with "
+        f"keyprov set-limit --participant {participant.identity} --add USD"
     )
 
 

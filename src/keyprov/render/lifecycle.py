@@ -1,0 +1,147 @@
+"""check, report, set-limit, rotate and revoke: their tables, totals and verdicts."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+
+from keyprov.lifecycle import Change, CheckResult, UsageReport
+from keyprov.outputs import ReportRow, ReportTotals
+from keyprov.render.text import natural_key, plural, table, usd
+
+ROLE_NOTES = {"current": "", "retired": "replaced", "unknown": "secret not in local state"}
+
+
+def check_lines(result: CheckResult) -> list[str]:
+    """One line per participant (who, key, limit, left, what is wrong), then the verdict."""
+    has_ids = any(row.identity != row.email for row in result.rows)
+    rows = [
+        (
+            "FAIL" if row.problems else "ok",
+            row.identity if row.identity != row.email else "",
+            row.name,
+            row.email,
+            row.label,
+            usd(row.limit),
+            usd(row.remaining),
+            "; ".join(row.problems) or "ready",
+        )
+        for row in result.rows
+    ]
+    header = ("", "id" if has_ids else "", "name", "email", "key", "limit USD", "left USD", "")
+    lines = table([header, *rows], "<<<<<>><")
+    lines.extend(f"FAIL  {problem}" for problem in result.workshop_problems)
+    lines.append(check_verdict(result))
+    return lines
+
+
+def check_verdict(result: CheckResult) -> str:
+    everyone = len(result.rows)
+    not_ready = len(result.not_ready)
+    problems = plural(len(result.workshop_problems), "workshop problem")
+    if result.ready:
+        return f"{result.workshop}: READY: {everyone} of {everyone} participants ready"
+    if not not_ready:
+        return (
+            f"{result.workshop}: NOT READY: every participant's key is ready, but {problems} "
+            "(FAIL above) must be fixed"
+        )
+    verdict = f"{result.workshop}: NOT READY: {not_ready} of {everyone} participants not ready"
+    if result.workshop_problems:
+        verdict += f", and {problems}"
+    return verdict
+
+
+def report_lines(report: UsageReport) -> list[str]:
+    """The usage table with the totals report.xlsx has, and what those totals count."""
+    header = ("participant", "name", "key", "limit", "window", "all-time", "left", "")
+    rows = [_report_row(row) for row in report.rows]
+    totals = report.totals
+    total_row = (
+        "total",
+        f"{plural(totals.keys, 'key')}, {totals.enabled_keys} enabled",
+        "",
+        _figure(totals.limit),
+        _figure(totals.usage_window),
+        _figure(totals.usage_total),
+        _figure(totals.remaining),
+        "",
+    )
+    return [
+        f"usage per key of workshop {report.workshop!r}, in USD; window: {report.window}",
+        *table([header, *rows, total_row], "<<<>>>><"),
+        totals_note(totals),
+        f"report: {report.xlsx_path}",
+        f"chart:  {report.chart_path}",
+    ]
+
+
+def totals_note(totals: ReportTotals) -> str:
+    if totals.enabled_keys == totals.keys:
+        return (
+            f"every total adds up all {plural(totals.keys, 'key')}; left = limit - window "
+            "usage, as the server counts it: what can still be spent."
+        )
+    return (
+        f"limit and left add up the {totals.enabled_keys} enabled keys (what can still be "
+        f"spent); window and all-time add up all {totals.keys} keys, disabled and replaced "
+        "ones too (what was spent)."
+    )
+
+
+def _report_row(row: ReportRow) -> tuple[str, ...]:
+    notes = [note for note in (ROLE_NOTES.get(row.role, row.role),) if note]
+    if row.disabled:
+        notes.append("disabled")
+    return (
+        row.identity,
+        row.name,
+        row.label,
+        usd(row.limit),
+        usd(row.usage_window),
+        usd(row.usage_total),
+        usd(row.remaining),
+        ", ".join(notes),
+    )
+
+
+def _figure(value: float | None) -> str:
+    return "unknown" if value is None else usd(value)
+
+
+def change_lines(changes: Sequence[Change], empty: str) -> list[str]:
+    """One line per key changed (or not), in the order people read ids: rich2 before rich10."""
+    ordered = sorted(changes, key=lambda change: natural_key(change.identity))
+    rows = [
+        ("ok" if change.ok else "FAIL", change.identity, change.label, change.detail)
+        for change in ordered
+    ]
+    return table(rows) or [empty]
+
+
+def revoke_lines(
+    changes: Sequence[Change], *, workshop: str, delete: bool, dry_run: bool
+) -> list[str]:
+    """The keys revoke changed, then how many of each."""
+    if not changes:
+        if delete:
+            return [f"{workshop}: no key of this workshop is on the server."]
+        return [f"{workshop}: every key of the workshop is already disabled."]
+    lines = change_lines(changes, "")
+    if dry_run:
+        details = Counter(change.detail for change in changes)
+        planned = [
+            (details["would be deleted"], "to delete"),
+            (details["would be disabled"], "to disable"),
+            (details["already disabled"], "already disabled"),
+        ]
+        counts = ", ".join(f"{count} {what}" for count, what in planned if count)
+        lines.append(f"dry run: {workshop}: {counts}; nothing was changed.")
+        return lines
+    done = sum(change.ok for change in changes)
+    summary = f"{workshop}: {plural(done, 'key')} {'deleted' if delete else 'disabled'}"
+    failed = len(changes) - done
+    if failed:
+        summary += f"; {failed} could not be (FAIL above): run again to retry them"
+    lines.append(summary)
+    return lines
