@@ -19,6 +19,8 @@ from typing import Any
 from openpyxl import load_workbook
 
 from keyprov.client import RetryPolicy
+from keyprov.ledger import Ledger
+from keyprov.pseudonyms import NameMode, NamingPolicy
 from keyprov.sandbox import RequestRecord, Sandbox
 
 REPO = Path(__file__).resolve().parent.parent
@@ -67,6 +69,14 @@ def run_keyprov(
         check=False,
         preexec_fn=preexec_fn,
     )
+
+
+def key_name_in(folder: Path, workshop: str, identity: str) -> str:
+    """The key name of `identity` in the workshop whose state is in `folder` (pseudonymous or
+    readable, as its state says)."""
+    replayed = Ledger.open(folder / "state.jsonl").replayed
+    mode, secret = replayed.naming or ("readable", None)
+    return NamingPolicy(NameMode(mode), secret).key_name(workshop, identity)
 
 
 @dataclass(frozen=True)
@@ -148,13 +158,14 @@ class CliWorkshop:
     def writes(self) -> list[RequestRecord]:
         return [r for r in self.sandbox.request_log if r.method != "GET"]
 
+    def key_name(self, identity: str) -> str:
+        """The name the participant's key carries, as this workshop names its keys."""
+        return key_name_in(self.folder / "output" / "ws", "ws", identity)
+
     def key_of(self, email: str) -> dict[str, Any]:
         """The participant's one enabled key on the server."""
-        (key,) = [
-            k
-            for k in self.sandbox.keys()
-            if k["name"] == f"keyprov:ws:{email}" and not k["disabled"]
-        ]
+        name = self.key_name(email)
+        (key,) = [k for k in self.sandbox.keys() if k["name"] == name and not k["disabled"]]
         return key
 
     def audit_events(self) -> list[str]:

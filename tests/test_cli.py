@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from keyprov.cli import cli
 from keyprov.roster.headers import FIELDS
 from keyprov.sandbox import Faults, RequestRecord, Sandbox
-from tests.helpers import REPO, invoke, make_roster, run_keyprov, write_csv
+from tests.helpers import REPO, invoke, key_name_in, make_roster, run_keyprov, write_csv
 
 
 def env_for(sandbox: Sandbox, key: str) -> dict[str, str]:
@@ -131,7 +131,8 @@ def test_cancelled_registrations_are_skipped_and_reported(
     )
     assert done.returncode == 0, done.stderr
     assert "note: skipped:" in done.stderr and "bob@example.org" in done.stderr
-    assert [key["name"] for key in sandbox.keys()] == ["keyprov:ws:ada@example.org"]
+    folder = tmp_path / "output" / "ws"
+    assert [key["name"] for key in sandbox.keys()] == [key_name_in(folder, "ws", "ada@example.org")]
     audit = (tmp_path / "output" / "ws" / "audit.jsonl").read_text()
     assert "Refunded" in audit
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from openpyxl import load_workbook
 
 from keyprov.sandbox import Faults, Sandbox
-from tests.helpers import make_roster
+from tests.helpers import key_name_in, make_roster
 
 PARTICIPANTS = 100
 KILLS_WANTED = 10
@@ -80,7 +80,10 @@ def test_random_sigkills_against_a_faulty_server_converge(
 
     server = sandbox.keys()
     enabled = [key for key in server if not key["disabled"]]
-    expected_names = sorted(f"keyprov:ws:person{i}@example.org" for i in range(PARTICIPANTS))
+    folder = tmp_path / "output" / "ws"
+    expected_names = sorted(
+        key_name_in(folder, "ws", f"person{i}@example.org") for i in range(PARTICIPANTS)
+    )
     assert sorted(key["name"] for key in enabled) == expected_names, "one enabled key each"
 
     sheet = load_workbook(tmp_path / "output" / "ws" / "keys.xlsx").active
@@ -89,5 +92,5 @@ def test_random_sigkills_against_a_faulty_server_converge(
     by_hash = {key["hash"]: key for key in server}
     for _name, email, secret, *_rest in rows:
         key = by_hash[hashlib.sha256(str(secret).encode()).hexdigest()]
-        assert key["name"] == f"keyprov:ws:{email}" and not key["disabled"]
+        assert key["name"] == key_name_in(folder, "ws", str(email)) and not key["disabled"]
     assert len(server) == PARTICIPANTS, "no orphan keys: every key on the server is handed out"

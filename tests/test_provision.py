@@ -25,7 +25,7 @@ from keyprov.ledger import Ledger
 from keyprov.provision import Outcome, ProvisionSettings, provision
 from keyprov.sandbox import Faults, Sandbox
 from keyprov.status import ExitStatus
-from tests.helpers import make_roster, run_keyprov, write_csv
+from tests.helpers import key_name_in, make_roster, run_keyprov, write_csv
 
 
 def settings_for(roster: Path, tmp_path: Path, **overrides: object) -> ProvisionSettings:
@@ -44,7 +44,11 @@ def assert_one_live_key_per_participant(
     """The end state that matters: server, spreadsheet and roster agree exactly."""
     server = sandbox.keys()
     names = sorted(key["name"] for key in server)
-    assert names == sorted(f"keyprov:{workshop}:{email}" for email in emails), "orphan/duplicate"
+
+    def name(email: str) -> str:
+        return key_name_in(keys_xlsx.parent, workshop, email)
+
+    assert names == sorted(name(email) for email in emails), "orphan/duplicate"
     assert all(not key["disabled"] for key in server)
     by_hash = {key["hash"]: key for key in server}
     rows = read_sheet(keys_xlsx)
@@ -52,7 +56,7 @@ def assert_one_live_key_per_participant(
     for row in rows:
         secret = str(row["API key"])
         key = by_hash[hashlib.sha256(secret.encode()).hexdigest()]  # the secret is live
-        assert key["name"] == f"keyprov:{workshop}:{row['Email']}"
+        assert key["name"] == name(str(row["Email"]))
         assert row["Key hash"] == key["hash"]
 
 
@@ -74,10 +78,12 @@ def test_provisions_every_participant_and_writes_outputs(
         sandbox, keys_xlsx, ["ada@example.org", "grace@example.org"], "bssdh"
     )
     limits = {key["name"]: (key["limit"], key["limit_reset"]) for key in sandbox.keys()}
+    folder = keys_xlsx.parent
     assert limits == {
-        "keyprov:bssdh:ada@example.org": (2.0, "monthly"),
-        "keyprov:bssdh:grace@example.org": (0.5, "monthly"),
+        key_name_in(folder, "bssdh", "ada@example.org"): (2.0, "monthly"),
+        key_name_in(folder, "bssdh", "grace@example.org"): (0.5, "monthly"),
     }
+    assert all("@" not in name for name in limits), "no email reaches the server"
     rows = read_sheet(keys_xlsx)
     assert [(r["Name"], r["Limit USD"], r["Status"]) for r in rows] == [
         ("Ada Lovelace", 2.0, "new"),

@@ -15,8 +15,8 @@ from keyprov.outcomes import Outcome, ParticipantResult
 from keyprov.planner import Action, ParticipantPlan, Plan
 from keyprov.provision import ProvisionResult
 from keyprov.roster import Participant
-from keyprov.status import ExitStatus
 from keyprov.session import RunStats
+from keyprov.status import ExitStatus
 
 ADA = Participant("Ada Lovelace", "ada@example.org", 2.0, "monthly", 2, "1001")
 BOB = Participant("Bob Brown", "bob@example.org", 2.5, "monthly", 3, "1002")

@@ -29,7 +29,7 @@ def enabled_keys(sandbox: Sandbox) -> list[dict[str, object]]:
 def successor_stored_then_killed(workshop: CliWorkshop, email: str) -> None:
     """A rotate that stored its new key and died before disabling the old one."""
     old = workshop.key_of(email)
-    secret, new = workshop.sandbox.create_key_directly(f"keyprov:ws:{email}", limit=1)
+    secret, new = workshop.sandbox.create_key_directly(workshop.key_name(email), limit=1)
     state = workshop.folder / "output" / "ws" / "state.jsonl"
     with Ledger.open(state) as ledger:
         ledger.record_created(
@@ -57,7 +57,7 @@ def test_a_rotate_killed_before_disabling_the_old_key_is_finished_by_the_next(
     done = workshop.keyprov("rotate", "ws.csv", "--participant", "person1@example.org")
     assert done.returncode == 0, done.stdout + done.stderr
     names = sorted(str(key["name"]) for key in enabled_keys(workshop.sandbox))
-    assert names == ["keyprov:ws:person0@example.org", "keyprov:ws:person1@example.org"]
+    assert names == sorted(workshop.key_name(f"person{i}@example.org") for i in range(2))
     assert workshop.keyprov("check", "ws.csv", "--limit", "1").returncode == 0
 
 

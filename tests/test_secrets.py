@@ -120,7 +120,7 @@ def test_sentinel_secrets_never_leave_the_secret_files(
     def explode(*_args, **_kwargs):
         raise RuntimeError(f"boom with {management_key} and {leaked}")
 
-    monkeypatch.setattr("keyprov.provision.make_plan", explode)
+    monkeypatch.setattr("keyprov.snapshot.make_plan", explode)
     monkeypatch.chdir(tmp_path)
     for key, value in env.items():
         monkeypatch.setenv(key, value)

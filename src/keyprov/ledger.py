@@ -84,6 +84,9 @@ class Replayed:
     secret in it is in this state too, and it need not be read back."""
     torn_tail: bool = False
     """The last line was cut short (a crash, a full disk): a record may be missing."""
+    naming: tuple[str, str | None] | None = None
+    """How the workshop names its keys: (mode, secret); None when never recorded (a state
+    from before key-name modes: readable names)."""
 
 
 class Ledger:
@@ -189,6 +192,13 @@ class Ledger:
             unsynced = self._append({"event": "recovered", **_entry_fields(entry)})
         self._sync(unsynced)
 
+    def record_naming(self, mode: str, secret: str | None) -> None:
+        """Journal how this workshop names its keys (and the secret pseudonyms are made with)."""
+        with self._lock:
+            unsynced = self._append({"event": "naming", "mode": mode, "secret": secret})
+        self._sync(unsynced)
+        self.replayed.naming = (mode, secret)
+
     def record_sheet(self, digest: str) -> None:
         """Note the digest of the keys.xlsx just written from this state."""
         with self._lock:
@@ -236,6 +246,9 @@ class Ledger:
                 _encode({"event": "created" if entry.has_key else "intent", **_entry_fields(entry)})
                 for entry in self._entries.values()
             ]
+            if self.replayed.naming is not None:
+                mode, secret = self.replayed.naming
+                lines.insert(0, _encode({"event": "naming", "mode": mode, "secret": secret}))
             try:
                 with atomic_private_writer(self.path) as handle:
                     handle.write(b"".join(lines))
@@ -318,7 +331,16 @@ def _entry_fields(entry: LedgerEntry) -> dict[str, Any]:
     return asdict(entry)
 
 
-RECORD_KINDS = ("intent", "created", "recovered", "updated", "sheet", "targets", "renamed")
+RECORD_KINDS = (
+    "intent",
+    "created",
+    "recovered",
+    "updated",
+    "sheet",
+    "targets",
+    "renamed",
+    "naming",
+)
 
 
 def _replay(path: Path) -> tuple[dict[str, LedgerEntry], Replayed]:
@@ -341,6 +363,10 @@ def _replay(path: Path) -> tuple[dict[str, LedgerEntry], Replayed]:
             record.pop("at", None)
             if event == "sheet":
                 replayed.sheet_digest = str(record["sha256"])
+                continue
+            if event == "naming":
+                secret = record.get("secret")
+                replayed.naming = (str(record["mode"]), None if secret is None else str(secret))
                 continue
             if event == "targets":
                 for identity, target in dict(record["targets"]).items():

@@ -18,6 +18,7 @@ from keyprov.files import atomic_private_writer
 from keyprov.ledger import LedgerEntry
 from keyprov.printable import (
     Paper,
+    PlainSheet,
     Sheet,
     as_utc_datetime,
     fits_a_cell,
@@ -84,7 +85,12 @@ class DistributionRow:
 
 
 def write_keys_workbook(
-    path: Path, rows: list[DistributionRow], *, paper: Paper = "A4", title: str = ""
+    path: Path,
+    rows: list[DistributionRow],
+    *,
+    paper: Paper = "A4",
+    title: str = "",
+    about: PlainSheet | None = None,
 ) -> None:
     """Write keys.xlsx atomically with mode 0600, ready to print on `paper` ("A4" or "Letter").
 
@@ -107,7 +113,7 @@ def write_keys_workbook(
     tints = [_CATEGORY_TINTS[StatusCategory(row.category)] for row in rows]
     sheet = Sheet("keys", COLUMNS, _KEY_STYLES, cells, tints)
     sheet.page_footer = "Private: these are API keys. Hand each one only to its owner."
-    content = workbook_bytes(sheet, paper=paper, title=title)
+    content = workbook_bytes(sheet, paper=paper, title=title, extra=(about,) if about else ())
     try:
         with atomic_private_writer(path) as handle:
             handle.write(content)

@@ -7,7 +7,7 @@ same plan, and tests can check every case without a server.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
@@ -94,13 +94,16 @@ def make_plan(
     server_keys: Sequence[ApiKey],
     *,
     expires_at: str | None = None,
+    identity_of: Callable[[str], str | None] | None = None,
 ) -> Plan:
     """What to do for each participant; `expires_at` is the expiry the run asks for (keys
-    that expire otherwise are flagged, see `ParticipantPlan.expiry_differs`)."""
+    that expire otherwise are flagged, see `ParticipantPlan.expiry_differs`). `identity_of`
+    reads a key name (see Workshop.resolver); by default, as a readable name."""
+    name_to_identity = identity_of or (lambda name: identity_from_key_name(workshop, name))
     by_hash = {key.hash: key for key in server_keys}
     named: dict[str, list[ApiKey]] = defaultdict(list)
     for key in server_keys:
-        identity = identity_from_key_name(workshop, key.name)
+        identity = name_to_identity(key.name)
         if identity is not None:
             named[identity].append(key)
     renamed = _ids_given_since(participants, ledger)
@@ -119,7 +122,7 @@ def make_plan(
     owner_of_hash = {entry.hash: entry.identity for entry in ledger.values() if entry.hash}
 
     def owner(key: ApiKey) -> str | None:
-        return owner_of_hash.get(key.hash) or identity_from_key_name(workshop, key.name)
+        return owner_of_hash.get(key.hash) or name_to_identity(key.name)
 
     not_in_roster = [
         key for key in server_keys if (who := owner(key)) is not None and who not in in_roster

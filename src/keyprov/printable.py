@@ -74,7 +74,18 @@ class Sheet:
     page_footer: str = ""
 
 
-def workbook_bytes(sheet: Sheet, *, paper: Paper, title: str) -> bytes:
+@dataclass(frozen=True)
+class PlainSheet:
+    """A further sheet of plain text cells (not laid out for printing)."""
+
+    name: str
+    header: tuple[str, ...]
+    rows: list[tuple[str, ...]]
+
+
+def workbook_bytes(
+    sheet: Sheet, *, paper: Paper, title: str, extra: tuple[PlainSheet, ...] = ()
+) -> bytes:
     """The one-sheet workbook as bytes; `title` heads every printed page.
 
     Text cells are text whatever they start with, numbers numbers, datetimes dates. XlsxWriter
@@ -117,6 +128,14 @@ def workbook_bytes(sheet: Sheet, *, paper: Paper, title: str) -> bytes:
             )
     _write_footer_rows(worksheet, sheet, formats, first=len(sheet.rows) + 2)
     _prepare_for_print(worksheet, sheet, paper, title)
+    for plain in extra:
+        other = workbook.add_worksheet(plain.name)
+        for column, header in enumerate(plain.header):
+            other.set_column(column, column, 30 if column == 0 else 70)
+            other.write_string(0, column, header, formats("header"))
+        for row_number, cells in enumerate(plain.rows, 1):
+            for column, text in enumerate(cells):
+                other.write_string(row_number, column, text, formats("wrap"))
     workbook.close()
     return buffer.getvalue()
 

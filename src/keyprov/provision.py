@@ -28,7 +28,8 @@ from keyprov.locate import account_label, locate, remembered_locally
 from keyprov.models import ApiKey, Credits
 from keyprov.options import DesiredOptions, RosterOptions, expires_at
 from keyprov.outcomes import Outcome, ParticipantResult, ResultCallback, Results
-from keyprov.planner import Action, Plan, make_plan
+from keyprov.planner import Action, Plan
+from keyprov.pseudonyms import NameMode
 from keyprov.registry import Registry
 from keyprov.roster import DEFAULT_MAX_LIMIT, Participant, Roster
 from keyprov.session import RunStats, Session, session
@@ -70,6 +71,9 @@ class ProvisionSettings:
     allow_overcommit: bool = False
     force: bool = False
     """Write secrets inside a git work tree even where they are not git-ignored."""
+    key_names: str | None = None
+    """For a new workshop: 'pseudonymous' (the default) or 'readable' key names. An existing
+    workshop keeps its own (`keyprov rename-keys` changes it)."""
     given: frozenset[str] | None = None
     """The remembered options (keyprov.options.REMEMBERED) the command line gave; the
     workshop's remembered values stand in for the others. None: every value is meant."""
@@ -246,6 +250,8 @@ def provision(
                 roster = load_roster(settings)
             held.participants = roster.participants
             held.remember = settings.desired.to_json()
+            if settings.key_names is not None:
+                held.wanted_naming = NameMode.from_option(settings.key_names)
             result.stats = held.stats
             events = _Events(on_result, on_plan, on_listing, on_stopping)
             _provision_in(held, settings, roster.participants, result, events)
@@ -271,13 +277,7 @@ def _provision_in(
 ) -> None:
     credits = _prefetch_credits(held.client, participants, held.ledger)
     current = held.snapshot(events.on_listing)
-    result.plan = make_plan(
-        settings.workshop_name,
-        participants,
-        current.entries,
-        current.server_keys,
-        expires_at=settings.expires_at,
-    )
+    result.plan = current.plan(participants, expires_at=settings.expires_at)
     result.warnings.extend(_expiry_warnings(settings))
     _mark_removed(held, participants)
     _audit_plan(held.audit, result.plan)
@@ -329,13 +329,7 @@ def _dry_run(
         settings = settings.with_remembered(workshop.options)
         participants = load_roster(settings).participants
     current = snapshot(workshop, client, on_listing)
-    plan = make_plan(
-        workshop.name,
-        participants,
-        current.entries,
-        current.server_keys,
-        expires_at=settings.expires_at,
-    )
+    plan = current.plan(participants, expires_at=settings.expires_at)
     credits = None
     if plan.with_action(Action.CREATE):
         credits = _read_credits(client)

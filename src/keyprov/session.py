@@ -24,11 +24,13 @@ from keyprov.distribution import RowNote, distribution_rows
 from keyprov.errors import KeyprovError, LocalFileError, StateWriteError
 from keyprov.files import ensure_private_dir, remove_stale_temporaries
 from keyprov.gitignore import refuse_unignored
+from keyprov.keynames import about_sheet
 from keyprov.ledger import Ledger
 from keyprov.locate import account_label, locate
 from keyprov.lock import workshop_lock
 from keyprov.models import ApiKey
 from keyprov.outputs import write_keys_workbook
+from keyprov.pseudonyms import NameMode
 from keyprov.recovery import file_digest
 from keyprov.registry import Registry, WorkshopFile, WorkshopRecord, now
 from keyprov.roster import Participant
@@ -39,6 +41,7 @@ from keyprov.snapshot import (
     list_server_keys,
     lost_entries,
     server_with,
+    with_naming,
 )
 from keyprov.status import ExitStatus
 from keyprov.workshop import Workshop, WorkshopRef
@@ -105,6 +108,10 @@ class Session:
     exit_status: ExitStatus = ExitStatus.OK
     counts: Counter[str] = field(default_factory=Counter)
     stats: RunStats = field(default_factory=RunStats)
+    reconciled: bool = False
+    """Whether this session took back what keys.xlsx holds and the state lost (snapshot)."""
+    wanted_naming: NameMode | None = None
+    """For a new workshop: how to name its keys (pseudonymous when None)."""
     remember: dict[str, Any] | None = None
     """The options a provision applied, to be remembered in workshop.json (if it got as far
     as applying them)."""
@@ -155,6 +162,13 @@ class Session:
         """
         listed = list_server_keys(self.client, on_listing)
         keys = confirm_known(self.client, self.ledger.entries(), listed)
+        self.workshop, new_naming = with_naming(
+            self.workshop, self.ledger, keys, wanted=self.wanted_naming
+        )
+        if new_naming:
+            naming = self.workshop.naming
+            self.ledger.record_naming(naming.mode.value, naming.secret)
+            self.audit.event("key_names", mode=naming.mode.value)
         recovered = lost_entries(self.workshop, self.ledger, keys, self.client)
         for entry in recovered:
             self.ledger.record_recovered(entry)
@@ -167,6 +181,7 @@ class Session:
             )
         keys = server_with(keys, recovered, self.client)
         self.saw(keys)
+        self.reconciled = True
         entries = {entry.identity: entry for entry in self.ledger.entries()}
         return Snapshot(self.workshop, entries, keys)
 
@@ -192,10 +207,22 @@ class Session:
         """
         try:
             self.ledger.compact()
+            if not self.reconciled:
+                digest = file_digest(self.workshop.keys_path)
+                replayed = self.ledger.replayed
+                if digest is not None and (digest != replayed.sheet_digest or replayed.torn_tail):
+                    # keys.xlsx may hold secrets this state lost, and this run stopped before
+                    # taking them back: rebuilt from the state, it would lose them.
+                    return None
+                self.workshop, _ = with_naming(self.workshop, self.ledger, [])
             rows = distribution_rows(
                 self.ledger.entries(), self.participants, self.notes, self.server
             )
-            write_keys_workbook(self.workshop.keys_path, rows)
+            workshop = self.workshop
+            about = about_sheet(
+                workshop.name, workshop.account, workshop.naming, self.ledger.entries()
+            )
+            write_keys_workbook(workshop.keys_path, rows, title=workshop.name, about=about)
         except StateWriteError as error:
             return error
         digest = file_digest(self.workshop.keys_path)

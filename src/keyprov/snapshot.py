@@ -7,15 +7,19 @@ hash; and secrets keys.xlsx holds that the state lost are taken back (keyprov.re
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from keyprov.client import PAGE_SIZE, OpenRouterClient
 from keyprov.errors import NotFoundError
+from keyprov.keynames import SheetAbout, decide_naming, read_about
 from keyprov.ledger import Ledger, LedgerEntry
 from keyprov.models import ApiKey
+from keyprov.planner import Plan, make_plan
+from keyprov.pseudonyms import NameMode
 from keyprov.recovery import file_digest, keys_to_recover, sheet_keys
+from keyprov.roster import Participant
 from keyprov.workshop import Workshop
 
 log = logging.getLogger(__name__)
@@ -42,8 +46,23 @@ class Snapshot:
     entries: dict[str, LedgerEntry]
     server_keys: list[ApiKey]
 
-    def owned(self) -> list[OwnedKey]:
-        return owned_keys(self.workshop, list(self.entries.values()), self.server_keys)
+    def owned(self, identities: Iterable[str] = ()) -> list[OwnedKey]:
+        """The workshop's keys, whose each is by the state, else by name (`identities`, the
+        roster's say, tell pseudonyms of participants the state does not know)."""
+        return owned_keys(self.workshop, list(self.entries.values()), self.server_keys, identities)
+
+    def plan(self, participants: Sequence[Participant], *, expires_at: str | None = None) -> Plan:
+        """The roster against this state and server (keyprov.planner), reading key names
+        the way this workshop writes them."""
+        identities = [*(p.identity for p in participants), *self.entries]
+        return make_plan(
+            self.workshop.name,
+            participants,
+            self.entries,
+            self.server_keys,
+            expires_at=expires_at,
+            identity_of=self.workshop.resolver(identities),
+        )
 
 
 def read_state(workshop: Workshop) -> dict[str, LedgerEntry]:
@@ -112,9 +131,22 @@ def lost_entries(
         return []
     entries = {entry.identity: entry for entry in ledger.entries()}
     by_hash = {key.hash: key for key in server}
-    return keys_to_recover(
-        sheet_keys(workshop.keys_path), entries, by_hash, client, workshop.identity_of
-    )
+    whose = read_about(workshop.keys_path).identities
+
+    def identity_of(key: ApiKey) -> str | None:
+        # A pseudonym does not say whose key it is: keys.xlsx's workshop sheet does.
+        return whose.get(key.hash) or workshop.identity_of(key)
+
+    return keys_to_recover(sheet_keys(workshop.keys_path), entries, by_hash, client, identity_of)
+
+
+def with_naming(
+    workshop: Workshop, ledger: Ledger, server: list[ApiKey], *, wanted: NameMode | None = None
+) -> tuple[Workshop, bool]:
+    """The workshop with its key naming (keyprov.keynames), and whether it is new to the state."""
+    about = read_about(workshop.keys_path) if ledger.replayed.naming is None else None
+    naming, new = decide_naming(workshop.name, ledger, about or SheetAbout(), server, wanted=wanted)
+    return replace(workshop, naming=naming), new
 
 
 def server_with(
@@ -134,6 +166,7 @@ def snapshot(
     """
     ledger = Ledger.open(workshop.state_path)
     server = confirm_known(client, ledger.entries(), list_server_keys(client, on_listing))
+    workshop, _new = with_naming(workshop, ledger, server)
     entries = {entry.identity: entry for entry in ledger.entries()}
     recovered = lost_entries(workshop, ledger, server, client)
     entries.update((entry.identity, entry) for entry in recovered)
@@ -141,12 +174,16 @@ def snapshot(
 
 
 def owned_keys(
-    workshop: Workshop, entries: list[LedgerEntry], server_keys: list[ApiKey]
+    workshop: Workshop,
+    entries: list[LedgerEntry],
+    server_keys: list[ApiKey],
+    identities: Iterable[str] = (),
 ) -> list[OwnedKey]:
     """Every key of the workshop on the server, matched to participants by hash, then by name."""
     current = {entry.hash: entry for entry in entries if entry.hash}
     retired = {h: entry for entry in entries for h in entry.retired}
     by_identity = {entry.identity: entry for entry in entries}
+    identity_of = workshop.resolver([*by_identity, *identities])
     owned = []
     for key in server_keys:
         if key.hash in current:
@@ -155,6 +192,6 @@ def owned_keys(
         elif key.hash in retired:
             entry = retired[key.hash]
             owned.append(OwnedKey(key, entry.identity, entry, "retired"))
-        elif (identity := workshop.identity_of(key)) is not None:
+        elif (identity := identity_of(key.name)) is not None:
             owned.append(OwnedKey(key, identity, by_identity.get(identity), "unknown"))
     return sorted(owned, key=lambda item: (item.identity, item.role != "current"))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,10 +11,12 @@ from keyprov.audit import AUDIT_FILE_NAME
 from keyprov.errors import ConfigurationError
 from keyprov.ledger import STATE_FILE_NAME
 from keyprov.models import ApiKey
-from keyprov.naming import identity_from_key_name, key_name, workshop_slug
+from keyprov.naming import workshop_prefix, workshop_slug
 from keyprov.outputs import KEYS_FILE_NAME
+from keyprov.pseudonyms import NameMode, NamingPolicy
 
 DEFAULT_OUT_DIR = Path("output")
+READABLE = NamingPolicy(NameMode.READABLE)
 
 
 @dataclass(frozen=True)
@@ -40,11 +42,30 @@ class Workshop:
     def audit_path(self) -> Path:
         return self.folder / AUDIT_FILE_NAME
 
+    naming: NamingPolicy = READABLE
+    """How its keys are named on the server; a state from before key-name modes: readable."""
+
     def key_name(self, identity: str) -> str:
-        return key_name(self.name, identity)
+        return self.naming.key_name(self.name, identity)
+
+    def resolver(self, identities: Iterable[str]) -> Callable[[str], str | None]:
+        """A key name -> the identity it stands for, for the participants given, in either
+        form of name; for one of this workshop's keys of someone not given, the name's own
+        last part stands for them (a readable identity, or a pseudonym); None for a key
+        of another workshop."""
+        index = self.naming.index(self.name, identities)
+        prefix = workshop_prefix(self.name)
+
+        def identity_of(name: str) -> str | None:
+            if not name.startswith(prefix):
+                return None
+            return index.identity_of(name) or name[len(prefix) :]
+
+        return identity_of
 
     def identity_of(self, key: ApiKey) -> str | None:
-        return identity_from_key_name(self.name, key.name)
+        """As `resolver`, knowing no participant: for readable names, the name's identity."""
+        return self.resolver(())(key.name)
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,13 @@ from keyprov.roster import DEFAULT_MAX_LIMIT, LIMIT_RESETS
 from keyprov.roster.headers import FIELDS
 
 F = TypeVar("F", bound=Callable[..., Any])
+NONE = "none"
+"""Given for a remembered option, this value clears it."""
 
 
 def parse_date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> date | None:
-    if value is None:
+    """YYYY-MM-DD; 'none' (no expiry) undoes one the workshop remembers."""
+    if value is None or value.strip().lower() == NONE:
         return None
     try:
         return datetime.strptime(value, "%Y-%m-%d").date()
@@ -90,9 +93,11 @@ roster_options = apply_all(
         ),
         click.option(
             "--limit-reset",
-            type=click.Choice(LIMIT_RESETS),
+            type=click.Choice((*LIMIT_RESETS, NONE)),
+            callback=lambda _ctx, _param, value: None if value == NONE else value,
             help="How often each key's limit starts again, for rows without a reset of their "
-            "own (default: never; the limit is then for the key's whole life).",
+            "own (default: never; the limit is then for the key's whole life; 'none' undoes "
+            "one the workshop remembers).",
         ),
         click.option(
             "--expires",

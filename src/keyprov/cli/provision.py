@@ -11,7 +11,7 @@ import click
 from keyprov import render
 from keyprov.cli import interrupts
 from keyprov.cli.common import api_settings, cli, echo
-from keyprov.cli.options import roster_options
+from keyprov.cli.options import given_options, roster_options
 from keyprov.client import OpenRouterClient
 from keyprov.creator import DEFAULT_CONCURRENCY
 from keyprov.progress import Reporter
@@ -43,6 +43,13 @@ from keyprov.provision import ProvisionSettings, provision
     "--force", is_flag=True, help="Write secrets even inside a git work tree where not ignored."
 )
 @click.option(
+    "--key-names",
+    type=click.Choice(("pseudonymous", "readable")),
+    help="For a new workshop: name keys by a pseudonym (the default: no email, id or name "
+    "reaches OpenRouter) or readably, keyprov:<workshop>:<email or id>. An existing workshop "
+    "keeps its names; keyprov rename-keys changes them.",
+)
+@click.option(
     "--quiet", "-q", is_flag=True, help="Print only the summary line, warnings and errors."
 )
 @click.option(
@@ -68,6 +75,7 @@ def provision_command(
     reenable: bool,
     allow_overcommit: bool,
     force: bool,
+    key_names: str | None,
     quiet: bool,
     list_all: bool,
 ) -> None:
@@ -106,6 +114,8 @@ def provision_command(
         reenable=reenable,
         allow_overcommit=allow_overcommit,
         force=force,
+        key_names=key_names,
+        given=given_options(click.get_current_context()),
     )
     # Request logs (-v) would be torn by a bar redrawn in place: they get the plain lines.
     shared = click.get_current_context().find_object(dict) or {}

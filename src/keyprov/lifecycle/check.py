@@ -13,7 +13,7 @@ from keyprov.ledger import LedgerEntry
 from keyprov.locate import find_workshop
 from keyprov.models import ApiKey, Credits
 from keyprov.options import DesiredOptions, expires_at
-from keyprov.planner import LIMIT_TOLERANCE, Action, ParticipantPlan, make_plan
+from keyprov.planner import LIMIT_TOLERANCE, Action, ParticipantPlan
 from keyprov.roster import Participant
 from keyprov.session import audited
 from keyprov.snapshot import snapshot
@@ -81,7 +81,7 @@ def check_workshop(
     participants = roster.read().participants
     expires = desired.expires
     current = snapshot(workshop, client)
-    plan = make_plan(workshop.name, participants, current.entries, current.server_keys)
+    plan = current.plan(participants)
     moment = now or datetime.now(UTC)
     horizon = moment + timedelta(days=warn_days)
     wanted_expiry = expires_at(expires)

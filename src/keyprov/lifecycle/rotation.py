@@ -151,14 +151,16 @@ def _choose(
     server = held.server or {}
     entries = {entry.identity: entry for entry in held.ledger.entries()}
     with_key = [entry for entry in entries.values() if entry.has_key and entry.hash in server]
-    orphans = _orphans(current, server)
+    # A pseudonym says whose key it is only to who knows the roster's identities.
+    unknown = any(item.role == "unknown" for item in current.owned())
+    roster = _roster_of(held, ref) if unknown else {}
+    orphans = _orphans(current, server, roster)
     if wanted is None:
         chosen = [
             Rotation(entry, (server[entry.hash],))
             for entry in with_key
             if entry.hash is not None and not entry.removed and not server[entry.hash].disabled
         ]
-        roster = _roster_of(held, ref) if orphans else {}
         return chosen + [_orphan_rotation(i, keys, roster) for i, keys in orphans.items()]
     asked = {value.strip().lower() for value in wanted}
     chosen = []
@@ -167,7 +169,6 @@ def _choose(
             assert entry.hash is not None
             chosen.append(Rotation(entry, (server[entry.hash],)))
             asked -= {entry.identity.lower(), entry.email.lower()}
-    roster = _roster_of(held, ref) if asked and orphans else {}
     for identity, keys in orphans.items():
         person = roster.get(identity)
         names = {identity.lower(), person.email.lower() if person else ""}
@@ -182,11 +183,13 @@ def _choose(
     return chosen
 
 
-def _orphans(current: Snapshot, server: Mapping[str, ApiKey]) -> dict[str, tuple[ApiKey, ...]]:
+def _orphans(
+    current: Snapshot, server: Mapping[str, ApiKey], roster: Mapping[str, Participant]
+) -> dict[str, tuple[ApiKey, ...]]:
     """Enabled keys of participants whose state holds no secret (keys left by an unanswered
     create are not: `_finish_rotations` deletes those, and provision creates again)."""
     found: dict[str, list[ApiKey]] = defaultdict(list)
-    for item in current.owned():
+    for item in current.owned(roster):
         entry, key = item.entry, server.get(item.key.hash)
         if item.role != "unknown" or key is None or key.disabled:
             continue
