@@ -84,6 +84,7 @@ def test_the_report_totals_are_report_xlsx_s_and_say_what_they_add_up() -> None:
     assert render.report_lines(usage_report(rows)) == [
         "usage per key of workshop 'ws', in USD; window: usage this month (limits reset on "
         "the 1st, 00:00 UTC)",
+        "the keys may use: any model",
         "participant         name               key                 limit  window  all-time   left",
         "rich2@example.org   Rich Two           sk-or-v1-two...002   2.00    2.16      3.00  -0.16",
         "rich2@example.org   Rich Two           sk-or-v1-old...000   2.00    0.30      0.30"
@@ -105,7 +106,8 @@ def test_a_report_of_enabled_keys_says_left_is_limit_minus_window() -> None:
                   None, False, None),
     ]  # fmt: skip
     lines = render.report_lines(usage_report(rows))
-    assert lines[1:6] == [
+    assert lines[1] == "the keys may use: any model"
+    assert lines[2:7] == [
         "participant    name               key                 limit  window  all-time  left",
         "a@example.org  A                  sk-or-v1-aaa...001   2.00    0.00      0.00  2.00",
         "b@example.org                     sk-or-v1-bbb...002      -    0.00      0.00     -"

@@ -23,6 +23,16 @@ from keyprov.client import OpenRouterClient
 from keyprov.creator import DEFAULT_CONCURRENCY, Creator
 from keyprov.errors import ApiError, InsufficientCreditsError
 from keyprov.expiry import expiry_warning, refuse_past
+from keyprov.guarding import (
+    POLICY_OPTION,
+    Guard,
+    assign_keys,
+    catalogue_for,
+    desired_policy,
+    ensure_guardrail,
+    remembered_policy,
+)
+from keyprov.guardrail_policy import Catalogue, GuardrailPolicy
 from keyprov.ledger import Ledger
 from keyprov.locate import account_label, locate, remembered_locally
 from keyprov.models import ApiKey, Credits
@@ -71,6 +81,10 @@ class ProvisionSettings:
     allow_overcommit: bool = False
     force: bool = False
     """Write secrets inside a git work tree even where they are not git-ignored."""
+    models: str | None = None
+    """--models a,b (or 'all'); None keeps what the workshop remembers."""
+    providers: str | None = None
+    zdr: bool | None = None
     key_names: str | None = None
     """For a new workshop: 'pseudonymous' (the default) or 'readable' key names. An existing
     workshop keeps its own (`keyprov rename-keys` changes it)."""
@@ -152,6 +166,8 @@ class ProvisionResult:
     """Rows skipped on purpose (cancelled registrations) and warnings about reading the file."""
     warnings: list[str] = field(default_factory=list)
     """What the run could not check, though it went on."""
+    guardrail: GuardrailPolicy | None = None
+    """The models, providers and data retention the workshop's keys are held to."""
     stats: RunStats | None = None
     """What the run went through: retries, unanswered creates and how they were resolved."""
     expires_at: str | None = None
@@ -211,8 +227,11 @@ def provision(
     settings = settings.with_remembered(remembered)
     roster = load_roster(settings)
     notes = [*roster.warnings, *(f"skipped: {problem}" for problem in roster.skipped)]
+    # Model slugs are checked before anything is written: a typo is exit 2, not a guardrail.
+    guarded = _Guarded.of(settings, remembered, client)
     if settings.dry_run:
         result = _dry_run(settings, client, roster.participants, remembered, on_listing)
+        result.guardrail = guarded.policy
         result.roster_notes = notes
         result.warnings = _expiry_warnings(settings)
         result.expires_at = settings.expires_at
@@ -248,13 +267,15 @@ def provision(
                 # Another account's workshop of this name was remembered: read as this one's.
                 settings = settings.with_remembered(held.workshop.options)
                 roster = load_roster(settings)
+                guarded = _Guarded.of(settings, held.workshop.options, client)
             held.participants = roster.participants
-            held.remember = settings.desired.to_json()
+            held.remember = {**settings.desired.to_json(), POLICY_OPTION: guarded.policy.to_json()}
+            result.guardrail = guarded.policy
             if settings.key_names is not None:
                 held.wanted_naming = NameMode.from_option(settings.key_names)
             result.stats = held.stats
             events = _Events(on_result, on_plan, on_listing, on_stopping)
-            _provision_in(held, settings, roster.participants, result, events)
+            _provision_in(held, settings, roster.participants, result, events, guarded)
     finally:
         result.duration = time.monotonic() - started
     return result
@@ -274,6 +295,7 @@ def _provision_in(
     participants: list[Participant],
     result: ProvisionResult,
     events: _Events,
+    guarded: _Guarded,
 ) -> None:
     credits = _prefetch_credits(held.client, participants, held.ledger)
     current = held.snapshot(events.on_listing)
@@ -299,11 +321,69 @@ def _provision_in(
         reenable=settings.reenable,
         roster=settings.roster,
     )
+    guard = (
+        ensure_guardrail(held, guarded.policy, guarded.catalogue)
+        if guarded.matters
+        else Guard(guarded.policy, None)
+    )
     try:
         result.results = applier.apply(result.plan)
     finally:
         result.pruned = applier.pruned
     held.exit_status = result.exit_status
+    _assign_everyone(held, guard, result)
+
+
+@dataclass(frozen=True)
+class _Guarded:
+    """The policy this run applies, and the model catalogue it was checked against."""
+
+    policy: GuardrailPolicy
+    catalogue: Catalogue | None
+    before: GuardrailPolicy
+    """What the workshop remembered: a guardrail to delete when `policy` lifts it."""
+
+    @property
+    def matters(self) -> bool:
+        """Whether this run has a guardrail to keep in step (else no request is spent)."""
+        return self.policy.restricts or self.before.restricts
+
+    @classmethod
+    def of(
+        cls, settings: ProvisionSettings, remembered: Mapping[str, Any], client: OpenRouterClient
+    ) -> _Guarded:
+        policy = desired_policy(
+            remembered, models=settings.models, providers=settings.providers, zdr=settings.zdr
+        )
+        return cls(policy, catalogue_for(client, policy), remembered_policy(remembered))
+
+
+def _assign_everyone(held: Session, guard: Guard, result: ProvisionResult) -> None:
+    """Every enabled key of the workshop on its guardrail: the new ones, and any a stopped
+    run left off it. A key off it can reach any model, so the run is not done without it."""
+    if guard.guardrail is None:
+        return
+    server = held.server or {}
+    hashes = [
+        entry.hash
+        for entry in held.ledger.entries()
+        if entry.has_key and entry.hash in server and not server[entry.hash].disabled
+    ]
+    try:
+        assigned = assign_keys(held, guard, hashes)
+    except ApiError as error:
+        result.warnings.append(
+            f"the keys could not be put on guardrail {guard.guardrail.name} ({error}); they "
+            "can reach any model until they are: run keyprov provision again."
+        )
+        held.exit_status = ExitStatus.INCOMPLETE
+        return
+    if assigned is not None and assigned.missing:
+        result.warnings.append(
+            f"{len(assigned.missing)} key(s) are not on guardrail {guard.guardrail.name}; "
+            "run keyprov provision again."
+        )
+        held.exit_status = ExitStatus.INCOMPLETE
 
 
 def _mark_removed(held: Session, participants: list[Participant]) -> None:

@@ -43,6 +43,23 @@ from keyprov.provision import ProvisionSettings, provision
     "--force", is_flag=True, help="Write secrets even inside a git work tree where not ignored."
 )
 @click.option(
+    "--models",
+    metavar="SLUG[,SLUG…]",
+    help="Let the keys use only these models (ids as openrouter.ai/models lists them), "
+    "through one guardrail for the workshop; 'all' lifts the restriction. Remembered: "
+    "leaving it out later keeps the list.",
+)
+@click.option(
+    "--providers",
+    metavar="ID[,ID…]",
+    help="Let the keys use only models these providers serve; 'all' lifts it. Remembered.",
+)
+@click.option(
+    "--zdr/--no-zdr",
+    default=None,
+    help="Let the keys reach only endpoints that retain no data (zero data retention). Remembered.",
+)
+@click.option(
     "--key-names",
     type=click.Choice(("pseudonymous", "readable")),
     help="For a new workshop: name keys by a pseudonym (the default: no email, id or name "
@@ -75,6 +92,9 @@ def provision_command(
     reenable: bool,
     allow_overcommit: bool,
     force: bool,
+    models: str | None,
+    providers: str | None,
+    zdr: bool | None,
     key_names: str | None,
     quiet: bool,
     list_all: bool,
@@ -114,6 +134,9 @@ def provision_command(
         reenable=reenable,
         allow_overcommit=allow_overcommit,
         force=force,
+        models=models,
+        providers=providers,
+        zdr=zdr,
         key_names=key_names,
         given=given_options(click.get_current_context()),
     )

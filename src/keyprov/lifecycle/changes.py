@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from keyprov.client import OpenRouterClient
 from keyprov.errors import ApiError, ConfigurationError
+from keyprov.guarding import remove_workshop_guardrail
 from keyprov.ledger import Ledger, LedgerEntry
 from keyprov.locate import find_workshop
 from keyprov.session import Session, session
@@ -165,4 +166,13 @@ def revoke(
                 f"key_{action}", participant=item.identity, hash=key.hash, label=key.label
             )
             changes.append(Change(item.identity, key.label, True, action))
+        if delete and all(change.ok for change in changes):
+            # After the keys: a guardrail without keys restricts nobody.
+            try:
+                removed = remove_workshop_guardrail(held)
+            except ApiError as error:
+                changes.append(Change("", "", False, f"the guardrail was not deleted: {error}"))
+            else:
+                if removed is not None:
+                    changes.append(Change("", removed, True, "guardrail deleted"))
         return _outcome(held, changes)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from keyprov.client import OpenRouterClient
 from keyprov.errors import ApiError
 from keyprov.expiry import DEFAULT_WARN_DAYS
+from keyprov.guarding import guardrail_problems, remembered_policy
 from keyprov.ledger import LedgerEntry
 from keyprov.locate import find_workshop
 from keyprov.models import ApiKey, Credits
@@ -91,11 +92,24 @@ def check_workshop(
         )
         for item in plan.items
     ]
+    policy = remembered_policy(workshop.options)
+    keys = {
+        row.identity: item.key.hash for row, item in zip(rows, plan.items, strict=True) if item.key
+    }
+    guard_problems, per_key = guardrail_problems(client, workshop.name, policy, keys.values())
+    rows = [
+        replace(row, problems=(*row.problems, per_key[keys[row.identity]]))
+        if keys.get(row.identity) in per_key
+        else row
+        for row in rows
+    ]
     live = [item.key for item in plan.items if item.key is not None and not item.key.disabled]
     # A key without a limit is its participant's problem (its row says so); no balance covers it.
     needed = sum(max(0.0, key.limit_remaining or 0.0) for key in live if key.limit is not None)
     result = CheckResult(workshop.name, rows, None, needed)
+    result.workshop_problems.extend(guard_problems)
     result.expectations = expectations(desired, warn_days, remembered=bool(workshop.options))
+    result.expectations.append(f"models:      {policy.in_words()}")
     try:
         result.credits = client.credits()
     except ApiError as error:

@@ -25,6 +25,7 @@ from keyprov.delivery import (
 )
 from keyprov.delivery import Outcome as Delivery
 from keyprov.errors import ConfigurationError
+from keyprov.guarding import remembered_policy
 from keyprov.handouts import Handout, write_mail_merge_csv
 from keyprov.ledger import LedgerEntry
 from keyprov.models import ApiKey
@@ -93,7 +94,7 @@ def _handout(
 ) -> Handout:
     assert entry.secret is not None and entry.hash is not None
     replaced = server.get(entry.retired[-1]) if entry.retired else None
-    models = tuple(options.get("models") or ())
+    models = remembered_policy(options).models
     return Handout(
         identity=entry.identity,
         name=entry.name,

@@ -8,6 +8,7 @@ from pathlib import Path
 from keyprov.charts import SpendBar, window_description, write_spend_chart
 from keyprov.client import OpenRouterClient
 from keyprov.files import ensure_private_dir
+from keyprov.guarding import remembered_policy
 from keyprov.locate import find_workshop
 from keyprov.models import ApiKey
 from keyprov.naming import natural_key
@@ -38,6 +39,8 @@ class UsageReport:
     """As report.xlsx's totals row has them (the same function adds them up)."""
     window: str
     """Which usage the window column and the chart show, in words."""
+    models: str = "any model"
+    """What the workshop's keys may use (its guardrail), in words."""
 
 
 def usage_report(ref: WorkshopRef, client: OpenRouterClient) -> UsageReport:
@@ -56,7 +59,8 @@ def usage_report(ref: WorkshopRef, client: OpenRouterClient) -> UsageReport:
         workshop=workshop.name,
         window=window,
     )
-    report = UsageReport(workshop.name, rows, xlsx_path, chart_path, totals, window)
+    models = remembered_policy(workshop.options).in_words()
+    report = UsageReport(workshop.name, rows, xlsx_path, chart_path, totals, window, models)
     with audited(workshop, client, "report") as audit:
         audit.event(
             "report",

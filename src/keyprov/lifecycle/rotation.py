@@ -18,6 +18,7 @@ from keyprov.client import OpenRouterClient
 from keyprov.creator import CreateRequest, create_keys, delete_undelivered
 from keyprov.errors import ApiError, ConfigurationError, KeyprovError
 from keyprov.expiry import describe_expiry, expires_at, refuse_past, same_expiry
+from keyprov.guarding import assign_to_workshop_guardrail
 from keyprov.ledger import LedgerEntry
 from keyprov.lifecycle.changes import Change, _outcome
 from keyprov.models import ApiKey
@@ -136,6 +137,14 @@ def rotate(
                 continue
             planned.append(Successor.of(rotation, wanted, carry_spend=carry_spend))
         results = create_keys(held, [successor.request for successor in planned])
+        new_keys = [r.key_hash for r in results.values() if r.key_hash and r.outcome.is_provisioned]
+        # On the workshop's guardrail before anyone is handed the key.
+        try:
+            unguarded = assign_to_workshop_guardrail(held, new_keys) if new_keys else None
+        except ApiError as error:
+            unguarded = f"the new keys could not be put on the workshop's guardrail: {error}"
+        if unguarded is not None:
+            changes.append(Change("", "", False, unguarded))
         for successor in planned:
             result = results[successor.rotation.identity]
             changes.append(_retire(held, successor, result))

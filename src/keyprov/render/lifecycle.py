@@ -69,6 +69,7 @@ def report_lines(report: UsageReport) -> list[str]:
     )
     return [
         f"usage per key of workshop {report.workshop!r}, in USD; window: {report.window}",
+        f"the keys may use: {report.models}",
         *table([header, *rows, total_row], "<<<>>>><"),
         totals_note(totals),
         f"report: {report.xlsx_path}",
