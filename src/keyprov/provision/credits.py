@@ -1,0 +1,84 @@
+"""The credits preflight: a run never creates keys whose limits the account cannot cover."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import Future
+
+from keyprov.audit import AuditLog
+from keyprov.client import OpenRouterClient
+from keyprov.errors import ApiError, InsufficientCreditsError
+from keyprov.ledger import Ledger
+from keyprov.models import Credits
+from keyprov.planner import Action, Plan
+from keyprov.provision.settings import ProvisionSettings
+from keyprov.roster import Participant
+
+CREDITS_UNKNOWN = (
+    "the account's credits could not be read (GET /credits failed), so the keys were created "
+    "without checking that the credits cover their limits; run `keyprov check` to see them."
+)
+
+
+def read_credits(client: OpenRouterClient) -> Credits | None:
+    """The balance, or None when the server won't tell: its keys cap spending on their own, so
+    an unreadable balance is a warning, not a reason to leave a workshop without keys."""
+    try:
+        return client.credits()
+    except ApiError:
+        return None
+
+
+def prefetch_credits(
+    client: OpenRouterClient, participants: list[Participant], ledger: Ledger
+) -> Future[Credits | None] | None:
+    """Ask for the balance while the keys are listed, when the run will likely create keys.
+
+    The two reads are independent, and a round trip saved is a round trip off every run that
+    creates. A roster whose participants all have a key already needs no balance, so it is
+    not asked for (the listing decides; `_check_credits` asks then if it must).
+    """
+    known = {entry.identity for entry in ledger.entries()}
+    if all(participant.identity in known for participant in participants):
+        return None
+    future: Future[Credits | None] = Future()
+
+    def fetch() -> None:
+        try:
+            future.set_result(read_credits(client))
+        except BaseException as error:  # handed to the caller, who re-raises it
+            future.set_exception(error)
+
+    threading.Thread(target=fetch, name="credits", daemon=True).start()
+    return future
+
+
+def check_credits(
+    settings: ProvisionSettings,
+    client: OpenRouterClient,
+    plan: Plan,
+    audit: AuditLog,
+    prefetched: Future[Credits | None] | None = None,
+) -> Credits | None:
+    """Refuse to create keys whose limits together exceed what the account has left."""
+    if not plan.with_action(Action.CREATE):
+        return None
+    credits = prefetched.result() if prefetched is not None else read_credits(client)
+    needed = plan.new_budget
+    if credits is None:
+        audit.event("credits_unknown", needed_usd=round(needed, 2))
+        return None
+    audit.event(
+        "credits",
+        remaining_usd=round(credits.remaining, 2),
+        needed_usd=round(needed, 2),
+        allow_overcommit=settings.allow_overcommit,
+    )
+    if credits.remaining < needed and not settings.allow_overcommit:
+        raise InsufficientCreditsError(
+            f"the new keys' limits add up to {needed:.2f} USD but the account has "
+            f"{credits.remaining:.2f} USD of credits left; nothing was created. Buy credits at "
+            "https://openrouter.ai/settings/credits, lower the limits, or run again with "
+            "--allow-overcommit (limits are caps, not charges)."
+        )
+    return credits

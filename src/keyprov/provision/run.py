@@ -1,0 +1,231 @@
+"""Provision a roster: read it, reconcile with the server, apply the plan, write the outputs.
+
+This is the library API the CLI is a thin layer over. Every participant's outcome is decided
+here and in `apply`; nothing in it prints."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from keyprov.apply import PlanApplier
+from keyprov.audit import AuditLog
+from keyprov.client import OpenRouterClient
+from keyprov.creator import Creator
+from keyprov.expiry import expiry_warning
+from keyprov.guarding import (
+    POLICY_OPTION,
+    Guard,
+    ensure_guardrail,
+)
+from keyprov.locate import account_label, locate, remembered_locally
+from keyprov.outcomes import ResultCallback, Results
+from keyprov.planner import Action, Plan
+from keyprov.provision.credits import CREDITS_UNKNOWN, check_credits, prefetch_credits, read_credits
+from keyprov.provision.guarded import Guarded, assign_everyone
+from keyprov.provision.settings import ProvisionResult, ProvisionSettings, load_roster
+from keyprov.pseudonyms import NameMode
+from keyprov.registry import Registry
+from keyprov.roster import Participant
+from keyprov.session import Session, session
+from keyprov.snapshot import ListingCallback, snapshot
+
+
+@dataclass(frozen=True)
+class _Events:
+    on_result: ResultCallback | None
+    on_plan: Callable[[Plan], None] | None
+    on_listing: ListingCallback | None
+    on_stopping: Callable[[int], None] | None
+
+
+def _provision_in(
+    held: Session,
+    settings: ProvisionSettings,
+    participants: list[Participant],
+    result: ProvisionResult,
+    events: _Events,
+    guarded: Guarded,
+) -> None:
+    credits = prefetch_credits(held.client, participants, held.ledger)
+    current = held.snapshot(events.on_listing)
+    result.plan = current.plan(participants, expires_at=settings.expires_at)
+    result.warnings.extend(_expiry_warnings(settings))
+    _mark_removed(held, participants)
+    _audit_plan(held.audit, result.plan)
+    if events.on_plan is not None:
+        events.on_plan(result.plan)
+    result.credits = check_credits(settings, held.client, result.plan, held.audit, credits)
+    if result.credits is None and result.plan.with_action(Action.CREATE):
+        result.warnings.append(CREDITS_UNKNOWN)
+    results = Results(held, events.on_result)
+    creator = Creator(
+        held, results, concurrency=settings.concurrency, on_stopping=events.on_stopping
+    )
+    applier = PlanApplier(
+        held,
+        results,
+        creator,
+        expires_at=settings.expires_at,
+        prune=settings.prune,
+        reenable=settings.reenable,
+        roster=settings.roster,
+    )
+    guard = (
+        ensure_guardrail(held, guarded.policy, guarded.catalogue)
+        if guarded.matters
+        else Guard(guarded.policy, None)
+    )
+    try:
+        result.results = applier.apply(result.plan)
+    finally:
+        result.pruned = applier.pruned
+    held.exit_status = result.exit_status
+    assign_everyone(held, guard, result)
+
+
+def provision(
+    settings: ProvisionSettings,
+    client: OpenRouterClient,
+    *,
+    on_result: ResultCallback | None = None,
+    on_plan: Callable[[Plan], None] | None = None,
+    on_listing: ListingCallback | None = None,
+    on_stopping: Callable[[int], None] | None = None,
+) -> ProvisionResult:
+    """Make the server match the roster; return each participant's outcome.
+
+    Progress, for a display: `on_listing(keys, pages, done)` while the server's keys are
+    listed, `on_plan(plan)` once the plan is made, `on_result(result)` as each participant is
+    done (from worker threads), `on_stopping(in_flight)` at Ctrl-C, before the run waits for
+    the creates in flight.
+
+    Raises OptionError (before any API call) for an `--expires` day that is over, RosterError
+    (before any API call) for a bad roster, LockedError when another run
+    holds the workshop, InsufficientCreditsError before creating more than the account can
+    cover, and CredentialError when the provisioning key is refused. In every case the keys
+    created so far are in the local state and in keys.xlsx.
+    """
+    started = time.monotonic()
+    remembered = remembered_locally(settings.workshop_ref)
+    settings = settings.with_remembered(remembered)
+    roster = load_roster(settings)
+    notes = [*roster.warnings, *(f"skipped: {problem}" for problem in roster.skipped)]
+    # Model slugs are checked before anything is written: a typo is exit 2, not a guardrail.
+    guarded = Guarded.of(settings, remembered, client)
+    if settings.dry_run:
+        result = _dry_run(settings, client, roster.participants, remembered, on_listing)
+        result.guardrail = guarded.policy
+        result.roster_notes = notes
+        result.warnings = _expiry_warnings(settings)
+        result.expires_at = settings.expires_at
+        result.allow_overcommit = settings.allow_overcommit
+        return result
+    details = {
+        "roster": str(settings.roster),
+        "roster_sha256": hashlib.sha256(settings.roster.read_bytes()).hexdigest(),
+        "options": _settings_for_audit(settings),
+        "participants": len(roster.participants),
+        "roster_notes": notes,
+    }
+    name = settings.workshop_name
+    result = ProvisionResult(
+        name,
+        Plan(name, []),
+        roster=settings.roster,
+        roster_notes=notes,
+        expires_at=settings.expires_at,
+        allow_overcommit=settings.allow_overcommit,
+    )
+    try:
+        with session(
+            settings.workshop_ref,
+            client,
+            "provision",
+            creating=True,
+            force=settings.force,
+            details=details,
+        ) as held:
+            result.keys_path, result.audit_path = held.workshop.keys_path, held.workshop.audit_path
+            if held.workshop.options != remembered:
+                # Another account's workshop of this name was remembered: read as this one's.
+                settings = settings.with_remembered(held.workshop.options)
+                roster = load_roster(settings)
+                guarded = Guarded.of(settings, held.workshop.options, client)
+            held.participants = roster.participants
+            held.remember = {**settings.desired.to_json(), POLICY_OPTION: guarded.policy.to_json()}
+            result.guardrail = guarded.policy
+            if settings.key_names is not None:
+                held.wanted_naming = NameMode.from_option(settings.key_names)
+            result.stats = held.stats
+            events = _Events(on_result, on_plan, on_listing, on_stopping)
+            _provision_in(held, settings, roster.participants, result, events, guarded)
+    finally:
+        result.duration = time.monotonic() - started
+    return result
+
+
+def _mark_removed(held: Session, participants: list[Participant]) -> None:
+    """Remember who left the roster, so keys.xlsx says so whichever command rebuilds it."""
+    in_roster = {participant.identity for participant in participants}
+    for entry in held.ledger.entries():
+        removed = entry.identity not in in_roster
+        if entry.removed != removed and (entry.has_key or entry.removed):
+            held.ledger.record_update(entry.identity, removed=removed)
+
+
+def _dry_run(
+    settings: ProvisionSettings,
+    client: OpenRouterClient,
+    participants: list[Participant],
+    remembered: Mapping[str, Any],
+    on_listing: ListingCallback | None = None,
+) -> ProvisionResult:
+    """The plan a real run would apply, computed with reads only; no file is written."""
+    account = account_label(client)
+    workshop, _ = locate(settings.workshop_ref, account, Registry.default(), creating=True)
+    if workshop.options != remembered:
+        settings = settings.with_remembered(workshop.options)
+        participants = load_roster(settings).participants
+    current = snapshot(workshop, client, on_listing)
+    plan = current.plan(participants, expires_at=settings.expires_at)
+    credits = None
+    if plan.with_action(Action.CREATE):
+        credits = read_credits(client)
+    return ProvisionResult(
+        workshop.name, plan, credits=credits, dry_run=True, roster=settings.roster
+    )
+
+
+def _expiry_warnings(settings: ProvisionSettings) -> list[str]:
+    """Keys that would stop working within check's --warn-days (2): likely a wrong date."""
+    warning = expiry_warning(settings.expires)
+    return [warning] if warning else []
+
+
+def _settings_for_audit(settings: ProvisionSettings) -> dict[str, Any]:
+    """The options as JSON values: booleans, numbers and lists, not their str()."""
+    values: dict[str, Any] = {}
+    for name, value in asdict(settings).items():
+        if isinstance(value, Path | date):
+            values[name] = str(value)
+        elif isinstance(value, tuple):
+            values[name] = [list(pair) for pair in value]
+        else:
+            values[name] = value
+    return values
+
+
+def _audit_plan(audit: AuditLog, plan: Plan) -> None:
+    audit.event(
+        "plan",
+        **{action.value: len(plan.with_action(action)) for action in Action},
+        new_budget_usd=round(plan.new_budget, 2),
+        not_in_roster=[key.hash for key in plan.not_in_roster],
+        expiry_differs=[item.participant.identity for item in plan.expiry_mismatches],
+    )
