@@ -202,3 +202,24 @@ def test_bad_input_exits_2_before_anything_is_sent(workshop: CliWorkshop) -> Non
     wrong = workshop.keyprov("rename-keys", "ws.csv", "--to", "secret")
     assert wrong.returncode == 2 and "--to" in wrong.stderr
     assert all("@" in name for name in server_names(workshop))
+
+
+def test_a_pseudonym_nobody_known_has_is_left_alone_and_blocks_only_readable(
+    workshop: CliWorkshop,
+) -> None:
+    """A key whose pseudonym no participant of the roster or the state gives (made under
+    another secret, say) holds no personal data: fine for pseudonymous, not for readable."""
+    readable_workshop(workshop, 2)
+    _, stray = workshop.sandbox.create_key_directly("keyprov:ws:aaaaaaaaaaaaaaaa", limit=1)
+    label = stray["label"]
+
+    done = workshop.keyprov("rename-keys", "ws.csv")
+    assert done.returncode == 0, done.stderr
+    assert f"note: key {label}" in done.stderr and "keeps its pseudonym" in done.stderr
+    assert len(workshop.writes()) == 2
+
+    back = workshop.keyprov("rename-keys", "ws.csv", "--to", "readable")
+    assert back.returncode == 1
+    assert f"FAIL: key {label}" in back.stderr and "Give the roster" in back.stderr
+    assert sum("@" in name for name in server_names(workshop)) == 2
+    assert "keyprov:ws:aaaaaaaaaaaaaaaa" in server_names(workshop)
