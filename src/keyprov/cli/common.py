@@ -24,6 +24,7 @@ COMMAND_ORDER = [
     "set-limit",
     "rotate",
     "revoke",
+    "rename-keys",
     "workshops",
     "doctor",
     "sandbox",
