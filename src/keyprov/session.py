@@ -257,6 +257,9 @@ def session(
     # the workshop's own folder is checked again below.
     refuse_unignored([ref.default_folder / ".any-file"], force=force)
     account = account_label(client)
+    if not creating:
+        # A workshop that exists nowhere gets no lock file either: exit 2, nothing written.
+        locate(ref, account, registry, creating=False, probe=True)
     with registry.lock(ref.name, account):
         workshop, record = locate(ref, account, registry, creating=creating)
         # The whole folder must be ignored: temporary copies of the secret files live there too.
