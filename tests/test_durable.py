@@ -110,6 +110,20 @@ def test_provision_with_out_in_another_folder_exits_2_naming_the_workshops_folde
     assert files_under(machine.root, keyprov_home()) == before, "not one file made or changed"
 
 
+def test_a_command_run_inside_a_git_work_tree_works_on_the_workshop_elsewhere(
+    machine: Machine,
+) -> None:
+    first, repository = machine.folder("A"), machine.folder("repo", roster_rows=None)
+    assert machine.run(first, "provision", "ws.csv").returncode == 0
+    subprocess.run(["git", "init", "-q", str(repository)], check=True)
+
+    done = machine.run(repository, "revoke", "--workshop", "ws")
+
+    assert done.returncode == 0, done.stderr  # ./output here would not be git-ignored
+    assert machine.enabled_keys() == []
+    assert sorted(p.name for p in repository.iterdir()) == [".git"]
+
+
 def test_a_workshop_folder_moved_on_purpose_is_found_again_with_out(machine: Machine) -> None:
     first, second = machine.folder("A"), machine.folder("B")
     assert machine.run(first, "provision", "ws.csv").returncode == 0
