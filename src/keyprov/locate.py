@@ -7,7 +7,11 @@ that has one, and never makes a folder for one that does not exist (except provi
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +19,7 @@ from keyprov.client import OpenRouterClient
 from keyprov.errors import ConfigurationError
 from keyprov.ledger import STATE_FILE_NAME
 from keyprov.outputs import KEYS_FILE_NAME
-from keyprov.registry import Registry, WorkshopFile, WorkshopRecord
+from keyprov.registry import WORKSHOP_FILE_NAME, Registry, WorkshopFile, WorkshopRecord
 from keyprov.workshop import Workshop, WorkshopRef
 
 
@@ -50,41 +54,133 @@ def _has_state(folder: Path) -> bool:
     return (folder / STATE_FILE_NAME).exists() or (folder / KEYS_FILE_NAME).exists()
 
 
+@dataclass(frozen=True)
+class Relocation:
+    """A command working on its workshop in another folder than the one it would have made.
+
+    kind: 'elsewhere' (no --out: the workshop lives in `folder`, not in `asked`), 'moved'
+    (--out named the folder the workshop was moved to; the registry now files it there, no
+    longer under `previous`), or 'afresh' (the registry's folder `previous` no longer holds a
+    state, and provision starts the workshop again in `folder`).
+    """
+
+    kind: str
+    name: str
+    folder: Path
+    asked: Path
+    previous: Path | None = None
+
+
+RelocationListener = Callable[[Relocation], None]
+_listener: ContextVar[RelocationListener | None] = ContextVar("relocation", default=None)
+
+
+@contextlib.contextmanager
+def telling_relocations(listener: RelocationListener) -> Iterator[None]:
+    """Call `listener` whenever, in this block, a command works on its workshop elsewhere than
+    in the folder the user's working directory (or --out) points at: the user must hear it."""
+    token = _listener.set(listener)
+    try:
+        yield
+    finally:
+        _listener.reset(token)
+
+
+def _tell(relocation: Relocation, *, announce: bool) -> None:
+    listener = _listener.get()
+    if announce and listener is not None:
+        listener(relocation)
+
+
 def locate(
-    ref: WorkshopRef, account: str, registry: Registry, *, creating: bool
+    ref: WorkshopRef,
+    account: str,
+    registry: Registry,
+    *,
+    creating: bool,
+    probe: bool = False,
 ) -> tuple[Workshop, WorkshopRecord | None]:
     """The workshop's folder, and its registry record when it has one.
 
-    Raises WorkshopElsewhereError when --out names another folder than the one the workshop
-    lives in (unless that folder is this workshop's, moved on purpose), and
-    UnknownWorkshopError when no state exists and the command does not create one.
+    Without --out, the folder the registry knows, from any working directory. With --out to
+    another folder: that folder when it holds this workshop's workshop.json and state (moved
+    on purpose: the registry is updated to it), else WorkshopElsewhereError. When no state
+    exists anywhere: UnknownWorkshopError unless the command `creating` (provision) starts
+    one. Nothing is written but the registry's record of a move, and the listener
+    (`telling_relocations`) is told when the folder is not the one asked for; a `probe` (to
+    fail before anything is written) does neither.
     """
+    announce = not probe
     name = ref.name
     record = registry.find(name, account)
-    if record is not None and not _has_state(record.path):
-        # Its folder was deleted (or emptied): there is no state there to keep apart from.
-        record = None
     wanted = ref.default_folder
-    if record is not None and (ref.out_dir is None or _same(wanted, record.path)):
-        return _workshop(name, record.path, account), record
-    found = WorkshopFile.read(wanted)
-    if found is not None and found.name == name and found.account != account:
-        raise ConfigurationError(
-            f"{wanted} holds workshop {name!r} of another account ({found.account}), not of the "
-            f"management key in use ({account}). Use that account's key, or another --out."
-        )
-    if record is not None:
-        if found is not None and found.name == name and _has_state(wanted):
-            return _workshop(name, wanted, account), record  # moved: the session files it
+    if record is not None and _has_state(record.path):
+        if ref.out_dir is None or _same(wanted, record.path):
+            if not _same(wanted, record.path):
+                _tell(Relocation("elsewhere", name, record.path, wanted), announce=announce)
+            return _workshop(name, record.path, account), record
+        if _holds(wanted, name, account):
+            return _moved(record, wanted, registry, announce=announce)
         raise WorkshopElsewhereError(
             f"workshop {name!r} of account {account} lives in {record.folder}, not in {wanted}; "
             "nothing was written. Leave out --out to work on it (from any folder). If you "
-            "moved the folder on purpose, give --out the folder that now holds its "
-            "workshop.json and state.jsonl."
+            f"moved its folder on purpose, give --out the folder that now contains it: with "
+            f"--out DIR keyprov works on DIR/{name}, which must hold its workshop.json and "
+            f"state.jsonl.{_one_level_too_deep(ref, account)}"
         )
+    # No record, or its folder was deleted, emptied or moved: no state there to keep apart from.
+    holds = _holds(wanted, name, account)  # refuses another account's workshop there
+    if record is not None and holds and not _same(wanted, record.path):
+        return _moved(record, wanted, registry, announce=announce)
+    found = WorkshopFile.read(wanted)
     if found is not None or _has_state(wanted) or creating:
+        if record is not None and not _same(wanted, record.path):
+            relocation = Relocation("afresh", name, wanted, wanted, record.path)
+            _tell(relocation, announce=announce)
         return _workshop(name, wanted, account), None
-    raise UnknownWorkshopError(_unknown(name, account, registry, wanted))
+    raise UnknownWorkshopError(
+        _unknown(name, account, registry, wanted, record) + _one_level_too_deep(ref, account)
+    )
+
+
+def _one_level_too_deep(ref: WorkshopRef, account: str) -> str:
+    """A hint when --out names the workshop's folder itself rather than the one holding it."""
+    if ref.out_dir is None:
+        return ""
+    given = ref.out_dir.absolute()
+    found = WorkshopFile.read(given) if (given / WORKSHOP_FILE_NAME).is_file() else None
+    if found is None or found.name != ref.name or found.account != account:
+        return ""
+    return (
+        f" ({given} is the workshop's own folder: give --out the folder that contains it, "
+        f"--out {given.parent}.)"
+    )
+
+
+def _holds(folder: Path, name: str, account: str) -> bool:
+    """Whether `folder` holds this workshop: its workshop.json says so, and it has a state.
+
+    Raises ConfigurationError when the folder holds this name's workshop of another account.
+    """
+    found = WorkshopFile.read(folder)
+    if found is not None and found.name == name and found.account != account:
+        raise ConfigurationError(
+            f"{folder} holds workshop {name!r} of another account ({found.account}), not of the "
+            f"management key in use ({account}). Use that account's key, or another --out."
+        )
+    return found is not None and found.name == name and _has_state(folder)
+
+
+def _moved(
+    record: WorkshopRecord, folder: Path, registry: Registry, *, announce: bool
+) -> tuple[Workshop, WorkshopRecord]:
+    """The workshop in the folder it was moved to; the registry finds it there from now on."""
+    moved = replace(record, folder=str(folder))
+    if announce:
+        registry.put(moved)
+    previous = record.path
+    _tell(Relocation("moved", record.name, folder, folder, previous), announce=announce)
+    return _workshop(record.name, folder, record.account), moved
 
 
 def _workshop(name: str, folder: Path, account: str) -> Workshop:
@@ -92,18 +188,39 @@ def _workshop(name: str, folder: Path, account: str) -> Workshop:
     return Workshop(name, folder.absolute(), account, dict(found.options) if found else {})
 
 
-def _unknown(name: str, account: str, registry: Registry, looked_in: Path) -> str:
-    known = sorted({record.name for record in registry.all() if record.account == account})
-    message = (
-        f"no workshop {name!r} for account {account}: it was never provisioned (looked in "
-        f"the list of your workshops and in {looked_in}); nothing was written."
-    )
-    close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+def _unknown(
+    name: str,
+    account: str,
+    registry: Registry,
+    looked_in: Path,
+    lost: WorkshopRecord | None = None,
+) -> str:
+    records = registry.all()
+    known = sorted({record.name for record in records if record.account == account})
+    if lost is not None:
+        message = (
+            f"workshop {name!r} of account {account} was in {lost.folder}, which no longer "
+            "holds its state (moved or deleted?); nothing was written. If you moved the "
+            f"folder, give --out the folder that now contains it (with --out DIR keyprov "
+            f"works on DIR/{name})."
+        )
+    else:
+        message = (
+            f"no workshop {name!r} for account {account}: it was never provisioned (looked "
+            f"in the list of your workshops and in {looked_in}); nothing was written."
+        )
+    others = sorted({r.account for r in records if r.name == name and r.account != account})
+    if others:
+        message += (
+            f" A workshop {name!r} exists for {', '.join(others)}: is the management key in "
+            "use the right one?"
+        )
+    close = [n for n in difflib.get_close_matches(name, known, n=3, cutoff=0.5) if n != name]
     if close:
         message += f" Did you mean {' or '.join(repr(n) for n in close)}?"
     if known:
         message += f" Known workshops: {', '.join(known)} (keyprov workshops lists them)."
-    else:
+    elif lost is None:
         message += " Run keyprov provision ROSTER first."
     return message
 
@@ -112,6 +229,19 @@ def find_workshop(ref: WorkshopRef, client: OpenRouterClient) -> Workshop:
     """The workshop a command that only reads works on; raises UnknownWorkshopError."""
     workshop, _record = locate(ref, account_label(client), Registry.default(), creating=False)
     return workshop
+
+
+@dataclass(frozen=True)
+class ListedWorkshop:
+    """A workshop the registry knows, and whether its folder still holds its state."""
+
+    record: WorkshopRecord
+    present: bool
+
+
+def listed_workshops(registry: Registry) -> list[ListedWorkshop]:
+    """Every workshop of this user, any account, as the registry has it (no request sent)."""
+    return [ListedWorkshop(record, _has_state(record.path)) for record in registry.all()]
 
 
 def remembered_locally(ref: WorkshopRef) -> dict[str, Any]:

@@ -253,10 +253,15 @@ def session(
     created so far are saved" would be untrue).
     """
     registry = Registry.default()
-    # Checked before anything is sent, where the folder will most likely be; once found,
-    # the workshop's own folder is checked again below.
-    refuse_unignored([ref.default_folder / ".any-file"], force=force)
+    if creating:
+        # Checked before anything is sent, where the folder will most likely be; once found,
+        # the workshop's own folder is checked again below.
+        refuse_unignored([ref.default_folder / ".any-file"], force=force)
     account = account_label(client)
+    if not creating:
+        # A workshop that exists nowhere gets no lock file either: exit 2, nothing written.
+        # (The folder the user stands in says nothing of where its workshop lives.)
+        locate(ref, account, registry, creating=False, probe=True)
     with registry.lock(ref.name, account):
         workshop, record = locate(ref, account, registry, creating=creating)
         # The whole folder must be ignored: temporary copies of the secret files live there too.

@@ -9,7 +9,14 @@ from collections.abc import Sequence
 import click
 
 from keyprov import render
-from keyprov.cli import interrupts, lifecycle, provision, rename, setup  # noqa: F401 (the commands)
+from keyprov.cli import (  # noqa: F401 (the commands)
+    interrupts,
+    lifecycle,
+    provision,
+    rename,
+    setup,
+    workshops,
+)
 from keyprov.cli.common import cli
 from keyprov.errors import KeyprovError
 from keyprov.files import allow_open_files

@@ -13,7 +13,9 @@ from keyprov.cli import interrupts
 from keyprov.client import OpenRouterClient
 from keyprov.errors import OptionError
 from keyprov.lifecycle import Change
+from keyprov.locate import Relocation, telling_relocations
 from keyprov.redaction import install_redacting_logging
+from keyprov.render.workshops import relocation_line
 from keyprov.settings import ApiSettings, api_settings_from_env
 from keyprov.status import ExitStatus
 
@@ -54,6 +56,11 @@ def add_verbose_option(command: click.Command) -> None:
         )
 
 
+def say_relocation(relocation: Relocation) -> None:
+    """On stderr at once, before the command goes on: not an outcome, so no `echo`."""
+    click.echo(relocation_line(relocation), err=True)
+
+
 class KeyprovCommand(click.Command):
     """A keyprov command: takes -v, and reports a bad option value as a usage error."""
 
@@ -63,7 +70,9 @@ class KeyprovCommand(click.Command):
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
+            # Whichever command it is: working on a workshop elsewhere is said at once.
+            with telling_relocations(say_relocation):
+                return super().invoke(ctx)
         except OptionError as error:
             # The library checks some option values (a --limit of 0); the user hears about them
             # as about any other bad option, with the command's usage.

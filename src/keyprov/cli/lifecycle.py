@@ -12,11 +12,12 @@ from keyprov import render
 from keyprov.cli.common import api_settings, changes_done, cli, client_for, echo
 from keyprov.cli.options import (
     PARTICIPANT_HELP,
-    given_options,
-    max_limit_option,
+    given_to_lifecycle,
     parse_date,
-    roster_options,
+    remembered_max_limit_option,
+    remembered_roster_options,
     workshop_options,
+    workshop_ref,
 )
 from keyprov.lifecycle import (
     DEFAULT_WARN_DAYS,
@@ -28,11 +29,10 @@ from keyprov.lifecycle import (
 )
 from keyprov.options import DesiredOptions
 from keyprov.status import ExitStatus
-from keyprov.workshop import WorkshopRef
 
 
 @cli.command("check", short_help="Is the workshop ready? Exit 0 when it is, 1 when not.")
-@roster_options
+@remembered_roster_options
 @click.option(
     "--warn-days",
     type=float,
@@ -42,7 +42,7 @@ from keyprov.workshop import WorkshopRef
     help="A key expiring within N days (fractions allowed) is not ready.",
 )
 def check_command(
-    roster: Path,
+    roster: Path | None,
     workshop: str | None,
     out_dir: Path,
     default_limit: float | None,
@@ -55,23 +55,27 @@ def check_command(
 ) -> None:
     """Is the workshop ready? Exit 0 when it is, 1 when not.
 
-    Every participant must have exactly one enabled key whose limit, limit reset and (with
-    --expires) expiry match the roster; no key may expire within --warn-days; the credits
-    left must cover the limits still unspent. Read the roster with the same options as for
-    provision.
+    Every participant must have exactly one enabled key whose limit, limit reset and expiry
+    are what provision applied; no key may expire within --warn-days; the credits left must
+    cover the limits still unspent. The roster, and how to read it, are those of the last
+    provision unless given here (for this check only); check prints what it expected.
 
     \b
     Example:
-        keyprov check roster/bssdh.csv --limit 2 --expires 2026-12-05
+        keyprov check roster/bssdh.csv
+        keyprov check --workshop bssdh
+        keyprov check roster/bssdh.csv --expires 2026-12-05
     """
+    ref = workshop_ref(roster, workshop, out_dir)
     api = api_settings()
-    desired = DesiredOptions(roster, default_limit, limit_reset, expires, max_limit, sheet, columns)
+    path = roster.absolute() if roster is not None else None
+    desired = DesiredOptions(path, default_limit, limit_reset, expires, max_limit, sheet, columns)
     with client_for(api) as client:
         result = check_workshop(
-            WorkshopRef(roster, workshop, out_dir),
+            ref,
             desired,
             client,
-            given=given_options(click.get_current_context()),
+            given=given_to_lifecycle(click.get_current_context(), roster),
             warn_days=warn_days,
         )
     echo(render.check_lines(result))
@@ -94,7 +98,7 @@ def report_command(roster: Path | None, workshop: str | None, out_dir: Path) -> 
     """
     api = api_settings()
     with client_for(api) as client:
-        report = usage_report(WorkshopRef(roster, workshop, out_dir), client)
+        report = usage_report(workshop_ref(roster, workshop, out_dir), client)
     echo(render.report_lines(report))
 
 
@@ -110,7 +114,7 @@ def report_command(roster: Path | None, workshop: str | None, out_dir: Path) -> 
 @click.option("--all", "everyone", is_flag=True, help="Every participant of the workshop.")
 @click.option("--limit", type=float, metavar="USD", help="The new limit, in US dollars.")
 @click.option("--add", type=float, metavar="USD", help="US dollars to add to the current limit.")
-@max_limit_option("Refuse a new limit above this many USD (a typo for a smaller amount?).")
+@remembered_max_limit_option()
 def set_limit_command(
     roster: Path | None,
     workshop: str | None,
@@ -119,7 +123,7 @@ def set_limit_command(
     everyone: bool,
     limit: float | None,
     add: float | None,
-    max_limit: float,
+    max_limit: float | None,
 ) -> None:
     """Top up: set a key's limit, or add to it.
 
@@ -133,10 +137,11 @@ def set_limit_command(
     """
     if everyone == bool(participants):
         raise click.UsageError("give --participant EMAIL (one or more) or --all.")
+    ref = workshop_ref(roster, workshop, out_dir)
     api = api_settings()
     with client_for(api) as client:
         changes = set_limit(
-            WorkshopRef(roster, workshop, out_dir),
+            ref,
             client,
             participants=None if everyone else list(participants),
             limit=limit,
@@ -189,10 +194,11 @@ def rotate_command(
     """
     if everyone == bool(participants):
         raise click.UsageError("give --participant EMAIL (one or more) or --all.")
+    ref = workshop_ref(roster, workshop, out_dir)
     api = api_settings()
     with client_for(api) as client:
         changes = rotate(
-            WorkshopRef(roster, workshop, out_dir),
+            ref,
             client,
             participants=None if everyone else list(participants),
             expires=expires,
@@ -227,8 +233,8 @@ def revoke_command(
     """
     if delete and not yes and not dry_run:
         raise click.UsageError("--delete removes the keys for good; add --yes to confirm.")
+    ref = workshop_ref(roster, workshop, out_dir)
     api = api_settings()
-    ref = WorkshopRef(roster, workshop, out_dir)
     with client_for(api) as client:
         changes = revoke(ref, client, delete=delete, dry_run=dry_run)
     echo(render.revoke_lines(changes, workshop=ref.name, delete=delete, dry_run=dry_run))

@@ -9,8 +9,10 @@ from typing import Any, TypeVar
 
 import click
 
+from keyprov.registry import Registry
 from keyprov.roster import DEFAULT_MAX_LIMIT, LIMIT_RESETS
 from keyprov.roster.headers import FIELDS
+from keyprov.workshop import WorkshopRef
 
 F = TypeVar("F", bound=Callable[..., Any])
 NONE = "none"
@@ -79,47 +81,61 @@ WORKSHOP_OPTION = click.option(
 )
 PARTICIPANT_HELP = "The participant's email, or id when the roster has ids. Repeatable."
 
+ROSTER_READING = [
+    click.option(
+        "--limit",
+        "default_limit",
+        type=float,
+        metavar="USD",
+        help="Spending limit per key in US dollars, for rows without a limit of their own.",
+    ),
+    click.option(
+        "--limit-reset",
+        type=click.Choice((*LIMIT_RESETS, NONE)),
+        callback=lambda _ctx, _param, value: None if value == NONE else value,
+        help="How often each key's limit starts again, for rows without a reset of their "
+        "own (default: never; the limit is then for the key's whole life; 'none' undoes "
+        "one the workshop remembers).",
+    ),
+    click.option(
+        "--expires",
+        callback=parse_date,
+        metavar="YYYY-MM-DD",
+        help="Last day the new keys work: through 23:59:59 UTC that day (default: never expire).",
+    ),
+    max_limit_option("Refuse a limit above this many USD (catches 2000 typed for 2.00)."),
+    click.option("--sheet", metavar="NAME", help="Excel sheet to read (default: the first)."),
+    click.option(
+        "--column",
+        "columns",
+        multiple=True,
+        callback=parse_columns,
+        metavar='FIELD="Header"',
+        help="Read FIELD from the column with this header, over the headers keyprov "
+        f"recognises. FIELD is one of {', '.join(FIELDS)}. Repeatable.",
+    ),
+]
+
 roster_options = apply_all(
     [
         click.argument("roster", type=click.Path(path_type=Path, dir_okay=False)),
         WORKSHOP_OPTION,
         OUT_OPTION,
-        click.option(
-            "--limit",
-            "default_limit",
-            type=float,
-            metavar="USD",
-            help="Spending limit per key in US dollars, for rows without a limit of their own.",
-        ),
-        click.option(
-            "--limit-reset",
-            type=click.Choice((*LIMIT_RESETS, NONE)),
-            callback=lambda _ctx, _param, value: None if value == NONE else value,
-            help="How often each key's limit starts again, for rows without a reset of their "
-            "own (default: never; the limit is then for the key's whole life; 'none' undoes "
-            "one the workshop remembers).",
-        ),
-        click.option(
-            "--expires",
-            callback=parse_date,
-            metavar="YYYY-MM-DD",
-            help="Last day the new keys work: through 23:59:59 UTC that day (default: never "
-            "expire).",
-        ),
-        max_limit_option("Refuse a limit above this many USD (catches 2000 typed for 2.00)."),
-        click.option("--sheet", metavar="NAME", help="Excel sheet to read (default: the first)."),
-        click.option(
-            "--column",
-            "columns",
-            multiple=True,
-            callback=parse_columns,
-            metavar='FIELD="Header"',
-            help="Read FIELD from the column with this header, over the headers keyprov "
-            f"recognises. FIELD is one of {', '.join(FIELDS)}. Repeatable.",
-        ),
+        *ROSTER_READING,
     ]
 )
 """The options that say how to read a roster, shared by every command that reads one."""
+
+remembered_roster_options = apply_all(
+    [
+        click.argument("roster", required=False, type=click.Path(path_type=Path, dir_okay=False)),
+        WORKSHOP_OPTION,
+        OUT_OPTION,
+        *ROSTER_READING,
+    ]
+)
+"""As `roster_options`, for a command on a workshop that remembers its roster and how to
+read it (check): ROSTER may be left out, or be only the workshop's name."""
 
 workshop_options = apply_all(
     [
@@ -151,3 +167,37 @@ def given_options(ctx: click.Context) -> frozenset[str]:
         for parameter, field in REMEMBERED_PARAMETERS.items()
         if parameter in ctx.params and ctx.get_parameter_source(parameter) in typed
     )
+
+
+def given_to_lifecycle(ctx: click.Context, roster: Path | None) -> frozenset[str]:
+    """As `given_options`, for a command on a provisioned workshop: a ROSTER that is no file
+    (here) only names the workshop, whose remembered roster is read instead."""
+    given = given_options(ctx)
+    if roster is not None and not roster.is_file():
+        given -= {"roster"}
+    return given
+
+
+REMEMBERED_MAX_LIMIT_HELP = (
+    "Refuse a new limit above this many USD (default: the workshop's, as provisioned, else "
+    f"{DEFAULT_MAX_LIMIT:g})."
+)
+
+
+def remembered_max_limit_option(help_text: str = REMEMBERED_MAX_LIMIT_HELP) -> Callable[[F], F]:
+    """--max-limit, whose default is the workshop's own (None here: the library looks it up)."""
+    return click.option("--max-limit", type=float, default=None, metavar="USD", help=help_text)
+
+
+def workshop_ref(roster: Path | None, workshop: str | None, out_dir: Path | None) -> WorkshopRef:
+    """The workshop a command on a provisioned one names; a usage error (naming the known
+    workshops, no request sent) when it names none."""
+    if roster is None and not workshop:
+        known = sorted({record.name for record in Registry.default().all()})
+        hint = (
+            f" Your workshops: {', '.join(known)} (keyprov workshops lists them)."
+            if known
+            else " There is none yet: keyprov provision ROSTER starts one."
+        )
+        raise click.UsageError(f"which workshop? Give its ROSTER file or --workshop NAME.{hint}")
+    return WorkshopRef(roster, workshop, out_dir)

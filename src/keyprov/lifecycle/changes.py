@@ -6,15 +6,18 @@ way out the state is saved and keys.xlsx rebuilt with what the server now holds.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
 
 from keyprov.client import OpenRouterClient
-from keyprov.errors import ApiError, ConfigurationError
+from keyprov.errors import ApiError, ConfigurationError, KeyprovError
 from keyprov.guarding import remove_workshop_guardrail
 from keyprov.ledger import Ledger, LedgerEntry
 from keyprov.locate import find_workshop
+from keyprov.options import DesiredOptions
 from keyprov.session import Session, session
-from keyprov.snapshot import snapshot
+from keyprov.snapshot import OwnedKey, Snapshot, snapshot
 from keyprov.status import ExitStatus
 from keyprov.workshop import WorkshopRef
 
@@ -56,9 +59,12 @@ def set_limit(
     participants: list[str] | None,
     limit: float | None = None,
     add: float | None = None,
-    max_limit: float = 100.0,
+    max_limit: float | None = None,
 ) -> list[Change]:
     """Set an absolute limit, or add to the current one (PATCH is absolute: read, add, write).
+
+    A new limit above `max_limit` is refused; None: the workshop's, as provisioned (else the
+    default of 100 USD).
 
     Every limit to send is journaled, in one record, before the first is sent: a set-limit
     stopped part-way is finished by its rerun, which sends the journaled limits instead of
@@ -69,6 +75,11 @@ def set_limit(
     op = f"add {add:g}" if add is not None else f"set {limit:g}"
     changes: list[Change] = []
     with session(ref, client, "set-limit") as held:
+        if max_limit is None:
+            ceiling = DesiredOptions.from_json(held.workshop.options).max_limit
+            source = "the workshop's --max-limit, as provisioned"
+        else:
+            ceiling, source = max_limit, "--max-limit"
         held.snapshot()
         chosen = _select(held.ledger, participants)
         unfinished = [entry for entry in chosen if entry.limit_target is not None]
@@ -88,13 +99,14 @@ def set_limit(
                 changes.append(Change(entry.identity, entry.label or "", False, str(error)))
                 continue
             new = round((old or 0.0) + add, 6) if add is not None else float(limit or 0.0)
-            if new <= 0 or new > max_limit:
+            if new <= 0 or new > ceiling:
                 changes.append(
                     Change(
                         entry.identity,
                         entry.label or "",
                         False,
-                        f"{new:g} USD is not in (0, {max_limit:g}]; raise --max-limit if meant",
+                        f"{new:g} USD is not in (0, {ceiling:g}] ({source}); raise "
+                        "--max-limit if meant",
                     )
                 )
                 continue
@@ -129,6 +141,30 @@ def _send_limit(held: Session, entry: LedgerEntry, target: float, *, resumed: bo
     return Change(entry.identity, key.label, True, detail)
 
 
+def roster_identities(ref: WorkshopRef, remembered: Mapping[str, Any]) -> list[str]:
+    """The roster's identities, read as provision last read it (the ROSTER given, when it is
+    a file, else the remembered one), so that a pseudonymous key whose secret the state lost
+    is named by its participant; none when there is no roster to read (never an error: the
+    keys are the workshop's either way)."""
+    desired = DesiredOptions.from_json(remembered)
+    if ref.roster is not None and ref.roster.is_file():
+        desired = replace(desired, roster=ref.roster)
+    if desired.roster is None:
+        return []
+    try:
+        return [person.identity for person in desired.roster_options().read().participants]
+    except (KeyprovError, OSError):
+        return []
+
+
+def _owned(current: Snapshot, ref: WorkshopRef) -> list[OwnedKey]:
+    """The workshop's keys; when some are not in the state, the roster says whose they are."""
+    owned = current.owned()
+    if any(item.role == "unknown" for item in owned):
+        owned = current.owned(roster_identities(ref, current.workshop.options))
+    return owned
+
+
 def revoke(
     ref: WorkshopRef, client: OpenRouterClient, *, delete: bool = False, dry_run: bool = False
 ) -> list[Change]:
@@ -144,11 +180,11 @@ def revoke(
                 if delete
                 else ("already disabled" if item.key.disabled else "would be disabled"),
             )
-            for item in snapshot(workshop, client).owned()
+            for item in _owned(snapshot(workshop, client), ref)
         ]
     changes = []
     with session(ref, client, "revoke") as held:
-        for item in held.snapshot().owned():
+        for item in _owned(held.snapshot(), ref):
             key = item.key
             if not delete and key.disabled:
                 continue

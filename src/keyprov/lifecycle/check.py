@@ -108,7 +108,8 @@ def check_workshop(
     needed = sum(max(0.0, key.limit_remaining or 0.0) for key in live if key.limit is not None)
     result = CheckResult(workshop.name, rows, None, needed)
     result.workshop_problems.extend(guard_problems)
-    result.expectations = expectations(desired, warn_days, remembered=bool(workshop.options))
+    remembered = set(workshop.options) - set(given) if given is not None else set()
+    result.expectations = expectations(desired, warn_days, remembered=remembered)
     result.expectations.append(f"models:      {policy.in_words()}")
     try:
         result.credits = client.credits()
@@ -134,9 +135,16 @@ def check_workshop(
     return result
 
 
-def expectations(desired: DesiredOptions, warn_days: float, *, remembered: bool) -> list[str]:
-    """What check expects of every key, said so that a wrong expectation is seen at once."""
-    source = " (as provisioned)" if remembered else ""
+def expectations(
+    desired: DesiredOptions, warn_days: float, *, remembered: Iterable[str] = ()
+) -> list[str]:
+    """What check expects of every key, said so that a wrong expectation is seen at once;
+    each option taken from what provision applied (`remembered`) says so."""
+    kept = set(remembered)
+
+    def source(*names: str) -> str:
+        return " (as provisioned)" if kept.intersection(names) else ""
+
     limit = "each row's limit in the roster"
     if desired.default_limit is not None:
         limit += f", {desired.default_limit:g} USD for rows without one"
@@ -147,10 +155,10 @@ def expectations(desired: DesiredOptions, warn_days: float, *, remembered: bool)
         else "none set, so not checked"
     )
     return [
-        f"roster:      {desired.roster}",
-        f"limit:       {limit}{source}",
-        f"limit reset: {reset}{source}",
-        f"expiry:      {expiry}{source}",
+        f"roster:      {desired.roster}{source('roster')}",
+        f"limit:       {limit}{source('default_limit')}",
+        f"limit reset: {reset}{source('limit_reset')}",
+        f"expiry:      {expiry}{source('expires')}",
         f"warn:        keys expiring within {warn_days:g} days",
     ]
 

@@ -13,7 +13,8 @@ ROLE_NOTES = {"current": "", "retired": "replaced", "unknown": "secret not in lo
 
 
 def check_lines(result: CheckResult) -> list[str]:
-    """One line per participant (who, key, limit, left, what is wrong), then the verdict."""
+    """What was expected, one line per participant (who, key, limit, left, what is wrong),
+    then the verdict."""
     has_ids = any(row.identity != row.email for row in result.rows)
     rows = [
         (
@@ -29,7 +30,11 @@ def check_lines(result: CheckResult) -> list[str]:
         for row in result.rows
     ]
     header = ("", "id" if has_ids else "", "name", "email", "key", "limit USD", "left USD", "")
-    lines = table([header, *rows], "<<<<<>><")
+    lines = []
+    if result.expectations:
+        lines.append(f"{result.workshop}: checked against")
+        lines.extend(f"  {line}" for line in result.expectations)
+    lines.extend(table([header, *rows], "<<<<<>><"))
     lines.extend(f"FAIL  {problem}" for problem in result.workshop_problems)
     lines.append(check_verdict(result))
     return lines
