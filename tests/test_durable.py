@@ -169,8 +169,9 @@ def test_a_folder_holding_another_accounts_workshop_is_refused(machine: Machine)
 
 def test_two_provisions_with_different_out_never_overlap(machine: Machine) -> None:
     folder = machine.folder("A", roster_rows=20)
-    # The first run's listing is answered after 5 s: it holds the workshop while the second runs.
-    machine.sandbox.force("slow", count=2, method="GET", seconds=5)
+    # The first run's listing (after it took the lock) is answered after 3 s: it holds the
+    # workshop while the second starts and runs.
+    machine.sandbox.force("slow", count=1, method="GET", path_prefix="/keys", seconds=3)
     audit = folder / "first" / "ws" / "audit.jsonl"
     command = [sys.executable, "-m", "keyprov", "provision", "ws.csv", "--out", "first"]
     with subprocess.Popen(
