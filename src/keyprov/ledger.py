@@ -16,77 +16,24 @@ import errno
 import json
 import os
 import threading
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from keyprov.errors import LocalFileError, StateWriteError
+from keyprov.errors import StateWriteError
 from keyprov.files import atomic_private_writer, cut_torn_tail, fsync_dir, open_private_append
+from keyprov.ledger_entry import LedgerEntry
+from keyprov.ledger_replay import Replayed, replay
 from keyprov.models import CreatedKey
-from keyprov.redaction import mask_secret
+
+__all__ = ["STATE_FILE_NAME", "Ledger", "LedgerEntry", "Replayed"]
 
 STATE_FILE_NAME = "state.jsonl"
 
 
-@dataclass(frozen=True)
-class LedgerEntry:
-    identity: str
-    key_name: str
-    name: str = ""
-    email: str = ""
-    participant_id: str | None = None
-    hash: str | None = None
-    secret: str | None = None
-    label: str | None = None
-    limit: float | None = None
-    limit_reset: str | None = None
-    expires_at: str | None = None
-    created_at: str | None = None
-    roster_limit: float | None = None
-    """The roster's limit when keyprov last applied it; a top-up (set-limit) leaves it alone,
-    so a rerun only PATCHes when the roster itself changed."""
-    roster_limit_reset: str | None = None
-    retired: tuple[str, ...] = ()
-    """Hashes of this participant's earlier keys, replaced by rotation: to be disabled."""
-    pending: bool = False
-    """An intent to create was journaled and no secret has been stored since."""
-    removed: bool = False
-    """The participant was not in the roster at the last provision run (keys.xlsx says so)."""
-    limit_target: float | None = None
-    """A limit a set-limit journaled before sending it, not yet confirmed by the server."""
-    handed_out: str | None = None
-    """How and when this key reached its participant ('sent 2026-12-01T14:02', 'handed out
-    2026-12-01'); None until then. A new key (rotation) starts again at None."""
-    limit_op: str | None = None
-    """The set-limit that aimed at `limit_target` ('add 2', 'set 5'), so that its rerun
-    completes it instead of adding again."""
-
-    def __repr__(self) -> str:
-        secret = mask_secret(self.secret) if self.secret else None
-        return f"LedgerEntry(identity={self.identity!r}, hash={self.hash!r}, secret={secret!r})"
-
-    @property
-    def has_key(self) -> bool:
-        return self.hash is not None and self.secret is not None
-
-
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
-
-
-@dataclass
-class Replayed:
-    """What reading the journal found, besides the entries."""
-
-    sheet_digest: str | None = None
-    """The sha256 of keys.xlsx as the last run wrote it: when the file still has it, every
-    secret in it is in this state too, and it need not be read back."""
-    torn_tail: bool = False
-    """The last line was cut short (a crash, a full disk): a record may be missing."""
-    naming: tuple[str, str | None] | None = None
-    """How the workshop names its keys: (mode, secret); None when never recorded (a state
-    from before key-name modes: readable names)."""
 
 
 class Ledger:
@@ -110,7 +57,7 @@ class Ledger:
         """
         if not path.exists():
             return cls(path, {})
-        entries, replayed = _replay(path)
+        entries, replayed = replay(path)
         return cls(path, entries, replayed)
 
     def __enter__(self) -> Ledger:
@@ -329,85 +276,3 @@ def _entry_fields(entry: LedgerEntry) -> dict[str, Any]:
     # `pending` is kept: a participant with a key may have a create in flight (a rotation, or
     # a replacement for a key deleted on the server), and compaction must not forget it.
     return asdict(entry)
-
-
-RECORD_KINDS = (
-    "intent",
-    "created",
-    "recovered",
-    "updated",
-    "sheet",
-    "targets",
-    "renamed",
-    "naming",
-)
-
-
-def _replay(path: Path) -> tuple[dict[str, LedgerEntry], Replayed]:
-    entries: dict[str, LedgerEntry] = {}
-    replayed = Replayed()
-    try:
-        lines = path.read_bytes().splitlines()
-    except OSError as error:
-        raise LocalFileError(
-            f"{path}: the local state cannot be read ({error.strerror or error}). It must be "
-            "a file keyprov wrote (state.jsonl); move whatever is there away, and keyprov "
-            "takes the keys back from keys.xlsx on the next run."
-        ) from error
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-            event = record.pop("event")
-            record.pop("at", None)
-            if event == "sheet":
-                replayed.sheet_digest = str(record["sha256"])
-                continue
-            if event == "naming":
-                secret = record.get("secret")
-                replayed.naming = (str(record["mode"]), None if secret is None else str(secret))
-                continue
-            if event == "targets":
-                for identity, target in dict(record["targets"]).items():
-                    if identity in entries:
-                        entries[identity] = replace(
-                            entries[identity], limit_target=float(target), limit_op=record["op"]
-                        )
-                continue
-            identity = record["identity"]
-        except (ValueError, KeyError, TypeError, AttributeError) as error:
-            if number == len(lines):
-                replayed.torn_tail = True
-                break  # a write torn by a crash; everything before it is intact
-            raise LocalFileError(
-                f"{path}, line {number}: the local state is damaged ({error}). Restore it "
-                "from a backup, or move it away: the next run takes back every key keys.xlsx "
-                "holds, and reports the others whose keys exist on the server without "
-                "their secret."
-            ) from error
-        if event not in RECORD_KINDS:
-            raise LocalFileError(
-                f"{path}, line {number}: a record of an unknown kind ({event!r}); it was "
-                "written by another program or a newer keyprov. Use that keyprov, or move "
-                "the file away (keys.xlsx then gives the keys back)."
-            )
-        if event == "renamed":
-            if record["from"] in entries:
-                moved = entries.pop(record["from"])
-                entries[identity] = replace(
-                    moved, identity=identity, participant_id=record["participant_id"]
-                )
-            continue
-        known = {name for name in LedgerEntry.__dataclass_fields__}
-        fields = {name: value for name, value in record.items() if name in known}
-        if "retired" in fields:
-            fields["retired"] = tuple(fields["retired"])
-        if event == "intent":
-            previous = entries.get(identity) or LedgerEntry(identity, fields["key_name"])
-            entries[identity] = replace(previous, key_name=fields["key_name"], pending=True)
-        elif event in ("created", "recovered"):
-            entries[identity] = LedgerEntry(**fields)
-        elif event == "updated" and identity in entries:
-            entries[identity] = replace(entries[identity], **fields)
-    return entries, replayed

@@ -83,8 +83,8 @@ class WorkshopFile:
                 str(data["created"]),
                 dict(data.get("options") or {}),
             )
-        except FileNotFoundError:
-            return None
+        except (FileNotFoundError, NotADirectoryError):
+            return None  # no such folder (yet): making it says what is wrong, if anything
         except (OSError, ValueError, KeyError, TypeError) as error:
             raise LocalFileError(
                 f"{path} cannot be read ({error}); it says which workshop this folder holds. "
