@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import click
 
 from keyprov import render
-from keyprov.cli import interrupts, lifecycle, provision, setup  # noqa: F401 (the commands)
+from keyprov.cli import distribute, interrupts, lifecycle, provision, setup  # noqa: F401 (commands)
 from keyprov.cli.common import cli
 from keyprov.errors import KeyprovError
 from keyprov.files import allow_open_files
