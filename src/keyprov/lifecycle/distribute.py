@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -97,7 +98,8 @@ def handouts_of(
     """Each chosen participant's current, enabled key; and who was left out, and why.
 
     Without `participants`, everyone the state holds who was in the roster at the last
-    provision; a participant named in `participants` is included even if not.
+    provision; a participant named in `participants` is included even if not. In
+    alphabetical order of their names.
     """
     current = held.snapshot()
     server = {key.hash: key for key in current.server_keys}
@@ -126,7 +128,20 @@ def handouts_of(
             left_out.append(_left_out(entry, LeftOutKind.NOT_REPLACED))
             continue
         handouts.append(_handout(entry, key, server, held.workshop.options))
+    # The state holds participants in the order their keys were made (concurrently): a pile
+    # of slips is easier to hand out in alphabetical order.
+    handouts.sort(key=_alphabetical)
     return handouts, left_out
+
+
+_BASE_LETTERS = str.maketrans({"æ": "ae", "œ": "oe", "ø": "o", "ł": "l", "đ": "d", "þ": "th"})
+"""Latin letters that no decomposition takes back to a base letter."""
+
+
+def _alphabetical(handout: Handout) -> tuple[str, str]:
+    """Accents and case aside, as a reader looks for a name: Émile with the Es."""
+    letters = unicodedata.normalize("NFKD", handout.name.casefold()).translate(_BASE_LETTERS)
+    return "".join(char for char in letters if not unicodedata.combining(char)), handout.email
 
 
 def _left_out(entry: LedgerEntry, kind: LeftOutKind, detail: str = "") -> LeftOut:

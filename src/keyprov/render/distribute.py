@@ -32,28 +32,16 @@ def handouts_lines(files: HandoutFiles) -> Lines:
         lines.out(f"{files.workshop}: nothing to hand out; no file was written.")
         _left_out(lines, files.left_out)
         return lines
+    paper = files.paper.upper() if files.paper == "a4" else files.paper
     lines.out(
-        *table(
-            [
-                (
-                    files.pdf.name,
-                    str(files.pdf),
-                    f"{plural(count, 'slip')} on {plural(files.pages, 'page')} "
-                    f"({files.paper.upper() if files.paper == 'a4' else files.paper}): "
-                    "cut along the marks",
-                ),
-                (
-                    files.mail_merge.name,
-                    str(files.mail_merge),
-                    f"{plural(count, 'row')}, one per participant, for a mail merge",
-                ),
-            ]
-        )
+        f"slips:      {files.pdf} ({plural(count, 'slip')} on {plural(files.pages, 'page')}, "
+        f"{paper}; cut along the marks)",
+        f"mail merge: {files.mail_merge} ({plural(count, 'row')}, one per participant)",
     )
     _left_out(lines, files.left_out)
     lines.out(
         f"{files.workshop}: {plural(count, 'participant')} in the handouts; both files hold "
-        "their keys (owner-only): delete them once handed out."
+        "their keys (owner-only): delete them once the keys are handed out."
     )
     return lines
 
