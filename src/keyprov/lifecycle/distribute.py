@@ -1,21 +1,16 @@
 """The last mile: each participant handed their own key, on a slip, in a mail merge, by email.
 
-Handouts are built only from keys that are enabled on the server now, each from the state's
-record of that participant's current key: nobody is ever handed someone else's key, or a key
-that no longer works. What was handed out, and how, is journaled so keys.xlsx says it and
+Who is handed which key is `selection`'s choice (each their own current key, enabled on the
+server now). What was handed out, and how, is journaled so keys.xlsx says it and
 `--only new` can leave out who already has theirs.
 """
 
 from __future__ import annotations
 
 import contextlib
-import enum
-import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
 
 from keyprov.client import OpenRouterClient
 from keyprov.delivery import (
@@ -32,9 +27,7 @@ from keyprov.delivery import (
 from keyprov.delivery import Outcome as Delivery
 from keyprov.errors import ConfigurationError
 from keyprov.handouts import Handout, write_mail_merge_csv
-from keyprov.handouts.wording import parse_expiry
-from keyprov.ledger import LedgerEntry
-from keyprov.models import ApiKey
+from keyprov.lifecycle.selection import ONLY_CHOICES, LeftOut, LeftOutKind, Only, handouts_of
 from keyprov.registry import now
 from keyprov.session import Session, session
 from keyprov.status import ExitStatus
@@ -42,32 +35,22 @@ from keyprov.workshop import WorkshopRef
 
 HANDOUTS_FILE_NAME = "handouts.pdf"
 MAIL_MERGE_FILE_NAME = "mail-merge.csv"
-Only = Literal["new", "replaced"]
-ONLY_CHOICES: tuple[Only, ...] = ("new", "replaced")
 
-
-class LeftOutKind(enum.StrEnum):
-    NO_KEY = "no usable key"
-    """Should have had one, cannot: the command did not finish its job for them."""
-    HANDED_OUT = "handed out already"
-    NOT_REPLACED = "not replaced since handed out"
-    NOT_IN_ROSTER = "not in the roster"
-
-
-@dataclass(frozen=True)
-class LeftOut:
-    """A participant who was not included, and why (safe to print: no secret)."""
-
-    identity: str
-    name: str
-    email: str
-    kind: LeftOutKind
-    detail: str = ""
-
-    @property
-    def missing(self) -> bool:
-        """True when they should have been included and could not be."""
-        return self.kind is LeftOutKind.NO_KEY
+__all__ = [
+    "HANDOUTS_FILE_NAME",
+    "MAIL_MERGE_FILE_NAME",
+    "ONLY_CHOICES",
+    "HandoutFiles",
+    "LeftOut",
+    "LeftOutKind",
+    "Only",
+    "Recipient",
+    "SendPlan",
+    "Sending",
+    "handouts_of",
+    "send_keys",
+    "write_handouts",
+]
 
 
 @dataclass(frozen=True)
@@ -90,118 +73,6 @@ class HandoutFiles:
     def exit_status(self) -> ExitStatus:
         missing = any(item.missing for item in self.left_out)
         return ExitStatus.INCOMPLETE if missing else ExitStatus.OK
-
-
-def handouts_of(
-    held: Session, *, participants: list[str] | None = None, only: Only | None = None
-) -> tuple[list[Handout], list[LeftOut]]:
-    """Each chosen participant's current, enabled key; and who was left out, and why.
-
-    Without `participants`, everyone the state holds who was in the roster at the last
-    provision; a participant named in `participants` is included even if not. In
-    alphabetical order of their names.
-    """
-    current = held.snapshot()
-    server = {key.hash: key for key in current.server_keys}
-    entries = list(current.entries.values())
-    wanted = _wanted(participants, entries)
-    handouts: list[Handout] = []
-    left_out: list[LeftOut] = []
-    for entry in entries:
-        if wanted is not None and entry.identity not in wanted:
-            continue
-        if wanted is None and entry.removed:
-            # A cancelled registration keeps its key until --prune: it is not handed out.
-            if entry.has_key:
-                left_out.append(_left_out(entry, LeftOutKind.NOT_IN_ROSTER))
-            continue
-        key = server.get(entry.hash or "")
-        problem = _unusable(entry, key)
-        if problem is not None:
-            left_out.append(_left_out(entry, LeftOutKind.NO_KEY, problem))
-            continue
-        assert key is not None
-        if only == "new" and entry.handed_out:
-            left_out.append(_left_out(entry, LeftOutKind.HANDED_OUT, entry.handed_out))
-            continue
-        if only == "replaced" and (not entry.retired or entry.handed_out):
-            left_out.append(_left_out(entry, LeftOutKind.NOT_REPLACED))
-            continue
-        handouts.append(_handout(entry, key, server, held.workshop.options))
-    # The state holds participants in the order their keys were made (concurrently): a pile
-    # of slips is easier to hand out in alphabetical order.
-    handouts.sort(key=_alphabetical)
-    return handouts, left_out
-
-
-_BASE_LETTERS = str.maketrans({"æ": "ae", "œ": "oe", "ø": "o", "ł": "l", "đ": "d", "þ": "th"})
-"""Latin letters that no decomposition takes back to a base letter."""
-
-
-def _alphabetical(handout: Handout) -> tuple[str, str]:
-    """Accents and case aside, as a reader looks for a name: Émile with the Es."""
-    letters = unicodedata.normalize("NFKD", handout.name.casefold()).translate(_BASE_LETTERS)
-    return "".join(char for char in letters if not unicodedata.combining(char)), handout.email
-
-
-def _left_out(entry: LedgerEntry, kind: LeftOutKind, detail: str = "") -> LeftOut:
-    return LeftOut(entry.identity, entry.name, entry.email, kind, detail)
-
-
-def _unusable(entry: LedgerEntry, key: ApiKey | None) -> str | None:
-    """Why this participant's key cannot be handed out, in words that say what to do."""
-    if entry.hash is None:
-        return "no key yet: run keyprov provision"
-    if entry.secret is None:
-        return (
-            "the key's secret is not in the local state: replace the key with keyprov rotate "
-            f"--participant {entry.email or entry.identity}"
-        )
-    if key is None:
-        return "the key is not on the server any more: run keyprov provision"
-    if key.disabled:
-        return "the key is disabled on the server (keyprov provision --reenable enables it)"
-    if key.expires_at is not None:
-        with contextlib.suppress(ValueError):
-            if parse_expiry(key.expires_at) <= datetime.now(UTC):
-                return f"the key expired on {key.expires_at[:10]}: replace it with keyprov rotate"
-    return None
-
-
-def _wanted(participants: list[str] | None, entries: list[LedgerEntry]) -> set[str] | None:
-    if participants is None:
-        return None
-    asked = {value.strip().lower() for value in participants}
-    found = {e.identity for e in entries if {e.identity.lower(), e.email.lower()} & asked}
-    known = {e.identity.lower() for e in entries} | {e.email.lower() for e in entries}
-    missing = sorted(asked - known)
-    if missing:
-        raise ConfigurationError(
-            f"no participant {', '.join(missing)} in this workshop's state; check the email "
-            "(or id), or provision them first."
-        )
-    return found
-
-
-def _handout(
-    entry: LedgerEntry, key: ApiKey, server: dict[str, ApiKey], options: Mapping[str, Any]
-) -> Handout:
-    assert entry.secret is not None and entry.hash is not None
-    replaced = server.get(entry.retired[-1]) if entry.retired else None
-    models = tuple(options.get("models") or ())
-    return Handout(
-        identity=entry.identity,
-        name=entry.name,
-        email=entry.email,
-        secret=entry.secret,
-        key_label=key.label,
-        key_hash=entry.hash,
-        limit=key.limit,
-        limit_reset=key.limit_reset,
-        expires_at=key.expires_at,
-        models=models,
-        replaces=replaced.label if replaced is not None else None,
-    )
 
 
 def write_handouts(
