@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 import re
 import shutil
@@ -15,6 +17,7 @@ from keyprov.demo import run_demo
 from keyprov.roster import read_roster
 from keyprov.sandbox import DEMO_MANAGEMENT_KEY, Sandbox
 from tests.helpers import REPO
+from tests.test_handouts_pdf import page_texts
 
 
 def test_demo_leaves_live_keys_in_an_owner_only_sheet_and_a_clean_audit_log(
@@ -40,9 +43,18 @@ def test_demo_leaves_live_keys_in_an_owner_only_sheet_and_a_clean_audit_log(
     handed_out = {hashlib.sha256(str(row[2]).encode()).hexdigest() for row in rows}
     assert handed_out == live
 
+    # The demo also wrote the handouts: each live key on one slip and in one mail-merge row.
+    pdf, merge = out / "example" / "handouts.pdf", out / "example" / "mail-merge.csv"
+    assert all(stat.S_IMODE(path.stat().st_mode) == 0o600 for path in (pdf, merge))
+    on_slips = re.findall(r"sk-or-v1-[0-9a-f]{64}", "".join(page_texts(pdf)))
+    assert sorted(on_slips) == sorted(str(row[2]) for row in rows)
+    merged = list(csv.DictReader(io.StringIO(merge.read_text(encoding="utf-8-sig"))))
+    assert sorted((r["email"], r["key"]) for r in merged) == sorted((r[1], r[2]) for r in rows)
+
     audit = (out / "example" / "audit.jsonl").read_text()
     events = [json.loads(line) for line in audit.splitlines()]
-    assert [e["event"] for e in events].count("run_start") == 2
+    commands = [e["command"] for e in events if e["event"] == "run_start"]
+    assert commands == ["provision", "handouts"] * 2
     for row in rows:
         assert str(row[2]) not in audit
     assert re.findall(r"sk-or-v1-[0-9a-f]{16,}", audit) == []

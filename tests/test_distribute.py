@@ -76,15 +76,15 @@ def test_send_mails_each_their_own_live_key_once_and_a_rotation_once_more(
     ref = provisioned(tmp_path, client, 4)
     folder = tmp_path / "out" / "ws"
     env = smtp_env(smtp_server.port)
-    results, _plan, status = send_keys(ref, client, environ=env, rate_per_minute=6000)
-    assert status == 0 and len(results) == 4
+    sending = send_keys(ref, client, environ=env, rate_per_minute=6000)
+    assert sending.exit_status == 0 and len(sending.results) == 4
     live = live_secrets(sandbox, folder)
     for email, secret in live.items():
         (message,) = mailbox.to(email)
         assert message.keys == {secret}, "their own key, and no other"
     assert all(s.startswith("sent") for s in statuses(folder).values())
 
-    assert send_keys(ref, client, environ=env, rate_per_minute=6000)[2] == 0
+    assert send_keys(ref, client, environ=env, rate_per_minute=6000).exit_status == 0
     assert len(mailbox.received) == 4, "a rerun sends nothing"
 
     rotate(ref, client, participants=["person1@example.org"])

@@ -20,8 +20,10 @@ from keyprov import cli
 from keyprov.ledger import Ledger
 from keyprov.sandbox import Sandbox
 from tests.helpers import Invocation, invoke, make_roster, run_keyprov
+from tests.smtp import Mailbox
+from tests.test_send import smtp_env
 
-SECRET_FILES = {"keys.xlsx", "state.jsonl"}
+SECRET_FILES = {"keys.xlsx", "state.jsonl", "handouts.pdf", "mail-merge.csv"}
 
 
 def keyprov_env(sandbox: Sandbox, key: str, **extra: str) -> dict[str, str]:
@@ -36,7 +38,13 @@ def created_secrets(out: Path) -> list[str]:
 
 
 def test_sentinel_secrets_never_leave_the_secret_files(
-    sandbox: Sandbox, management_key: str, tmp_path: Path, monkeypatch, capsys
+    sandbox: Sandbox,
+    management_key: str,
+    tmp_path: Path,
+    monkeypatch,
+    capsys,
+    mailbox: Mailbox,
+    smtp_server,
 ) -> None:
     out = tmp_path / "output"
     env = keyprov_env(sandbox, management_key)
@@ -87,6 +95,35 @@ def test_sentinel_secrets_never_leave_the_secret_files(
     assert (
         run("--verbose", "rotate", "ws.csv", "--participant", "person1@example.org").returncode == 1
     )
+
+    # Handing the keys out: slips, mail merge, and email through failures, verbose.
+    mail = smtp_env(smtp_server.port)
+    smtp_password = "smtp-" + secrets.token_hex(16)
+    assert run("--verbose", "handouts", "ws.csv").returncode == 0
+    assert run("handouts", "ws.csv", "--only", "new", "--paper", "letter").returncode == 0
+    assert run("--verbose", "send", "ws.csv", "--dry-run", **mail).returncode == 0
+    mailbox.refuse.add("person2@example.org")
+    mailbox.fail_next = ["451", "421"]
+    fast = ("--rate", "600000", "--attempts", "1")
+    assert run("--verbose", "send", "ws.csv", *fast, **mail).returncode == 1
+    assert len(mailbox.received) == 11, "all but the refused one and two failed for now"
+    mailbox.refuse.clear()
+    mailbox.fail_next = ["drop"]
+    assert run("send", "ws.csv", *fast, **mail).returncode == 1
+    assert run("send", "ws.csv", *fast, **mail).returncode == 0
+    assert len(mailbox.received) == 14, "everyone has their key"
+    assert run("--verbose", "send", "ws.csv", "--resend", "--participant", "person3@example.org",
+               *fast, **mail).returncode == 0  # fmt: skip
+    template = tmp_path / "message.txt"
+    template.write_text("Subject: {key}\n\n{key}\n")
+    assert run("send", "ws.csv", "--template", str(template), **mail).returncode == 2
+    login = {**mail, "KEYPROV_SMTP_USER": "team", "KEYPROV_SMTP_PASSWORD": smtp_password}
+    assert run("--verbose", "send", "ws.csv", "--resend", "--participant", "person4@example.org",
+               **login).returncode == 2, "this server offers no login"  # fmt: skip
+    assert (
+        run("send", "ws.csv", **{**login, "KEYPROV_SMTP_HOST": "smtp.example.org"}).returncode == 2
+    )
+
     assert run("--verbose", "revoke", "ws.csv", "--dry-run").returncode == 0
     assert run("--verbose", "revoke", "ws.csv").returncode == 0
     assert run("--verbose", "check", "ws.csv").returncode == 1, "every key is disabled now"
@@ -135,7 +172,7 @@ def test_sentinel_secrets_never_leave_the_secret_files(
 
     keys = {*created_secrets(out), *rotated_away, *created_secrets(tmp_path / "demo-out")}
     assert len(keys) >= 14 + 1 + 8, "the workshop's keys, the one rotated away, the demo's"
-    sentinels = [management_key, *keys]
+    sentinels = [management_key, smtp_password, *keys]
     for text in printed:
         for sentinel in sentinels:
             assert sentinel not in text

@@ -1,8 +1,10 @@
-"""`make demo`: provision the example roster against a sandbox on a free loopback port.
+"""`make demo`: provision the example roster against a sandbox on a free loopback port, then
+write the handouts (printable slips and a mail-merge file).
 
-The sandbox runs in this process; `keyprov provision` runs as a separate process over real
-HTTP, exactly as an instructor would run it against OpenRouter. The sandbox's state is kept
-in the output folder, so running the demo again shows a safe rerun: nothing is duplicated.
+The sandbox runs in this process; `keyprov provision` and `keyprov handouts` run as separate
+processes over real HTTP, exactly as an instructor would run them against OpenRouter. The
+sandbox's state is kept in the output folder, so running the demo again shows a safe rerun:
+nothing is duplicated.
 """
 
 from __future__ import annotations
@@ -33,21 +35,19 @@ def run_demo(roster: Path, out_dir: Path, limit: float) -> int:
             # so that a clone's demo never meets another clone's.
             HOME_VARIABLE: str((out_dir / ".demo-home").absolute()),
         }
-        command = [
-            sys.executable,
-            "-m",
-            "keyprov",
-            "provision",
-            str(roster),
-            "--out",
-            str(out_dir),
-            "--limit",
-            str(limit),
-        ]
-        print("$ keyprov provision", " ".join(command[4:]), flush=True)
-        status = subprocess.run(command, env=env, check=False).returncode
+        status = _keyprov(
+            ["provision", str(roster), "--out", str(out_dir), "--limit", str(limit)], env
+        )
+        if status == 0:
+            status = _keyprov(["handouts", str(roster), "--out", str(out_dir)], env)
         print(f"sandbox now holds {len(sandbox.keys())} keys; it stops with the demo.")
     return status
+
+
+def _keyprov(arguments: list[str], env: dict[str, str]) -> int:
+    print("$ keyprov", " ".join(arguments), flush=True)
+    command = [sys.executable, "-m", "keyprov", *arguments]
+    return subprocess.run(command, env=env, check=False).returncode
 
 
 def main() -> None:

@@ -16,6 +16,7 @@ import errno
 import json
 import os
 import threading
+from collections.abc import Iterable
 from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -75,6 +76,14 @@ class Ledger:
     def entries(self) -> list[LedgerEntry]:
         with self._lock:
             return list(self._entries.values())
+
+    def follow(self, identities: Iterable[str]) -> None:
+        """Hold these participants in this order (the roster's), the others after them as they
+        were; compaction keeps it, so commands that do not read the roster list them so too."""
+        with self._lock:
+            ordered = {i: self._entries[i] for i in identities if i in self._entries}
+            ordered.update((i, e) for i, e in self._entries.items() if i not in ordered)
+            self._entries = ordered
 
     def known_hashes(self) -> set[str]:
         """Every key this state accounts for: current ones and those retired by rotation."""

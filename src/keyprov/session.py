@@ -206,6 +206,9 @@ class Session:
         it. So when the state cannot be saved, keys.xlsx is left as the last run wrote it.
         """
         try:
+            if self.participants is not None:
+                # Keys are created concurrently, so the state holds them in no useful order.
+                self.ledger.follow(participant.identity for participant in self.participants)
             self.ledger.compact()
             if not self.reconciled:
                 digest = file_digest(self.workshop.keys_path)

@@ -10,6 +10,7 @@ import click
 
 from keyprov import render
 from keyprov.cli import (  # noqa: F401 (the commands)
+    distribute,
     interrupts,
     lifecycle,
     provision,

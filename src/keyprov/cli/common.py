@@ -22,6 +22,8 @@ from keyprov.status import ExitStatus
 COMMAND_ORDER = [
     "provision",
     "check",
+    "handouts",
+    "send",
     "report",
     "set-limit",
     "rotate",

@@ -36,6 +36,8 @@ class SentKey:
     key_hash: str
     key_label: str
     message_id: str
+    at: str = ""
+    """When the server accepted it (ISO 8601, UTC)."""
 
 
 @dataclass
@@ -114,7 +116,9 @@ class DeliveryJournal:
             state.status = Status.SENT
             state.key_label = label
             state.message_id = record.get("message_id") or ""
-            self._last_sent[identity] = SentKey(key_hash, label, state.message_id)
+            self._last_sent[identity] = SentKey(
+                key_hash, label, state.message_id, str(record.get("at") or "")
+            )
         elif state.status is not Status.SENT:
             # Once a key was sent it stays sent: a forced resend that did not finish must not
             # make the next run send it yet again.

@@ -3,9 +3,17 @@
 Nothing here prints, calls the server or reads a file: the CLI echoes what these return, and
 tests compare it exactly. One module per kind of text: `plan` (the dry run), `run` (the end
 of a provisioning run), `progress` (while it runs), `lifecycle` (check, report and the key
-changes), `setup` (doctor, usage errors), `text` (the pieces they share).
+changes), `distribute` (handouts, send), `setup` (doctor, usage errors), `text` (the pieces
+they share).
 """
 
+from keyprov.render.distribute import (
+    handouts_lines,
+    send_dry_run_lines,
+    send_lines,
+    send_progress_line,
+    send_start_line,
+)
 from keyprov.render.lifecycle import (
     change_lines,
     check_lines,
@@ -42,6 +50,7 @@ __all__ = [
     "doctor_lines",
     "dry_run_lines",
     "eta_seconds",
+    "handouts_lines",
     "history_lines",
     "listing_line",
     "plan_lines",
@@ -50,6 +59,10 @@ __all__ = [
     "report_lines",
     "result_table",
     "revoke_lines",
+    "send_dry_run_lines",
+    "send_lines",
+    "send_progress_line",
+    "send_start_line",
     "stopping_line",
     "summary_line",
     "usage_error_lines",

@@ -1,0 +1,183 @@
+"""`keyprov handouts` and `send`: each participant handed their own key."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from keyprov import render
+from keyprov.cli.common import api_settings, cli, client_for, echo
+from keyprov.cli.options import PARTICIPANT_HELP, workshop_options
+from keyprov.delivery import DEFAULT_RATE_PER_MINUTE, DeliveryResult, Outcome, RetryPolicy
+from keyprov.lifecycle.distribute import ONLY_CHOICES, Sending, send_keys, write_handouts
+from keyprov.workshop import WorkshopRef
+
+PAPERS = ("a4", "letter")
+
+
+@cli.command("handouts", short_help="Printable slips (handouts.pdf) and a mail-merge file.")
+@workshop_options
+@click.option(
+    "--participant", "participants", multiple=True, metavar="EMAIL_OR_ID", help=PARTICIPANT_HELP
+)
+@click.option(
+    "--only",
+    type=click.Choice(ONLY_CHOICES),
+    help="new: only keys not handed out or sent yet; replaced: only keys that replace one "
+    "handed out before (after rotate).",
+)
+@click.option(
+    "--paper", type=click.Choice(PAPERS), default="a4", show_default=True, help="Paper size."
+)
+def handouts_command(
+    roster: Path | None,
+    workshop: str | None,
+    out_dir: Path | None,
+    participants: tuple[str, ...],
+    only: str | None,
+    paper: str,
+) -> None:
+    """Write handouts.pdf and mail-merge.csv in the workshop folder (mode 0600).
+
+    handouts.pdf has one slip per participant, three to a page, with cut marks: their name,
+    their key in large monospace and as a QR code, budget and renewal, last day, models, the
+    base URL, a quickstart and how to see the budget left. mail-merge.csv has one row per
+    participant (UTF-8 with BOM) for Word, Outlook, Thunderbird or Google Sheets.
+
+    Only keys enabled on the server now are handed out, each participant's own current one;
+    keys.xlsx then says "handed out" and the date, so --only new leaves them out next time.
+
+    \b
+    Example:
+        keyprov handouts roster/bssdh.csv
+        keyprov handouts roster/bssdh.csv --only new --paper letter
+        keyprov handouts roster/bssdh.csv --only replaced      # after keyprov rotate
+    """
+    api = api_settings()
+    with client_for(api) as client:
+        files = write_handouts(
+            WorkshopRef(roster, workshop, out_dir),
+            client,
+            paper=paper,
+            participants=list(participants) or None,
+            only=only,  # type: ignore[arg-type]
+        )
+    echo(render.handouts_lines(files))
+    sys.exit(files.exit_status)
+
+
+@cli.command("send", short_help="Email each participant their own key (SMTP from KEYPROV_SMTP_*).")
+@workshop_options
+@click.option(
+    "--template",
+    type=click.Path(path_type=Path, dir_okay=False),
+    metavar="FILE",
+    help="The message: 'Subject: ...' on the first line, then the body, with placeholders "
+    "such as {first_name}, {key}, {budget}, {last_day}, {quickstart} (default: a message "
+    "keyprov provides; --dry-run shows it).",
+)
+@click.option(
+    "--participant", "participants", multiple=True, metavar="EMAIL_OR_ID", help=PARTICIPANT_HELP
+)
+@click.option(
+    "--resend",
+    is_flag=True,
+    help="Send again to the --participant named, even if they were sent their key already.",
+)
+@click.option(
+    "--rate",
+    type=click.FloatRange(min=0, min_open=True),
+    default=DEFAULT_RATE_PER_MINUTE,
+    show_default=True,
+    metavar="N",
+    help="At most N messages a minute (the default keeps under Microsoft 365's limit).",
+)
+@click.option(
+    "--attempts",
+    type=click.IntRange(1, 10),
+    default=RetryPolicy.attempts,
+    show_default=True,
+    metavar="N",
+    help="Tries per message when the mail server fails for now (a 4xx answer, a dropped "
+    "connection), a few seconds apart; a message still not sent is left for the next run.",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Show the first message (its key masked) and who would get one; send nothing.",
+)
+def send_command(
+    roster: Path | None,
+    workshop: str | None,
+    out_dir: Path | None,
+    template: Path | None,
+    participants: tuple[str, ...],
+    resend: bool,
+    rate: float,
+    attempts: int,
+    dry_run: bool,
+) -> None:
+    """Email each participant their own current key, once.
+
+    The mail server is configured only in the environment, never on the command line:
+    KEYPROV_SMTP_HOST, KEYPROV_SMTP_PORT (default 587), KEYPROV_SMTP_USER,
+    KEYPROV_SMTP_PASSWORD (or KEYPROV_SMTP_PASSWORD_FILE), KEYPROV_SMTP_FROM and
+    KEYPROV_SMTP_SECURITY: starttls (the default), ssl, or plain (to this machine only).
+
+    A rerun sends only to participants not yet sent their current key; a key replaced by
+    rotate is sent again, saying which key it replaces. Each step is journaled before it
+    happens (deliveries.jsonl), so a run that is killed continues where it stopped (at worst
+    one message sent twice, to its own participant). keys.xlsx says who was sent their key
+    and when; audit.jsonl records each recipient, key label, Message-ID and outcome.
+
+    \b
+    Example:
+        export KEYPROV_SMTP_HOST=smtp.example.org KEYPROV_SMTP_USER=team@example.org
+        export KEYPROV_SMTP_PASSWORD_FILE=~/.config/keyprov/smtp-password
+        keyprov send roster/bssdh.csv --dry-run
+        keyprov send roster/bssdh.csv
+        keyprov send roster/bssdh.csv --resend --participant ada@example.org
+
+    Exit codes: 0 everyone sent, 1 some not (run again to continue), 2 configuration.
+    """
+    if resend and not participants:
+        raise click.UsageError("--resend sends a key again: name who with --participant.")
+    api = api_settings()
+    progress = _Progress(rate)
+    with client_for(api) as client:
+        sending = send_keys(
+            WorkshopRef(roster, workshop, out_dir),
+            client,
+            template_path=template,
+            participants=list(participants) or None,
+            resend=resend,
+            rate_per_minute=rate,
+            retry=RetryPolicy(attempts=attempts),
+            dry_run=dry_run,
+            on_plan=None if dry_run else progress.plan,
+            on_result=progress.result,
+        )
+    echo(render.send_lines(sending))
+    sys.exit(sending.exit_status)
+
+
+class _Progress:
+    """One line on stderr per message as it goes: a paced run takes minutes."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self.total = 0
+        self.done = 0
+
+    def plan(self, sending: Sending) -> None:
+        self.total = len(sending.plan.to_send)
+        if self.total:
+            click.echo(render.send_start_line(sending, self.rate), err=True)
+
+    def result(self, result: DeliveryResult) -> None:
+        if result.outcome is Outcome.ALREADY_SENT:
+            return
+        self.done += 1
+        click.echo(render.send_progress_line(self.done, self.total, result), err=True)

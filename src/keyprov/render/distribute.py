@@ -1,0 +1,144 @@
+"""handouts and send: the files written, the messages sent, who was left out and why.
+
+No text here holds a key: only its masked label, which is what OpenRouter itself shows.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from keyprov.render.text import Lines, plural, seconds, table, who
+
+if TYPE_CHECKING:
+    from keyprov.delivery import DeliveryResult
+    from keyprov.lifecycle.distribute import HandoutFiles, LeftOut, Sending
+
+OUTCOME_WIDTH = len("not attempted")
+LEFT_OUT_HINTS = {
+    "handed out already": "--only new",
+    "not replaced since handed out": "--only replaced",
+    "not in the roster": "name them with --participant to include them",
+}
+"""What each harmless reason for leaving someone out comes from, or how to include them."""
+
+
+def handouts_lines(files: HandoutFiles) -> Lines:
+    """The files written and what is in them, then who was left out."""
+    lines = Lines()
+    count = len(files.handouts)
+    if not files.written:
+        lines.out(f"{files.workshop}: nothing to hand out; no file was written.")
+        _left_out(lines, files.left_out)
+        return lines
+    paper = files.paper.upper() if files.paper == "a4" else files.paper
+    lines.out(
+        f"slips:      {files.pdf} ({plural(count, 'slip')} on {plural(files.pages, 'page')}, "
+        f"{paper}; cut along the marks)",
+        f"mail merge: {files.mail_merge} ({plural(count, 'row')}, one per participant)",
+    )
+    _left_out(lines, files.left_out)
+    lines.out(
+        f"{files.workshop}: {plural(count, 'participant')} in the handouts; both files hold "
+        "their keys (owner-only): delete them once the keys are handed out."
+    )
+    return lines
+
+
+def _left_out(lines: Lines, left_out: Sequence[LeftOut], verb: str = "not included") -> None:
+    """Each participant who should have been included and could not be; the rest counted."""
+    for item in left_out:
+        if item.missing:
+            lines.err(f"{verb}: {who(item.name, item.email, item.identity)}: {item.detail}")
+    counts = Counter(item.kind.value for item in left_out if not item.missing)
+    if counts:
+        parts = [f"{number} {kind} ({LEFT_OUT_HINTS[kind]})" for kind, number in counts.items()]
+        lines.err(f"left out: {', '.join(parts)}")
+
+
+def send_start_line(sending: Sending, rate_per_minute: float) -> str:
+    """Before the first message: how many, through which server, how fast."""
+    count = len(sending.plan.to_send)
+    already = len(sending.plan.already_sent)
+    done = f"; {already} already sent" if already else ""
+    if not count:
+        return f"{sending.workshop}: no message to send{done}"
+    line = f"sending {plural(count, 'message')} through {sending.mail_server}"
+    duration = (count - 1) * 60.0 / rate_per_minute
+    if duration >= 1:
+        line += f", at most {rate_per_minute:g} a minute (about {seconds(duration)})"
+    return line + done
+
+
+def send_progress_line(done: int, total: int, result: DeliveryResult) -> str:
+    """One message done: '[ 3/20] sent           Ada Lovelace, ada@example.org  sk-or-...'."""
+    count = f"[{done:>{len(str(total))}}/{total}]"
+    person = who("", result.email, result.identity)
+    line = f"{count} {result.outcome.value:<{OUTCOME_WIDTH}}  {person}  {result.key_label}"
+    if result.reason is not None and result.reason.value != "new key":
+        line += f"  ({result.reason.value})"
+    if result.detail:
+        line += f": {result.detail}"
+    return line
+
+
+def send_lines(sending: Sending) -> Lines:
+    """After a real run: the counts, then each participant who still has no message."""
+    if sending.dry_run:
+        return send_dry_run_lines(sending)
+    lines = Lines()
+    outcomes = Counter(result.outcome.value for result in sending.results)
+    for result in sending.results:
+        if result.ok:
+            continue
+        if result.outcome.value == "failed" and result.permanent:
+            hint = "the server refused it for good: check the address; a rerun tries again"
+        else:
+            hint = "a rerun tries again"
+        person = who("", result.email, result.identity)
+        lines.err(f"FAIL  {person}  {result.key_label}: {result.detail} ({hint})")
+    _left_out(lines, sending.left_out, verb="not sent")
+    counts = [
+        f"{outcomes['sent']} sent",
+        f"{outcomes['already sent']} already sent",
+    ]
+    counts += [f"{outcomes[kind]} {kind}" for kind in ("failed", "not attempted") if outcomes[kind]]
+    missing = sum(item.missing for item in sending.left_out)
+    if missing:
+        counts.append(f"{missing} without a usable key")
+    lines.out(f"{sending.workshop}: {', '.join(counts)}")
+    if sending.exit_status:
+        lines.err(
+            "run keyprov send again to continue: only those not yet sent their current key "
+            "get a message."
+        )
+    return lines
+
+
+def send_dry_run_lines(sending: Sending) -> Lines:
+    """The first message (its key masked), then who would get one and who has theirs."""
+    lines = Lines()
+    plan = sending.plan
+    if plan.to_send:
+        lines.out("dry run: the first message, with its key masked:", "")
+        lines.out(*(f"    {line}".rstrip() for line in plan.preview.rstrip("\n").split("\n")))
+        lines.out(
+            "",
+            f"would send {plural(len(plan.to_send), 'message')} through {sending.mail_server}:",
+        )
+        rows = [
+            (r.name, r.email, r.key_label, r.reason + (f" ({r.replaces})" if r.replaces else ""))
+            for r in plan.to_send
+        ]
+        lines.out(*table(rows, indent="  "))
+    else:
+        lines.out(f"dry run: {sending.workshop}: no message to send.")
+    if plan.already_sent:
+        lines.out(
+            f"already sent their current key: {plural(len(plan.already_sent), 'participant')} "
+            "(--resend --participant EMAIL sends one again)"
+        )
+    _left_out(lines, sending.left_out, verb="would not be sent")
+    lines.out("dry run: nothing was sent.")
+    return lines
