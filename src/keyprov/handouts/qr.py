@@ -37,5 +37,12 @@ def draw_qr(pdf: FPDF, data: str, *, x: float, y: float, size: float) -> None:
     left = x + QUIET_ZONE * module
     top = y + QUIET_ZONE * module
     pdf.set_fill_color(0, 0, 0)
-    for row, column, length in runs:
-        pdf.rect(left + column * module, top + row * module, length * module, module, style="F")
+    # One path of all the runs, filled once: the same drawing as a rect() per run (about 350
+    # per code), without fpdf's per-call bookkeeping, which made a 300-slip PDF take seconds.
+    scale, page_height = pdf.k, pdf.h
+    operators = [
+        f"{(left + column * module) * scale:.3f} {(page_height - top - row * module) * scale:.3f} "
+        f"{length * module * scale:.3f} {-module * scale:.3f} re"
+        for row, column, length in runs
+    ]
+    pdf._out(" ".join(operators) + " f")
