@@ -17,7 +17,7 @@ import json
 import os
 import threading
 from collections.abc import Iterable
-from dataclasses import asdict, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -284,4 +284,5 @@ def _encode(record: dict[str, Any]) -> bytes:
 def _entry_fields(entry: LedgerEntry) -> dict[str, Any]:
     # `pending` is kept: a participant with a key may have a create in flight (a rotation, or
     # a replacement for a key deleted on the server), and compaction must not forget it.
-    return asdict(entry)
+    # A shallow copy: asdict() deep-copies every field, a second per 10,000 participants.
+    return dict(vars(entry))
