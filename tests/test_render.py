@@ -192,7 +192,7 @@ ATTENTION = [
     "create; the next run resolves it"
 ]
 FILES = [
-    "keys:  output/bssdh/keys.xlsx (owner-only; hand each participant their row)",
+    "keys:  output/bssdh/keys.xlsx (owner-only; hand out: keyprov handouts, or keyprov send)",
     "audit: output/bssdh/audit.jsonl",
 ]
 
@@ -240,7 +240,7 @@ def test_a_run_that_met_no_trouble_says_only_its_outcome() -> None:
     lines = render.provision_lines(result, quiet=False, prune=False)
     assert lines.stdout == [
         "ws: 1 participants: 1 present",
-        "keys:  k (owner-only; hand each participant their row)",
+        "keys:  k (owner-only; hand out: keyprov handouts, or keyprov send)",
         "audit: a",
     ]
 

@@ -66,7 +66,7 @@ class Reporter:
                 self._redraw(listing_line(keys, pages, done))
                 if done:
                     self._end_line()
-            elif done or keys == 0:
+            elif done or pages == 0:
                 self._write_line(listing_line(keys, pages, done))
 
     def plan(self, plan: Plan) -> None:

@@ -50,7 +50,7 @@ def provision_lines(
         lines.out(*result_table(result.results))
     if not quiet:
         lines.out(
-            f"keys:  {result.keys_path} (owner-only; hand each participant their row)",
+            f"keys:  {result.keys_path} (owner-only; hand out: keyprov handouts, or keyprov send)",
             f"audit: {result.audit_path}",
         )
     lines.err(*attention_lines(result.results))
