@@ -102,7 +102,8 @@ def test_each_participant_gets_one_message_with_their_own_live_key_and_a_rerun_s
     live = workshop.live_keys()
     assert_each_has_exactly_their_own_key(mailbox, live)
     assert all(
-        re.fullmatch(r"sent \d{4}-\d\d-\d\dT\d\d:\d\d", s) for s in workshop.statuses().values()
+        re.fullmatch(r"sent \d{1,2} [A-Z][a-z]{2} \d{4} \d\d:\d\d UTC", s)
+        for s in workshop.statuses().values()
     )
 
     deliveries = [event for event in workshop.audit() if event["event"] == "delivery"]
@@ -322,5 +323,5 @@ def test_a_send_noted_only_in_the_delivery_journal_shows_in_keys_xlsx_on_the_nex
 
     done = workshop.send()
     assert done.stdout == "ws: 0 sent, 2 already sent\n"
-    assert all(status.startswith("sent 20") for status in workshop.statuses().values())
+    assert all(status.startswith("sent ") for status in workshop.statuses().values())
     assert len(mailbox.received) == 2

@@ -130,6 +130,9 @@ def workbook_bytes(
     _prepare_for_print(worksheet, sheet, paper, title)
     for plain in extra:
         other = workbook.add_worksheet(plain.name)
+        # Hidden: not for printing or handing round (it holds the key-name secret), and
+        # readable by keyprov all the same.
+        other.hide()
         for column, header in enumerate(plain.header):
             other.set_column(column, column, 30 if column == 0 else 70)
             other.write_string(0, column, header, formats("header"))

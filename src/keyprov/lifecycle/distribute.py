@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from keyprov.client import OpenRouterClient
@@ -117,7 +118,7 @@ def write_handouts(
                 # An email that reached them says more than a printed slip: it is kept.
                 if entry is None or not (entry.handed_out or "").startswith("sent"):
                     held.ledger.record_update(
-                        handout.identity, handed_out=f"handed out {moment[:10]}"
+                        handout.identity, handed_out=f"handed out {_day(moment)}"
                     )
         held.audit.event(
             "handouts",
@@ -250,13 +251,24 @@ def send_keys(
         return sending
 
 
+def _day(moment: str, *, time: bool = False) -> str:
+    """'1 Dec 2026' (and '14:02 UTC'): keys.xlsx wraps a status at its spaces, and an ISO
+    date broke at its last hyphen."""
+    try:
+        parsed = datetime.fromisoformat(moment).astimezone(UTC)
+    except ValueError:
+        return moment
+    day = f"{parsed.day} {parsed:%b %Y}"
+    return f"{day} {parsed:%H:%M} UTC" if time else day
+
+
 def _note_handed_out(
     held: Session, journal: DeliveryJournal, result: DeliveryResult, handout: Handout
 ) -> None:
     """keys.xlsx's 'sent …': after each message, and for a message whose run was killed
     between the server's answer and this note (the delivery journal has it)."""
     if result.outcome is Delivery.SENT:
-        held.ledger.record_update(result.identity, handed_out=f"sent {now()[:16]}")
+        held.ledger.record_update(result.identity, handed_out=f"sent {_day(now(), time=True)}")
         return
     if result.outcome is not Delivery.ALREADY_SENT:
         return
@@ -265,7 +277,8 @@ def _note_handed_out(
     if entry is None or (entry.handed_out or "").startswith("sent"):
         return
     if last is not None and last.key_hash == handout.key_hash:
-        held.ledger.record_update(result.identity, handed_out=f"sent {last.at[:16]}".strip())
+        when = _day(last.at, time=True) if last.at else ""
+        held.ledger.record_update(result.identity, handed_out=f"sent {when}".strip())
 
 
 def _plan(
