@@ -242,6 +242,8 @@ def test_the_command_exits_2_for_a_closed_port(management_key: str, tmp_path: Pa
     assert done.returncode == ExitStatus.BAD_INPUT, done.stderr
     assert f"could not connect to {url}" in done.stderr
     assert "Is the sandbox running" in done.stderr
+    assert "waiting for the server" in done.stderr, "the retries are not waited out in silence"
+    assert not (tmp_path / "output").exists(), "no folder for a server that never answered"
 
 
 def test_an_address_without_api_v1_is_a_configuration_error(

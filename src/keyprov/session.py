@@ -324,7 +324,13 @@ def _run(held: Session, registry: Registry, details: Mapping[str, Any] | None) -
         **(details or {}),
     )
     previous_on_retry = client.on_retry
-    client.on_retry = held.audit_retry
+
+    def on_retry(event: RetryEvent) -> None:
+        held.audit_retry(event)
+        if previous_on_retry is not None:
+            previous_on_retry(event)  # the command's own (a line while the server is away)
+
+    client.on_retry = on_retry
     status: ExitStatus | str = "error"
     try:
         yield held

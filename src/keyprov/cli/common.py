@@ -10,7 +10,7 @@ import click
 
 from keyprov import render
 from keyprov.cli import interrupts
-from keyprov.client import OpenRouterClient
+from keyprov.client import OpenRouterClient, RetryEvent
 from keyprov.errors import OptionError
 from keyprov.lifecycle import Change
 from keyprov.locate import Relocation, telling_relocations
@@ -133,8 +133,17 @@ def api_settings() -> ApiSettings:
     return api
 
 
-def client_for(api: ApiSettings) -> OpenRouterClient:
-    return OpenRouterClient(api.api_key, api.base_url)
+def client_for(api: ApiSettings, **options: Any) -> OpenRouterClient:
+    """The client a command talks to the server with; while the server has never answered,
+    each retry is a line on stderr, so a wrong address is not waited out in silence."""
+    client = OpenRouterClient(api.api_key, api.base_url, **options)
+
+    def tell_waiting(event: RetryEvent) -> None:
+        if not event.ever_succeeded:
+            click.echo(event.message(client.base_url), err=True)
+
+    client.on_retry = tell_waiting
+    return client
 
 
 def echo(lines: render.Lines | list[str]) -> None:

@@ -10,9 +10,8 @@ import click
 
 from keyprov import render
 from keyprov.cli import interrupts
-from keyprov.cli.common import api_settings, cli, echo
+from keyprov.cli.common import api_settings, cli, client_for, echo
 from keyprov.cli.options import given_options, roster_options
-from keyprov.client import OpenRouterClient
 from keyprov.creator import DEFAULT_CONCURRENCY
 from keyprov.progress import Reporter
 from keyprov.provision import ProvisionSettings, provision
@@ -152,7 +151,7 @@ def provision_command(
     try:
         # The client's connection pool and rate window cap the requests in flight: sized to
         # --concurrency, so a larger value is real and a smaller one also limits the list pages.
-        with OpenRouterClient(api.api_key, api.base_url, pool_size=concurrency) as client:
+        with client_for(api, pool_size=concurrency) as client:
             result = provision(
                 settings,
                 client,
