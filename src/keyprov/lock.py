@@ -15,13 +15,13 @@ LOCK_FILE_NAME = ".lock"
 
 
 @contextlib.contextmanager
-def workshop_lock(folder: Path) -> Iterator[None]:
-    """Hold the workshop's lock, or raise LockedError at once (never wait: cron must not pile up).
+def exclusive_lock(path: Path, *, what: str) -> Iterator[None]:
+    """Hold the lock file at `path`, or raise LockedError at once (never wait: cron must not
+    pile up); `what` says in the message what the other run is working on.
 
     flock is released by the kernel when the process dies, even by SIGKILL, so a crashed run
     never leaves a stale lock behind.
     """
-    path = folder / LOCK_FILE_NAME
     fd = os.open(path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE_MODE)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -29,7 +29,7 @@ def workshop_lock(folder: Path) -> Iterator[None]:
         holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
         os.close(fd)
         raise LockedError(
-            f"another keyprov run (pid {holder}) is working on {folder}; nothing was changed. "
+            f"another keyprov run (pid {holder}) is working on {what}; nothing was changed. "
             "Wait for it to finish, then run again."
         ) from error
     try:
@@ -39,3 +39,9 @@ def workshop_lock(folder: Path) -> Iterator[None]:
     finally:
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
+
+
+def workshop_lock(folder: Path) -> contextlib.AbstractContextManager[None]:
+    """The folder's own lock, beside the workshop's (registry.Registry.lock): two users'
+    registries naming one folder still cannot work on it at once."""
+    return exclusive_lock(folder / LOCK_FILE_NAME, what=str(folder))

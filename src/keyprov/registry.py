@@ -20,8 +20,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from keyprov.errors import LocalFileError, LockedError
+from keyprov.errors import LocalFileError
 from keyprov.files import PRIVATE_FILE_MODE, atomic_private_writer, ensure_private_dir
+from keyprov.lock import exclusive_lock
 
 HOME_VARIABLE = "KEYPROV_HOME"
 REGISTRY_FILE_NAME = "workshops.json"
@@ -155,23 +156,8 @@ class Registry:
         folder = self._ensure_home() / "locks"
         ensure_private_dir(folder)
         path = folder / f"{_slug(account)}--{_slug(name)}.lock"
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE_MODE)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as error:
-            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
-            os.close(fd)
-            raise LockedError(
-                f"another keyprov run (pid {holder}) is working on workshop {name!r}; nothing "
-                "was changed. Wait for it to finish, then run again."
-            ) from error
-        try:
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, str(os.getpid()).encode(), 0)
+        with exclusive_lock(path, what=f"workshop {name!r}"):
             yield
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
 
     def _ensure_home(self) -> Path:
         try:

@@ -98,14 +98,7 @@ class ProvisionSettings:
 
     @property
     def roster_options(self) -> RosterOptions:
-        return RosterOptions(
-            self.roster,
-            self.default_limit,
-            self.limit_reset,
-            self.max_limit,
-            self.sheet,
-            self.column_overrides,
-        )
+        return self.desired.roster_options()
 
 
 @dataclass
