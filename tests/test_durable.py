@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from keyprov.client import OpenRouterClient
+from keyprov.locate import account_label
 from keyprov.registry import Registry
 from keyprov.sandbox import Sandbox
 from tests.helpers import Invocation, invoke, keyprov_process_env, make_roster, run_keyprov
@@ -214,7 +216,7 @@ def test_every_command_that_writes_holds_the_one_lock_of_the_workshop(
     assert machine.run(folder, "provision", "ws.csv").returncode == 0
     other = machine.folder("B", roster_rows=None)
     before = files_under(machine.root)
-    with Registry.default().lock("ws", client.current_key()["label"]):
+    with Registry.default().lock("ws", account_label(client)):
         done = machine.run(other, *command)
     assert done.returncode == 2, done.stderr
     assert "another keyprov run" in done.stderr
@@ -391,3 +393,25 @@ def test_a_command_naming_no_workshop_lists_the_known_ones(machine: Machine, com
         done.stderr
     )
     assert machine.sandbox.request_log == [], "decided before any request"
+
+
+def test_a_new_management_key_of_the_same_owner_still_finds_the_workshop(
+    tmp_path: Path,
+) -> None:
+    """After a leak the instructor rotates the management key: same owner, new key, new
+    label. The workshop is its owner's, so it is still found, and nothing is doubled."""
+    state = tmp_path / "sandbox-state.json"
+    make_roster(tmp_path / "ws.csv", 3)
+    first_key, second_key = ("sk-or-v1-" + secrets.token_hex(32) for _ in range(2))
+    with Sandbox(first_key, state_path=state) as sandbox:
+        env = {"OPENROUTER_PROVISIONING_KEY": first_key, "OPENROUTER_BASE_URL": sandbox.base_url}
+        assert (
+            invoke(["provision", "ws.csv", "--limit", "1"], env=env, cwd=tmp_path).returncode == 0
+        )
+    with Sandbox(second_key, state_path=state) as sandbox:
+        env = {"OPENROUTER_PROVISIONING_KEY": second_key, "OPENROUTER_BASE_URL": sandbox.base_url}
+        done = invoke(["check", "ws.csv"], env=env, cwd=tmp_path)
+        assert done.returncode == 0, done.stdout + done.stderr
+        again = invoke(["provision", "ws.csv"], env=env, cwd=tmp_path)
+        assert again.returncode == 0, again.stderr
+        assert len(sandbox.keys()) == 3

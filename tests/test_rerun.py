@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from keyprov.client import OpenRouterClient
+from keyprov.locate import account_label
 from keyprov.registry import Registry
 from keyprov.sandbox import Sandbox
 from tests.helpers import (
@@ -234,7 +235,7 @@ def test_an_overlapping_run_exits_2_and_changes_nothing(
     workshop: CliWorkshop, client: OpenRouterClient
 ) -> None:
     make_roster(workshop.roster, 2)
-    account = client.current_key()["label"]
+    account = account_label(client)
     with Registry.default().lock("ws", account):
         done = workshop.provision()
     assert done.returncode == 2

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from keyprov.client import OpenRouterClient
-from keyprov.locate import ListedWorkshop, Relocation
+from keyprov.locate import ListedWorkshop, Relocation, account_label
 from keyprov.registry import WorkshopRecord
 from keyprov.render.workshops import relocation_line, workshops_lines
 from keyprov.sandbox import Sandbox
@@ -62,7 +62,7 @@ def test_each_workshop_is_listed_with_its_counts_after_every_command(
     assert user.run(second, "provision", "ws30.csv").returncode == 0
 
     rows = user.workshops()
-    account = client.current_key()["label"]
+    account = account_label(client)
     # name, account, participants, keys enabled, date, time, UTC, command, exit, folder
     assert rows["bssdh"][:4] == ["bssdh", account, "3", "3"]
     assert rows["bssdh"][7:] == ["provision", "0", str(first / "output" / "bssdh")]

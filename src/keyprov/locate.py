@@ -32,16 +32,22 @@ class WorkshopElsewhereError(ConfigurationError):
 
 
 def account_label(client: OpenRouterClient) -> str:
-    """The account a management key belongs to, as the server labels the key (GET /key).
+    """The account a management key belongs to, as the server names it (GET /key).
 
-    Never the key, nor a hash of it: the label is what the dashboard shows for it too.
+    The key's owner (`creator_user_id`) when the server says who it is: the same for every
+    management key of that person, so a key rotated after a leak, or a second key, still
+    finds the workshops. Else the key's own label (`sk-or-v1-abc...123`). Never the key, nor
+    a hash of it.
     """
     data = client.current_key()
+    owner = data.get("creator_user_id")
+    if isinstance(owner, str) and owner.strip():
+        return owner.strip()
     label = data.get("label")
     if not isinstance(label, str) or not label:
         raise ConfigurationError(
-            "GET /key answered without the management key's label, which keyprov files the "
-            "workshop under; is OPENROUTER_BASE_URL an OpenRouter API (…/api/v1)?"
+            "GET /key answered without the management key's owner or label, which keyprov "
+            "files the workshop under; is OPENROUTER_BASE_URL an OpenRouter API (…/api/v1)?"
         )
     return label
 
