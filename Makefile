@@ -42,7 +42,7 @@ check report revoke: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/bench.py $(ARGS)
 
-# Its own state file, not the demo's (output/.sandbox-state.json), so the two never mix keys.
+# Its own state file, not the demo's (output/demo/.sandbox-state.json): the two never mix keys.
 sandbox: $(STAMP)
 	$(BIN)/keyprov sandbox --state output/.sandbox/state.json $(ARGS)
 

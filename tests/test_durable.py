@@ -415,3 +415,21 @@ def test_a_new_management_key_of_the_same_owner_still_finds_the_workshop(
         again = invoke(["provision", "ws.csv"], env=env, cwd=tmp_path)
         assert again.returncode == 0, again.stderr
         assert len(sandbox.keys()) == 3
+
+
+def test_a_workshop_is_not_run_against_another_server(machine: Machine) -> None:
+    """Its keys are where it was provisioned: against another server every key would look
+    deleted, be made again, and the real keys' secrets would be replaced."""
+    folder = machine.folder("A")
+    assert machine.run(folder, "provision", "ws.csv").returncode == 0
+    workshop_file = folder / "output" / "ws" / "workshop.json"
+    data = json.loads(workshop_file.read_text())
+    assert data["server"] == "this machine (a sandbox)"
+    workshop_file.write_text(json.dumps({**data, "server": "https://openrouter.ai"}))
+    before = files_under(machine.root)
+    for command in (("provision", "ws.csv"), ("check", "ws.csv"), ("revoke", "ws.csv")):
+        done = machine.run(folder, *command)
+        assert done.returncode == 2, done.stderr
+        assert "has its keys on https://openrouter.ai" in done.stderr
+    assert machine.writes() == []
+    assert files_under(machine.root) == before

@@ -63,7 +63,9 @@ def test_check_finds_every_kind_of_unreadiness(
     client.update_key(workshop.key_of("person2@example.org")["hash"], disabled=True)
     workshop.sandbox.set_credits(total_credits=2.5, total_usage=0)  # 3 live keys x 1 USD + 7
 
-    done = workshop.keyprov("check", "ws.csv", "--warn-days", "2")
+    # Expected to last longer than they do: expiring within --warn-days is a problem.
+    later = (datetime.now(UTC) + timedelta(days=30)).date().isoformat()
+    done = workshop.keyprov("check", "ws.csv", "--warn-days", "2", "--expires", later)
     assert done.returncode == 1
     lines = check_lines(done)
     assert "expires soon" in lines["person0@example.org"]
@@ -75,9 +77,18 @@ def test_check_finds_every_kind_of_unreadiness(
         "ws: NOT READY: 5 of 5 participants not ready, and 1 workshop problem"
     )
 
-    later = (datetime.now(UTC) + timedelta(days=30)).date().isoformat()
     done = workshop.keyprov("check", "ws.csv", "--expires", later, "--warn-days", "0")
     assert f"expected {later}T23:59:59Z" in check_lines(done)["person3@example.org"]
+
+
+def test_keys_that_end_with_the_workshop_as_asked_are_ready_the_morning_of(
+    workshop: CliWorkshop, client: OpenRouterClient
+) -> None:
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).date().isoformat()
+    workshop.provisioned(2, "--expires", tomorrow)
+    done = workshop.keyprov("check", "ws.csv")  # the default --warn-days is 2
+    assert done.returncode == 0, done.stdout
+    assert "expires soon" not in done.stdout
 
 
 def test_check_finds_keys_with_nothing_left_not_ready(workshop: CliWorkshop) -> None:
@@ -95,7 +106,7 @@ def test_check_finds_keys_with_nothing_left_not_ready(workshop: CliWorkshop) -> 
         in (lines["person0@example.org"])
     )
     assert (
-        "top up with keyprov set-limit --participant person0@example.org --add USD"
+        "top up with keyprov set-limit --workshop ws --participant person0@example.org --add USD"
         in (lines["person0@example.org"])
     )
     assert "-0.16 of 1.00 USD" in lines["person1@example.org"]

@@ -53,7 +53,9 @@ def _keyprov(arguments: list[str], env: dict[str, str]) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--roster", type=Path, default=Path("roster/example.csv"))
-    parser.add_argument("--out", type=Path, default=Path("output"))
+    # Its own folder: the README's walk-through against `make sandbox` uses output/example,
+    # and the two must never share a state (their keys are on different sandboxes).
+    parser.add_argument("--out", type=Path, default=Path("output") / "demo")
     parser.add_argument("--limit", type=float, default=1.0)
     args = parser.parse_args()
     sys.exit(run_demo(args.roster, args.out, args.limit))

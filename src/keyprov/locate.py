@@ -19,7 +19,13 @@ from keyprov.client import OpenRouterClient
 from keyprov.errors import ConfigurationError
 from keyprov.ledger import STATE_FILE_NAME
 from keyprov.outputs import KEYS_FILE_NAME
-from keyprov.registry import WORKSHOP_FILE_NAME, Registry, WorkshopFile, WorkshopRecord
+from keyprov.registry import (
+    WORKSHOP_FILE_NAME,
+    Registry,
+    WorkshopFile,
+    WorkshopRecord,
+    server_of,
+)
 from keyprov.workshop import Workshop, WorkshopRef
 
 
@@ -234,7 +240,25 @@ def _unknown(
 def find_workshop(ref: WorkshopRef, client: OpenRouterClient) -> Workshop:
     """The workshop a command that only reads works on; raises UnknownWorkshopError."""
     workshop, _record = locate(ref, account_label(client), Registry.default(), creating=False)
+    refuse_another_server(workshop, client.base_url)
     return workshop
+
+
+def refuse_another_server(workshop: Workshop, base_url: str) -> None:
+    """A workshop's keys are on the server it was provisioned on: pointed at another (the
+    sandbox and openrouter.ai, say), every key would look deleted and be made again, and the
+    secrets of the real ones would be replaced."""
+    found = WorkshopFile.read(workshop.folder)
+    if found is None or not found.server:
+        return
+    here = server_of(base_url)
+    if found.server != here:
+        raise WorkshopElsewhereError(
+            f"workshop {workshop.name!r} in {workshop.folder} has its keys on {found.server}, "
+            f"but OPENROUTER_BASE_URL points at {here}; nothing was sent that writes. Point "
+            "OPENROUTER_BASE_URL back at that server, or give this run another --workshop "
+            "(or --out) for a workshop on this one."
+        )
 
 
 @dataclass(frozen=True)

@@ -72,6 +72,8 @@ class WorkshopFile:
     created: str
     options: dict[str, Any] = field(default_factory=dict)
     """The options provision applied last, as JSON: later commands use them."""
+    server: str = ""
+    """Which server its keys are on (see `server_of`); empty in a folder from before."""
 
     @classmethod
     def read(cls, folder: Path) -> WorkshopFile | None:
@@ -83,6 +85,7 @@ class WorkshopFile:
                 str(data["account"]),
                 str(data["created"]),
                 dict(data.get("options") or {}),
+                str(data.get("server") or ""),
             )
         except (FileNotFoundError, NotADirectoryError):
             return None  # no such folder (yet): making it says what is wrong, if anything
@@ -96,6 +99,21 @@ class WorkshopFile:
         data = json.dumps(asdict(self), indent=2, ensure_ascii=False) + "\n"
         with atomic_private_writer(folder / WORKSHOP_FILE_NAME) as handle:
             handle.write(data.encode())
+
+
+def server_of(base_url: str) -> str:
+    """The server a base URL reaches, as a workshop remembers it: scheme, host and port; any
+    port on this machine is one server (the sandbox starts on a new port each time)."""
+    from urllib.parse import urlsplit
+
+    from keyprov.netaddr import is_loopback
+
+    parts = urlsplit(base_url)
+    host = parts.hostname or ""
+    if is_loopback(host):
+        return "this machine (a sandbox)"
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}"
 
 
 def _slug(text: str) -> str:

@@ -26,13 +26,13 @@ from keyprov.files import ensure_private_dir, remove_stale_temporaries
 from keyprov.gitignore import refuse_unignored
 from keyprov.keynames import about_sheet
 from keyprov.ledger import Ledger
-from keyprov.locate import account_label, locate
+from keyprov.locate import account_label, locate, refuse_another_server
 from keyprov.lock import workshop_lock
 from keyprov.models import ApiKey
 from keyprov.outputs import write_keys_workbook
 from keyprov.pseudonyms import NameMode
 from keyprov.recovery import file_digest
-from keyprov.registry import Registry, WorkshopFile, WorkshopRecord, now
+from keyprov.registry import Registry, WorkshopFile, WorkshopRecord, now, server_of
 from keyprov.roster import Participant
 from keyprov.snapshot import (
     ListingCallback,
@@ -134,9 +134,13 @@ class Session:
         found = WorkshopFile.read(self.workshop.folder)
         created = found.created if found is not None else now()
         with contextlib.suppress(OSError):
-            WorkshopFile(self.workshop.name, self.workshop.account, created, self.remember).write(
-                self.workshop.folder
-            )
+            WorkshopFile(
+                self.workshop.name,
+                self.workshop.account,
+                created,
+                self.remember,
+                server_of(self.client.base_url),
+            ).write(self.workshop.folder)
 
     def note(self, identity: str, note: RowNote) -> None:
         self.notes[identity] = note
@@ -269,8 +273,9 @@ def session(
         workshop, record = locate(ref, account, registry, creating=creating)
         # The whole folder must be ignored: temporary copies of the secret files live there too.
         refuse_unignored([workshop.folder / ".any-file"], force=force)
+        refuse_another_server(workshop, client.base_url)
         with _opened(workshop) as (ledger, audit):
-            _file_workshop(workshop, record, registry)
+            _file_workshop(workshop, record, registry, server_of(client.base_url))
             yield from _run(Session(workshop, client, ledger, audit, command), registry, details)
 
 
@@ -303,10 +308,12 @@ def _opened(workshop: Workshop) -> Iterator[tuple[Ledger, AuditLog]]:
         lock.__exit__(None, None, None)
 
 
-def _file_workshop(workshop: Workshop, record: WorkshopRecord | None, registry: Registry) -> None:
+def _file_workshop(
+    workshop: Workshop, record: WorkshopRecord | None, registry: Registry, server: str
+) -> None:
     """Say in the folder which workshop it holds, and where the registry finds it."""
     if WorkshopFile.read(workshop.folder) is None:
-        WorkshopFile(workshop.name, workshop.account, now()).write(workshop.folder)
+        WorkshopFile(workshop.name, workshop.account, now(), server=server).write(workshop.folder)
     if record is None or Path(record.folder) != workshop.folder:
         created = record.created if record is not None else now()
         registry.put(WorkshopRecord(workshop.name, workshop.account, str(workshop.folder), created))

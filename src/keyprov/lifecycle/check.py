@@ -88,7 +88,11 @@ def check_workshop(
     wanted_expiry = expires_at(expires)
     rows = [
         _check_participant(
-            item, current.entries.get(item.participant.identity), wanted_expiry, horizon
+            item,
+            current.entries.get(item.participant.identity),
+            wanted_expiry,
+            _Times(moment, horizon),
+            Fixes(workshop.name, str(desired.roster or "ROSTER")),
         )
         for item in plan.items
     ]
@@ -163,19 +167,45 @@ def expectations(
     ]
 
 
+@dataclass(frozen=True)
+class _Times:
+    now: datetime
+    horizon: datetime
+    """A key expiring before this is 'expiring soon' (unless that is what was asked for)."""
+
+
+@dataclass(frozen=True)
+class Fixes:
+    """What the commands check suggests need, so they run as written."""
+
+    workshop: str
+    roster: str
+
+    def provision(self) -> str:
+        return f"keyprov provision {self.roster}"
+
+    def for_participant(self, command: str, identity: str, rest: str = "") -> str:
+        line = f"keyprov {command} --workshop {self.workshop} --participant {identity}"
+        return f"{line} {rest}".rstrip()
+
+
 def _check_participant(
     item: ParticipantPlan,
     entry: LedgerEntry | None,
     wanted_expires_at: str | None,
-    horizon: datetime,
+    times: _Times,
+    fixes: Fixes,
 ) -> CheckRow:
     participant = item.participant
     key = item.key
     problems: list[str] = []
     if item.action is Action.CREATE:
-        problems.append("no key: run keyprov provision")
+        problems.append(f"no key: run {fixes.provision()}")
     elif item.action is Action.SECRET_LOST:
-        problems.append("a key is on the server but its secret is not in the local state")
+        problems.append(
+            "a key is on the server but its secret is not in the local state: "
+            f"{fixes.for_participant('rotate', participant.identity)} gives them a new one"
+        )
     elif item.action is Action.DISABLED:
         problems.append("its key is disabled")
     if key is not None and item.action is not Action.SECRET_LOST:
@@ -184,7 +214,7 @@ def _check_participant(
             problems.append(f"the key has no spending limit, expected {expected:.2f} USD")
         elif abs(key.limit - expected) > LIMIT_TOLERANCE:
             problems.append(f"limit is {key.limit:.2f} USD, expected {expected:.2f}")
-        if not key.disabled and (nothing_left := _nothing_left(key, participant)):
+        if not key.disabled and (nothing_left := _nothing_left(key, participant, fixes)):
             problems.append(nothing_left)
         if key.limit_reset != participant.limit_reset:
             problems.append(f"limit reset is {key.limit_reset}, expected {participant.limit_reset}")
@@ -192,7 +222,10 @@ def _check_participant(
         expiry = parse_time(key.expires_at)
         if wanted_expiry is not None and expiry != wanted_expiry:
             problems.append(f"expires {key.expires_at}, expected {wanted_expires_at}")
-        if expiry is not None and expiry <= horizon:
+        if expiry is not None and expiry <= times.now:
+            problems.append(f"expired ({key.expires_at})")
+        elif expiry is not None and expiry <= times.horizon and expiry != wanted_expiry:
+            # A key that ends when the workshop does, as asked, is not a surprise.
             problems.append(f"expires soon ({key.expires_at})")
     extra = [duplicate for duplicate in item.duplicates if not duplicate.disabled]
     if extra:
@@ -214,7 +247,7 @@ def _check_participant(
     )
 
 
-def _nothing_left(key: ApiKey, participant: Participant) -> str | None:
+def _nothing_left(key: ApiKey, participant: Participant, fixes: Fixes) -> str | None:
     """A key that cannot pay for one more request is not ready, whatever else is right."""
     remaining = key.limit_remaining
     if remaining is None or key.limit is None or remaining >= NOTHING_LEFT:
@@ -222,7 +255,7 @@ def _nothing_left(key: ApiKey, participant: Participant) -> str | None:
     until = f" until its {key.limit_reset} reset" if key.limit_reset else ""
     return (
         f"nothing left to spend{until}: {remaining:.2f} of {key.limit:.2f} USD; top up with "
-        f"keyprov set-limit --participant {participant.identity} --add USD"
+        f"{fixes.for_participant('set-limit', participant.identity, '--add USD')}"
     )
 
 

@@ -23,7 +23,7 @@ from keyprov.guarding import (
     Guard,
     ensure_guardrail,
 )
-from keyprov.locate import account_label, locate, remembered_locally
+from keyprov.locate import account_label, locate, refuse_another_server, remembered_locally
 from keyprov.outcomes import ResultCallback, Results
 from keyprov.planner import Action, Plan
 from keyprov.provision.credits import CREDITS_UNKNOWN, check_credits, prefetch_credits, read_credits
@@ -189,6 +189,7 @@ def _dry_run(
     """The plan a real run would apply, computed with reads only; no file is written."""
     account = account_label(client)
     workshop, _ = locate(settings.workshop_ref, account, Registry.default(), creating=True)
+    refuse_another_server(workshop, client.base_url)
     if workshop.options != remembered:
         settings = settings.with_remembered(workshop.options)
         participants = load_roster(settings).participants
