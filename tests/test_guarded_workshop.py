@@ -51,8 +51,11 @@ def test_models_make_one_guardrail_with_every_key_on_it_and_a_rerun_writes_nothi
 def test_changing_the_list_is_one_patch_and_a_typo_writes_nothing(workshop: CliWorkshop) -> None:
     make_roster(workshop.roster, 3)
     assert workshop.provision("--models", MODELS).returncode == 0
+    dry = workshop.provision("--models", "openai/gpt-4o-mini", "--dry-run")
+    assert "would update guardrail keyprov:ws" in dry.stdout, dry.stdout
     done = workshop.provision("--models", "openai/gpt-4o-mini")
     assert done.returncode == 0, done.stderr
+    assert "did update guardrail keyprov:ws" in done.stdout, done.stdout
     (patch,) = workshop.writes()
     assert patch.method == "PATCH" and "/guardrails/" in patch.path
     assert allowed(workshop.sandbox.guardrails()[0]) == ["openai/gpt-4o-mini"]

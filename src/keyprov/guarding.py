@@ -74,6 +74,8 @@ class Guard:
     policy: GuardrailPolicy
     catalogue: Catalogue | None
     guardrail: Guardrail | None = None
+    change: str | None = None
+    """What this run changed on the guardrail, in words (None: nothing)."""
 
     @property
     def active(self) -> bool:
@@ -99,7 +101,7 @@ def ensure_guardrail(held: Session, policy: GuardrailPolicy, catalogue: Catalogu
             changes=list(plan.changes),
             policy=policy.to_json(),
         )
-    return Guard(policy, catalogue, guardrail)
+    return Guard(policy, catalogue, guardrail, plan.in_words() if plan.writes else None)
 
 
 def assign_keys(held: Session, guard: Guard, key_hashes: Iterable[str]) -> AssignResult | None:
@@ -119,6 +121,16 @@ def assign_keys(held: Session, guard: Guard, key_hashes: Iterable[str]) -> Assig
         missing=sorted(result.missing),
     )
     return result
+
+
+def guardrail_change(
+    client: OpenRouterClient, workshop: str, policy: GuardrailPolicy, catalogue: Catalogue | None
+) -> str | None:
+    """For a dry run: what provision would change on the guardrail, in words (reads only)."""
+    plan = plan_guardrail(
+        policy, client.list_guardrails(), workshop, catalogue=catalogue or Catalogue(())
+    )
+    return plan.in_words() if plan.writes else None
 
 
 def guardrail_problems(

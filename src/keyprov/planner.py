@@ -72,6 +72,9 @@ class Plan:
     """This workshop's keys on the server whose participant is no longer in the roster."""
     expires_at: str | None = None
     """The expiry the run asks for; None asks for none, so no key's expiry is wrong."""
+    owners: Mapping[str, tuple[str, str, str]] = field(default_factory=dict)
+    """For keys not in the roster: key hash -> (name, email, id or '') as the state knows
+    them, so a pseudonym is shown as the person it stands for."""
 
     @property
     def expiry_mismatches(self) -> list[ParticipantPlan]:
@@ -127,7 +130,17 @@ def make_plan(
     not_in_roster = [
         key for key in server_keys if (who := owner(key)) is not None and who not in in_roster
     ]
-    return Plan(workshop, items, not_in_roster, expires_at)
+    known = {entry.hash: entry for entry in ledger.values() if entry.hash}
+    owners = {
+        key.hash: (
+            known[key.hash].name,
+            known[key.hash].email,
+            known[key.hash].participant_id or "",
+        )
+        for key in not_in_roster
+        if key.hash in known
+    }
+    return Plan(workshop, items, not_in_roster, expires_at, owners)
 
 
 def _flag_expiry(item: ParticipantPlan, wanted: str | None) -> ParticipantPlan:
@@ -270,7 +283,10 @@ def _limit_differs(current: float | None, wanted: float) -> bool:
 def _describe_change(key: ApiKey, patch: Mapping[str, Any]) -> str:
     changes = []
     if "limit" in patch:
-        changes.append(f"limit {key.limit} -> {patch['limit']:g} USD")
+        before = "none" if key.limit is None else f"{key.limit:.2f}"
+        changes.append(f"limit {before} -> {patch['limit']:.2f} USD")
     if "limit_reset" in patch:
-        changes.append(f"limit reset {key.limit_reset} -> {patch['limit_reset']}")
+        changes.append(
+            f"limit reset {key.limit_reset or 'none'} -> {patch['limit_reset'] or 'none'}"
+        )
     return ", ".join(changes)

@@ -22,6 +22,7 @@ from keyprov.guarding import (
     POLICY_OPTION,
     Guard,
     ensure_guardrail,
+    guardrail_change,
 )
 from keyprov.locate import account_label, locate, refuse_another_server, remembered_locally
 from keyprov.outcomes import ResultCallback, Results
@@ -81,6 +82,7 @@ def _provision_in(
         if guarded.matters
         else Guard(guarded.policy, None)
     )
+    result.guardrail_change = guard.change
     try:
         result.results = applier.apply(result.plan)
     finally:
@@ -121,6 +123,10 @@ def provision(
     if settings.dry_run:
         result = _dry_run(settings, client, roster.participants, remembered, on_listing)
         result.guardrail = guarded.policy
+        if guarded.matters:
+            result.guardrail_change = guardrail_change(
+                client, settings.workshop_name, guarded.policy, guarded.catalogue
+            )
         result.roster_notes = notes
         result.warnings = _expiry_warnings(settings)
         result.expires_at = settings.expires_at

@@ -120,6 +120,8 @@ class ProvisionResult:
     """What the run could not check, though it went on."""
     guardrail: GuardrailPolicy | None = None
     """The models, providers and data retention the workshop's keys are held to."""
+    guardrail_change: str | None = None
+    """What the run changed (a dry run: would change) on the workshop's guardrail."""
     stats: RunStats | None = None
     """What the run went through: retries, unanswered creates and how they were resolved."""
     expires_at: str | None = None

@@ -74,6 +74,8 @@ def dry_run_lines(result: ProvisionResult, *, quiet: bool = False) -> Lines:
             allow_overcommit=result.allow_overcommit,
         )
     )
+    if result.guardrail_change:
+        lines.out(f"  would {result.guardrail_change}")
     lines.err(*(f"warning: {warning}" for warning in result.warnings))
     lines.out(
         *expiry_lines(result.plan, result.roster), *secret_lost_lines(result.plan, result.roster)
@@ -132,13 +134,16 @@ def plan_rows(plan: Plan) -> list[str]:
     for key in plan.not_in_roster:
         identity = identity_from_key_name(plan.workshop, key.name) or key.name
         email, key_id = (identity, "") if "@" in identity else ("", identity)
+        name = ""
+        if key.hash in plan.owners:  # the state says who: never just a pseudonym
+            name, email, key_id = plan.owners[key.hash]
         limit = "" if key.limit is None else f"{key.limit:.2f} USD"
         state = "disabled" if key.disabled else "enabled"
         rows.append(
             (
                 "not in roster",
                 key_id,
-                "",
+                name,
                 email,
                 limit,
                 key.limit_reset or "",

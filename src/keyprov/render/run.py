@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from keyprov.models import ApiKey
 from keyprov.naming import identity_from_key_name
 from keyprov.outcomes import Outcome, ParticipantResult
 from keyprov.provision import ProvisionResult
@@ -78,6 +79,8 @@ def history_lines(result: ProvisionResult) -> list[str]:
             line += f"; requests waited {seconds(stats.waited_on_429_s)} in all on 429s"
         lines.append(line)
     lines.extend(_unanswered_lines(result, stats))
+    if result.guardrail_change:
+        lines.append(f"  did {result.guardrail_change}")
     if lines or result.pruned:
         lines.insert(0, f"  took {seconds(result.duration)}")
     return lines
@@ -128,10 +131,14 @@ def pruned_lines(result: ProvisionResult) -> list[str]:
     lines = [
         f"  disabled {plural(len(result.pruned), 'key')} (a disabled key can be enabled again):"
     ]
-    rows = [
-        (identity_from_key_name(result.workshop, key.name) or key.name, key.label)
-        for key in result.pruned[:PRUNED_SHOWN]
-    ]
+
+    def whose(key: ApiKey) -> str:
+        owner = result.plan.owners.get(key.hash)
+        if owner is not None:  # the state says who: never just a pseudonym
+            return who(owner[0], owner[1], owner[2])
+        return identity_from_key_name(result.workshop, key.name) or key.name
+
+    rows = [(whose(key), key.label) for key in result.pruned[:PRUNED_SHOWN]]
     lines.extend(table(rows, indent="    "))
     hidden = len(result.pruned) - PRUNED_SHOWN
     if hidden > 0:
