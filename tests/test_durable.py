@@ -433,3 +433,14 @@ def test_a_workshop_is_not_run_against_another_server(machine: Machine) -> None:
         assert "has its keys on https://openrouter.ai" in done.stderr
     assert machine.writes() == []
     assert files_under(machine.root) == before
+
+
+def test_a_roster_saved_again_under_another_name_is_warned_about(machine: Machine) -> None:
+    """'example (1).csv' is a new workshop by its name; its participants' keys are in
+    'ws' already, and a second key each is rarely what the instructor meant."""
+    folder = machine.folder("A")
+    assert machine.run(folder, "provision", "ws.csv").returncode == 0
+    shutil.copy(folder / "ws.csv", folder / "ws (1).csv")
+    done = machine.run(folder, "provision", "ws (1).csv", "--dry-run")
+    assert "already have keys in workshop 'ws'" in done.stderr, done.stderr
+    assert "--workshop ws" in done.stderr

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from keyprov.client import OpenRouterClient
-from keyprov.errors import ConfigurationError
-from keyprov.ledger import STATE_FILE_NAME
+from keyprov.errors import ConfigurationError, LocalFileError
+from keyprov.ledger import STATE_FILE_NAME, Ledger
 from keyprov.outputs import KEYS_FILE_NAME
 from keyprov.registry import (
     WORKSHOP_FILE_NAME,
@@ -272,6 +272,29 @@ class ListedWorkshop:
 def listed_workshops(registry: Registry) -> list[ListedWorkshop]:
     """Every workshop of this user, any account, as the registry has it (no request sent)."""
     return [ListedWorkshop(record, _has_state(record.path)) for record in registry.all()]
+
+
+def overlapping_workshops(
+    workshop: Workshop, identities: set[str], registry: Registry | None = None
+) -> list[tuple[str, int]]:
+    """Other workshops of the account whose states hold some of these participants: for a
+    new workshop, a roster saved under a new name ('example (1).csv') is the likeliest
+    cause, and the keys it would make are second keys for the same people."""
+    found = []
+    for record in (registry or Registry.default()).all():
+        if record.account != workshop.account or record.name == workshop.name:
+            continue
+        state = record.path / STATE_FILE_NAME
+        if not state.is_file():
+            continue
+        try:
+            known = {entry.identity for entry in Ledger.open(state).entries() if entry.has_key}
+        except LocalFileError:
+            continue
+        shared = len(known & identities)
+        if shared:
+            found.append((record.name, shared))
+    return sorted(found, key=lambda pair: -pair[1])
 
 
 def remembered_locally(ref: WorkshopRef) -> dict[str, Any]:

@@ -24,7 +24,13 @@ from keyprov.guarding import (
     ensure_guardrail,
     guardrail_change,
 )
-from keyprov.locate import account_label, locate, refuse_another_server, remembered_locally
+from keyprov.locate import (
+    account_label,
+    locate,
+    overlapping_workshops,
+    refuse_another_server,
+    remembered_locally,
+)
 from keyprov.outcomes import ResultCallback, Results
 from keyprov.planner import Action, Plan
 from keyprov.provision.credits import CREDITS_UNKNOWN, check_credits, prefetch_credits, read_credits
@@ -35,6 +41,7 @@ from keyprov.registry import Registry
 from keyprov.roster import Participant
 from keyprov.session import Session, session
 from keyprov.snapshot import ListingCallback, snapshot
+from keyprov.workshop import Workshop
 
 
 @dataclass(frozen=True)
@@ -57,6 +64,8 @@ def _provision_in(
     current = held.snapshot(events.on_listing)
     result.plan = current.plan(participants, expires_at=settings.expires_at)
     result.warnings.extend(_expiry_warnings(settings))
+    if not current.entries:
+        result.warnings.extend(_overlap_warnings(held.workshop, participants))
     _mark_removed(held, participants)
     _audit_plan(held.audit, result.plan)
     if events.on_plan is not None:
@@ -128,7 +137,7 @@ def provision(
                 client, settings.workshop_name, guarded.policy, guarded.catalogue
             )
         result.roster_notes = notes
-        result.warnings = _expiry_warnings(settings)
+        result.warnings = [*_expiry_warnings(settings), *result.warnings]
         result.expires_at = settings.expires_at
         result.allow_overcommit = settings.allow_overcommit
         return result
@@ -176,6 +185,16 @@ def provision(
     return result
 
 
+def _overlap_warnings(workshop: Workshop, participants: list[Participant]) -> list[str]:
+    identities = {participant.identity for participant in participants}
+    return [
+        f"workshop {workshop.name!r} is new, but {shared} of its {len(identities)} participants "
+        f"already have keys in workshop {other!r}: if this roster is that workshop's (saved "
+        f"again under another name?), stop and run with --workshop {other}."
+        for other, shared in overlapping_workshops(workshop, identities)
+    ]
+
+
 def _mark_removed(held: Session, participants: list[Participant]) -> None:
     """Remember who left the roster, so keys.xlsx says so whichever command rebuilds it."""
     in_roster = {participant.identity for participant in participants}
@@ -204,9 +223,12 @@ def _dry_run(
     credits = None
     if plan.with_action(Action.CREATE):
         credits = read_credits(client)
-    return ProvisionResult(
+    result = ProvisionResult(
         workshop.name, plan, credits=credits, dry_run=True, roster=settings.roster
     )
+    if not current.entries:
+        result.warnings.extend(_overlap_warnings(workshop, participants))
+    return result
 
 
 def _expiry_warnings(settings: ProvisionSettings) -> list[str]:
