@@ -24,6 +24,7 @@ from keyprov.handouts import (
     write_mail_merge_csv,
 )
 from keyprov.handouts.mailmerge import COLUMNS
+from keyprov.handouts.wording import HANDOUT_FIELDS
 from keyprov.redaction import mask_secret
 
 NAMES = (
@@ -157,6 +158,13 @@ def test_fields_masked_for_previews_hold_no_secret():
         "This key replaces your previous key sk-or-v1-abc...123, which no longer works."
     )
     assert handout_fields(handout)["key"] == handout.secret
+
+
+def test_the_named_fields_are_exactly_what_a_handout_fills_in():
+    # The mail-merge columns and the template's placeholders are both read from this list;
+    # a name in it that no handout fills would break a merge or a send at the first row.
+    assert list(handout_fields(make_handout(0))) == list(HANDOUT_FIELDS)
+    assert "key" in COLUMNS and "key_label" not in COLUMNS
 
 
 def test_every_name_in_the_test_scripts_has_a_bundled_font():

@@ -14,28 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from keyprov.errors import ConfigurationError
+from keyprov.handouts.wording import HANDOUT_FIELDS
 
-KNOWN_FIELDS = (
-    "first_name",
-    "name",
-    "email",
-    "key",
-    "key_label",
-    "limit",
-    "limit_reset",
-    "budget",
-    "last_day",
-    "last_day_date",
-    "models",
-    "base_url",
-    "quickstart",
-    "quickstart_env",
-    "quickstart_curl",
-    "quickstart_python",
-    "budget_left",
-    "replaces",
-    "workshop",
-)
+KNOWN_FIELDS = (*HANDOUT_FIELDS, "workshop")
 """Every placeholder: the handout's fields (`keyprov.handouts.handout_fields`) and `workshop`."""
 NOT_IN_SUBJECT = frozenset({"key", "quickstart", "budget_left"})
 """The key, because a subject shows in notifications, lock screens and server logs; the others

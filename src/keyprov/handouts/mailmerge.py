@@ -14,27 +14,11 @@ from pathlib import Path
 
 from keyprov.files import atomic_private_writer
 from keyprov.handouts.model import Handout
-from keyprov.handouts.wording import handout_fields
+from keyprov.handouts.wording import HANDOUT_FIELDS, handout_fields
 
-COLUMNS = (
-    "first_name",
-    "name",
-    "email",
-    "key",
-    "limit",
-    "limit_reset",
-    "budget",
-    "last_day",
-    "last_day_date",
-    "models",
-    "base_url",
-    "quickstart",
-    "quickstart_env",
-    "quickstart_curl",
-    "quickstart_python",
-    "budget_left",
-    "replaces",
-)
+# key_label is left out: the merge has the key itself, and a masked copy beside it only invites
+# pasting the wrong one.
+COLUMNS = tuple(name for name in HANDOUT_FIELDS if name != "key_label")
 """Merge-field names: no spaces, so every mail-merge tool takes them as they are. `quickstart`
 holds the three lines in one cell; the `quickstart_*` columns hold one each, for tools that
 drop line breaks."""

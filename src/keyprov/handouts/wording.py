@@ -137,6 +137,30 @@ def replaces_in_words(label: str | None) -> str:
     return f"This key replaces your previous key {label}, which no longer works."
 
 
+HANDOUT_FIELDS = (
+    "first_name",
+    "name",
+    "email",
+    "key",
+    "key_label",
+    "limit",
+    "limit_reset",
+    "budget",
+    "last_day",
+    "last_day_date",
+    "models",
+    "base_url",
+    "quickstart",
+    "quickstart_env",
+    "quickstart_curl",
+    "quickstart_python",
+    "budget_left",
+    "replaces",
+)
+"""The names `handout_fields` answers, in the order the mail-merge file and the template
+error messages list them."""
+
+
 def handout_fields(
     handout: Handout, *, masked: bool = False, base_url: str = BASE_URL
 ) -> dict[str, str]:
