@@ -13,32 +13,17 @@ from tests.test_sandbox_support import (
     KEY_ASSIGNMENT_FIELDS,
     MEMBER_ASSIGNMENT_FIELDS,
     MGMT,
+    assign,
     call,
+    create_guardrail,
     error_of,
 )
-
-WORKSPACE = "0df9e665-d932-5740-b2c7-b52af166bc11"
-OTHER_WORKSPACE = "6a1c4b8e-2f0d-4e57-9a3b-1c2d3e4f5a6b"
 
 
 @pytest.fixture
 def sandbox():
     with Sandbox(MGMT) as sb:
         yield sb
-
-
-def create_guardrail(sb, name="keyprov:ws", **fields):
-    r = call(sb, "POST", "/guardrails", json={"name": name, **fields})
-    assert r.status_code == 201, r.text
-    assert set(r.json()) == {"data"}
-    return r.json()["data"]
-
-
-def assign(sb, guardrail_id, hashes, *, remove=False, kind="keys"):
-    field = "key_hashes" if kind == "keys" else "member_user_ids"
-    suffix = "/remove" if remove else ""
-    path = f"/guardrails/{guardrail_id}/assignments/{kind}{suffix}"
-    return call(sb, "POST", path, json={field: hashes})
 
 
 # -- key assignments --------------------------------------------------------------------------

@@ -8,6 +8,8 @@ import re
 import requests
 
 MGMT = "sk-or-v1-test-management-key"
+WORKSPACE = "0df9e665-d932-5740-b2c7-b52af166bc11"
+OTHER_WORKSPACE = "6a1c4b8e-2f0d-4e57-9a3b-1c2d3e4f5a6b"
 SECRET_RE = re.compile(r"sk-or-v1-[0-9a-f]{64}")
 TIMESTAMP_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?\+00:00")
 KEY_FIELDS = {
@@ -140,3 +142,17 @@ MODEL_REQUIRED_FIELDS = {
     "links",
 }
 ISO_Z_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z")
+
+
+def create_guardrail(sb, name="keyprov:ws", **fields):
+    r = call(sb, "POST", "/guardrails", json={"name": name, **fields})
+    assert r.status_code == 201, r.text
+    assert set(r.json()) == {"data"}
+    return r.json()["data"]
+
+
+def assign(sb, guardrail_id, hashes, *, remove=False, kind="keys"):
+    field = "key_hashes" if kind == "keys" else "member_user_ids"
+    suffix = "/remove" if remove else ""
+    path = f"/guardrails/{guardrail_id}/assignments/{kind}{suffix}"
+    return call(sb, "POST", path, json={field: hashes})
