@@ -44,6 +44,25 @@ def make_roster(path: Path, count: int, *, limit: float | None = 1.0, start: int
     return write_csv(path, ("name", "email", "limit"), rows)
 
 
+def sandbox_env(sandbox: Sandbox, management_key: str, **extra: str) -> dict[str, str]:
+    """The environment that points `keyprov` at this sandbox with this management key."""
+    return {
+        "OPENROUTER_PROVISIONING_KEY": management_key,
+        "OPENROUTER_BASE_URL": sandbox.base_url,
+        **extra,
+    }
+
+
+def state_hashes(folder: Path) -> set[str]:
+    """Hashes of the keys whose secret the workshop's local state holds."""
+    hashes = set()
+    for line in (folder / "state.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        if record.get("event") == "created" and record.get("secret"):
+            hashes.add(record["hash"])
+    return hashes
+
+
 def keyprov_process_env(env: dict[str, str]) -> dict[str, str]:
     """This environment without the developer's own OPENROUTER_* settings, plus `env`."""
     base = {key: value for key, value in os.environ.items() if not key.startswith("OPENROUTER_")}
@@ -134,10 +153,7 @@ class CliWorkshop:
         self.sandbox = sandbox
         self.folder = folder
         self.roster = folder / "ws.csv"
-        self.env = {
-            "OPENROUTER_PROVISIONING_KEY": management_key,
-            "OPENROUTER_BASE_URL": sandbox.base_url,
-        }
+        self.env = sandbox_env(sandbox, management_key)
 
     def keyprov(self, *args: str) -> Invocation:
         """The real command, in this process (see `invoke`)."""

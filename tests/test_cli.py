@@ -16,18 +16,24 @@ from click.testing import CliRunner
 from keyprov.cli import cli
 from keyprov.roster.headers import FIELDS
 from keyprov.sandbox import Faults, RequestRecord, Sandbox
-from tests.helpers import REPO, invoke, key_name_in, make_roster, run_keyprov, write_csv
-
-
-def env_for(sandbox: Sandbox, key: str) -> dict[str, str]:
-    return {"OPENROUTER_PROVISIONING_KEY": key, "OPENROUTER_BASE_URL": sandbox.base_url}
+from tests.helpers import (
+    REPO,
+    invoke,
+    key_name_in,
+    make_roster,
+    run_keyprov,
+    sandbox_env,
+    write_csv,
+)
 
 
 def test_provision_logs_each_participant_with_a_running_count_and_exits_0(
     sandbox: Sandbox, management_key: str, tmp_path: Path
 ) -> None:
     make_roster(tmp_path / "ws.csv", 3)
-    done = run_keyprov(["provision", "ws.csv"], env=env_for(sandbox, management_key), cwd=tmp_path)
+    done = run_keyprov(
+        ["provision", "ws.csv"], env=sandbox_env(sandbox, management_key), cwd=tmp_path
+    )
 
     assert done.returncode == 0, done.stderr
     # Not a terminal: progress is one numbered line per participant, on stderr.
@@ -49,7 +55,7 @@ def test_a_rejected_provisioning_key_stops_at_once_with_exit_2(
 ) -> None:
     make_roster(tmp_path / "ws.csv", 3)
     done = run_keyprov(
-        ["provision", "ws.csv"], env=env_for(sandbox, "sk-or-v1-revoked"), cwd=tmp_path
+        ["provision", "ws.csv"], env=sandbox_env(sandbox, "sk-or-v1-revoked"), cwd=tmp_path
     )
     assert done.returncode == 2
     assert "OpenRouter rejected the provisioning key" in done.stderr
@@ -69,7 +75,9 @@ def test_a_bad_roster_exits_2_before_any_api_call(
         ("name", "email", "limit"),
         [("Ada", "ada@example.org", "1"), ("Bob", "bob-at-example.org", "x")],
     )
-    done = run_keyprov(["provision", "ws.csv"], env=env_for(sandbox, management_key), cwd=tmp_path)
+    done = run_keyprov(
+        ["provision", "ws.csv"], env=sandbox_env(sandbox, management_key), cwd=tmp_path
+    )
     assert done.returncode == 2
     assert "ws.csv, row 3, column 'email': 'bob-at-example.org' is not a valid email" in done.stderr
     assert "ws.csv, row 3, column 'limit': 'x' is not a number" in done.stderr
@@ -105,7 +113,9 @@ def test_some_participants_not_provisioned_exits_1(
 ) -> None:
     make_roster(tmp_path / "ws.csv", 2)
     sandbox.create_key_directly("keyprov:ws:person1@example.org", limit=1)  # secret not ours
-    done = run_keyprov(["provision", "ws.csv"], env=env_for(sandbox, management_key), cwd=tmp_path)
+    done = run_keyprov(
+        ["provision", "ws.csv"], env=sandbox_env(sandbox, management_key), cwd=tmp_path
+    )
     assert done.returncode == 1
     assert "person1@example.org: secret lost" in done.stderr
     assert len(sandbox.keys()) == 2, "the lost key is reported, never duplicated"
@@ -127,7 +137,9 @@ def test_cancelled_registrations_are_skipped_and_reported(
         [("Ada", "ada@example.org", "Attending"), ("Bob", "bob@example.org", "Refunded")],
     )
     done = invoke(
-        ["provision", "ws.csv", "--limit", "1"], env=env_for(sandbox, management_key), cwd=tmp_path
+        ["provision", "ws.csv", "--limit", "1"],
+        env=sandbox_env(sandbox, management_key),
+        cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr
     assert "note: skipped:" in done.stderr and "bob@example.org" in done.stderr
@@ -152,7 +164,7 @@ def test_concurrency_above_the_default_is_real(
     make_roster(tmp_path / "ws.csv", 96)
     done = invoke(
         ["provision", "ws.csv", "--concurrency", "96", "--quiet"],
-        env=env_for(sandbox, management_key),
+        env=sandbox_env(sandbox, management_key),
         cwd=tmp_path,
     )
 
@@ -177,7 +189,7 @@ def test_full_concurrency_fits_a_small_open_file_limit(
 
     done = run_keyprov(
         ["provision", "ws.csv", "--concurrency", "128", "--quiet"],
-        env=env_for(sandbox, management_key),
+        env=sandbox_env(sandbox, management_key),
         cwd=tmp_path,
         preexec_fn=small_limit,
     )
@@ -238,7 +250,7 @@ def test_verbose_after_the_roster_logs_the_requests(
     sandbox: Sandbox, management_key: str, tmp_path: Path
 ) -> None:
     make_roster(tmp_path / "ws.csv", 1)
-    env = env_for(sandbox, management_key)
+    env = sandbox_env(sandbox, management_key)
     quiet = invoke(["provision", "ws.csv", "--dry-run"], env=env, cwd=tmp_path)
     done = invoke(["provision", "ws.csv", "--dry-run", "--verbose"], env=env, cwd=tmp_path)
     assert done.returncode == quiet.returncode == 0, done.stderr
@@ -271,7 +283,9 @@ def test_a_bad_option_value_is_reported_as_the_option_with_the_usage(
 ) -> None:
     write_csv(tmp_path / "r.csv", ("name", "email"), [("Ada", "ada@example.org")])
     done = invoke(
-        ["provision", "r.csv", "--limit", "0"], env=env_for(sandbox, management_key), cwd=tmp_path
+        ["provision", "r.csv", "--limit", "0"],
+        env=sandbox_env(sandbox, management_key),
+        cwd=tmp_path,
     )
     assert done.returncode == 2
     assert done.stderr.splitlines() == [
@@ -295,7 +309,7 @@ def test_a_key_typed_without_its_prefix_is_never_echoed(
     arguments: list[str], sandbox: Sandbox, management_key: str, tmp_path: Path
 ) -> None:
     make_roster(tmp_path / "ws.csv", 1)
-    env = env_for(sandbox, management_key)
+    env = sandbox_env(sandbox, management_key)
     assert invoke(["provision", "ws.csv"], env=env, cwd=tmp_path).returncode == 0
     token = management_key.removeprefix("sk-or-v1-")
     done = invoke([arg.format(token=token) for arg in arguments], env=env, cwd=tmp_path)

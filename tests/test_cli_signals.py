@@ -8,7 +8,6 @@ and shutdown are the process's own.
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import signal
 import subprocess
@@ -19,13 +18,13 @@ from pathlib import Path
 import pytest
 
 from keyprov.sandbox import Faults, Sandbox
-from tests.helpers import keyprov_process_env, make_roster
+from tests.helpers import keyprov_process_env, make_roster, sandbox_env, state_hashes
 
 SIGNALS = [signal.SIGINT, signal.SIGTERM]
 
 
 def start(folder: Path, sandbox: Sandbox, key: str, *args: str) -> subprocess.Popen[str]:
-    env = {"OPENROUTER_PROVISIONING_KEY": key, "OPENROUTER_BASE_URL": sandbox.base_url}
+    env = sandbox_env(sandbox, key)
     return subprocess.Popen(
         [sys.executable, "-m", "keyprov", "provision", "ws.csv", *args],
         cwd=folder,
@@ -49,15 +48,6 @@ def wait_until(condition: object, timeout: float = 60) -> None:
     while not condition():  # type: ignore[operator]
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.001)
-
-
-def state_hashes(folder: Path) -> set[str]:
-    hashes = set()
-    for line in (folder / "state.jsonl").read_text().splitlines():
-        record = json.loads(line)
-        if record.get("event") == "created" and record.get("secret"):
-            hashes.add(record["hash"])
-    return hashes
 
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux's /proc")
@@ -141,7 +131,7 @@ def test_a_signal_while_the_outcome_is_printed_exits_130_with_the_outcome_whole(
     # outcome (--list), a moment that lasts until the test lets it go on.
     read_end, write_end = os.pipe()
     fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, 4096)
-    env = {"OPENROUTER_PROVISIONING_KEY": management_key, "OPENROUTER_BASE_URL": sandbox.base_url}
+    env = sandbox_env(sandbox, management_key)
     process = subprocess.Popen(
         [sys.executable, "-m", "keyprov", "provision", "ws.csv", "--list"],
         cwd=tmp_path,

@@ -23,7 +23,14 @@ from keyprov.client import OpenRouterClient
 from keyprov.locate import account_label
 from keyprov.registry import Registry
 from keyprov.sandbox import Sandbox
-from tests.helpers import Invocation, invoke, keyprov_process_env, make_roster, run_keyprov
+from tests.helpers import (
+    Invocation,
+    invoke,
+    keyprov_process_env,
+    make_roster,
+    run_keyprov,
+    sandbox_env,
+)
 
 LATER = (datetime.now(UTC) + timedelta(days=30)).date().isoformat()
 LATER_STILL = (datetime.now(UTC) + timedelta(days=60)).date().isoformat()
@@ -35,10 +42,7 @@ class Machine:
     def __init__(self, sandbox: Sandbox, management_key: str, root: Path) -> None:
         self.sandbox = sandbox
         self.root = root
-        self.env = {
-            "OPENROUTER_PROVISIONING_KEY": management_key,
-            "OPENROUTER_BASE_URL": sandbox.base_url,
-        }
+        self.env = sandbox_env(sandbox, management_key)
 
     def folder(self, name: str, roster_rows: int | None = 3) -> Path:
         """A folder of its own, holding a roster ws.csv (the same participants in each)."""
@@ -404,12 +408,12 @@ def test_a_new_management_key_of_the_same_owner_still_finds_the_workshop(
     make_roster(tmp_path / "ws.csv", 3)
     first_key, second_key = ("sk-or-v1-" + secrets.token_hex(32) for _ in range(2))
     with Sandbox(first_key, state_path=state) as sandbox:
-        env = {"OPENROUTER_PROVISIONING_KEY": first_key, "OPENROUTER_BASE_URL": sandbox.base_url}
+        env = sandbox_env(sandbox, first_key)
         assert (
             invoke(["provision", "ws.csv", "--limit", "1"], env=env, cwd=tmp_path).returncode == 0
         )
     with Sandbox(second_key, state_path=state) as sandbox:
-        env = {"OPENROUTER_PROVISIONING_KEY": second_key, "OPENROUTER_BASE_URL": sandbox.base_url}
+        env = sandbox_env(sandbox, second_key)
         done = invoke(["check", "ws.csv"], env=env, cwd=tmp_path)
         assert done.returncode == 0, done.stdout + done.stderr
         again = invoke(["provision", "ws.csv"], env=env, cwd=tmp_path)

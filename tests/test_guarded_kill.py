@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from keyprov.sandbox import Faults, Sandbox
-from tests.helpers import key_name_in, keyprov_process_env, make_roster
+from tests.helpers import key_name_in, keyprov_process_env, make_roster, sandbox_env
 
 PARTICIPANTS = 40
 KILLS = 10
@@ -34,7 +34,7 @@ def writes(sandbox: Sandbox) -> int:
 def test_kills_between_creates_and_assignments_converge(
     sandbox: Sandbox, management_key: str, tmp_path: Path
 ) -> None:
-    env = {"OPENROUTER_PROVISIONING_KEY": management_key, "OPENROUTER_BASE_URL": sandbox.base_url}
+    env = sandbox_env(sandbox, management_key)
     chance = random.Random(20261201)
     sandbox.faults = Faults(latency=0.02)
     size = 4

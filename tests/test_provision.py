@@ -25,7 +25,7 @@ from keyprov.ledger import Ledger
 from keyprov.provision import Outcome, ProvisionSettings, provision
 from keyprov.sandbox import Faults, Sandbox
 from keyprov.status import ExitStatus
-from tests.helpers import key_name_in, make_roster, run_keyprov, write_csv
+from tests.helpers import key_name_in, make_roster, run_keyprov, sandbox_env, write_csv
 
 
 def settings_for(roster: Path, tmp_path: Path, **overrides: object) -> ProvisionSettings:
@@ -162,7 +162,7 @@ def test_keyprov_provision_on_200_rows_against_a_faulty_server(
     """The same, as an instructor runs it: the real command, with its real backoff."""
     make_roster(tmp_path / "big.csv", 200)
     sandbox.faults = Faults(error_rate=0.10, drop_after_commit_rate=0.05, seed=11)
-    env = {"OPENROUTER_PROVISIONING_KEY": management_key, "OPENROUTER_BASE_URL": sandbox.base_url}
+    env = sandbox_env(sandbox, management_key)
     done = run_keyprov(["provision", "big.csv", "--quiet"], env=env, cwd=tmp_path)
 
     assert done.returncode == 0, done.stderr

@@ -14,7 +14,7 @@ import pytest
 from keyprov.ledger import Ledger
 from keyprov.models import ApiKey, CreatedKey
 from keyprov.sandbox import Faults, Sandbox
-from tests.helpers import CliWorkshop, invoke, keyprov_process_env, make_roster
+from tests.helpers import CliWorkshop, invoke, keyprov_process_env, make_roster, sandbox_env
 
 
 @pytest.fixture
@@ -110,7 +110,7 @@ def test_deleting_one_workshop_while_another_provisions_makes_no_duplicate(
     sandbox: Sandbox, management_key: str, tmp_path: Path
 ) -> None:
     """Offset pages shift when keys are deleted between them: B's listing misses keys."""
-    env = {"OPENROUTER_PROVISIONING_KEY": management_key, "OPENROUTER_BASE_URL": sandbox.base_url}
+    env = sandbox_env(sandbox, management_key)
     make_roster(tmp_path / "b.csv", 150)
     assert invoke(["provision", "b.csv", "--quiet"], env=env, cwd=tmp_path).returncode == 0
     sandbox.faults = Faults(latency=0.004)

@@ -10,7 +10,7 @@ from keyprov.errors import OptionError, RosterError
 from keyprov.roster import read_roster
 from keyprov.sandbox import Sandbox
 from keyprov.status import ExitStatus
-from tests.helpers import invoke, write_csv
+from tests.helpers import invoke, sandbox_env, write_csv
 
 
 def test_reads_name_email_and_per_row_limit_with_default(tmp_path: Path) -> None:
@@ -269,10 +269,7 @@ def test_the_command_reports_a_bad_option_as_the_option(
     roster = write_csv(tmp_path / "r.csv", ("name", "email"), [("Ada", "ada@example.org")])
     done = invoke(
         ["provision", str(roster), "--dry-run", "--out", str(tmp_path / "out"), *option],
-        env={
-            "OPENROUTER_PROVISIONING_KEY": management_key,
-            "OPENROUTER_BASE_URL": sandbox.base_url,
-        },
+        env=sandbox_env(sandbox, management_key),
         cwd=tmp_path,
     )
     assert done.returncode == 2

@@ -20,7 +20,7 @@ import pytest
 from keyprov.errors import RosterError
 from keyprov.roster import Roster, read_roster
 from keyprov.sandbox import Sandbox
-from tests.helpers import invoke
+from tests.helpers import invoke, sandbox_env
 
 CORPUS = Path(__file__).resolve().parent / "rosters"
 NOT_ROSTERS = {"make_corpus.py", "expected.json", "__pycache__"}
@@ -125,10 +125,7 @@ def test_cli_dry_run(file: str, sandbox: Sandbox, management_key: str, tmp_path:
     out = str(tmp_path / "out")
     done = invoke(
         ["provision", str(CORPUS / file), "--dry-run", "--out", out, *expected.get("options", [])],
-        env={
-            "OPENROUTER_PROVISIONING_KEY": management_key,
-            "OPENROUTER_BASE_URL": sandbox.base_url,
-        },
+        env=sandbox_env(sandbox, management_key),
         cwd=tmp_path,
     )
     assert "Traceback" not in done.stderr, done.stderr

@@ -19,15 +19,11 @@ import pytest
 from keyprov import cli
 from keyprov.ledger import Ledger
 from keyprov.sandbox import Sandbox
-from tests.helpers import Invocation, invoke, make_roster, run_keyprov
+from tests.helpers import Invocation, invoke, make_roster, run_keyprov, sandbox_env
 from tests.smtp import Mailbox
 from tests.test_send import smtp_env
 
 SECRET_FILES = {"keys.xlsx", "state.jsonl", "handouts.pdf", "mail-merge.csv"}
-
-
-def keyprov_env(sandbox: Sandbox, key: str, **extra: str) -> dict[str, str]:
-    return {"OPENROUTER_PROVISIONING_KEY": key, "OPENROUTER_BASE_URL": sandbox.base_url, **extra}
 
 
 def created_secrets(out: Path) -> list[str]:
@@ -47,7 +43,7 @@ def test_sentinel_secrets_never_leave_the_secret_files(
     smtp_server,
 ) -> None:
     out = tmp_path / "output"
-    env = keyprov_env(sandbox, management_key)
+    env = sandbox_env(sandbox, management_key)
     make_roster(tmp_path / "ws.csv", 12)
     printed: list[str] = []
 
@@ -194,7 +190,7 @@ def test_the_admin_key_as_an_argument_is_refused_without_echoing_it(
     make_roster(tmp_path / "ws.csv", 1)
     done = invoke(
         ["provision", "ws.csv", "--api-key", management_key],
-        env=keyprov_env(sandbox, management_key),
+        env=sandbox_env(sandbox, management_key),
         cwd=tmp_path,
     )
     assert done.returncode == 2
@@ -210,7 +206,7 @@ def test_a_key_without_the_openrouter_prefix_is_refused_by_value_on_the_command_
     make_roster(tmp_path / "ws.csv", 1)
     done = invoke(
         ["provision", f"--workshop={odd_key}", "ws.csv"],
-        env=keyprov_env(sandbox, odd_key),
+        env=sandbox_env(sandbox, odd_key),
         cwd=tmp_path,
     )
     assert done.returncode == 2 and odd_key not in done.stderr
@@ -221,7 +217,7 @@ def test_a_key_that_does_not_look_like_openrouters_gets_a_warning_not_an_echo(
 ) -> None:
     odd_key = "admin-" + secrets.token_hex(16)
     make_roster(tmp_path / "ws.csv", 1)
-    done = invoke(["provision", "ws.csv"], env=keyprov_env(sandbox, odd_key), cwd=tmp_path)
+    done = invoke(["provision", "ws.csv"], env=sandbox_env(sandbox, odd_key), cwd=tmp_path)
     assert "does not look like an OpenRouter key" in done.stderr
     assert odd_key not in done.stdout + done.stderr
 
@@ -263,7 +259,7 @@ def test_secret_files_are_private_from_the_first_byte(
     old_umask = os.umask(0o000)  # even a permissive umask must not widen them
     try:
         done = invoke(
-            ["provision", "ws.csv"], env=keyprov_env(sandbox, management_key), cwd=tmp_path
+            ["provision", "ws.csv"], env=sandbox_env(sandbox, management_key), cwd=tmp_path
         )
     finally:
         os.umask(old_umask)
@@ -279,7 +275,7 @@ def test_outputs_inside_a_git_work_tree_must_be_ignored(
 ) -> None:
     subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
     make_roster(tmp_path / "ws.csv", 1)
-    env = keyprov_env(sandbox, management_key)
+    env = sandbox_env(sandbox, management_key)
 
     done = invoke(["provision", "ws.csv"], env=env, cwd=tmp_path)
     assert done.returncode == 2
@@ -312,7 +308,7 @@ def test_doctor_reports_key_kind_permissions_and_git_ignore(
     sandbox: Sandbox, management_key: str, tmp_path: Path
 ) -> None:
     make_roster(tmp_path / "ws.csv", 1)
-    env = keyprov_env(sandbox, management_key)
+    env = sandbox_env(sandbox, management_key)
     assert invoke(["provision", "ws.csv"], env=env, cwd=tmp_path).returncode == 0
     done = invoke(["doctor"], env=env, cwd=tmp_path)
     assert done.returncode == 0, done.stdout
@@ -321,7 +317,7 @@ def test_doctor_reports_key_kind_permissions_and_git_ignore(
 
     (tmp_path / "output" / "ws" / "keys.xlsx").chmod(0o644)
     participant_key = created_secrets(tmp_path / "output")[0]
-    done = invoke(["doctor"], env=keyprov_env(sandbox, participant_key), cwd=tmp_path)
+    done = invoke(["doctor"], env=sandbox_env(sandbox, participant_key), cwd=tmp_path)
     assert done.returncode == 1
     assert re.search(r"^FAIL\s+management key\s+.*not a management key", done.stdout, re.M)
     assert re.search(r"^FAIL\s+permissions ws\s+keys.xlsx is -rw-r--r--", done.stdout, re.M)
@@ -335,5 +331,5 @@ def test_ignoring_only_the_secret_files_by_name_is_not_enough(
     subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
     (tmp_path / ".gitignore").write_text("keys.xlsx\nstate.jsonl\n")
     make_roster(tmp_path / "ws.csv", 1)
-    done = invoke(["provision", "ws.csv"], env=keyprov_env(sandbox, management_key), cwd=tmp_path)
+    done = invoke(["provision", "ws.csv"], env=sandbox_env(sandbox, management_key), cwd=tmp_path)
     assert done.returncode == 2 and "refusing to write secrets" in done.stderr

@@ -5,7 +5,6 @@ A process of its own per signal: the signal must reach keyprov's real main threa
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 import sys
@@ -15,19 +14,9 @@ from pathlib import Path
 import pytest
 
 from keyprov.sandbox import Faults, Sandbox
-from tests.helpers import invoke, keyprov_process_env, make_roster
+from tests.helpers import invoke, keyprov_process_env, make_roster, sandbox_env, state_hashes
 
 PARTICIPANTS = 60
-
-
-def state_hashes(folder: Path) -> set[str]:
-    """Hashes of the keys whose secret the local state holds."""
-    hashes = set()
-    for line in (folder / "state.jsonl").read_text().splitlines():
-        record = json.loads(line)
-        if record.get("event") == "created" and record.get("secret"):
-            hashes.add(record["hash"])
-    return hashes
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
@@ -35,7 +24,7 @@ def test_a_signal_mid_create_exits_130_and_the_rerun_completes_without_duplicate
     signum: int, sandbox: Sandbox, management_key: str, tmp_path: Path
 ) -> None:
     make_roster(tmp_path / "ws.csv", PARTICIPANTS)
-    env = {"OPENROUTER_PROVISIONING_KEY": management_key, "OPENROUTER_BASE_URL": sandbox.base_url}
+    env = sandbox_env(sandbox, management_key)
     # Slow answers and few workers: when the signal comes, creates are in flight.
     sandbox.faults = Faults(latency=0.2)
     process = subprocess.Popen(

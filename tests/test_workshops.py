@@ -13,7 +13,7 @@ from keyprov.locate import ListedWorkshop, Relocation, account_label
 from keyprov.registry import WorkshopRecord
 from keyprov.render.workshops import relocation_line, workshops_lines
 from keyprov.sandbox import Sandbox
-from tests.helpers import Invocation, invoke, make_roster
+from tests.helpers import Invocation, invoke, make_roster, sandbox_env
 
 HEADER = ["workshop", "account", "participants", "keys", "enabled", "last", "run", "command"]
 
@@ -22,10 +22,7 @@ class User:
     def __init__(self, sandbox: Sandbox, management_key: str, root: Path) -> None:
         self.sandbox = sandbox
         self.root = root
-        self.env = {
-            "OPENROUTER_PROVISIONING_KEY": management_key,
-            "OPENROUTER_BASE_URL": sandbox.base_url,
-        }
+        self.env = sandbox_env(sandbox, management_key)
 
     def run(self, cwd: Path, *args: str) -> Invocation:
         return invoke(list(args), env=self.env, cwd=cwd)
