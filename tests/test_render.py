@@ -15,7 +15,7 @@ from keyprov.outcomes import Outcome, ParticipantResult
 from keyprov.planner import Action, ParticipantPlan, Plan
 from keyprov.provision import ProvisionResult
 from keyprov.roster import Participant
-from keyprov.session import RunStats
+from keyprov.run_stats import RunStats
 from keyprov.status import ExitStatus
 
 ADA = Participant("Ada Lovelace", "ada@example.org", 2.0, "monthly", 2, "1001")

@@ -17,7 +17,7 @@ from keyprov.options import DesiredOptions, RosterOptions, expires_at
 from keyprov.outcomes import ParticipantResult
 from keyprov.planner import Plan
 from keyprov.roster import DEFAULT_MAX_LIMIT, Roster
-from keyprov.session import RunStats
+from keyprov.run_stats import RunStats
 from keyprov.status import ExitStatus
 from keyprov.workshop import WorkshopRef
 
