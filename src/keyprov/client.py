@@ -8,7 +8,7 @@ it can prove that a key is absent.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -83,10 +83,6 @@ class OpenRouterClient(GuardrailEndpoints):
         `on_page(keys so far, pages read)` is told after each page, for a progress line.
         """
         return self._reread("list keys", lambda: self._read_listing(include_disabled, on_page))
-
-    def iter_all_keys(self, *, include_disabled: bool = True) -> Iterator[ApiKey]:
-        """`list_all_keys`, one by one: the whole listing is read (and checked) first."""
-        yield from self.list_all_keys(include_disabled=include_disabled)
 
     def _read_listing(
         self, include_disabled: bool, on_page: Callable[[int, int], None] | None = None

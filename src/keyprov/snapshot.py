@@ -65,12 +65,6 @@ class Snapshot:
         )
 
 
-def read_state(workshop: Workshop) -> dict[str, LedgerEntry]:
-    """The state as the journal holds it, without locking or writing anything."""
-    ledger = Ledger.open(workshop.state_path)
-    return {entry.identity: entry for entry in ledger.entries()}
-
-
 ListingCallback = Callable[[int, int, bool], None]
 """Told (keys listed so far, pages read, done) while the server's keys are listed."""
 

@@ -121,8 +121,6 @@ class HttpTransport:
         if not self.base.loopback:
             self._session.proxies.update(requests.utils.get_environ_proxies(self.base_url))
         self._session.verify = _ca_bundle(os.environ)
-        self._count_lock = threading.Lock()
-        self.requests_sent = 0
         # Shared by every thread using this client, so together they keep to the server's limit;
         # more in flight than the connection pool holds would only queue inside urllib3. It
         # starts at the full window: the server's limit is found by its first 429 either way,
@@ -328,8 +326,6 @@ class HttpTransport:
 
     def _request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         url = f"{self.base_url}{path}"
-        with self._count_lock:
-            self.requests_sent += 1
         what = f"{method} {path}"
         try:
             return self._session.request(
