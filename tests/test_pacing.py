@@ -28,6 +28,7 @@ from keyprov.pacing import (
     parse_reset,
 )
 from keyprov.provision import ProvisionSettings, provision
+from keyprov.render.run import attention_lines
 from keyprov.sandbox import Faults, Sandbox
 from tests.helpers import make_roster
 
@@ -406,7 +407,7 @@ def throttled_run(
         limiter=limiter,  # type: ignore[arg-type]
     ) as client:
         result = provision(settings, client)
-    assert result.counts() == {"created": keys}, result.summary()
+    assert result.counts() == {"created": keys}, attention_lines(result.results)
     return Counter(r.status for r in sandbox.request_log if r.method == "POST")
 
 

@@ -23,6 +23,7 @@ from keyprov.client import OpenRouterClient
 from keyprov.errors import AuthenticationError, StateWriteError
 from keyprov.ledger import Ledger
 from keyprov.provision import Outcome, ProvisionSettings, provision
+from keyprov.render.run import attention_lines
 from keyprov.sandbox import Faults, Sandbox
 from keyprov.status import ExitStatus
 from tests.helpers import key_name_in, make_roster, run_keyprov, sandbox_env, write_csv
@@ -149,7 +150,7 @@ def test_200_rows_against_a_faulty_server(
     sandbox.faults = Faults(error_rate=0.10, drop_after_commit_rate=0.05, seed=7)
     result = provision(settings_for(roster, tmp_path), client)
 
-    assert result.exit_status is ExitStatus.OK, result.summary()
+    assert result.exit_status is ExitStatus.OK, attention_lines(result.results)
     emails = [f"person{i}@example.org" for i in range(200)]
     assert_one_live_key_per_participant(sandbox, result.keys_path, emails, "big")
     assert any(r.fault == "drop_after_commit" for r in sandbox.request_log)
