@@ -1,8 +1,8 @@
 """`make bench` itself: a small run of the real script must work and report what it measured.
 
 No timing is asserted (that is what bench/results.md is for); this only keeps the script from
-rotting: the scenarios run against real sandbox processes, every key is made, and a rerun of a
-provisioned roster creates nothing.
+rotting: the scenarios run against real sandbox processes, every key is made, the lifecycle
+commands exit 0, and a rerun of a provisioned roster creates nothing.
 """
 
 from __future__ import annotations
@@ -14,10 +14,15 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent.parent / "bench" / "bench.py"
 
 
-def test_a_small_bench_run_writes_its_table(tmp_path: Path) -> None:
+def _cells(row: str) -> list[str]:
+    return [cell.strip() for cell in row.strip("|").split("|")]
+
+
+def test_a_small_bench_run_writes_its_tables(tmp_path: Path) -> None:
     results = tmp_path / "results.md"
-    arguments = ["--keys", "12", "--latency", "0.02", "--rate", "40", "--other-rates", "8"]
-    arguments += ["--rows", "150", "--repeats", "1", "--output", str(results)]
+    arguments = ["--sizes", "12", "--rates", "40", "--latency", "0.02", "--repeats", "1"]
+    arguments += ["--life-keys", "6", "--life-rate", "40", "--rows", "150"]
+    arguments += ["--scale-rate", "100", "--startup-runs", "1", "--output", str(results)]
     done = subprocess.run(
         [sys.executable, str(BENCH), *arguments],
         capture_output=True,
@@ -28,16 +33,21 @@ def test_a_small_bench_run_writes_its_table(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     text = results.read_text()
     assert text in done.stdout
-    rows = [line for line in text.splitlines() if line.startswith("| ")]
-    speed = [row.split(" | ") for row in rows if " 12 | " in row]
-    assert [cells[0].strip("| ") for cells in speed] == [
-        "sequential (notebook)",
-        "keyprov, default settings",
-        "keyprov, default settings",
+    rows = [_cells(line) for line in text.splitlines() if line.startswith("| ")]
+    speed = [cells for cells in rows if cells[:2] == ["40", "12"] and len(cells) == 10]
+    assert len(speed) == 1 and speed[0][-1] == "0", "every key of the speed run is made"
+    loop = [cells for cells in rows if cells[:2] == ["40", "12"] and len(cells) == 6]
+    assert len(loop) == 1 and loop[0][-1] == "0", "the loop makes every key too"
+    commands = [cells for cells in rows if cells[0].startswith("`keyprov ") and len(cells) == 9]
+    assert [cells[0] for cells in commands] == [
+        "`keyprov set-limit --all --add 1`",
+        "`keyprov rotate --all`",
+        "`keyprov revoke`",
     ]
-    assert all(cells[-1].strip(" |") == "0" for cells in speed), "failures"
-    rerun = next(row for row in rows if row.startswith("| rerun, fully provisioned"))
-    assert rerun.split(" | ")[4] == "0", "a rerun of a provisioned roster must create nothing"
-    first = next(row for row in rows if row.startswith("| first run"))
-    assert first.split(" | ")[4] == "150"
+    assert all(cells[-1] == "0" for cells in commands), "each lifecycle command exits 0"
+    first = next(cells for cells in rows if cells[0] == "first run")
+    assert first[5] == "150", "the first run makes every key"
+    rerun = next(cells for cells in rows if cells[0] == "rerun, fully provisioned")
+    assert rerun[5] == "0", "a rerun of a provisioned roster must create nothing"
+    assert any(cells[0].startswith("spawn to first request") for cells in rows)
     assert "machine: " in text and "Against the targets" in text
