@@ -21,7 +21,7 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 
-from keyprov.cli import cli
+from keyprov.cli.common import every_command
 from keyprov.sandbox import Sandbox
 from tests.helpers import invoke, write_csv
 
@@ -147,7 +147,7 @@ def run_workshop(sandbox: Sandbox, relay: Relay, key: str, folder: Path, *naming
         # Pseudonymous already: nothing to rename. Readable: a dry run, so it stays readable.
         ["rename-keys", "ws.csv", *(["--dry-run"] if naming else [])],
     ]
-    if "handouts" in cli.commands:
+    if "handouts" in every_command():
         commands.append(["handouts", "ws.csv"])
     commands += [["revoke", "ws.csv", "--dry-run"], ["revoke", "ws.csv"]]
     for command in commands:

@@ -9,15 +9,7 @@ from collections.abc import Sequence
 import click
 
 from keyprov import render
-from keyprov.cli import (  # noqa: F401 (the commands)
-    distribute,
-    interrupts,
-    lifecycle,
-    provision,
-    rename,
-    setup,
-    workshops,
-)
+from keyprov.cli import interrupts
 from keyprov.cli.common import cli
 from keyprov.errors import KeyprovError
 from keyprov.files import allow_open_files

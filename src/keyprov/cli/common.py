@@ -2,39 +2,43 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from keyprov import render
 from keyprov.cli import interrupts
-from keyprov.client import OpenRouterClient, RetryEvent
 from keyprov.errors import OptionError
-from keyprov.lifecycle import Change
 from keyprov.locate import Relocation, telling_relocations
 from keyprov.redaction import install_redacting_logging
 from keyprov.render.workshops import relocation_line
 from keyprov.settings import ApiSettings, api_settings_from_env
 from keyprov.status import ExitStatus
 
-COMMAND_ORDER = [
-    "provision",
-    "check",
-    "handouts",
-    "send",
-    "report",
-    "set-limit",
-    "rotate",
-    "revoke",
-    "rename-keys",
-    "workshops",
-    "doctor",
-    "sandbox",
-]
-"""`keyprov -h` lists the commands in the order a workshop needs them; a command not named
-here comes after these, alphabetically (add it here where it belongs)."""
+if TYPE_CHECKING:
+    from keyprov.client import OpenRouterClient, RetryEvent
+    from keyprov.lifecycle import Change
+
+COMMAND_MODULES = {
+    "provision": "provision",
+    "check": "lifecycle",
+    "handouts": "distribute",
+    "send": "distribute",
+    "report": "lifecycle",
+    "set-limit": "lifecycle",
+    "rotate": "lifecycle",
+    "revoke": "lifecycle",
+    "rename-keys": "rename",
+    "workshops": "workshops",
+    "doctor": "setup",
+    "sandbox": "setup",
+}
+"""Each command and the module of `keyprov.cli` that defines it, in the order a workshop
+needs them (`keyprov -h` lists them so). A command's module is imported only when that
+command runs: `keyprov provision` never pays for the sandbox, the PDF or the SMTP code."""
 VERBOSE_HELP = "Log every request and retry (secrets masked)."
 
 
@@ -90,9 +94,16 @@ class KeyprovGroup(click.Group):
         add_verbose_option(cmd)
         super().add_command(cmd, name)
 
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module = COMMAND_MODULES.get(cmd_name)
+        if cmd_name not in self.commands and module is not None:
+            importlib.import_module(f"keyprov.cli.{module}")  # its decorators register it
+        return super().get_command(ctx, cmd_name)
+
     def list_commands(self, ctx: click.Context) -> list[str]:
-        known = [name for name in COMMAND_ORDER if name in self.commands]
-        return known + sorted(set(self.commands) - set(known))
+        every = every_command()
+        known = [name for name in COMMAND_MODULES if name in every]
+        return known + sorted(set(every) - set(known))
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = []
@@ -126,6 +137,13 @@ def cli(ctx: click.Context, verbose: bool) -> None:
     install_redacting_logging(logging.DEBUG if verbose else logging.WARNING)
 
 
+def every_command() -> dict[str, click.Command]:
+    """Every command by name, each module imported: for `keyprov -h`, and for tests."""
+    for module in sorted(set(COMMAND_MODULES.values())):
+        importlib.import_module(f"keyprov.cli.{module}")
+    return dict(cli.commands)
+
+
 def api_settings() -> ApiSettings:
     api = api_settings_from_env()
     for warning in api.warnings:
@@ -136,6 +154,8 @@ def api_settings() -> ApiSettings:
 def client_for(api: ApiSettings, **options: Any) -> OpenRouterClient:
     """The client a command talks to the server with; while the server has never answered,
     each retry is a line on stderr, so a wrong address is not waited out in silence."""
+    from keyprov.client import OpenRouterClient
+
     client = OpenRouterClient(api.api_key, api.base_url, **options)
 
     def tell_waiting(event: RetryEvent) -> None:

@@ -5,65 +5,53 @@ tests compare it exactly. One module per kind of text: `plan` (the dry run), `ru
 of a provisioning run), `progress` (while it runs), `lifecycle` (check, report and the key
 changes), `distribute` (handouts, send), `setup` (doctor, usage errors), `text` (the pieces
 they share).
+
+Each name is imported from its module when first used (PEP 562), so a command pays only
+for the texts it shows.
 """
 
-from keyprov.render.distribute import (
-    handouts_lines,
-    send_dry_run_lines,
-    send_lines,
-    send_progress_line,
-    send_start_line,
-)
-from keyprov.render.lifecycle import (
-    change_lines,
-    check_lines,
-    check_verdict,
-    report_lines,
-    revoke_lines,
-)
-from keyprov.render.plan import ACTION_TITLES, dry_run_lines, plan_lines
-from keyprov.render.progress import (
-    bar_line,
-    eta_seconds,
-    listing_line,
-    progress_line,
-    stopping_line,
-)
-from keyprov.render.run import (
-    attention_lines,
-    history_lines,
-    provision_lines,
-    result_table,
-    summary_line,
-)
-from keyprov.render.setup import doctor_lines, usage_error_lines
-from keyprov.render.text import Lines
+from __future__ import annotations
 
-__all__ = [
-    "ACTION_TITLES",
-    "Lines",
-    "attention_lines",
-    "bar_line",
-    "change_lines",
-    "check_lines",
-    "check_verdict",
-    "doctor_lines",
-    "dry_run_lines",
-    "eta_seconds",
-    "handouts_lines",
-    "history_lines",
-    "listing_line",
-    "plan_lines",
-    "progress_line",
-    "provision_lines",
-    "report_lines",
-    "result_table",
-    "revoke_lines",
-    "send_dry_run_lines",
-    "send_lines",
-    "send_progress_line",
-    "send_start_line",
-    "stopping_line",
-    "summary_line",
-    "usage_error_lines",
-]
+import importlib
+from typing import Any
+
+_HOMES = {
+    "ACTION_TITLES": "plan",
+    "Lines": "text",
+    "attention_lines": "run",
+    "bar_line": "progress",
+    "change_lines": "lifecycle",
+    "check_lines": "lifecycle",
+    "check_verdict": "lifecycle",
+    "doctor_lines": "setup",
+    "dry_run_lines": "plan",
+    "eta_seconds": "progress",
+    "handouts_lines": "distribute",
+    "history_lines": "run",
+    "listing_line": "progress",
+    "plan_lines": "plan",
+    "progress_line": "progress",
+    "provision_lines": "run",
+    "report_lines": "lifecycle",
+    "result_table": "run",
+    "revoke_lines": "lifecycle",
+    "send_dry_run_lines": "distribute",
+    "send_lines": "distribute",
+    "send_progress_line": "distribute",
+    "send_start_line": "distribute",
+    "stopping_line": "progress",
+    "summary_line": "run",
+    "usage_error_lines": "setup",
+}
+"""Each public name and the module of this package that defines it."""
+
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value
+    return value
