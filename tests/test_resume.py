@@ -123,8 +123,11 @@ def test_deleting_one_workshop_while_another_provisions_makes_no_duplicate(
         sandbox.clear_log()
         make_roster(tmp_path / "a.csv", 150, start=1000 * (round_ + 1))
         assert invoke(["provision", "a.csv", "--quiet"], env=env, cwd=tmp_path).returncode == 0
+        # One delete at a time, so that A's keys keep going while B runs twice (at full
+        # concurrency they are gone before B's first listing).
         deleting = subprocess.Popen(
-            [sys.executable, "-m", "keyprov", "revoke", "a.csv", "--delete", "--yes"],
+            [sys.executable, "-m", "keyprov", "revoke", "a.csv", "--delete", "--yes"]
+            + ["--concurrency", "1"],
             cwd=tmp_path,
             env=keyprov_process_env(env),
             stdout=subprocess.DEVNULL,
