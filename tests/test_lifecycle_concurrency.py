@@ -104,6 +104,17 @@ def test_revoke_disables_then_deletes_every_key_at_once(workshop: CliWorkshop) -
     assert hashes_of(deletes) == everyone and most_at_once(deletes) >= OVERLAP
 
 
+def test_concurrency_caps_the_requests_in_flight(workshop: CliWorkshop) -> None:
+    workshop.provisioned(12, "--quiet")
+    workshop.sandbox.faults = Faults(latency=0.05)
+
+    done = workshop.keyprov("revoke", "ws.csv", "--concurrency", "3")
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    patches = per_key(workshop, "PATCH")
+    assert len(patches) == 12 and 2 <= most_at_once(patches) <= 3
+
+
 def test_rotate_all_stores_every_successor_then_disables_the_old_keys_at_once(
     workshop: CliWorkshop,
 ) -> None:

@@ -125,9 +125,9 @@ def test_deleting_one_workshop_while_another_provisions_makes_no_duplicate(
         assert invoke(["provision", "a.csv", "--quiet"], env=env, cwd=tmp_path).returncode == 0
         # One delete at a time, so that A's keys keep going while B runs twice (at full
         # concurrency they are gone before B's first listing).
+        revoke = ["revoke", "a.csv", "--delete", "--yes", "--concurrency", "1"]
         deleting = subprocess.Popen(
-            [sys.executable, "-m", "keyprov", "revoke", "a.csv", "--delete", "--yes"]
-            + ["--concurrency", "1"],
+            [sys.executable, "-m", "keyprov", *revoke],
             cwd=tmp_path,
             env=keyprov_process_env(env),
             stdout=subprocess.DEVNULL,
