@@ -64,8 +64,11 @@ def test_a_rotate_killed_before_disabling_the_old_key_is_finished_by_the_next(
 def test_an_interrupted_set_limit_add_is_completed_not_added_twice(
     workshop: CliWorkshop,
 ) -> None:
-    workshop.provisioned(20)
-    workshop.sandbox.faults = Faults(latency=0.05)
+    # More keys than PATCHes in flight at once (64), each slow enough that the signal lands
+    # while some are still to be sent: stopped part-way, not after the last.
+    participants = 150
+    workshop.provisioned(participants, "--quiet")
+    workshop.sandbox.faults = Faults(latency=0.2)
     workshop.sandbox.clear_log()
     command = ["set-limit", "ws.csv", "--all", "--add", "2"]
     process = subprocess.Popen(
@@ -90,10 +93,12 @@ def test_an_interrupted_set_limit_add_is_completed_not_added_twice(
     workshop.sandbox.faults = Faults()
     done = workshop.keyprov(*command)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert [key["limit"] for key in workshop.sandbox.keys()] == [3] * 20, "each got +2, once"
+    assert [key["limit"] for key in workshop.sandbox.keys()] == [3] * participants, (
+        "each got +2, once"
+    )
     # And a later, new top-up adds again.
     assert workshop.keyprov(*command).returncode == 0
-    assert [key["limit"] for key in workshop.sandbox.keys()] == [5] * 20
+    assert [key["limit"] for key in workshop.sandbox.keys()] == [5] * participants
 
 
 def test_revoke_disables_every_known_key_though_the_listing_is_short(
@@ -118,8 +123,11 @@ def test_deleting_one_workshop_while_another_provisions_makes_no_duplicate(
         sandbox.clear_log()
         make_roster(tmp_path / "a.csv", 150, start=1000 * (round_ + 1))
         assert invoke(["provision", "a.csv", "--quiet"], env=env, cwd=tmp_path).returncode == 0
+        # One delete at a time, so that A's keys keep going while B runs twice (at full
+        # concurrency they are gone before B's first listing).
+        revoke = ["revoke", "a.csv", "--delete", "--yes", "--concurrency", "1"]
         deleting = subprocess.Popen(
-            [sys.executable, "-m", "keyprov", "revoke", "a.csv", "--delete", "--yes"],
+            [sys.executable, "-m", "keyprov", *revoke],
             cwd=tmp_path,
             env=keyprov_process_env(env),
             stdout=subprocess.DEVNULL,

@@ -7,13 +7,12 @@ before it is sent again (OpenRouter has no idempotency key, and shows a secret o
 
 from __future__ import annotations
 
-import contextvars
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 
 from keyprov.audit import set_subject
 from keyprov.errors import ApiError, CredentialError, OutcomeUnknownError, StateWriteError
+from keyprov.fanout import DEFAULT_CONCURRENCY, fan_out
 from keyprov.ledger import LedgerEntry
 from keyprov.models import ApiKey
 from keyprov.outcomes import Outcome, ParticipantResult, ResultCallback, Results
@@ -21,7 +20,6 @@ from keyprov.planner import ParticipantPlan
 from keyprov.session import Session
 from keyprov.snapshot import list_server_keys
 
-DEFAULT_CONCURRENCY = 64
 MAX_CREATE_ROUNDS = 8
 """How many times one run tries a participant whose creates keep ending with no answer."""
 
@@ -133,34 +131,16 @@ class Creator:
             )
 
     def _run_concurrently(self, requests: list[CreateRequest]) -> list[CreateRequest]:
-        unknown: list[CreateRequest] = []
-        workers = max(1, min(self.concurrency, len(requests)))
-        executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="keyprov")
-        futures: dict[Future[bool], CreateRequest] = {}
-        try:
-            futures = {
-                executor.submit(contextvars.copy_context().run, self._create_one, request): request
-                for request in requests
-            }
-            for future in as_completed(futures):
-                if not future.result():
-                    unknown.append(futures[future])
-        except BaseException as error:
-            # Ctrl-C: let the creates in flight finish and be journaled, start no new one. A
-            # second Ctrl-C must not cut this short: the lock would go while keys are created.
-            self.results.stop.set()
-            if isinstance(error, KeyboardInterrupt) and self.on_stopping is not None:
-                executor.shutdown(wait=False, cancel_futures=True)  # what is queued never starts
-                self.on_stopping(sum(future.running() for future in futures))
-            while True:
-                try:
-                    executor.shutdown(wait=True, cancel_futures=True)
-                    break
-                except KeyboardInterrupt:
-                    continue
-            raise
-        executor.shutdown(wait=True)
-        return unknown
+        """Send the creates (Ctrl-C: those in flight are waited for and journaled); the ones
+        that got no answer, in the order given."""
+        answered = fan_out(
+            requests,
+            self._create_one,
+            concurrency=self.concurrency,
+            stop=self.results.stop,
+            on_stopping=self.on_stopping,
+        )
+        return [request for request, ok in zip(requests, answered, strict=True) if not ok]
 
     def _create_one(self, request: CreateRequest) -> bool:
         """Create one key; False when the create got no answer and must be reconciled."""

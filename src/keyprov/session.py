@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator, Mapping
@@ -77,6 +78,8 @@ class Session:
     remember: dict[str, Any] | None = None
     """The options a provision applied, to be remembered in workshop.json (if it got as far
     as applying them)."""
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    """`note`, `saw` and `gone` are called from worker threads (keyprov.fanout)."""
 
     def key_name(self, identity: str) -> str:
         return self.workshop.key_name(identity)
@@ -105,20 +108,23 @@ class Session:
             ).write(self.workshop.folder)
 
     def note(self, identity: str, note: RowNote) -> None:
-        self.notes[identity] = note
+        with self._lock:
+            self.notes[identity] = note
 
     def saw(self, keys: list[ApiKey] | ApiKey) -> None:
         """Remember the server's answer for a key (or a whole listing) for keys.xlsx."""
-        if isinstance(keys, ApiKey):
-            if self.server is not None:
-                self.server[keys.hash] = keys
-            return
-        self.server = {key.hash: key for key in keys}
+        with self._lock:
+            if isinstance(keys, ApiKey):
+                if self.server is not None:
+                    self.server[keys.hash] = keys
+                return
+            self.server = {key.hash: key for key in keys}
 
     def gone(self, key_hash: str) -> None:
         """A key deleted on the server by this run."""
-        if self.server is not None:
-            self.server.pop(key_hash, None)
+        with self._lock:
+            if self.server is not None:
+                self.server.pop(key_hash, None)
 
     def snapshot(self, on_listing: ListingCallback | None = None) -> Snapshot:
         """The state as this session holds it, and the server's keys, listed now.

@@ -12,6 +12,7 @@ from keyprov import render
 from keyprov.cli.common import api_settings, changes_done, cli, client_for, echo
 from keyprov.cli.options import (
     PARTICIPANT_HELP,
+    concurrency_option,
     given_to_lifecycle,
     parse_date,
     remembered_max_limit_option,
@@ -115,6 +116,7 @@ def report_command(roster: Path | None, workshop: str | None, out_dir: Path) -> 
 @click.option("--limit", type=float, metavar="USD", help="The new limit, in US dollars.")
 @click.option("--add", type=float, metavar="USD", help="US dollars to add to the current limit.")
 @remembered_max_limit_option()
+@concurrency_option("requests")
 def set_limit_command(
     roster: Path | None,
     workshop: str | None,
@@ -124,6 +126,7 @@ def set_limit_command(
     limit: float | None,
     add: float | None,
     max_limit: float | None,
+    concurrency: int,
 ) -> None:
     """Top up: set a key's limit, or add to it.
 
@@ -139,7 +142,8 @@ def set_limit_command(
         raise click.UsageError("give --participant EMAIL (one or more) or --all.")
     ref = workshop_ref(roster, workshop, out_dir)
     api = api_settings()
-    with client_for(api) as client:
+    # The connection pool sized to --concurrency, as provision's (else it caps it at 64).
+    with client_for(api, pool_size=concurrency) as client:
         changes = set_limit(
             ref,
             client,
@@ -147,6 +151,7 @@ def set_limit_command(
             limit=limit,
             add=add,
             max_limit=max_limit,
+            concurrency=concurrency,
         )
     changes_done(changes, "no participant has a key yet.")
 
@@ -170,6 +175,7 @@ def set_limit_command(
     help="The new key's limit is the old one less what was spent in the limit's window "
     "(--full-limit: the whole limit again).",
 )
+@concurrency_option("requests")
 def rotate_command(
     roster: Path | None,
     workshop: str | None,
@@ -178,6 +184,7 @@ def rotate_command(
     everyone: bool,
     expires: date | None,
     carry_spend: bool,
+    concurrency: int,
 ) -> None:
     """Replace keys (leaked, lost, wrong expiry): new key first, then the old one disabled.
 
@@ -196,13 +203,14 @@ def rotate_command(
         raise click.UsageError("give --participant EMAIL (one or more) or --all.")
     ref = workshop_ref(roster, workshop, out_dir)
     api = api_settings()
-    with client_for(api) as client:
+    with client_for(api, pool_size=concurrency) as client:
         changes = rotate(
             ref,
             client,
             participants=None if everyone else list(participants),
             expires=expires,
             carry_spend=carry_spend,
+            concurrency=concurrency,
         )
     changes_done(changes, "nothing to rotate.")
 
@@ -212,6 +220,7 @@ def rotate_command(
 @click.option("--delete", is_flag=True, help="Delete the keys instead of disabling them.")
 @click.option("--yes", is_flag=True, help="Confirm --delete (deleting cannot be undone).")
 @click.option("--dry-run", is_flag=True, help="List what would change; change nothing.")
+@concurrency_option("requests")
 def revoke_command(
     roster: Path | None,
     workshop: str | None,
@@ -219,6 +228,7 @@ def revoke_command(
     delete: bool,
     yes: bool,
     dry_run: bool,
+    concurrency: int,
 ) -> None:
     """After the workshop: disable every key of the workshop (or delete them).
 
@@ -235,7 +245,7 @@ def revoke_command(
         raise click.UsageError("--delete removes the keys for good; add --yes to confirm.")
     ref = workshop_ref(roster, workshop, out_dir)
     api = api_settings()
-    with client_for(api) as client:
-        changes = revoke(ref, client, delete=delete, dry_run=dry_run)
+    with client_for(api, pool_size=concurrency) as client:
+        changes = revoke(ref, client, delete=delete, dry_run=dry_run, concurrency=concurrency)
     echo(render.revoke_lines(changes, workshop=ref.name, delete=delete, dry_run=dry_run))
     sys.exit(ExitStatus.OK if all(change.ok for change in changes) else ExitStatus.INCOMPLETE)

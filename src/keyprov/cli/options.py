@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 import click
 
+from keyprov.fanout import DEFAULT_CONCURRENCY
 from keyprov.registry import Registry
 from keyprov.roster import DEFAULT_MAX_LIMIT, LIMIT_RESETS
 from keyprov.roster.headers import FIELDS
@@ -69,6 +70,20 @@ def max_limit_option(help_text: str) -> Callable[[F], F]:
         show_default=True,
         metavar="USD",
         help=help_text,
+    )
+
+
+def concurrency_option(what: str) -> Callable[[F], F]:
+    """--concurrency for a command that sends a request per key: provision's, so that every
+    command keeps to the server's rate limit the same way."""
+    return click.option(
+        "--concurrency",
+        type=click.IntRange(1, 128),
+        default=DEFAULT_CONCURRENCY,
+        show_default=True,
+        metavar="N",
+        help=f"Most {what} in flight at once, 1 to 128; below it, keyprov keeps to the "
+        "server's rate limit by itself, learned from its 429s.",
     )
 
 

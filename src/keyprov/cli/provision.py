@@ -11,23 +11,14 @@ import click
 from keyprov import render
 from keyprov.cli import interrupts
 from keyprov.cli.common import api_settings, cli, client_for, echo
-from keyprov.cli.options import given_options, roster_options
-from keyprov.creator import DEFAULT_CONCURRENCY
+from keyprov.cli.options import concurrency_option, given_options, roster_options
 from keyprov.progress import Reporter
 from keyprov.provision import ProvisionSettings, provision
 
 
 @cli.command("provision", short_help="Create one capped key per participant (safe to rerun).")
 @roster_options
-@click.option(
-    "--concurrency",
-    type=click.IntRange(1, 128),
-    default=DEFAULT_CONCURRENCY,
-    show_default=True,
-    metavar="N",
-    help="Most creates in flight at once, 1 to 128; below it, keyprov keeps to the server's "
-    "rate limit by itself, learned from its 429s.",
-)
+@concurrency_option("creates")
 @click.option("--dry-run", is_flag=True, help="Print the plan; change nothing.")
 @click.option(
     "--prune", is_flag=True, help="Disable (never delete) keys not in the roster, and extra keys."

@@ -11,6 +11,7 @@ from keyprov.cli.common import api_settings, cli, client_for, echo
 from keyprov.cli.options import (
     OUT_OPTION,
     WORKSHOP_OPTION,
+    concurrency_option,
     given_options,
     max_limit_option,
     parse_columns,
@@ -57,6 +58,7 @@ from keyprov.workshop import WorkshopRef
     metavar='FIELD="Header"',
     help=f"As for provision: read FIELD ({', '.join(FIELDS)}) from this column. Repeatable.",
 )
+@concurrency_option("renames")
 def rename_keys_command(
     roster: Path,
     workshop: str | None,
@@ -67,6 +69,7 @@ def rename_keys_command(
     max_limit: float,
     sheet: str | None,
     columns: tuple[tuple[str, str], ...],
+    concurrency: int,
 ) -> None:
     """Rename the workshop's keys on OpenRouter: to pseudonyms (the default) or readable.
 
@@ -91,7 +94,7 @@ def rename_keys_command(
         sheet=sheet,
         column_overrides=columns,
     )
-    with client_for(api) as client:
+    with client_for(api, pool_size=concurrency) as client:
         result = rename_keys(
             WorkshopRef(roster, workshop, out_dir),
             desired,
@@ -99,6 +102,7 @@ def rename_keys_command(
             to=NameMode(to),
             given=given_options(click.get_current_context()),
             dry_run=dry_run,
+            concurrency=concurrency,
         )
     echo(rename_lines(result))
     sys.exit(result.exit_status)

@@ -10,8 +10,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from keyprov.audit import set_subject
 from keyprov.client import OpenRouterClient
 from keyprov.errors import ApiError, ConfigurationError, KeyprovError
+from keyprov.fanout import DEFAULT_CONCURRENCY, fan_out
 from keyprov.guarding import remove_workshop_guardrail
 from keyprov.ledger import Ledger, LedgerEntry
 from keyprov.locate import find_workshop
@@ -60,11 +62,12 @@ def set_limit(
     limit: float | None = None,
     add: float | None = None,
     max_limit: float | None = None,
+    concurrency: int = DEFAULT_CONCURRENCY,
 ) -> list[Change]:
     """Set an absolute limit, or add to the current one (PATCH is absolute: read, add, write).
 
     A new limit above `max_limit` is refused; None: the workshop's, as provisioned (else the
-    default of 100 USD).
+    default of 100 USD). Up to `concurrency` requests are in flight at once, as in provision.
 
     Every limit to send is journaled, in one record, before the first is sent: a set-limit
     stopped part-way is finished by its rerun, which sends the journaled limits instead of
@@ -83,20 +86,27 @@ def set_limit(
         held.snapshot()
         chosen = _select(held.ledger, participants)
         unfinished = [entry for entry in chosen if entry.limit_target is not None]
-        for entry in unfinished:
-            assert entry.limit_target is not None
-            changes.append(_send_limit(held, entry, entry.limit_target, resumed=True))
+        changes.extend(
+            fan_out(
+                unfinished,
+                lambda entry: _send_limit(held, entry, resumed=True),
+                concurrency=concurrency,
+            )
+        )
         if unfinished and all(entry.limit_op == op for entry in unfinished):
             # This is the rerun of the set-limit that stopped: it is now complete.
             return _outcome(held, changes)
         chosen = _select(held.ledger, participants)
+        # PATCH is absolute, so --add reads every current limit first (all at once).
+        current = (
+            fan_out(chosen, lambda entry: _current_limit(held, entry), concurrency=concurrency)
+            if add is not None
+            else [entry.limit for entry in chosen]
+        )
         targets: dict[str, float] = {}
-        for entry in chosen:
-            assert entry.hash is not None
-            try:
-                old = held.client.get_key(entry.hash).limit if add is not None else entry.limit
-            except ApiError as error:
-                changes.append(Change(entry.identity, entry.label or "", False, str(error)))
+        for entry, old in zip(chosen, current, strict=True):
+            if isinstance(old, ApiError):
+                changes.append(Change(entry.identity, entry.label or "", False, str(old)))
                 continue
             new = round((old or 0.0) + add, 6) if add is not None else float(limit or 0.0)
             if new <= 0 or new > ceiling:
@@ -112,17 +122,36 @@ def set_limit(
                 continue
             targets[entry.identity] = new
         if targets:
+            # Journaled, all in one record, before the first PATCH leaves: a run stopped with
+            # any of them in flight is finished by its rerun, never added to twice.
             held.ledger.record_targets(op, targets)
-        for entry in held.ledger.entries():
-            if entry.identity in targets:
-                changes.append(_send_limit(held, entry, targets[entry.identity], resumed=False))
+        journaled = [entry for entry in held.ledger.entries() if entry.identity in targets]
+        changes.extend(
+            fan_out(
+                journaled,
+                lambda entry: _send_limit(held, entry, resumed=False),
+                concurrency=concurrency,
+            )
+        )
         return _outcome(held, changes)
 
 
-def _send_limit(held: Session, entry: LedgerEntry, target: float, *, resumed: bool) -> Change:
+def _current_limit(held: Session, entry: LedgerEntry) -> float | ApiError | None:
+    """The key's limit as the server has it now (None: no limit), or why it could not be read."""
     assert entry.hash is not None
+    set_subject(entry.identity)
     try:
-        key = held.client.update_key(entry.hash, limit=target)
+        return held.client.get_key(entry.hash).limit
+    except ApiError as error:
+        return error
+
+
+def _send_limit(held: Session, entry: LedgerEntry, *, resumed: bool) -> Change:
+    """PATCH the limit the state journaled for this participant; journal that it is set."""
+    assert entry.hash is not None and entry.limit_target is not None
+    set_subject(entry.identity)
+    try:
+        key = held.client.update_key(entry.hash, limit=entry.limit_target)
     except ApiError as error:
         return Change(entry.identity, entry.label or "", False, str(error))
     held.saw(key)
@@ -166,9 +195,16 @@ def _owned(current: Snapshot, ref: WorkshopRef) -> list[OwnedKey]:
 
 
 def revoke(
-    ref: WorkshopRef, client: OpenRouterClient, *, delete: bool = False, dry_run: bool = False
+    ref: WorkshopRef,
+    client: OpenRouterClient,
+    *,
+    delete: bool = False,
+    dry_run: bool = False,
+    concurrency: int = DEFAULT_CONCURRENCY,
 ) -> list[Change]:
-    """Disable (or delete) every key of the workshop; keys already disabled are left alone."""
+    """Disable (or delete) every key of the workshop; keys already disabled are left alone.
+
+    Up to `concurrency` keys at once; the changes come in the order the keys are listed."""
     if dry_run:
         workshop = find_workshop(ref, client)
         return [
@@ -182,26 +218,11 @@ def revoke(
             )
             for item in _owned(snapshot(workshop, client), ref)
         ]
-    changes = []
     with session(ref, client, "revoke") as held:
-        for item in _owned(held.snapshot(), ref):
-            key = item.key
-            if not delete and key.disabled:
-                continue
-            try:
-                if delete:
-                    client.delete_key(key.hash)
-                    held.gone(key.hash)
-                else:
-                    held.saw(client.update_key(key.hash, disabled=True))
-            except ApiError as error:
-                changes.append(Change(item.identity, key.label, False, str(error)))
-                continue
-            action = "deleted" if delete else "disabled"
-            held.audit.event(
-                f"key_{action}", participant=item.identity, hash=key.hash, label=key.label
-            )
-            changes.append(Change(item.identity, key.label, True, action))
+        targets = [item for item in _owned(held.snapshot(), ref) if delete or not item.key.disabled]
+        changes = fan_out(
+            targets, lambda item: _revoke_one(held, item, delete=delete), concurrency=concurrency
+        )
         if delete and all(change.ok for change in changes):
             # After the keys: a guardrail without keys restricts nobody.
             try:
@@ -212,3 +233,20 @@ def revoke(
                 if removed is not None:
                     changes.append(Change("", removed, True, "guardrail deleted"))
         return _outcome(held, changes)
+
+
+def _revoke_one(held: Session, item: OwnedKey, *, delete: bool) -> Change:
+    """Disable (or delete) one key; audited once the server has done it."""
+    key = item.key
+    set_subject(item.identity)
+    try:
+        if delete:
+            held.client.delete_key(key.hash)
+            held.gone(key.hash)
+        else:
+            held.saw(held.client.update_key(key.hash, disabled=True))
+    except ApiError as error:
+        return Change(item.identity, key.label, False, str(error))
+    action = "deleted" if delete else "disabled"
+    held.audit.event(f"key_{action}", participant=item.identity, hash=key.hash, label=key.label)
+    return Change(item.identity, key.label, True, action)

@@ -13,8 +13,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
+from keyprov.audit import set_subject
 from keyprov.client import OpenRouterClient
 from keyprov.errors import ApiError, ConfigurationError
+from keyprov.fanout import DEFAULT_CONCURRENCY, fan_out
 from keyprov.ledger import LedgerEntry
 from keyprov.lifecycle.changes import Change
 from keyprov.locate import find_workshop, remembered_locally
@@ -70,14 +72,15 @@ def rename_keys(
     to: NameMode = NameMode.PSEUDONYMOUS,
     given: Iterable[str] | None = None,
     dry_run: bool = False,
+    concurrency: int = DEFAULT_CONCURRENCY,
 ) -> RenameResult:
     """Give every key of the workshop its name in the `to` form, and name its future keys so.
 
     The roster (read as `desired` says, the workshop's remembered options standing in for
-    those not `given`) and the local state say whose each key is. Raises the roster's errors
-    (exit 2) before any request, UnknownWorkshopError for a workshop never provisioned,
-    LockedError when another run holds it, NamingSecretLostError when its keys carry
-    pseudonyms and no file holds their secret.
+    those not `given`) and the local state say whose each key is; up to `concurrency` names
+    are changed at once. Raises the roster's errors (exit 2) before any request,
+    UnknownWorkshopError for a workshop never provisioned, LockedError when another run holds
+    it, NamingSecretLostError when its keys carry pseudonyms and no file holds their secret.
     """
     remembered = remembered_locally(ref)
     participants, notes = _read_roster(desired, given, remembered)
@@ -103,7 +106,13 @@ def rename_keys(
         if target != held.workshop.naming:
             _journal_naming(held, target, planned=len(renaming.plan.renames))
         _note_names_already_changed(held, renaming)
-        changes = [_rename_one(held, renaming, item) for item in renaming.plan.renames]
+        # After the naming is journaled, the PATCHes may land in any order: every name is
+        # read in either form, and each renamed key is journaled as its answer comes in.
+        changes = fan_out(
+            renaming.plan.renames,
+            lambda item: _rename_one(held, renaming, item),
+            concurrency=concurrency,
+        )
         result = renaming.result(changes, dry_run=False, notes=notes)
         held.counts.update(
             renamed=sum(change.ok for change in changes),
@@ -238,6 +247,7 @@ def _note_names_already_changed(held: Session, renaming: _Renaming) -> None:
 def _rename_one(held: Session, renaming: _Renaming, rename: Rename) -> Change:
     whose, label = renaming.whose(rename), renaming.label(rename)
     old_form, new_form = renaming.form(rename.old_name), renaming.form(rename.new_name)
+    set_subject(whose)
     try:
         key = held.client.update_key(rename.hash, name=rename.new_name)
     except ApiError as error:

@@ -14,10 +14,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 
+from keyprov.audit import set_subject
 from keyprov.client import OpenRouterClient
 from keyprov.creator import CreateRequest, create_keys, delete_undelivered
 from keyprov.errors import ApiError, ConfigurationError, KeyprovError
 from keyprov.expiry import describe_expiry, expires_at, refuse_past, same_expiry
+from keyprov.fanout import DEFAULT_CONCURRENCY, fan_out
 from keyprov.guarding import assign_to_workshop_guardrail
 from keyprov.ledger import LedgerEntry
 from keyprov.lifecycle.changes import Change, _outcome
@@ -26,7 +28,7 @@ from keyprov.options import DesiredOptions
 from keyprov.outcomes import ParticipantResult
 from keyprov.roster import Participant
 from keyprov.session import Session, session
-from keyprov.snapshot import Snapshot
+from keyprov.snapshot import OwnedKey, Snapshot
 from keyprov.workshop import WorkshopRef
 
 MIN_SUCCESSOR_LIMIT = 0.01
@@ -107,6 +109,7 @@ def rotate(
     participants: list[str] | None,
     expires: date | None = None,
     carry_spend: bool = True,
+    concurrency: int = DEFAULT_CONCURRENCY,
 ) -> list[Change]:
     """Replace keys: create each successor first and store it, then disable the old keys.
 
@@ -118,7 +121,8 @@ def rotate(
     `expires` (UTC); with `participants` None, keys that already expire so are kept, so a
     rerun finishes what a stopped one left. Its limit is what `successor_limit` says.
 
-    If a successor cannot be created, the old key is left enabled and untouched. Raises
+    Creates, then disables, up to `concurrency` at once, as provision does. If a successor
+    cannot be created, the old key is left enabled and untouched. Raises
     OptionError (before any request) for an `expires` day that is over, and
     ConfigurationError for a participant with no key in the state or on the server.
     """
@@ -127,7 +131,7 @@ def rotate(
     with session(ref, client, "rotate") as held:
         current = held.snapshot()
         chosen = _choose(held, current, participants, ref)
-        changes = _finish_rotations(held, current)
+        changes = _finish_rotations(held, current, concurrency)
         planned: list[Successor] = []
         for rotation in chosen:
             model = rotation.keys[0]
@@ -136,7 +140,8 @@ def rotate(
                 changes.append(Change(rotation.identity, model.label, True, detail))
                 continue
             planned.append(Successor.of(rotation, wanted, carry_spend=carry_spend))
-        results = create_keys(held, [successor.request for successor in planned])
+        requests = [successor.request for successor in planned]
+        results = create_keys(held, requests, concurrency=concurrency)
         new_keys = [r.key_hash for r in results.values() if r.key_hash and r.outcome.is_provisioned]
         # On the workshop's guardrail before anyone is handed the key.
         try:
@@ -145,9 +150,15 @@ def rotate(
             unguarded = f"the new keys could not be put on the workshop's guardrail: {error}"
         if unguarded is not None:
             changes.append(Change("", "", False, unguarded))
-        for successor in planned:
-            result = results[successor.rotation.identity]
-            changes.append(_retire(held, successor, result))
+        # Every create has its answer by now (each successor stored, or its old key kept):
+        # the old keys can all be disabled at once.
+        changes.extend(
+            fan_out(
+                planned,
+                lambda successor: _retire(held, successor, results[successor.rotation.identity]),
+                concurrency=concurrency,
+            )
+        )
         if participants is None and expires is not None and all(c.ok for c in changes):
             _remember_expiry(held, expires)
         return _outcome(held, changes)
@@ -262,6 +273,7 @@ def _retire(held: Session, successor: Successor, result: ParticipantResult) -> C
         )
     # The successor's record already names the old keys retired, so if this run dies here
     # the next rotate or provision run disables them.
+    set_subject(rotation.identity)
     for key in rotation.keys:
         try:
             held.saw(held.client.update_key(key.hash, disabled=True))
@@ -319,33 +331,41 @@ def _remember_expiry(held: Session, expires: date) -> None:
         held.remember = {**held.workshop.options, "expires": expires.isoformat()}
 
 
-def _finish_rotations(held: Session, current: Snapshot) -> list[Change]:
+def _finish_rotations(held: Session, current: Snapshot, concurrency: int) -> list[Change]:
     """What an earlier rotate left undone: old keys still enabled, and keys made by a create
     whose answer never came (nobody holds their secret)."""
-    changes = []
-    undeleted: set[str] = set()
-    for item in current.owned():
-        key, entry = item.key, item.entry
-        if item.role == "retired" and not key.disabled:
-            try:
-                held.saw(held.client.update_key(key.hash, disabled=True))
-            except ApiError as error:
-                changes.append(Change(item.identity, key.label, False, str(error)))
-                continue
-            held.audit.event("rotated", participant=item.identity, old_hash=key.hash, late=True)
-            changes.append(
-                Change(item.identity, key.label, True, "replaced key disabled (left by a rotate)")
-            )
-        elif item.role == "unknown" and entry is not None and entry.pending:
-            try:
-                delete_undelivered(held, item.identity, key)
-            except ApiError as error:
-                undeleted.add(item.identity)
-                changes.append(Change(item.identity, key.label, False, str(error)))
-                continue
-            detail = "deleted a key nobody holds (left by a rotate)"
-            changes.append(Change(item.identity, key.label, True, detail))
+    left = [item for item in current.owned() if _left_by_a_rotate(item)]
+    changes = fan_out(left, lambda item: _finish_one(held, item), concurrency=concurrency)
+    undeleted = {
+        item.identity
+        for item, change in zip(left, changes, strict=True)
+        if item.role == "unknown" and not change.ok
+    }
     for entry in held.ledger.entries():
         if entry.pending and entry.has_key and entry.identity not in undeleted:
             held.ledger.record_update(entry.identity, pending=False)
     return changes
+
+
+def _left_by_a_rotate(item: OwnedKey) -> bool:
+    """A replaced key still enabled, or a key made by a create whose answer never came."""
+    if item.role == "retired":
+        return not item.key.disabled
+    return item.role == "unknown" and item.entry is not None and item.entry.pending
+
+
+def _finish_one(held: Session, item: OwnedKey) -> Change:
+    key = item.key
+    set_subject(item.identity)
+    if item.role == "retired":
+        try:
+            held.saw(held.client.update_key(key.hash, disabled=True))
+        except ApiError as error:
+            return Change(item.identity, key.label, False, str(error))
+        held.audit.event("rotated", participant=item.identity, old_hash=key.hash, late=True)
+        return Change(item.identity, key.label, True, "replaced key disabled (left by a rotate)")
+    try:
+        delete_undelivered(held, item.identity, key)
+    except ApiError as error:
+        return Change(item.identity, key.label, False, str(error))
+    return Change(item.identity, key.label, True, "deleted a key nobody holds (left by a rotate)")
