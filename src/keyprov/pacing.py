@@ -3,8 +3,9 @@
 OpenRouter documents no rate limit for the key-management API, and a workshop may meet a limit of
 5 or of 200 requests per second. So `AdaptiveLimiter` starts without one and learns it:
 
-- Before the first 429 it only bounds the requests in flight, with a window that grows by one per
-  answer (doubling every round trip, TCP's slow start) from `initial_window` to `max_window`.
+- Before the first 429 it only bounds the requests in flight, with a window that grows by
+  `slow_start` per answer (by half every round trip for the client's 0.5; TCP's slow start doubles)
+  from `initial_window` to `max_window`.
 - A 429 means the server's bucket is empty. Between two 429s it went from empty to empty, so the
   answers in between are what it refilled, give or take one: that count over the time between
   them is the server's rate, exact however noisy single seconds are. The limiter then paces request
@@ -50,6 +51,9 @@ MAX_QUIET_SECONDS = 30.0
 """The longest a confirmed rate is held before the limiter probes for more."""
 MAX_CALM_SECONDS = 4.0
 """Growth stops accelerating after this long without a 429."""
+INITIAL_WINDOW = 8
+"""Requests in flight before the first answer: every request in flight when an unknown limit
+runs out is answered 429, so the first round trip is kept small."""
 MAX_HOLD_SECONDS = 10.0
 """The longest every worker is held back on the word of an `X-RateLimit-Reset` alone (a server
 clock that is off must not stall the run)."""
@@ -138,6 +142,7 @@ class AdaptiveLimiter:
         quiet: float = 3.0,
         growth: float = 0.05,
         use_rate_headers: bool = True,
+        slow_start: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not 1 <= initial_window <= max_window:
@@ -148,6 +153,8 @@ class AdaptiveLimiter:
         self.quiet = quiet
         self.growth = growth
         self.use_rate_headers = use_rate_headers
+        self.slow_start = slow_start
+        """Window growth per answer before the first 429: 1 doubles it every round trip."""
         self._clock = clock
         self._lock = threading.Lock()
         self._retries: deque[threading.Condition] = deque()
@@ -270,7 +277,7 @@ class AdaptiveLimiter:
         self._answered += 1
         self._record(self._answers, now)
         if self._rate is None:
-            self._window = min(self.max_window, self._window + 1)
+            self._window = min(self.max_window, self._window + self.slow_start)
         else:
             self._window = min(self.max_window, self._window + 1 / self._window)
             calm = now - self._last_cut - (self._quiet if self._trusted else 0.0)
