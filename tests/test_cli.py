@@ -160,9 +160,10 @@ def test_concurrency_above_the_default_is_real(
 ) -> None:
     # The client's connection pool and rate window cap the requests in flight: were they
     # left at the default of 64, a larger --concurrency would only queue threads behind them.
-    # Latency long enough that the 96 creates overlap even on a slow machine.
-    sandbox.faults = Faults(latency=0.8)
-    make_roster(tmp_path / "ws.csv", 96)
+    # The window starts at 8 and grows by half each round trip: some 260 creates before it
+    # passes 64, so 400 of them, each long enough that they overlap even on a slow machine.
+    sandbox.faults = Faults(latency=0.2)
+    make_roster(tmp_path / "ws.csv", 400)
     done = invoke(
         ["provision", "ws.csv", "--concurrency", "96", "--quiet"],
         env=sandbox_env(sandbox, management_key),
@@ -171,7 +172,7 @@ def test_concurrency_above_the_default_is_real(
 
     assert done.returncode == 0, done.stderr
     posts = [r for r in sandbox.request_log if r.method == "POST"]
-    assert len(posts) == 96
+    assert len(posts) == 400
     assert most_at_once(posts) > 64
 
 
