@@ -19,7 +19,7 @@ from keyprov.models import ApiKey
 from keyprov.outcomes import Outcome, ParticipantResult, ResultCallback, Results
 from keyprov.planner import ParticipantPlan
 from keyprov.session import Session
-from keyprov.snapshot import list_server_keys
+from keyprov.snapshot import expected_keys, list_server_keys
 
 DEFAULT_CONCURRENCY = 64
 MAX_CREATE_ROUNDS = 8
@@ -224,7 +224,8 @@ class Creator:
         listed, nothing is created again: the participants are left unresolved.
         """
         try:
-            server_keys = list_server_keys(self.session.client)
+            ledger = self.session.ledger
+            server_keys = list_server_keys(self.session.client, expected=expected_keys(ledger))
         except ApiError as error:
             self.session.audit.event("reconcile_failed", error=str(error))
             for request in unknown:

@@ -38,6 +38,7 @@ from keyprov.snapshot import (
     ListingCallback,
     Snapshot,
     confirm_known,
+    expected_keys,
     list_server_keys,
     lost_entries,
     server_with,
@@ -126,7 +127,7 @@ class Session:
         Keys keys.xlsx holds that the state lost are taken back into the state first, and
         every key the state knows is confirmed on the server, listed or not.
         """
-        listed = list_server_keys(self.client, on_listing)
+        listed = list_server_keys(self.client, on_listing, expected=expected_keys(self.ledger))
         keys = confirm_known(self.client, self.ledger.entries(), listed)
         self.workshop, new_naming = with_naming(
             self.workshop, self.ledger, keys, wanted=self.wanted_naming
