@@ -22,6 +22,9 @@ class Replayed:
     sheet_digest: str | None = None
     """The sha256 of keys.xlsx as the last run wrote it: when the file still has it, every
     secret in it is in this state too, and it need not be read back."""
+    sheet_content: str | None = None
+    """The digest of what that keys.xlsx was made from (`outputs.keys_fingerprint`): when it
+    is also what this run would write, the file need not be written again."""
     torn_tail: bool = False
     """The last line was cut short (a crash, a full disk): a record may be missing."""
     naming: tuple[str, str | None] | None = None
@@ -61,6 +64,8 @@ def replay(path: Path) -> tuple[dict[str, LedgerEntry], Replayed]:
             record.pop("at", None)
             if event == "sheet":
                 replayed.sheet_digest = str(record["sha256"])
+                content = record.get("content")  # absent in records of older versions
+                replayed.sheet_content = None if content is None else str(content)
                 continue
             if event == "naming":
                 secret = record.get("secret")
