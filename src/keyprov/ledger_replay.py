@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from keyprov.errors import LocalFileError
 from keyprov.ledger_entry import LedgerEntry
@@ -42,6 +43,14 @@ RECORD_KINDS = (
     "renamed",
     "naming",
 )
+
+
+_ENTRY_FIELDS = frozenset(LedgerEntry.__dataclass_fields__)
+
+
+def _known_fields(record: dict[str, Any]) -> dict[str, Any]:
+    # Fields this keyprov does not know (a newer one wrote them) are left out, not an error.
+    return {name: value for name, value in record.items() if name in _ENTRY_FIELDS}
 
 
 def replay(path: Path) -> tuple[dict[str, LedgerEntry], Replayed]:
@@ -102,8 +111,7 @@ def replay(path: Path) -> tuple[dict[str, LedgerEntry], Replayed]:
                     moved, identity=identity, participant_id=record["participant_id"]
                 )
             continue
-        known = {name for name in LedgerEntry.__dataclass_fields__}
-        fields = {name: value for name, value in record.items() if name in known}
+        fields = record if record.keys() <= _ENTRY_FIELDS else _known_fields(record)
         if "retired" in fields:
             fields["retired"] = tuple(fields["retired"])
         if event == "intent":
