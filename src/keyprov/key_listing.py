@@ -127,7 +127,10 @@ def _answers(read_page: PageReader, offsets: list[int]) -> Iterator[Iterator[lis
     try:
         # Submitted in offset order, so the limiter lets the first pages go first.
         yield pool.map(read_page, offsets)
-    finally:
-        # After a page that raised, pages not yet started are dropped; those in flight are
-        # waited for (a request cannot be called back), so none outlives the listing.
-        pool.shutdown(wait=True, cancel_futures=True)
+    except BaseException as error:
+        # Pages not yet sent are dropped. Those in flight are waited for after a page that
+        # failed, so none outlives the listing (that may be read again at once); not after
+        # Ctrl-C, which must stop the run now: they end in their threads, unread.
+        pool.shutdown(wait=isinstance(error, Exception), cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
