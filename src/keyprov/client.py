@@ -2,8 +2,8 @@
 
 One method per endpoint; each answer is checked against the contract (`answers`) before it is
 believed, and the HTTP layer under it (`transport`) is the one place that retries. A listing
-of every key is read until a short page and is believed only if no key appears twice: then
-it can prove that a key is absent.
+of every key is read until a short page (many pages at once when many keys are expected:
+`key_listing`) and is believed only if no key appears twice.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from urllib.parse import quote
 
 from keyprov import answers
 from keyprov.errors import (
-    InconsistentListingError,
     MalformedAnswerError,
     NotFoundError,
     OutcomeUnknownError,
@@ -23,6 +22,7 @@ from keyprov.errors import (
     TransportError,
 )
 from keyprov.guardrail_client import GuardrailEndpoints
+from keyprov.key_listing import PAGE_SIZE, read_listing
 from keyprov.models import ApiKey, CreatedKey, Credits
 from keyprov.retries import RetryEvent, RetryPolicy, parse_retry_after
 from keyprov.transport import DEFAULT_BASE_URL, LISTING_ATTEMPTS
@@ -36,9 +36,6 @@ __all__ = [
     "RetryPolicy",
     "parse_retry_after",
 ]
-
-PAGE_SIZE = 100
-"""OpenRouter lists keys in fixed pages of 100."""
 
 
 class OpenRouterClient(GuardrailEndpoints):
@@ -75,42 +72,23 @@ class OpenRouterClient(GuardrailEndpoints):
         *,
         include_disabled: bool = True,
         on_page: Callable[[int, int], None] | None = None,
+        expected: int = 0,
     ) -> list[ApiKey]:
         """Every key, each once, from pages that agree; else InconsistentListingError.
 
         A key on two pages means the listing shifted and another may have been skipped: the
         whole listing is read again from offset 0 (see `_reread`) rather than believed.
         `on_page(keys so far, pages read)` is told after each page, for a progress line.
+        With `expected` keys (what the caller's state knows of), the pages up to that many
+        are asked for at once (keyprov.key_listing); the answer is the same either way.
         """
-        return self._reread("list keys", lambda: self._read_listing(include_disabled, on_page))
 
-    def _read_listing(
-        self, include_disabled: bool, on_page: Callable[[int, int], None] | None = None
-    ) -> list[ApiKey]:
-        keys: list[ApiKey] = []
-        listed_at: dict[str, int] = {}
-        offset = 0
-        pages = 0
-        while True:
-            page = self.list_keys_page(offset, include_disabled=include_disabled)
-            pages += 1
-            for key in page:
-                earlier = listed_at.get(key.hash)
-                if earlier is not None:
-                    raise InconsistentListingError(
-                        f"GET /keys?offset={offset} listed key {key.hash[:16]!r}, which "
-                        f"GET /keys?offset={earlier} listed too: the listing shifted while it "
-                        "was read (keys created or deleted meanwhile) or the server repeated "
-                        "a page, so a key may have been skipped",
-                        status=200,
-                    )
-                listed_at[key.hash] = offset
-                keys.append(key)
-            if on_page is not None:
-                on_page(len(keys), pages)
-            if len(page) < PAGE_SIZE:
-                return keys  # pages are a fixed 100: a shorter one (or none) is the last
-            offset += len(page)
+        def read_page(offset: int) -> list[ApiKey]:
+            return self.list_keys_page(offset, include_disabled=include_disabled)
+
+        return self._reread(
+            "list keys", lambda: read_listing(read_page, expected=expected, on_page=on_page)
+        )
 
     # -- one key -----------------------------------------------------------------------------
 

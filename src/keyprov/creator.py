@@ -18,7 +18,7 @@ from keyprov.models import ApiKey
 from keyprov.outcomes import Outcome, ParticipantResult, ResultCallback, Results
 from keyprov.planner import ParticipantPlan
 from keyprov.session import Session
-from keyprov.snapshot import list_server_keys
+from keyprov.snapshot import expected_keys, list_server_keys
 
 MAX_CREATE_ROUNDS = 8
 """How many times one run tries a participant whose creates keep ending with no answer."""
@@ -204,7 +204,8 @@ class Creator:
         listed, nothing is created again: the participants are left unresolved.
         """
         try:
-            server_keys = list_server_keys(self.session.client)
+            ledger = self.session.ledger
+            server_keys = list_server_keys(self.session.client, expected=expected_keys(ledger))
         except ApiError as error:
             self.session.audit.event("reconcile_failed", error=str(error))
             for request in unknown:

@@ -155,12 +155,17 @@ class Ledger:
         self._sync(unsynced)
         self.replayed.naming = (mode, secret)
 
-    def record_sheet(self, digest: str) -> None:
-        """Note the digest of the keys.xlsx just written from this state."""
+    def record_sheet(self, digest: str, content: str | None = None) -> None:
+        """Note the digest of the keys.xlsx just written from this state, and of what it was
+        made from (`content`, see `outputs.keys_fingerprint`)."""
+        record: dict[str, Any] = {"event": "sheet", "sha256": digest}
+        if content is not None:
+            record["content"] = content
         with self._lock:
-            unsynced = self._append({"event": "sheet", "sha256": digest})
+            unsynced = self._append(record)
         self._sync(unsynced)
         self.replayed.sheet_digest = digest
+        self.replayed.sheet_content = content
 
     def record_renamed(self, old: str, new: str, participant_id: str) -> None:
         """The participant known as `old` (their email) is `new` (their id) from now on."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from keyprov.errors import LocalFileError
 from keyprov.ledger_entry import LedgerEntry
@@ -22,6 +23,9 @@ class Replayed:
     sheet_digest: str | None = None
     """The sha256 of keys.xlsx as the last run wrote it: when the file still has it, every
     secret in it is in this state too, and it need not be read back."""
+    sheet_content: str | None = None
+    """The digest of what that keys.xlsx was made from (`outputs.keys_fingerprint`): when it
+    is also what this run would write, the file need not be written again."""
     torn_tail: bool = False
     """The last line was cut short (a crash, a full disk): a record may be missing."""
     naming: tuple[str, str | None] | None = None
@@ -39,6 +43,14 @@ RECORD_KINDS = (
     "renamed",
     "naming",
 )
+
+
+_ENTRY_FIELDS = frozenset(LedgerEntry.__dataclass_fields__)
+
+
+def _known_fields(record: dict[str, Any]) -> dict[str, Any]:
+    # Fields this keyprov does not know (a newer one wrote them) are left out, not an error.
+    return {name: value for name, value in record.items() if name in _ENTRY_FIELDS}
 
 
 def replay(path: Path) -> tuple[dict[str, LedgerEntry], Replayed]:
@@ -61,6 +73,8 @@ def replay(path: Path) -> tuple[dict[str, LedgerEntry], Replayed]:
             record.pop("at", None)
             if event == "sheet":
                 replayed.sheet_digest = str(record["sha256"])
+                content = record.get("content")  # absent in records of older versions
+                replayed.sheet_content = None if content is None else str(content)
                 continue
             if event == "naming":
                 secret = record.get("secret")
@@ -97,8 +111,7 @@ def replay(path: Path) -> tuple[dict[str, LedgerEntry], Replayed]:
                     moved, identity=identity, participant_id=record["participant_id"]
                 )
             continue
-        known = {name for name in LedgerEntry.__dataclass_fields__}
-        fields = {name: value for name, value in record.items() if name in known}
+        fields = record if record.keys() <= _ENTRY_FIELDS else _known_fields(record)
         if "retired" in fields:
             fields["retired"] = tuple(fields["retired"])
         if event == "intent":

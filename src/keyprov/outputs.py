@@ -6,6 +6,7 @@ cent, dates as dates, keys in a monospace font so that 0 and O, 1 and l can be t
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -82,6 +83,32 @@ class DistributionRow:
             status,
             category,
         )
+
+
+KEYS_LAYOUT = 1
+"""Bump when keys.xlsx is laid out differently from the same rows, so that a rerun after the
+change rewrites it (a new release does anyway: its version is in `keys_fingerprint`)."""
+
+
+def keys_fingerprint(
+    rows: Sequence[DistributionRow],
+    *,
+    paper: Paper = "A4",
+    title: str = "",
+    about: PlainSheet | None = None,
+) -> str:
+    """A digest of everything `write_keys_workbook` makes keys.xlsx from.
+
+    Building a workbook of 10,000 rows takes over a second, and a rerun that changed nothing
+    would write the very same file again: with this digest recorded beside the file's own
+    (`Ledger.record_sheet`), a run can tell that the file on disk is already what it would
+    write. The rows are frozen dataclasses of plain values, so their repr is the same for the
+    same rows in every run.
+    """
+    from keyprov import tool_version
+
+    made_of = (KEYS_LAYOUT, tool_version(), paper, title, list(rows), about)
+    return hashlib.sha256(repr(made_of).encode()).hexdigest()
 
 
 def write_keys_workbook(

@@ -26,10 +26,11 @@ from keyprov.files import ensure_private_dir, remove_stale_temporaries
 from keyprov.gitignore import refuse_unignored
 from keyprov.keynames import about_sheet
 from keyprov.ledger import Ledger
+from keyprov.ledger_replay import Replayed
 from keyprov.locate import account_label, locate, refuse_another_server
 from keyprov.lock import workshop_lock
 from keyprov.models import ApiKey
-from keyprov.outputs import write_keys_workbook
+from keyprov.outputs import keys_fingerprint, write_keys_workbook
 from keyprov.pseudonyms import NameMode
 from keyprov.recovery import file_digest
 from keyprov.registry import Registry, WorkshopFile, WorkshopRecord, now, server_of
@@ -39,6 +40,7 @@ from keyprov.snapshot import (
     ListingCallback,
     Snapshot,
     confirm_known,
+    expected_keys,
     list_server_keys,
     lost_entries,
     server_with,
@@ -132,7 +134,7 @@ class Session:
         Keys keys.xlsx holds that the state lost are taken back into the state first, and
         every key the state knows is confirmed on the server, listed or not.
         """
-        listed = list_server_keys(self.client, on_listing)
+        listed = list_server_keys(self.client, on_listing, expected=expected_keys(self.ledger))
         keys = confirm_known(self.client, self.ledger.entries(), listed)
         self.workshop, new_naming = with_naming(
             self.workshop, self.ledger, keys, wanted=self.wanted_naming
@@ -197,15 +199,30 @@ class Session:
             about = about_sheet(
                 workshop.name, workshop.account, workshop.naming, self.ledger.entries()
             )
-            write_keys_workbook(workshop.keys_path, rows, title=workshop.name, about=about)
+            content = keys_fingerprint(rows, title=workshop.name, about=about)
+            if not _sheet_is(workshop.keys_path, content, self.ledger.replayed):
+                write_keys_workbook(workshop.keys_path, rows, title=workshop.name, about=about)
         except StateWriteError as error:
             return error
         digest = file_digest(self.workshop.keys_path)
         if digest is not None:
+            # Recorded even when the file was not written: compaction dropped the last record.
             # Not a failure if this one record is lost: the next run then reads keys.xlsx back.
             with contextlib.suppress(StateWriteError):
-                self.ledger.record_sheet(digest)
+                self.ledger.record_sheet(digest, content)
         return None
+
+
+def _sheet_is(path: Path, content: str, replayed: Replayed) -> bool:
+    """Whether keys.xlsx is already the file these rows make: the very file a run wrote from
+    the same `content`, as the state recorded it, and still readable by its owner only."""
+    if replayed.torn_tail or replayed.sheet_content != content:
+        return False
+    try:
+        private = path.stat().st_mode & 0o077 == 0
+    except OSError:
+        return False
+    return private and file_digest(path) == replayed.sheet_digest
 
 
 @contextlib.contextmanager

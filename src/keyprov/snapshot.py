@@ -70,17 +70,29 @@ ListingCallback = Callable[[int, int, bool], None]
 
 
 def list_server_keys(
-    client: OpenRouterClient, on_listing: ListingCallback | None = None
+    client: OpenRouterClient, on_listing: ListingCallback | None = None, *, expected: int = 0
 ) -> list[ApiKey]:
-    """Every key on the server: all pages, disabled ones included."""
+    """Every key on the server: all pages, disabled ones included.
+
+    `expected`: how many keys the state knows of (`expected_keys`), so that the pages up to
+    that many are asked for at once rather than one round trip after another.
+    """
     if on_listing is None:
-        return client.list_all_keys(include_disabled=True)
+        return client.list_all_keys(include_disabled=True, expected=expected)
     on_listing(0, 0, False)
     keys = client.list_all_keys(
-        include_disabled=True, on_page=lambda count, pages: on_listing(count, pages, False)
+        include_disabled=True,
+        expected=expected,
+        on_page=lambda count, pages: on_listing(count, pages, False),
     )
     on_listing(len(keys), len(keys) // PAGE_SIZE + 1, True)
     return keys
+
+
+def expected_keys(ledger: Ledger) -> int:
+    """Keys the listing should hold at least: every one the state accounts for. Other
+    workshops' keys are found past them, page by page."""
+    return len(ledger.known_hashes())
 
 
 def confirm_known(
@@ -159,7 +171,8 @@ def snapshot(
     state by the next command that holds the workshop.
     """
     ledger = Ledger.open(workshop.state_path)
-    server = confirm_known(client, ledger.entries(), list_server_keys(client, on_listing))
+    listed = list_server_keys(client, on_listing, expected=expected_keys(ledger))
+    server = confirm_known(client, ledger.entries(), listed)
     workshop, _new = with_naming(workshop, ledger, server)
     entries = {entry.identity: entry for entry in ledger.entries()}
     recovered = lost_entries(workshop, ledger, server, client)

@@ -64,8 +64,10 @@ FIELD_OF_HEADER = {synonym: name for name, synonyms in SYNONYMS.items() for syno
 def normalise_header(text: str) -> str:
     """Header matching ignores case, accents, spacing and punctuation: 'E-mail Address' ->
     'emailaddress', 'Prénom' -> 'prenom', 'Attendee #' -> 'attendeenumber'."""
-    decomposed = unicodedata.normalize("NFKD", text.replace("#", " number "))
-    plain = "".join(char for char in decomposed if not unicodedata.combining(char))
+    plain = text.replace("#", " number ")
+    if not plain.isascii():  # ASCII has no accents to take off: the common case, cheaply
+        decomposed = unicodedata.normalize("NFKD", plain)
+        plain = "".join(char for char in decomposed if not unicodedata.combining(char))
     return re.sub(r"[\W_]+", "", plain.casefold())
 
 

@@ -99,6 +99,8 @@ class RowReader:
         self.default_limit = default_limit
         self.default_limit_reset = default_limit_reset
         self.max_limit = max_limit
+        # The email column's own header, normalised once rather than for every row.
+        self._email_header = normalise_header(columns.header_of("email") or "")
 
     def read(self, table: Table, start: int) -> RowResults:
         result = RowResults()
@@ -245,8 +247,7 @@ class RowReader:
 
     def _repeats_header(self, cells: Sequence[Cell]) -> bool:
         key = normalise_header(self.columns.text(cells, "email"))
-        own = normalise_header(self.columns.header_of("email") or "")
-        return bool(key) and (key == own or FIELD_OF_HEADER.get(key) == "email")
+        return bool(key) and (key == self._email_header or FIELD_OF_HEADER.get(key) == "email")
 
     def _name(self, cells: Sequence[Cell]) -> str:
         """The name cell, or else first and last name joined (which fill in an empty name)."""

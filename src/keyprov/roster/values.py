@@ -41,6 +41,8 @@ def clean_email(text: str) -> str:
     Invisible characters (zero-width spaces from copy and paste) are never part of an
     address; everything else that is odd is reported, not repaired.
     """
+    if text.isascii():  # no ASCII character is invisible (Cf): the common case, cheaply
+        return text.lower()
     return "".join(char for char in text if unicodedata.category(char) != "Cf").lower()
 
 
