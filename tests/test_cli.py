@@ -159,8 +159,9 @@ def test_concurrency_above_the_default_is_real(
 ) -> None:
     # The client's connection pool and rate window cap the requests in flight: were they
     # left at the default of 64, a larger --concurrency would only queue threads behind them.
-    # Latency long enough that the 96 creates overlap even on a slow machine.
-    sandbox.faults = Faults(latency=0.8)
+    # Creates answered late enough that the 96 overlap even on a slow machine; the listing and
+    # the balance are answered at once (a latency for every request tripled the run's time).
+    sandbox.force("slow", count=96, method="POST", path_prefix="/keys", seconds=0.8)
     make_roster(tmp_path / "ws.csv", 96)
     done = invoke(
         ["provision", "ws.csv", "--concurrency", "96", "--quiet"],
