@@ -16,8 +16,10 @@ BENCH = Path(__file__).resolve().parent.parent / "bench" / "bench.py"
 
 def test_a_small_bench_run_writes_its_table(tmp_path: Path) -> None:
     results = tmp_path / "results.md"
-    arguments = ["--keys", "12", "--latency", "0.02", "--rate", "40", "--other-rates", "8"]
-    arguments += ["--rows", "150", "--repeats", "1", "--output", str(results)]
+    # Small and quick (a second rate of 20, not 8, is 0.6 s of creates, not 1.5 s): the
+    # script's numbers are not asserted, only that every scenario runs and is reported.
+    arguments = ["--keys", "12", "--latency", "0.005", "--rate", "40", "--other-rates", "20"]
+    arguments += ["--rows", "40", "--repeats", "1", "--output", str(results)]
     done = subprocess.run(
         [sys.executable, str(BENCH), *arguments],
         capture_output=True,
@@ -39,5 +41,5 @@ def test_a_small_bench_run_writes_its_table(tmp_path: Path) -> None:
     rerun = next(row for row in rows if row.startswith("| rerun, fully provisioned"))
     assert rerun.split(" | ")[4] == "0", "a rerun of a provisioned roster must create nothing"
     first = next(row for row in rows if row.startswith("| first run"))
-    assert first.split(" | ")[4] == "150"
+    assert first.split(" | ")[4] == "40"
     assert "machine: " in text and "Against the targets" in text
