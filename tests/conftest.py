@@ -48,6 +48,17 @@ def client(sandbox: Sandbox, management_key: str) -> Iterator[OpenRouterClient]:
 
 
 @pytest.fixture
+def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Commands run in this process (`invoke`) back off as briefly as the test clients do.
+
+    The same retry code, with waits of milliseconds: for tests that force 5xx answers or lost
+    connections for what follows from them, not for how long production waits. Retry-After is
+    still obeyed. Subprocesses keep the production policy.
+    """
+    monkeypatch.setattr("keyprov.transport.DEFAULT_RETRY", FAST_RETRY)
+
+
+@pytest.fixture
 def mailbox() -> Mailbox:
     return Mailbox()
 

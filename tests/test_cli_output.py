@@ -47,7 +47,7 @@ def test_a_dry_run_short_of_credits_exits_as_the_real_run_would_and_says_why(
     assert workshop.provision("--dry-run", "--allow-overcommit", *options).returncode == 0
 
 
-def test_the_summary_says_what_the_run_went_through(workshop: CliWorkshop) -> None:
+def test_the_summary_says_what_the_run_went_through(workshop: CliWorkshop, fast_retries) -> None:
     make_roster(workshop.roster, 20)
     workshop.sandbox.force(503, count=2, method="GET", path_prefix="/keys")
     workshop.sandbox.force(429, count=3, method="POST", retry_after="0")

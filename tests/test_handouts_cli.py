@@ -225,17 +225,17 @@ def test_a_key_that_does_not_work_is_never_handed_out_and_its_owner_is_named(
     assert KEY.findall("".join(page_texts(pdf))) == [live_key(workshop, "person3@example.org")]
 
 
-def test_a_300_participant_workshop_gets_one_pdf_with_every_key_once(
-    workshop: CliWorkshop,
-) -> None:
-    workshop.provisioned(300)
+def test_a_larger_workshop_gets_one_pdf_with_every_key_once(workshop: CliWorkshop) -> None:
+    # 60, not 300: twenty pages show the slips run on page after page; 300 spent 80% of
+    # the time drawing QR codes (segno scores eight masks per code) for nothing more.
+    workshop.provisioned(60)
     done = workshop.keyprov("handouts", "ws.csv", "--paper", "letter")
     assert done.returncode == 0, done.stderr
     texts = page_texts(folder_of(workshop) / "handouts.pdf")
-    assert len(texts) == 100
+    assert len(texts) == 20
     sheet = workshop.sheet()
     secrets = [str(row[2]) for row in sheet]
     assert sorted(KEY.findall("".join(texts))) == sorted(secrets)
-    assert len(set(secrets)) == 300
+    assert len(set(secrets)) == 60
     # Rebuilt by handouts, which does not read the roster, keys.xlsx still follows it.
-    assert [row[1] for row in sheet] == [f"person{i}@example.org" for i in range(300)]
+    assert [row[1] for row in sheet] == [f"person{i}@example.org" for i in range(60)]

@@ -137,7 +137,7 @@ def test_right_to_left_names_are_drawn_right_to_left(tmp_path):
 
 
 def test_a_larger_workshop_fits_in_one_pdf_with_every_key_once(tmp_path):
-    # 300 participants go through the real command in tests/test_handouts_cli.py.
+    # 60 participants go through the real command in tests/test_handouts_cli.py.
     handouts = [make_handout(i) for i in range(30)]
     path = tmp_path / "handouts.pdf"
     write_handouts_pdf(path, handouts, paper="letter")

@@ -41,6 +41,7 @@ def test_sentinel_secrets_never_leave_the_secret_files(
     capsys,
     mailbox: Mailbox,
     smtp_server,
+    fast_retries,
 ) -> None:
     out = tmp_path / "output"
     env = sandbox_env(sandbox, management_key)
