@@ -36,8 +36,31 @@ def ceiling_seconds(needed: int, rate_limit: float, latency: float) -> float:
     return needed / min(rate_limit, DEFAULT_CONCURRENCY / latency)
 
 
+class AgainstTheCeiling:
+    """A measured run's wall time against what the server allowed it."""
+
+    needed: int
+    rate_limit: float
+    latency: float
+    wall: float
+    throttled: int
+    total: int
+
+    @property
+    def ceiling(self) -> float:
+        return ceiling_seconds(self.needed, self.rate_limit, self.latency)
+
+    @property
+    def ratio(self) -> float:
+        return self.wall / self.ceiling
+
+    @property
+    def throttled_share(self) -> float:
+        return self.throttled / self.total if self.total else 0.0
+
+
 @dataclass(frozen=True)
-class SpeedRow:
+class SpeedRow(AgainstTheCeiling):
     scenario: str
     keys: int
     rate_limit: float
@@ -51,18 +74,6 @@ class SpeedRow:
     """Every run's wall time when the scenario ran more than once (`wall` is the median)."""
     first_request: float | None = None
     baseline_wall: float | None = None
-
-    @property
-    def ceiling(self) -> float:
-        return ceiling_seconds(self.needed, self.rate_limit, self.latency)
-
-    @property
-    def ratio(self) -> float:
-        return self.wall / self.ceiling
-
-    @property
-    def throttled_share(self) -> float:
-        return self.throttled / self.total if self.total else 0.0
 
     @property
     def speedup(self) -> float | None:
@@ -181,7 +192,7 @@ def startup(repeats: int = 5) -> list[StartupRow]:
 
 
 @dataclass(frozen=True)
-class CommandRow:
+class CommandRow(AgainstTheCeiling):
     command: str
     keys: int
     rate_limit: float
@@ -191,18 +202,6 @@ class CommandRow:
     throttled: int
     total: int
     returncode: int
-
-    @property
-    def ceiling(self) -> float:
-        return ceiling_seconds(self.needed, self.rate_limit, self.latency)
-
-    @property
-    def ratio(self) -> float:
-        return self.wall / self.ceiling
-
-    @property
-    def throttled_share(self) -> float:
-        return self.throttled / self.total if self.total else 0.0
 
 
 LIFECYCLE_COMMANDS = (
