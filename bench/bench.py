@@ -20,6 +20,7 @@ import argparse
 import json
 import logging
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import report
@@ -85,7 +86,7 @@ def measure(arguments: argparse.Namespace) -> report.Results:
             repeats = arguments.repeats if least < REPEAT_BELOW_SECONDS else 1
             print(f"keyprov provision: {keys} keys at R={rate:g}/s x{repeats} ...", flush=True)
             row = scenarios.provision_speed(keys, rate, latency, repeats)
-            results.speed.append(scenarios.replace(row, baseline_wall=loops[keys, loop_rate].wall))
+            results.speed.append(replace(row, baseline_wall=loops[keys, loop_rate].wall))
     print("start-up ...", flush=True)
     results.startup = scenarios.startup(arguments.startup_runs)
     if arguments.life_keys:
