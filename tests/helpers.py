@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import logging
 import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Sequence
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
@@ -191,3 +193,31 @@ class CliWorkshop:
     def sheet(self) -> list[tuple[Any, ...]]:
         book = load_workbook(self.folder / "output" / "ws" / "keys.xlsx")
         return list(book.active.iter_rows(min_row=2, values_only=True))
+
+
+def most_at_once(records: list[RequestRecord]) -> int:
+    """The most of these requests the sandbox was working on at the same moment."""
+    edges = sorted([(r.started, 1) for r in records] + [(r.finished, -1) for r in records])
+    return max(itertools.accumulate(step for _, step in edges))
+
+
+def signalled_mid_way(workshop: CliWorkshop, signum: int, *command: str) -> None:
+    """Run `keyprov command` in its own process and send it `signum` once the sandbox has
+    answered a few of its PATCHes; it must exit 130."""
+    workshop.sandbox.clear_log()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "keyprov", *command],
+        cwd=workshop.folder,
+        env=keyprov_process_env(workshop.env),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        if sum(r.method == "PATCH" for r in workshop.sandbox.request_log) >= 6:
+            break
+        time.sleep(0.002)
+    process.send_signal(signum)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr

@@ -3,7 +3,6 @@ each exit path and each environment check, in process (`invoke`) for the rest.""
 
 from __future__ import annotations
 
-import itertools
 import os
 import resource
 import subprocess
@@ -16,12 +15,13 @@ from click.testing import CliRunner
 from keyprov.cli import cli
 from keyprov.cli.common import every_command
 from keyprov.roster.headers import FIELDS
-from keyprov.sandbox import Faults, RequestRecord, Sandbox
+from keyprov.sandbox import Faults, Sandbox
 from tests.helpers import (
     REPO,
     invoke,
     key_name_in,
     make_roster,
+    most_at_once,
     run_keyprov,
     sandbox_env,
     write_csv,
@@ -148,11 +148,6 @@ def test_cancelled_registrations_are_skipped_and_reported(
     assert [key["name"] for key in sandbox.keys()] == [key_name_in(folder, "ws", "ada@example.org")]
     audit = (tmp_path / "output" / "ws" / "audit.jsonl").read_text()
     assert "Refunded" in audit
-
-
-def most_at_once(records: list[RequestRecord]) -> int:
-    edges = sorted([(r.started, 1) for r in records] + [(r.finished, -1) for r in records])
-    return max(itertools.accumulate(step for _, step in edges))
 
 
 def test_concurrency_above_the_default_is_real(

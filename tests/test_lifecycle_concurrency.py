@@ -4,11 +4,8 @@ provision does, and stay exact: every key changed once, whatever the server's la
 
 from __future__ import annotations
 
-import itertools
 import json
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -18,7 +15,7 @@ import pytest
 from keyprov.fanout import fan_out
 from keyprov.ledger import Ledger
 from keyprov.sandbox import Faults, RequestRecord, Sandbox
-from tests.helpers import CliWorkshop, keyprov_process_env
+from tests.helpers import CliWorkshop, most_at_once, signalled_mid_way
 
 KEY_PATH = "/api/v1/keys/"
 LATENCY = 0.1
@@ -30,12 +27,6 @@ OVERLAP = 8
 @pytest.fixture
 def workshop(sandbox: Sandbox, management_key: str, tmp_path: Path) -> CliWorkshop:
     return CliWorkshop(sandbox, management_key, tmp_path)
-
-
-def most_at_once(records: list[RequestRecord]) -> int:
-    """The most of these requests the sandbox was working on at the same moment."""
-    edges = sorted([(r.started, 1) for r in records] + [(r.finished, -1) for r in records])
-    return max(itertools.accumulate(step for _, step in edges))
 
 
 def per_key(workshop: CliWorkshop, method: str) -> list[RequestRecord]:
@@ -173,28 +164,6 @@ def test_a_faulty_rate_limited_server_still_ends_with_every_key_changed_once(
     workshop.sandbox.faults = Faults()
     done = workshop.keyprov("set-limit", "ws.csv", "--all", "--add", "1")
     assert done.returncode == 0 and [k["limit"] for k in workshop.sandbox.keys()] == [3] * 40
-
-
-def signalled_mid_way(workshop: CliWorkshop, signum: int, *command: str) -> None:
-    """Run `keyprov command` in its own process and send it `signum` once the sandbox has
-    answered a few of its PATCHes; it must exit 130."""
-    workshop.sandbox.clear_log()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "keyprov", *command],
-        cwd=workshop.folder,
-        env=keyprov_process_env(workshop.env),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and process.poll() is None:
-        if sum(r.method == "PATCH" for r in workshop.sandbox.request_log) >= 6:
-            break
-        time.sleep(0.002)
-    process.send_signal(signum)
-    _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 130, stderr
 
 
 # More keys than requests in flight at once (64), each slow enough that the signal lands

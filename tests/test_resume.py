@@ -14,7 +14,14 @@ import pytest
 from keyprov.ledger import Ledger
 from keyprov.models import ApiKey, CreatedKey
 from keyprov.sandbox import Faults, Sandbox
-from tests.helpers import CliWorkshop, invoke, keyprov_process_env, make_roster, sandbox_env
+from tests.helpers import (
+    CliWorkshop,
+    invoke,
+    keyprov_process_env,
+    make_roster,
+    sandbox_env,
+    signalled_mid_way,
+)
 
 
 @pytest.fixture
@@ -69,24 +76,8 @@ def test_an_interrupted_set_limit_add_is_completed_not_added_twice(
     participants = 150
     workshop.provisioned(participants, "--quiet")
     workshop.sandbox.faults = Faults(latency=0.2)
-    workshop.sandbox.clear_log()
     command = ["set-limit", "ws.csv", "--all", "--add", "2"]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "keyprov", *command],
-        cwd=workshop.folder,
-        env=keyprov_process_env(workshop.env),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if sum(r.method == "PATCH" for r in workshop.sandbox.request_log) >= 6:
-            break
-        time.sleep(0.002)
-    process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 130, stderr
+    signalled_mid_way(workshop, signal.SIGINT, *command)
     limits = [key["limit"] for key in workshop.sandbox.keys()]
     assert 3 in limits and 1 in limits, "stopped part-way"
 
