@@ -121,10 +121,6 @@ class Requests:
         """The requests the run needed: every one the server did not refuse with a 429."""
         return self.total - self.throttled
 
-    @property
-    def throttled_share(self) -> float:
-        return self.throttled / self.total if self.total else 0.0
-
     @classmethod
     def seen_by(cls, sandbox: SandboxProcess) -> Requests:
         records = sandbox.requests_seen()

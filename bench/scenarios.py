@@ -91,7 +91,8 @@ def _speed_row(
     scenario: str, keys: int, rate_limit: float, latency: float, run: ProcessRun
 ) -> SpeedRow:
     seen = run.requests
-    failures = keys - seen.creates if run.returncode == 0 else max(1, keys - seen.creates)
+    # Keys not made; a run that exits non-zero failed even if it made them all.
+    failures = max(keys - seen.creates, 0 if run.returncode == 0 else 1)
     return SpeedRow(
         scenario,
         keys,
@@ -101,7 +102,7 @@ def _speed_row(
         seen.needed,
         seen.throttled,
         seen.total,
-        max(0, failures),
+        failures,
         first_request=run.first_request,
     )
 
