@@ -11,7 +11,7 @@ import zxingcpp
 
 from keyprov.errors import ConfigurationError
 from keyprov.handouts import quickstart_lines, write_handouts_pdf
-from keyprov.handouts.pdf import SLIPS_PER_PAGE, wrap_code
+from keyprov.handouts.pdf import SLIPS_PER_PAGE, render_handouts_pdf, wrap_code
 from tests.test_handouts import NAMES, make_handout
 
 POINTS_PER_MM = 72 / 25.4
@@ -117,6 +117,17 @@ def test_names_in_every_script_are_in_the_pdf(tmp_path):
             assert " ".join(reversed(name.split())) in whole, name
         else:
             assert name in whole, name
+
+
+def test_the_cjk_font_is_embedded_only_when_a_name_or_the_title_needs_it(tmp_path):
+    latin = render_handouts_pdf([make_handout(0, name="Zoë Ångström-Çelik")], title="BSSDH")
+    assert b"DroidSansFallback" not in latin
+    for name, title in (("山田太郎", "BSSDH"), ("Ada Lovelace", "数据科学 2026")):
+        path = tmp_path / "handouts.pdf"
+        write_handouts_pdf(path, [make_handout(0, name=name)], title=title)
+        assert b"DroidSansFallback" in path.read_bytes()
+        whole = "".join(page_texts(path))
+        assert name in whole and title in whole
 
 
 def test_right_to_left_names_are_drawn_right_to_left(tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import unicodedata
+from collections.abc import Iterable
 from pathlib import Path
 
 from fontTools.ttLib import TTFont
@@ -21,19 +22,28 @@ _FILES = {
 }
 
 
-def register_fonts(pdf: FPDF) -> None:
+def register_fonts(pdf: FPDF, user_texts: Iterable[str]) -> None:
     """Embed the bundled fonts; a character missing from the current one is drawn from the
     others (CJK from Droid Sans Fallback), and text is shaped and ordered by HarfBuzz, so
-    Arabic letters join and right-to-left names read right to left."""
+    Arabic letters join and right-to-left names read right to left.
+
+    `user_texts` are the names and titles to be set with `user_text`: Droid Sans Fallback is
+    embedded only when one of them has a character DejaVu Sans lacks. It is 3.4 MB, and
+    parsing and subsetting it is most of the time a PDF of Latin names takes.
+    """
     for (family, style), file_name in _FILES.items():
-        pdf.add_font(family, style, FONT_DIR / file_name)
+        if family != CJK:
+            pdf.add_font(family, style, FONT_DIR / file_name)
+    sans = _covered_by(_FILES[SANS, ""])
+    if any(ord(character) not in sans for text in user_texts for character in text):
+        pdf.add_font(CJK, "", FONT_DIR / _FILES[CJK, ""])
     user_text(pdf)
 
 
 def user_text(pdf: FPDF) -> None:
     """Set up for text in any script: names, titles."""
     # exact_match=False: a bold name in Chinese falls back to the regular CJK face.
-    pdf.set_fallback_fonts([SANS, CJK], exact_match=False)
+    pdf.set_fallback_fonts([SANS, CJK] if CJK in pdf.fonts else [SANS], exact_match=False)
     pdf.set_text_shaping(True)
 
 
@@ -46,11 +56,13 @@ def own_text(pdf: FPDF) -> None:
 
 @functools.cache
 def _covered() -> frozenset[int]:
-    code_points: set[int] = set()
-    for file_name in set(_FILES.values()):
-        with TTFont(FONT_DIR / file_name, lazy=True) as font:
-            code_points.update(font.getBestCmap())
-    return frozenset(code_points)
+    return frozenset().union(*(_covered_by(file_name) for file_name in set(_FILES.values())))
+
+
+@functools.cache
+def _covered_by(file_name: str) -> frozenset[int]:
+    with TTFont(FONT_DIR / file_name, lazy=True) as font:
+        return frozenset(font.getBestCmap())
 
 
 def missing_characters(text: str) -> str:

@@ -70,7 +70,7 @@ def render_handouts_pdf(
     pdf.c_margin = 0
     pdf.set_creator("keyprov")
     pdf.set_title("OpenRouter API keys" + (f": {title}" if title else ""))
-    register_fonts(pdf)
+    register_fonts(pdf, [title or "", *(handout.name for handout in handouts)])
     layout = _Layout(pdf, page_width, page_height, title)
     for start in range(0, len(handouts), SLIPS_PER_PAGE):
         page = handouts[start : start + SLIPS_PER_PAGE]
