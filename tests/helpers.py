@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import itertools
 import json
@@ -95,9 +96,17 @@ def run_keyprov(
 def key_name_in(folder: Path, workshop: str, identity: str) -> str:
     """The key name of `identity` in the workshop whose state is in `folder` (pseudonymous or
     readable, as its state says)."""
-    replayed = Ledger.open(folder / "state.jsonl").replayed
-    mode, secret = replayed.naming or ("readable", None)
-    return NamingPolicy(NameMode(mode), secret).key_name(workshop, identity)
+    state = folder / "state.jsonl"
+    stat = state.stat()
+    return _naming_policy(state, stat.st_mtime_ns, stat.st_size).key_name(workshop, identity)
+
+
+@functools.cache
+def _naming_policy(state: Path, _mtime_ns: int, _size: int) -> NamingPolicy:
+    # Keyed on the file's stat: tests ask for hundreds of names, and replaying the whole
+    # ledger for each made them quadratic; a changed ledger is read again.
+    mode, secret = Ledger.open(state).replayed.naming or ("readable", None)
+    return NamingPolicy(NameMode(mode), secret)
 
 
 @dataclass(frozen=True)
