@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -103,12 +104,22 @@ def test_ctrl_c_while_creating_says_at_once_what_the_run_waits_for(
     process = start(tmp_path, sandbox, management_key, "--concurrency", "8")
     wait_until(lambda: sum(r.method == "POST" for r in sandbox.request_log) >= 8)
     process.send_signal(signal.SIGINT)
-    time.sleep(0.1)
+    lines: list[str] = []
+    assert process.stderr is not None
+    reader = threading.Thread(target=lambda: lines.extend(process.stderr), daemon=True)
+    reader.start()
+    # Only once the first is answered: on a busy machine a second Ctrl-C sent blindly can
+    # come before the run has even begun to stop.
+    wait_until(lambda: any(line.startswith("stopping: waiting for") for line in lines))
     process.send_signal(signal.SIGINT)  # a second Ctrl-C: said, but it cannot cut the wait
-    _, stderr = process.communicate(timeout=60)
+    assert process.stdout is not None
+    process.stdout.read()
+    process.wait(timeout=60)
+    reader.join(timeout=60)
+    lines = [line.rstrip("\n") for line in lines]
+    stderr = "\n".join(lines)
 
     assert process.returncode == 130, stderr
-    lines = stderr.splitlines()
     stopping = [i for i, line in enumerate(lines) if line.startswith("stopping: waiting for")]
     assert len(stopping) == 1, stderr
     in_flight = int(lines[stopping[0]].split()[3])
