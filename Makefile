@@ -25,13 +25,15 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 
-# Two workers: most tests wait on loopback HTTP or subprocesses, and a 2-core machine
-# runs two of them at once in half the time.
+# Twice as many workers as cores: most tests wait (on loopback HTTP, a sandbox's latency, a
+# subprocess), so two per core keep both busy; work stealing hands the slow tests' leftovers
+# to whichever worker is free, so no worker ends long after the rest.
+TEST_WORKERS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 1) * 2 )))
 # Byte code is cached in the venv, even where the environment sets PYTHONDONTWRITEBYTECODE:
 # without it every test process re-compiles pytest's rewritten test modules (~5 s a worker)
 # and every `python -m keyprov` the tests start re-compiles keyprov. Nothing lands in src/.
 test: lint
-	PYTHONDONTWRITEBYTECODE= PYTHONPYCACHEPREFIX=$(CURDIR)/$(VENV)/pycache $(BIN)/pytest -q -n 2
+	PYTHONDONTWRITEBYTECODE= PYTHONPYCACHEPREFIX=$(CURDIR)/$(VENV)/pycache $(BIN)/pytest -q -n $(TEST_WORKERS) --dist worksteal
 
 provision: $(STAMP)
 	@test -n "$(ROSTER)" || { echo "usage: make provision ROSTER=roster/<file>.csv [LIMIT=2] [ARGS='--expires 2026-12-05']" >&2; exit 2; }
