@@ -58,6 +58,7 @@ def grant(limiter: AdaptiveLimiter) -> Permit:
 def test_feedback_reads_status_and_rate_limit_headers() -> None:
     headers = {
         "X-RateLimit-Reset": "1700000000250",
+        "X-RateLimit-Limit": "20",
         "X-RateLimit-Remaining": "0",
         "Retry-After": "1",
     }
@@ -65,6 +66,7 @@ def test_feedback_reads_status_and_rate_limit_headers() -> None:
     assert feedback.throttled and feedback.answered
     assert feedback.reset_in == pytest.approx(0.25)  # epoch milliseconds, as OpenRouter sends
     assert feedback.remaining == 0
+    assert feedback.limit == 20  # the sandbox's bucket size (its burst)
     assert Feedback.from_response(201, {}) == Feedback()
     # A 5xx or no answer says nothing about the rate limit.
     assert Feedback.from_response(503, headers) is NO_ANSWER

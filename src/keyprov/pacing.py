@@ -77,6 +77,8 @@ class Feedback:
     """Seconds until the server has capacity again, from `X-RateLimit-Reset`."""
     remaining: int | None = None
     """`X-RateLimit-Remaining`: requests left before the server throttles."""
+    limit: int | None = None
+    """`X-RateLimit-Limit`, read as the size of the server's bucket: what it answers at once."""
 
     @classmethod
     def from_response(
@@ -89,6 +91,7 @@ class Feedback:
             throttled=status == 429,
             reset_in=parse_reset(headers.get("X-RateLimit-Reset"), now=now),
             remaining=_parse_int(headers.get("X-RateLimit-Remaining")),
+            limit=_parse_int(headers.get("X-RateLimit-Limit")),
         )
 
 
