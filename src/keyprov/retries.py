@@ -11,6 +11,8 @@ import random
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from keyprov.pacing import Feedback
+
 KIND_PHRASES = {
     "refused": "connection refused",
     "dns": "its host name does not resolve",
@@ -98,3 +100,18 @@ def after_retry_after(retry_after: float, attempt: int) -> float:
     that is the run's tail), doubling each time the same request is sent back again."""
     spread = 0.02 * 2 ** (attempt - 1) * max(retry_after, 1.0)
     return retry_after + random.uniform(0, min(1.0, spread))
+
+
+def early_retry(feedback: Feedback, attempt: int, *, pacing: bool) -> float | None:
+    """How soon a request answered 429 may go again, if sooner than its Retry-After: when
+    `X-RateLimit-Reset` says the server's next token is due. None: wait the whole Retry-After.
+
+    Only a request's first retry, and only while the limiter paces: it then holds every start
+    until that same moment and lets the retry go first, so the retry meets a token rather than a
+    crowd. (Retry-After counts whole seconds, at least one: a run's last requests, throttled,
+    each made it a second longer than the server needed.) A request throttled again waits its
+    whole Retry-After, in case the reset was wrong.
+    """
+    if attempt != 1 or not pacing or not feedback.throttled:
+        return None
+    return feedback.reset_in

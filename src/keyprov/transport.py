@@ -52,6 +52,7 @@ from keyprov.retries import (
     RetryPolicy,
     after_retry_after,
     backoff,
+    early_retry,
 )
 
 T = TypeVar("T")
@@ -273,8 +274,21 @@ class HttpTransport:
         error = state.outcome.exception() if state.outcome else None
         retry_after = getattr(error, "retry_after", None)
         if retry_after is not None:
-            return after_retry_after(retry_after, state.attempt_number)
-        return self._backoff(state.attempt_number)
+            wait = after_retry_after(retry_after, state.attempt_number)
+        else:
+            wait = self._backoff(state.attempt_number)
+        if isinstance(error, RateLimitedError):
+            limiter = self.limiter
+            pacing = (
+                isinstance(limiter, AdaptiveLimiter)
+                and limiter.use_rate_headers
+                and limiter.rate is not None
+            )
+            feedback = getattr(self._thread, "feedback", NO_ANSWER)
+            sooner = early_retry(feedback, state.attempt_number, pacing=pacing)
+            if sooner is not None:
+                return min(wait, sooner)
+        return wait
 
     def _backoff(self, attempt: int) -> float:
         return backoff(self.retry, attempt)
@@ -317,6 +331,7 @@ class HttpTransport:
         finally:
             self.limiter.release(permit, feedback)
             self._thread.throttled = feedback.throttled
+            self._thread.feedback = feedback
         where = answers.request_name(method, path, kwargs.get("params"))
         status = response.status_code
         if 200 <= status < 300:
