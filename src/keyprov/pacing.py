@@ -10,10 +10,10 @@ OpenRouter documents no rate limit for the key-management API, and a workshop ma
   answers in between are what it refilled, give or take one: that count over the time between
   them is the server's rate, exact however noisy single seconds are. The limiter then paces request
   starts at `headroom` times that rate (just under it: a token left over now is spent later, while
-  a 429 costs its request a whole Retry-After). At the first 429 there is no earlier one to
-  measure from, but the answers since the bucket was last full, less the bucket's size, are what
-  it refilled: with the size (`X-RateLimit-Limit`) that measures the rate too. Without it, the
-  answers so far include the bucket's first burst, so the limiter halves the rate it sent at.
+  a 429 costs its request a whole Retry-After). At the first 429 there is nothing to measure from
+  yet, and the answers so far include the bucket's first burst, so it halves the rate it sent at.
+  (Measuring it from `X-RateLimit-Limit` instead, as the bucket's size, only bounds the rate from
+  below: right for a bucket full at the start, far too low after another command emptied it.)
 - One 429 episode cuts once: a 429 for a request sent before the last cut is old news. The window
   is halved too, but kept large enough for the paced rate.
 - A rate measured over ten answers or more is trusted and held for `quiet` seconds, twice as long
@@ -57,8 +57,6 @@ MAX_CALM_SECONDS = 4.0
 INITIAL_WINDOW = 8
 """Requests in flight before the first answer: every request in flight when an unknown limit
 runs out is answered 429, so the first round trip is kept small."""
-MIN_SPAN_SECONDS = 0.1
-"""The shortest time a rate is measured over at the first 429."""
 MAX_HOLD_SECONDS = 10.0
 """The longest every worker is held back on the word of an `X-RateLimit-Reset` alone (a server
 clock that is off must not stall the run)."""
@@ -82,8 +80,6 @@ class Feedback:
     """Seconds until the server has capacity again, from `X-RateLimit-Reset`."""
     remaining: int | None = None
     """`X-RateLimit-Remaining`: requests left before the server throttles."""
-    limit: int | None = None
-    """`X-RateLimit-Limit`, read as the size of the server's bucket: what it answers at once."""
 
     @classmethod
     def from_response(
@@ -96,7 +92,6 @@ class Feedback:
             throttled=status == 429,
             reset_in=parse_reset(headers.get("X-RateLimit-Reset"), now=now),
             remaining=_parse_int(headers.get("X-RateLimit-Remaining")),
-            limit=_parse_int(headers.get("X-RateLimit-Limit")),
         )
 
 
@@ -178,9 +173,6 @@ class AdaptiveLimiter:
         self._first_start: float | None = None
         self._answered = 0
         self._answers: deque[float] = deque()
-        self._before_429: deque[float] | None = deque()
-        """When the answers of the last MAX_BASELINE_SECONDS came, until the first 429 (then
-        None): what the rate is measured from at the first 429."""
         self._starts: deque[float] = deque()
         self._empty_at: deque[tuple[float, int]] = deque()
         """When the server said 429 (its bucket empty), and how many answers had come by then."""
@@ -277,7 +269,7 @@ class AdaptiveLimiter:
         if feedback.throttled:
             self.throttled += 1
             if permit.started >= self._last_cut:
-                self._cut(now, feedback.limit if self.use_rate_headers else None)
+                self._cut(now)
             self._empty_at.append((now, self._answered))
             assert self._rate is not None
             hold = 1 / self._rate if reset_in is None else min(reset_in, MAX_HOLD_SECONDS)
@@ -287,10 +279,6 @@ class AdaptiveLimiter:
         self._srtt = rtt if self._srtt is None else 0.875 * self._srtt + 0.125 * rtt
         self._answered += 1
         self._record(self._answers, now)
-        if self._before_429 is not None:
-            self._before_429.append(now)
-            while self._before_429[0] < now - MAX_BASELINE_SECONDS:
-                self._before_429.popleft()
         if self._rate is None:
             self._window = min(self.max_window, self._window + self.slow_start)
         else:
@@ -307,12 +295,9 @@ class AdaptiveLimiter:
         if self.use_rate_headers and feedback.remaining == 0 and reset_in is not None:
             self._next_start = max(self._next_start, now + min(reset_in, MAX_HOLD_SECONDS))
 
-    def _cut(self, now: float, bucket: int | None) -> None:
+    def _cut(self, now: float) -> None:
         was_trusted = self._trusted
         estimate, self._trusted = self._estimate(now)
-        if estimate is None and bucket is not None:
-            estimate, self._trusted = self._first_estimate(now, bucket)
-        self._before_429 = None
         # Each measurement that confirms the last one earns a longer hold before the next
         # probe: a steady limit is probed rarely, so few requests pay a 429 to find nothing.
         if self._trusted and was_trusted:
@@ -321,11 +306,10 @@ class AdaptiveLimiter:
             self._quiet = self.quiet
         sent = self._rate if self._rate is not None else self._measured(self._starts, now)
         if estimate is None:
-            # No earlier 429 to measure from yet, nor a bucket size to measure with. The answers
-            # of the last second are no guide: they include the full bucket's burst, which is
-            # what just ran out (trusting them barely cut the rate, and the next round trip's
-            # requests were throttled too, each then late by a whole Retry-After). Halve; the
-            # next 429 measures the rate.
+            # No earlier 429 to measure from yet. The answers of the last second are no guide:
+            # they include the full bucket's burst, which is what just ran out (trusting them
+            # barely cut the rate, and the next round trip's requests were throttled too, each
+            # then late by a whole Retry-After). Halve; the next 429 measures the rate.
             estimate = sent / 2
         self._rate = max(self.min_rate, min(sent, estimate * self.headroom))
         needed = self._rate * (self._srtt or 0.0) * 2
@@ -347,36 +331,6 @@ class AdaptiveLimiter:
         # The bucket was empty at both ends, so it refilled between count - 1 and count + 1
         # requests; the upper end errs towards a few more 429s, never towards idling.
         return (count + 1) / (now - then), count >= TRUSTED_ANSWERS
-
-    def _first_estimate(self, now: float, bucket: int) -> tuple[float | None, bool]:
-        """The server's rate at its first 429, from the size of its bucket, and whether enough
-        answers measure it; None when they are too few to say anything.
-
-        However full the bucket was at any moment s, it held at most `bucket` tokens then and
-        none now, so the answers since s are at most `bucket` plus what it refilled since: each
-        s bounds the rate from below. The greatest of those bounds is the rate itself, give or
-        take one answer, at the last moment the bucket was full (the run's start, unless the
-        first round trips sent less than it refilled, the surplus spilling over).
-        """
-        if self._before_429 is None or self._first_start is None:
-            return None, False
-        # Answers only a round trip apart are as far apart as their latencies' noise.
-        span = max(self._srtt or 0.0, MIN_SPAN_SECONDS)
-        times = self._before_429
-        best, counted = 0.0, 0
-        for since, answered in (
-            (self._first_start, self._answered),
-            *((then, len(times) - i) for i, then in enumerate(times)),
-        ):
-            if now - since < span:
-                break
-            # One more than the bucket's share: errs towards a few more 429s, not towards idling.
-            refilled = answered + 1 - bucket
-            if refilled / (now - since) > best:
-                best, counted = refilled / (now - since), refilled
-        if best <= 0:
-            return None, False
-        return best, counted >= TRUSTED_ANSWERS
 
     def _record(self, times: deque[float], now: float) -> None:
         times.append(now)
