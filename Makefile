@@ -26,8 +26,8 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests bench
 
 # Twice as many workers as cores: most tests wait (on loopback HTTP, a sandbox's latency, a
-# subprocess), so two per core keep both busy; work stealing hands the slow tests' leftovers
-# to whichever worker is free, so no worker ends long after the rest.
+# subprocess), so two per core keep both busy; with work stealing an idle worker takes the tests
+# queued behind a slow one, so no worker ends long after the rest.
 TEST_WORKERS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 1) * 2 )))
 # Byte code is cached in the venv, even where the environment sets PYTHONDONTWRITEBYTECODE:
 # without it every test process re-compiles pytest's rewritten test modules (~5 s a worker)
