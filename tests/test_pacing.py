@@ -369,7 +369,7 @@ class Simulation:
                 else:
                     retry_after = max(1, math.ceil(wait))
                     sooner = early_retry(
-                        feedback, worker["attempts"], pacing=limiter.rate is not None
+                        feedback, worker["attempts"], pacing=limiter.holds_until_reset
                     )
                     later = retry_after + rng.uniform(0, 0.15)
                     pause = later if sooner is None else min(later, sooner)

@@ -191,6 +191,12 @@ class AdaptiveLimiter:
         return self._rate
 
     @property
+    def holds_until_reset(self) -> bool:
+        """Whether, after a 429, it holds every start until `X-RateLimit-Reset`: pacing, and
+        reading the headers. Only then may the throttled request itself go at that reset."""
+        return self.use_rate_headers and self._rate is not None
+
+    @property
     def in_flight(self) -> int:
         return self._in_flight
 

@@ -240,7 +240,7 @@ class HttpTransport:
         finally:
             # A request given up on after a 429 is no longer waiting its turn: the thread's
             # next request, for somebody else, must not go ahead of the queue in its name.
-            self._thread.throttled = False
+            self._thread.feedback = NO_ANSWER
         return result
 
     def _retrying(self, operation: str, retryable: tuple[type[ApiError], ...]) -> Retrying:
@@ -279,11 +279,7 @@ class HttpTransport:
             wait = self._backoff(state.attempt_number)
         if isinstance(error, RateLimitedError):
             limiter = self.limiter
-            pacing = (
-                isinstance(limiter, AdaptiveLimiter)
-                and limiter.use_rate_headers
-                and limiter.rate is not None
-            )
+            pacing = isinstance(limiter, AdaptiveLimiter) and limiter.holds_until_reset
             feedback = getattr(self._thread, "feedback", NO_ANSWER)
             sooner = early_retry(feedback, state.attempt_number, pacing=pacing)
             if sooner is not None:
@@ -321,16 +317,16 @@ class HttpTransport:
 
     def _attempt(self, method: str, path: str, read: Reader[T], **kwargs: Any) -> T:
         """One request, started when the limiter allows; its answer checked by `read`."""
-        # The retry layer runs each attempt in the same thread, so a flag per thread tells the
-        # limiter that this request is the one a 429 sent back to wait.
-        permit = self.limiter.acquire(retry=getattr(self._thread, "throttled", False))
+        # The retry layer runs each attempt in the same thread, so the thread's last answer tells
+        # the limiter that this request is the one a 429 sent back to wait (and the retry layer
+        # when the 429 said the next token is due).
+        permit = self.limiter.acquire(retry=getattr(self._thread, "feedback", NO_ANSWER).throttled)
         feedback = NO_ANSWER
         try:
             response = self._request(method, path, **kwargs)
             feedback = Feedback.from_response(response.status_code, response.headers)
         finally:
             self.limiter.release(permit, feedback)
-            self._thread.throttled = feedback.throttled
             self._thread.feedback = feedback
         where = answers.request_name(method, path, kwargs.get("params"))
         status = response.status_code
