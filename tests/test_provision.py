@@ -236,24 +236,44 @@ def test_text_that_looks_like_a_formula_stays_text(
     assert cell.value == '=HYPERLINK("http://evil.example","x")'
 
 
-def test_the_balance_is_read_while_the_keys_are_listed(
+def test_the_listing_and_the_balance_are_read_while_get_key_names_the_account(
     sandbox: Sandbox, client: OpenRouterClient, tmp_path: Path
 ) -> None:
-    # Two independent reads in parallel: a round trip off every run that creates keys.
+    # Three independent reads at once: two round trips off every run, where there were three.
     sandbox.faults = Faults(latency=0.3)
     roster = make_roster(tmp_path / "w.csv", 2)
-    provision(settings_for(roster, tmp_path), client)
-    reads = {r.path: r for r in sandbox.request_log if r.method == "GET"}
-    listing, balance = reads["/api/v1/keys"], reads["/api/v1/credits"]
-    assert balance.started < listing.finished and listing.started < balance.finished
+    for run in ("first", "rerun"):
+        sandbox.clear_log()
+        provision(settings_for(roster, tmp_path), client)
+        reads = [r for r in sandbox.request_log if r.method == "GET"]
+        assert sorted(r.path for r in reads) == [
+            "/api/v1/credits",
+            "/api/v1/key",  # which account the workshop is filed under
+            "/api/v1/keys",  # each asked for once: the page read early is the listing's
+        ], run
+        assert max(r.started for r in reads) < min(r.finished for r in reads), run
+    # The rerun has nothing to create: it asked for the balance before it knew, and nothing else.
+    assert [r.method for r in sandbox.request_log] == ["GET"] * 3
 
-    # A rerun with nothing to create has no use for the balance, and does not ask for it.
-    sandbox.clear_log()
+
+def test_retries_before_the_workshop_was_known_are_in_its_audit_log(
+    sandbox: Sandbox, client: OpenRouterClient, tmp_path: Path
+) -> None:
+    roster = make_roster(tmp_path / "w.csv", 2)
+    settings = provision(settings_for(roster, tmp_path), client)
+    audit = settings.audit_path
+    runs_before = audit.read_text().count('"run_start"')
+    # One 503 for each of the three reads that go out at once (GET /key, the listing's first
+    # page, the balance): all retried before the account, so the audit log, was known.
+    sandbox.force(503, count=2, method="GET", path_prefix="/key")  # /key and /keys
+    sandbox.force(503, count=1, method="GET", path_prefix="/credits")
     provision(settings_for(roster, tmp_path), client)
-    assert [(r.method, r.path) for r in sandbox.request_log] == [
-        ("GET", "/api/v1/key"),  # which account the workshop is filed under
-        ("GET", "/api/v1/keys"),
-    ]
+    events = [json.loads(line) for line in audit.read_text().splitlines()]
+    starts = [i for i, event in enumerate(events) if event["event"] == "run_start"]
+    rerun = events[starts[runs_before] :]
+    retried = sorted(event["operation"] for event in rerun if event["event"] == "retry")
+    assert retried == ["credits", "current key", "list keys"]
+    assert rerun[0]["event"] == "run_start"  # told within the run, right after its start
 
 
 def created_in_audit(folder: Path) -> set[str]:

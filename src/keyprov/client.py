@@ -73,6 +73,7 @@ class OpenRouterClient(GuardrailEndpoints):
         include_disabled: bool = True,
         on_page: Callable[[int, int], None] | None = None,
         expected: int = 0,
+        first_page: list[ApiKey] | None = None,
     ) -> list[ApiKey]:
         """Every key, each once, from pages that agree; else InconsistentListingError.
 
@@ -81,9 +82,13 @@ class OpenRouterClient(GuardrailEndpoints):
         `on_page(keys so far, pages read)` is told after each page, for a progress line.
         With `expected` keys (what the caller's state knows of), the pages up to that many
         are asked for at once (keyprov.key_listing); the answer is the same either way.
+        `first_page`: the page at offset 0, read already; a listing read again rereads it too.
         """
+        unused = [first_page] if first_page is not None else []
 
         def read_page(offset: int) -> list[ApiKey]:
+            if offset == 0 and unused:
+                return unused.pop()
             return self.list_keys_page(offset, include_disabled=include_disabled)
 
         return self._reread(

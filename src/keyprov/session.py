@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from keyprov import tool_version
 from keyprov.audit import AuditLog, current_subject
 from keyprov.client import OpenRouterClient, RetryEvent
 from keyprov.distribution import RowNote, distribution_rows
+from keyprov.early_retries import EarlyRetries, holding_retries
 from keyprov.errors import KeyprovError, LocalFileError, StateWriteError
 from keyprov.files import ensure_private_dir, remove_stale_temporaries
 from keyprov.gitignore import refuse_unignored
@@ -128,13 +129,17 @@ class Session:
             if self.server is not None:
                 self.server.pop(key_hash, None)
 
-    def snapshot(self, on_listing: ListingCallback | None = None) -> Snapshot:
-        """The state as this session holds it, and the server's keys, listed now.
+    def snapshot(
+        self, on_listing: ListingCallback | None = None, first_page: list[ApiKey] | None = None
+    ) -> Snapshot:
+        """The state as this session holds it, and the server's keys, listed now (but for
+        `first_page`, when the caller read it already and knows it is as new as the state).
 
         Keys keys.xlsx holds that the state lost are taken back into the state first, and
         every key the state knows is confirmed on the server, listed or not.
         """
-        listed = list_server_keys(self.client, on_listing, expected=expected_keys(self.ledger))
+        expected = expected_keys(self.ledger)
+        listed = list_server_keys(self.client, on_listing, expected=expected, first_page=first_page)
         keys = confirm_known(self.client, self.ledger.entries(), listed)
         self.workshop, new_naming = with_naming(
             self.workshop, self.ledger, keys, wanted=self.wanted_naming
@@ -234,6 +239,7 @@ def session(
     creating: bool = False,
     force: bool = False,
     details: Mapping[str, Any] | None = None,
+    alongside: Callable[[], object] | None = None,
 ) -> Iterator[Session]:
     """Hold the workshop for one command that writes; on exit save the state, then keys.xlsx.
 
@@ -242,26 +248,31 @@ def session(
     server has answered. Raises LockedError at once when another run holds the workshop,
     UnknownWorkshopError or WorkshopElsewhereError (exit 2, nothing written), and
     StateWriteError when the state cannot be saved (said even over another error: "keys
-    created so far are saved" would be untrue).
+    created so far are saved" would be untrue). `alongside` starts reads that go out with
+    GET /key; their retries, like its own, are in the audit log.
     """
     registry = Registry.default()
     if creating:
         # Checked before anything is sent, where the folder will most likely be; once found,
         # the workshop's own folder is checked again below.
         refuse_unignored([ref.default_folder / ".any-file"], force=force)
-    account = account_label(client)
-    if not creating:
-        # A workshop that exists nowhere gets no lock file either: exit 2, nothing written.
-        # (The folder the user stands in says nothing of where its workshop lives.)
-        locate(ref, account, registry, creating=False, probe=True)
-    with registry.lock(ref.name, account):
-        workshop, record = locate(ref, account, registry, creating=creating)
-        # The whole folder must be ignored: temporary copies of the secret files live there too.
-        refuse_unignored([workshop.folder / ".any-file"], force=force)
-        refuse_another_server(workshop, client.base_url)
-        with _opened(workshop) as (ledger, audit):
-            _file_workshop(workshop, record, registry, server_of(client.base_url))
-            yield from _run(Session(workshop, client, ledger, audit, command), registry, details)
+    with holding_retries(client) as early:
+        if alongside is not None:
+            alongside()
+        account = account_label(client)
+        if not creating:
+            # A workshop that exists nowhere gets no lock file either: exit 2, nothing written.
+            # (The folder the user stands in says nothing of where its workshop lives.)
+            locate(ref, account, registry, creating=False, probe=True)
+        with registry.lock(ref.name, account):
+            workshop, record = locate(ref, account, registry, creating=creating)
+            # The whole folder must be ignored: temporary copies of the secret files live there.
+            refuse_unignored([workshop.folder / ".any-file"], force=force)
+            refuse_another_server(workshop, client.base_url)
+            with _opened(workshop) as (ledger, audit):
+                _file_workshop(workshop, record, registry, server_of(client.base_url))
+                held = Session(workshop, client, ledger, audit, command)
+                yield from _run(held, registry, details, early)
 
 
 @contextlib.contextmanager
@@ -304,7 +315,9 @@ def _file_workshop(
         registry.put(WorkshopRecord(workshop.name, workshop.account, str(workshop.folder), created))
 
 
-def _run(held: Session, registry: Registry, details: Mapping[str, Any] | None) -> Iterator[Session]:
+def _run(
+    held: Session, registry: Registry, details: Mapping[str, Any] | None, early: EarlyRetries
+) -> Iterator[Session]:
     client, audit, workshop = held.client, held.audit, held.workshop
     started = time.monotonic()
     audit.event(
@@ -315,6 +328,8 @@ def _run(held: Session, registry: Registry, details: Mapping[str, Any] | None) -
         account=workshop.account,
         **(details or {}),
     )
+    for event in early.hand_over():
+        held.audit_retry(event)
     previous_on_retry = client.on_retry
 
     def on_retry(event: RetryEvent) -> None:

@@ -70,20 +70,26 @@ ListingCallback = Callable[[int, int, bool], None]
 
 
 def list_server_keys(
-    client: OpenRouterClient, on_listing: ListingCallback | None = None, *, expected: int = 0
+    client: OpenRouterClient,
+    on_listing: ListingCallback | None = None,
+    *,
+    expected: int = 0,
+    first_page: list[ApiKey] | None = None,
 ) -> list[ApiKey]:
     """Every key on the server: all pages, disabled ones included.
 
     `expected`: how many keys the state knows of (`expected_keys`), so that the pages up to
-    that many are asked for at once rather than one round trip after another.
+    that many are asked for at once rather than one round trip after another. `first_page`:
+    the page at offset 0 when it was read already (keyprov.provision.first_reads).
     """
     if on_listing is None:
-        return client.list_all_keys(include_disabled=True, expected=expected)
+        return client.list_all_keys(include_disabled=True, expected=expected, first_page=first_page)
     on_listing(0, 0, False)
     keys = client.list_all_keys(
         include_disabled=True,
         expected=expected,
         on_page=lambda count, pages: on_listing(count, pages, False),
+        first_page=first_page,
     )
     on_listing(len(keys), len(keys) // PAGE_SIZE + 1, True)
     return keys

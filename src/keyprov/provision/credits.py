@@ -30,17 +30,23 @@ def read_credits(client: OpenRouterClient) -> Credits | None:
 
 
 def prefetch_credits(
-    client: OpenRouterClient, participants: list[Participant], ledger: Ledger
+    client: OpenRouterClient,
+    participants: list[Participant],
+    ledger: Ledger,
+    asked: Future[Credits | None] | None = None,
 ) -> Future[Credits | None] | None:
     """Ask for the balance while the keys are listed, when the run will likely create keys.
 
     The two reads are independent, and a round trip saved is a round trip off every run that
     creates. A roster whose participants all have a key already needs no balance, so it is
-    not asked for (the listing decides; `_check_credits` asks then if it must).
+    not asked for (the listing decides; `_check_credits` asks then if it must). `asked`: the
+    balance asked for already (keyprov.provision.first_reads), used rather than asked again.
     """
     known = {entry.identity for entry in ledger.entries()}
     if all(participant.identity in known for participant in participants):
         return None
+    if asked is not None:
+        return asked
     future: Future[Credits | None] = Future()
 
     def fetch() -> None:

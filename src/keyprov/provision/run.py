@@ -34,6 +34,7 @@ from keyprov.locate import (
 from keyprov.outcomes import ResultCallback, Results
 from keyprov.planner import Action, Plan
 from keyprov.provision.credits import CREDITS_UNKNOWN, check_credits, prefetch_credits, read_credits
+from keyprov.provision.first_reads import FirstReads, workshop_folders
 from keyprov.provision.guarded import Guarded, assign_everyone
 from keyprov.provision.settings import ProvisionResult, ProvisionSettings, load_roster
 from keyprov.pseudonyms import NameMode
@@ -59,9 +60,11 @@ def _provision_in(
     result: ProvisionResult,
     events: _Events,
     guarded: Guarded,
+    reads: FirstReads,
 ) -> None:
-    credits = prefetch_credits(held.client, participants, held.ledger)
-    current = held.snapshot(events.on_listing)
+    credits = prefetch_credits(held.client, participants, held.ledger, reads.credits)
+    first_page = reads.page_for(held.workshop.state_path, held.ledger)
+    current = held.snapshot(events.on_listing, first_page)
     result.plan = current.plan(participants, expires_at=settings.expires_at)
     result.warnings.extend(_expiry_warnings(settings))
     if not current.entries:
@@ -157,6 +160,8 @@ def provision(
         expires_at=settings.expires_at,
         allow_overcommit=settings.allow_overcommit,
     )
+    reads: list[FirstReads] = []
+    folders = workshop_folders(settings.workshop_ref, Registry.default())
     try:
         with session(
             settings.workshop_ref,
@@ -165,6 +170,7 @@ def provision(
             creating=True,
             force=settings.force,
             details=details,
+            alongside=lambda: reads.append(FirstReads.start(client, folders)),
         ) as held:
             result.keys_path, result.audit_path = held.workshop.keys_path, held.workshop.audit_path
             if held.workshop.options != remembered:
@@ -179,7 +185,7 @@ def provision(
                 held.wanted_naming = NameMode.from_option(settings.key_names)
             result.stats = held.stats
             events = _Events(on_result, on_plan, on_listing, on_stopping)
-            _provision_in(held, settings, roster.participants, result, events, guarded)
+            _provision_in(held, settings, roster.participants, result, events, guarded, *reads)
     finally:
         result.duration = time.monotonic() - started
     return result

@@ -1,0 +1,48 @@
+"""Retries from before a command's audit log is open, kept so that the log still tells them.
+
+The audit log lives in the workshop's folder, which GET /key must first say (the account);
+that request, and the reads provision sends alongside it, may be retried before there is a
+log to write to.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Iterator
+
+from keyprov.client import OpenRouterClient, RetryEvent
+
+
+class EarlyRetries:
+    """Told every retry the client reports; holds them until `hand_over`, then only passes
+    them on to whoever was told before."""
+
+    def __init__(self, passed_to: Callable[[RetryEvent], None] | None) -> None:
+        self._passed_to = passed_to
+        self._lock = threading.Lock()
+        self._held: list[RetryEvent] | None = []
+
+    def __call__(self, event: RetryEvent) -> None:
+        with self._lock:
+            if self._held is not None:
+                self._held.append(event)
+        if self._passed_to is not None:
+            self._passed_to(event)
+
+    def hand_over(self) -> list[RetryEvent]:
+        """The retries so far; later ones are the caller's to record."""
+        with self._lock:
+            held, self._held = self._held or [], None
+        return held
+
+
+@contextlib.contextmanager
+def holding_retries(client: OpenRouterClient) -> Iterator[EarlyRetries]:
+    previous = client.on_retry
+    early = EarlyRetries(previous)
+    client.on_retry = early
+    try:
+        yield early
+    finally:
+        client.on_retry = previous
