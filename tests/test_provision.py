@@ -26,7 +26,7 @@ from keyprov.provision import Outcome, ProvisionSettings, provision
 from keyprov.render.run import attention_lines
 from keyprov.sandbox import Faults, Sandbox
 from keyprov.status import ExitStatus
-from tests.helpers import key_name_in, make_roster, run_keyprov, sandbox_env, write_csv
+from tests.helpers import FAST_RETRY, key_name_in, make_roster, run_keyprov, sandbox_env, write_csv
 
 
 def settings_for(roster: Path, tmp_path: Path, **overrides: object) -> ProvisionSettings:
@@ -237,14 +237,16 @@ def test_text_that_looks_like_a_formula_stays_text(
 
 
 def test_the_listing_and_the_balance_are_read_while_get_key_names_the_account(
-    sandbox: Sandbox, client: OpenRouterClient, tmp_path: Path
+    sandbox: Sandbox, management_key: str, tmp_path: Path
 ) -> None:
     # Three independent reads at once: two round trips off every run, where there were three.
     sandbox.faults = Faults(latency=0.3)
     roster = make_roster(tmp_path / "w.csv", 2)
     for run in ("first", "rerun"):
         sandbox.clear_log()
-        provision(settings_for(roster, tmp_path), client)
+        # A client of its own for each run, as each `keyprov` process has.
+        with OpenRouterClient(management_key, sandbox.base_url, retry=FAST_RETRY) as client:
+            provision(settings_for(roster, tmp_path), client)
         reads = [r for r in sandbox.request_log if r.method == "GET"]
         assert sorted(r.path for r in reads) == [
             "/api/v1/credits",

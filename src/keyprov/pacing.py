@@ -3,17 +3,21 @@
 OpenRouter documents no rate limit for the key-management API, and a workshop may meet a limit of
 5 or of 200 requests per second. So `AdaptiveLimiter` starts without one and learns it:
 
-- Before the first 429 it only bounds the requests in flight, with a window that grows by
-  `slow_start` per answer (by half every round trip for the client's 0.5; TCP's slow start doubles)
-  from `initial_window` to `max_window`.
+- Before the first 429 it bounds the requests in flight by a window, from `initial_window` to
+  `max_window`, that grows by `slow_start` per answer (1: doubles every round trip, as TCP's slow
+  start), by a fixed step per round trip above `linear_above`, and, with `whole_rounds`, frees
+  no permit until a round's answers are all in. Every request in flight when an unknown limit
+  runs out is answered 429: these keep that round small and stop the first successes of a round
+  from sending more into a bucket its 429s were about to say is empty.
 - A 429 means the server's bucket is empty. Between two 429s it went from empty to empty, so the
-  answers in between are what it refilled, give or take one: that count over the time between
-  them is the server's rate, exact however noisy single seconds are. The limiter then paces request
-  starts at `headroom` times that rate (just under it: a token left over now is spent later, while
-  a 429 costs its request a whole Retry-After). At the first 429 there is nothing to measure from
-  yet, and the answers so far include the bucket's first burst, so it halves the rate it sent at.
-  (Measuring it from `X-RateLimit-Limit` instead, as the bucket's size, only bounds the rate from
-  below: right for a bucket full at the start, far too low after another command emptied it.)
+  answers in between are what it refilled: over the time between the two reset times they name
+  (`X-RateLimit-Reset`), exactly the server's rate; over the time between them, give or take one.
+  The limiter then paces request starts at `headroom` times that rate (just under it: a token
+  left over now is spent later, while a 429 costs its request a whole Retry-After). At the first
+  429 there is nothing to measure from yet, and the answers so far include the bucket's first
+  burst, so it halves the rate it sent at, and takes no more than `X-RateLimit-Limit` a second.
+  (The bucket's size is no measure of its rate from below: after another command emptied it,
+  few answers come before the first 429.)
 - One 429 episode cuts once: a 429 for a request sent before the last cut is old news. The window
   is halved too, but kept large enough for the paced rate.
 - A rate measured over ten answers or more is trusted and held for `quiet` seconds, twice as long
@@ -23,8 +27,8 @@ OpenRouter documents no rate limit for the key-management API, and a workshop ma
 - After a 429, no request starts until the server's next token is due: `X-RateLimit-Reset` when
   the server sends it, else one paced interval. The others need not wait the 429's `Retry-After`:
   a token bucket refills well within the one second that is the least it can say. Nor need the
-  request that got it, the first time and while pacing: it goes again at that reset, first in
-  line (`retries.early_retry`); after a second 429 it waits the whole `Retry-After`.
+  request that got it, while pacing: it goes again at that reset, first in line, up to twice
+  (`retries.early_retry`); after a third 429 it waits the whole `Retry-After`.
 
 Waiters are served first come, first served, except that a request sent again after a 429 goes
 first, so none starves past the retry layer's deadline. All time comes from `clock`, so the logic
@@ -37,9 +41,11 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
+
+from keyprov.rate_headers import NO_ANSWER, Feedback
 
 MEASURE_SECONDS = 1.0
 """The window of the fallback measurement: the answers of the last second."""
@@ -54,9 +60,15 @@ MAX_QUIET_SECONDS = 30.0
 """The longest a confirmed rate is held before the limiter probes for more."""
 MAX_CALM_SECONDS = 4.0
 """Growth stops accelerating after this long without a 429."""
-INITIAL_WINDOW = 8
+INITIAL_WINDOW = 7
 """Requests in flight before the first answer: every request in flight when an unknown limit
 runs out is answered 429, so the first round trip is kept small."""
+LIMIT_WINDOW_SECONDS = 1.0
+"""The shortest window an `X-RateLimit-Limit` is taken to count over: a server allowing that
+many per window of a second or more allows no more per second, so at the first 429 the rate
+is taken to be at most that."""
+MIN_DUE_GAP = 0.05
+"""Two reset times this far apart (or more) measure the rate to within a few percent."""
 MAX_HOLD_SECONDS = 10.0
 """The longest every worker is held back on the word of an `X-RateLimit-Reset` alone (a server
 clock that is off must not stall the run)."""
@@ -69,67 +81,12 @@ class Permit:
     started: float
 
 
-@dataclass(frozen=True)
-class Feedback:
-    """What an answer says about the server's limit."""
-
-    throttled: bool = False
-    answered: bool = True
-    """False when no answer came (network error) or the server failed (5xx): says nothing."""
-    reset_in: float | None = None
-    """Seconds until the server has capacity again, from `X-RateLimit-Reset`."""
-    remaining: int | None = None
-    """`X-RateLimit-Remaining`: requests left before the server throttles."""
-
-    @classmethod
-    def from_response(
-        cls, status: int, headers: Mapping[str, str], *, now: float | None = None
-    ) -> Feedback:
-        """Read the status and any X-RateLimit-* headers (`now` is the epoch, for tests)."""
-        if status >= 500:
-            return NO_ANSWER
-        return cls(
-            throttled=status == 429,
-            reset_in=parse_reset(headers.get("X-RateLimit-Reset"), now=now),
-            remaining=_parse_int(headers.get("X-RateLimit-Remaining")),
-        )
-
-
-NO_ANSWER = Feedback(answered=False)
-
-
 class Limiter(Protocol):
     """What the client needs from a pacing policy."""
 
     def acquire(self, *, retry: bool = False) -> Permit: ...
 
     def release(self, permit: Permit, feedback: Feedback = NO_ANSWER) -> None: ...
-
-
-def parse_reset(value: str | None, *, now: float | None = None) -> float | None:
-    """Seconds until an `X-RateLimit-Reset`: epoch milliseconds (OpenRouter), epoch seconds, or a
-    number of seconds from now, told apart by size."""
-    if value is None:
-        return None
-    try:
-        number = float(value.strip())
-    except ValueError:
-        return None
-    if not math.isfinite(number) or number < 0:
-        return None
-    current = time.time() if now is None else now
-    if number > 1e11:
-        return max(0.0, number / 1000 - current)
-    if number > 1e8:
-        return max(0.0, number - current)
-    return number
-
-
-def _parse_int(value: str | None) -> int | None:
-    try:
-        return int(value.strip()) if value is not None else None
-    except ValueError:
-        return None
 
 
 class AdaptiveLimiter:
@@ -146,6 +103,8 @@ class AdaptiveLimiter:
         growth: float = 0.05,
         use_rate_headers: bool = True,
         slow_start: float = 1.0,
+        whole_rounds: bool = False,
+        linear_above: float = math.inf,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not 1 <= initial_window <= max_window:
@@ -158,7 +117,14 @@ class AdaptiveLimiter:
         self.use_rate_headers = use_rate_headers
         self.slow_start = slow_start
         """Window growth per answer before the first 429: 1 doubles it every round trip."""
+        self.whole_rounds = whole_rounds
+        self.linear_above = linear_above
+        """Above this window, grow by about `slow_start` times this much per round trip (TCP's
+        limited slow start, RFC 3742), not in proportion."""
         self._clock = clock
+        self._round_left = initial_window
+        self._first_round = True
+        self._last_answer: float | None = None
         self._lock = threading.Lock()
         self._retries: deque[threading.Condition] = deque()
         self._waiters: deque[threading.Condition] = deque()
@@ -174,8 +140,9 @@ class AdaptiveLimiter:
         self._answered = 0
         self._answers: deque[float] = deque()
         self._starts: deque[float] = deque()
-        self._empty_at: deque[tuple[float, int]] = deque()
-        """When the server said 429 (its bucket empty), and how many answers had come by then."""
+        self._empty_at: deque[tuple[float, int, float | None]] = deque()
+        """When the server said 429 (its bucket empty), how many answers had come by then, and
+        when it said its next token was due (`X-RateLimit-Reset`, on `clock`), if it did."""
         self.throttled = 0
         """429s seen, for reports."""
 
@@ -254,6 +221,16 @@ class AdaptiveLimiter:
     def _try_grant(self, now: float) -> Permit | float:
         if self._in_flight >= max(1, math.floor(self._window)):
             return math.inf
+        if self.whole_rounds and self._rate is None and self._window < self.max_window:
+            # A round ends when all its answers are in, used up or not; but the first lasts
+            # for up to a round trip more, as the reads before a run's creates share it (a
+            # long-lived client's next command, that soon, may wait for what it left).
+            if self._round_left <= 0 or (not self._in_flight and not self._in_first_round(now)):
+                if self._in_flight:
+                    return math.inf
+                self._round_left = max(1, math.floor(self._window))
+                self._first_round = False
+            self._round_left -= 1
         if now < self._next_start:
             return self._next_start - now
         self._in_flight += 1
@@ -267,6 +244,11 @@ class AdaptiveLimiter:
             self._record(self._starts, now)
         return Permit(started=now)
 
+    def _in_first_round(self, now: float) -> bool:
+        if not self._first_round:
+            return False
+        return self._last_answer is None or now - self._last_answer < (self._srtt or 0.0)
+
     def _learn(self, permit: Permit, feedback: Feedback, now: float) -> None:
         self._in_flight -= 1
         if not feedback.answered:
@@ -274,19 +256,22 @@ class AdaptiveLimiter:
         reset_in = feedback.reset_in if self.use_rate_headers else None
         if feedback.throttled:
             self.throttled += 1
+            due = None if reset_in is None else now + reset_in
             if permit.started >= self._last_cut:
-                self._cut(now)
-            self._empty_at.append((now, self._answered))
+                self._cut(now, due, feedback.limit if self.use_rate_headers else None)
+            self._empty_at.append((now, self._answered, due))
             assert self._rate is not None
             hold = 1 / self._rate if reset_in is None else min(reset_in, MAX_HOLD_SECONDS)
             self._next_start = max(self._next_start, now + hold)
             return
         rtt = now - permit.started
+        self._last_answer = now
         self._srtt = rtt if self._srtt is None else 0.875 * self._srtt + 0.125 * rtt
         self._answered += 1
         self._record(self._answers, now)
         if self._rate is None:
-            self._window = min(self.max_window, self._window + self.slow_start)
+            step = self.slow_start * min(1.0, self.linear_above / self._window)
+            self._window = min(self.max_window, self._window + step)
         else:
             self._window = min(self.max_window, self._window + 1 / self._window)
             calm = now - self._last_cut - (self._quiet if self._trusted else 0.0)
@@ -301,9 +286,9 @@ class AdaptiveLimiter:
         if self.use_rate_headers and feedback.remaining == 0 and reset_in is not None:
             self._next_start = max(self._next_start, now + min(reset_in, MAX_HOLD_SECONDS))
 
-    def _cut(self, now: float) -> None:
+    def _cut(self, now: float, due: float | None, limit: int | None) -> None:
         was_trusted = self._trusted
-        estimate, self._trusted = self._estimate(now)
+        estimate, self._trusted = self._estimate(now, due)
         # Each measurement that confirms the last one earns a longer hold before the next
         # probe: a steady limit is probed rarely, so few requests pay a 429 to find nothing.
         if self._trusted and was_trusted:
@@ -317,12 +302,15 @@ class AdaptiveLimiter:
             # barely cut the rate, and the next round trip's requests were throttled too, each
             # then late by a whole Retry-After). Halve; the next 429 measures the rate.
             estimate = sent / 2
+            if limit and limit / LIMIT_WINDOW_SECONDS < estimate:
+                estimate = limit / LIMIT_WINDOW_SECONDS
+                self._trusted = True
         self._rate = max(self.min_rate, min(sent, estimate * self.headroom))
         needed = self._rate * (self._srtt or 0.0) * 2
         self._window = max(1.0, self._window / 2, min(needed, self.max_window))
         self._last_cut = now
 
-    def _estimate(self, now: float) -> tuple[float | None, bool]:
+    def _estimate(self, now: float, due: float | None) -> tuple[float | None, bool]:
         """The server's rate measured from an earlier 429, and whether enough answers came
         since to trust it; None when there is no earlier 429 to measure from."""
         # From the last 429 before the baseline window, or the first within it.
@@ -330,10 +318,14 @@ class AdaptiveLimiter:
             self._empty_at.popleft()
         if not self._empty_at:
             return None, False
-        then, answered = self._empty_at[0]
+        then, answered, then_due = self._empty_at[0]
+        count = self._answered - answered
+        if due is not None and then_due is not None and count and due - then_due >= MIN_DUE_GAP:
+            # Each answer in between took the token due next, so the server's next token moved
+            # on by one interval per answer: exact, whatever the round trips did meanwhile.
+            return count / (due - then_due), count >= TRUSTED_ANSWERS
         if now - then < (self._srtt or 0.0):
             return None, False
-        count = self._answered - answered
         # The bucket was empty at both ends, so it refilled between count - 1 and count + 1
         # requests; the upper end errs towards a few more 429s, never towards idling.
         return (count + 1) / (now - then), count >= TRUSTED_ANSWERS
@@ -366,3 +358,15 @@ class AdaptiveLimiter:
         head = self._head()
         if head is not None:
             head.notify()
+
+
+def client_limiter(pool_size: int, clock: Callable[[], float] = time.monotonic) -> AdaptiveLimiter:
+    """The limiter an API client shares among its threads, at most `pool_size` in flight."""
+    return AdaptiveLimiter(
+        initial_window=min(INITIAL_WINDOW, pool_size),
+        max_window=pool_size,
+        slow_start=1.0,
+        whole_rounds=True,
+        linear_above=14,
+        clock=clock,
+    )

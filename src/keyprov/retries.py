@@ -11,7 +11,7 @@ import random
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from keyprov.pacing import Feedback
+from keyprov.rate_headers import Feedback
 
 KIND_PHRASES = {
     "refused": "connection refused",
@@ -102,16 +102,22 @@ def after_retry_after(retry_after: float, attempt: int) -> float:
     return retry_after + random.uniform(0, min(1.0, spread))
 
 
+EARLY_RETRIES = 2
+"""Retries of one request that may go at `X-RateLimit-Reset` rather than after Retry-After."""
+
+
 def early_retry(feedback: Feedback, attempt: int, *, pacing: bool) -> float | None:
     """How soon a request answered 429 may go again, if sooner than its Retry-After: when
     `X-RateLimit-Reset` says the server's next token is due. None: wait the whole Retry-After.
 
-    Only a request's first retry, and only while the limiter paces: it then holds every start
-    until that same moment and lets the retry go first, so the retry meets a token rather than a
-    crowd. (Retry-After counts whole seconds, at least one: a run's last requests, throttled,
-    each made it a second longer than the server needed.) A request throttled again waits its
-    whole Retry-After, in case the reset was wrong.
+    Only a request's first EARLY_RETRIES retries, and only while the limiter paces: it then
+    holds every start until that same moment and lets the retry go first, so the retry meets a
+    token rather than a crowd. (Retry-After counts whole seconds, at least one: a run's last
+    requests, throttled, each made it a second longer than the server needed.) A second early
+    retry is for the one that lost its token to a request sent before the server said it was
+    empty and arriving a little after it. A request throttled more often waits its whole
+    Retry-After, in case the reset was wrong.
     """
-    if attempt != 1 or not pacing or not feedback.throttled:
+    if attempt > EARLY_RETRIES or not pacing or not feedback.throttled:
         return None
     return feedback.reset_in

@@ -45,7 +45,8 @@ from keyprov.errors import (
     ServerUnreachableError,
     TransportError,
 )
-from keyprov.pacing import INITIAL_WINDOW, NO_ANSWER, AdaptiveLimiter, Feedback, Limiter
+from keyprov.pacing import AdaptiveLimiter, Limiter, client_limiter
+from keyprov.rate_headers import NO_ANSWER, Feedback
 from keyprov.retries import (
     KIND_PHRASES,
     RetryEvent,
@@ -126,15 +127,8 @@ class HttpTransport:
             self._session.proxies.update(requests.utils.get_environ_proxies(self.base_url))
         self._session.verify = _ca_bundle(os.environ)
         # Shared by every thread using this client, so together they keep to the server's limit;
-        # more in flight than the connection pool holds would only queue inside urllib3. It
-        # starts at a few in flight and grows by half each round trip: every request in flight
-        # when an unknown limit runs out is answered 429, so a window that had doubled up to
-        # the pool's size cost a third of a 100-key run at 50 requests a second.
-        self.limiter: Limiter = limiter or AdaptiveLimiter(
-            initial_window=min(INITIAL_WINDOW, pool_size),
-            max_window=pool_size,
-            slow_start=0.5,
-        )
+        # more in flight than the connection pool holds would only queue inside urllib3.
+        self.limiter: Limiter = limiter or client_limiter(pool_size)
         self._thread = threading.local()
 
     def close(self) -> None:
