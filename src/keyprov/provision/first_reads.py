@@ -5,11 +5,12 @@ the listing and the balance were read only once the state was open: three round 
 before the first create. Asked for at the same time as GET /key, they save one on every run.
 
 A page read before the workshop's lock was taken can be older than the state: a run that
-finished meanwhile may have deleted a key the page still shows, or made one after journaling
-its create and crashed; a plan made from that page could leave a participant without a key,
-or give one a second. So the page is used only when the state is the very file it was before
-the page was asked for (same size, time and inode: nothing was written to it since), and
-holds no create whose outcome it does not know; else the keys are listed again, as before.
+finished meanwhile may have disabled or deleted a key the page still shows as it was, or a
+run stopped dead may have had a create in flight that landed after the page was read. A plan
+made from that page would hand out a dead key as good, or give a participant a second key.
+So the page is used only when the state is the very file it was before the page was asked
+for (same size, time and inode: nothing was written to it since), and holds no create whose
+outcome it does not know; else the keys are listed again, as before.
 """
 
 from __future__ import annotations
