@@ -164,16 +164,22 @@ def test_an_unanswered_request_teaches_nothing() -> None:
 
 
 def burst_then_throttle(
-    clock: Clock, limiter: AdaptiveLimiter, answered: int, throttled: int
+    clock: Clock,
+    limiter: AdaptiveLimiter,
+    answered: int,
+    throttled: int,
+    *,
+    seconds: float = 0.1,
+    feedback: Feedback = THROTTLED,
 ) -> list[Permit]:
-    """Start answered + throttled requests at once; 0.1 s later the first ones are answered and
-    the rest get 429s. Returns nothing outstanding."""
+    """Start answered + throttled requests at once; `seconds` later the first ones are answered
+    and the rest get 429s (`feedback`). Returns nothing outstanding."""
     permits = [grant(limiter) for _ in range(answered + throttled)]
-    clock.now += 0.1
+    clock.now += seconds
     for permit in permits[:answered]:
         limiter.release(permit, OK)
     for permit in permits[answered:]:
-        limiter.release(permit, THROTTLED)
+        limiter.release(permit, feedback)
     return permits
 
 
@@ -202,11 +208,8 @@ def test_rate_is_measured_between_two_429s() -> None:
 def test_the_first_429_paces_at_most_at_x_ratelimit_limit_per_second() -> None:
     clock = Clock()
     limiter = AdaptiveLimiter(initial_window=8, max_window=64, clock=clock)
-    permits = [grant(limiter) for _ in range(8)]
-    clock.now += 0.15
-    for permit in permits[:3]:
-        limiter.release(permit, OK)
-    limiter.release(permits[3], Feedback(throttled=True, reset_in=0.1, limit=5))
+    limited = Feedback(throttled=True, reset_in=0.1, limit=5)
+    burst_then_throttle(clock, limiter, 3, 5, seconds=0.15, feedback=limited)
     # Half the rate sent would be 8 / 0.15 s / 2 = 27/s; a server allowing 5 per window of a
     # second or more allows no more than 5 a second. Trusted: held, not probed at once.
     assert limiter.rate == pytest.approx(5 * 0.98)
@@ -215,11 +218,8 @@ def test_the_first_429_paces_at_most_at_x_ratelimit_limit_per_second() -> None:
 def test_two_reset_times_measure_the_rate_exactly() -> None:
     clock = Clock()
     limiter = AdaptiveLimiter(initial_window=4, max_window=64, clock=clock)
-    burst = [grant(limiter) for _ in range(4)]
-    clock.now += 0.15
-    for permit in burst[:3]:
-        limiter.release(permit, OK)
-    limiter.release(burst[3], Feedback(throttled=True, reset_in=0.05))
+    due_soon = Feedback(throttled=True, reset_in=0.05)
+    burst_then_throttle(clock, limiter, 3, 1, seconds=0.15, feedback=due_soon)
     first_due = clock.now + 0.05
     # Three answers later the server's next token is due 0.6 s after the one it named then:
     # one every 0.2 s, 5/s, however long the round trips took meanwhile.
