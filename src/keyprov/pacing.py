@@ -10,14 +10,19 @@ OpenRouter documents no rate limit for the key-management API, and a workshop ma
   runs out is answered 429: these keep that round small and stop the first successes of a round
   from sending more into a bucket its 429s were about to say is empty.
 - A 429 means the server's bucket is empty. Between two 429s it went from empty to empty, so the
-  answers in between are what it refilled: over the time between the two reset times they name
-  (`X-RateLimit-Reset`), exactly the server's rate; over the time between them, give or take one.
-  The limiter then paces request starts at `headroom` times that rate (just under it: a token
-  left over now is spent later, while a 429 costs its request a whole Retry-After). At the first
-  429 there is nothing to measure from yet, and the answers so far include the bucket's first
-  burst, so it halves the rate it sent at, and takes no more than `X-RateLimit-Limit` a second.
-  (The bucket's size is no measure of its rate from below: after another command emptied it,
-  few answers come before the first 429.)
+  answers in between are what it refilled, if it stayed empty meanwhile: over the time between
+  the two reset times they name (`X-RateLimit-Reset`), the server's rate to within a few percent;
+  over the time between the 429s, give or take one answer. It stayed empty only if requests
+  were paced near that rate all along; paced slower for a while, a bucket fills and spills
+  tokens nobody took, so the count is only a lower bound, and the limiter takes the middle
+  between it and the rate just throttled, untrusted. It paces request starts at `headroom` times
+  the rate (just under it: a token left over now is spent later, while a 429 costs its request
+  a whole Retry-After). At the first 429 there is nothing to measure from yet, and the answers
+  so far include the bucket's first burst, so it halves the rate it sent at, and takes no more
+  than `X-RateLimit-Limit` a second when the 429's reset time bears out that the Limit counts
+  a second's refill, not a bucket smaller than that (`_limit_per_second`). (The bucket's size
+  is no measure of its rate from below: after another command emptied it, few answers come
+  before the first 429.)
 - One 429 episode cuts once: a 429 for a request sent before the last cut is old news. The window
   is halved too, but kept large enough for the paced rate.
 - A rate measured over ten answers or more is trusted and held for `quiet` seconds, twice as long
@@ -67,6 +72,9 @@ LIMIT_WINDOW_SECONDS = 1.0
 """The shortest window an `X-RateLimit-Limit` is taken to count over: a server allowing that
 many per window of a second or more allows no more per second, so at the first 429 the rate
 is taken to be at most that."""
+STEADY_SHARE = 0.9
+"""A measurement between two 429s counts only the tokens the server refilled while its bucket
+stayed empty; it is that only if requests were paced at least this share of it all along."""
 MIN_DUE_GAP = 0.05
 """Two reset times this far apart (or more) measure the rate to within a few percent."""
 MAX_HOLD_SECONDS = 10.0
@@ -140,9 +148,10 @@ class AdaptiveLimiter:
         self._answered = 0
         self._answers: deque[float] = deque()
         self._starts: deque[float] = deque()
-        self._empty_at: deque[tuple[float, int, float | None]] = deque()
-        """When the server said 429 (its bucket empty), how many answers had come by then, and
-        when it said its next token was due (`X-RateLimit-Reset`, on `clock`), if it did."""
+        self._empty_at: deque[tuple[float, int, float | None, float]] = deque()
+        """When the server said 429 (its bucket empty), how many answers had come by then, when
+        it said its next token was due (`X-RateLimit-Reset`, on `clock`) if it did, and the rate
+        paced at from then on."""
         self.throttled = 0
         """429s seen, for reports."""
 
@@ -221,18 +230,22 @@ class AdaptiveLimiter:
     def _try_grant(self, now: float) -> Permit | float:
         if self._in_flight >= max(1, math.floor(self._window)):
             return math.inf
-        if self.whole_rounds and self._rate is None and self._window < self.max_window:
-            # A round ends when all its answers are in, used up or not; but the first lasts
-            # for up to a round trip more, as the reads before a run's creates share it (a
-            # long-lived client's next command, that soon, may wait for what it left).
-            if self._round_left <= 0 or (not self._in_flight and not self._in_first_round(now)):
-                if self._in_flight:
-                    return math.inf
-                self._round_left = max(1, math.floor(self._window))
-                self._first_round = False
-            self._round_left -= 1
+        # A round ends when all its answers are in, used up or not; but the first lasts for up
+        # to a round trip more, as the reads before a run's creates share it (a long-lived
+        # client's next command, that soon, may wait for what it left).
+        rounds = self.whole_rounds and self._rate is None and self._window < self.max_window
+        if rounds and (
+            self._round_left <= 0 or (not self._in_flight and not self._in_first_round(now))
+        ):
+            if self._in_flight:
+                return math.inf
+            self._round_left = max(1, math.floor(self._window))
+            self._first_round = False
         if now < self._next_start:
             return self._next_start - now
+        if rounds:
+            # Only a request that starts uses the round: one told to wait has taken nothing.
+            self._round_left -= 1
         self._in_flight += 1
         if self._first_start is None:
             self._first_start = now
@@ -258,9 +271,9 @@ class AdaptiveLimiter:
             self.throttled += 1
             due = None if reset_in is None else now + reset_in
             if permit.started >= self._last_cut:
-                self._cut(now, due, feedback.limit if self.use_rate_headers else None)
-            self._empty_at.append((now, self._answered, due))
+                self._cut(now, due, feedback.limit if self.use_rate_headers else None, reset_in)
             assert self._rate is not None
+            self._empty_at.append((now, self._answered, due, self._rate))
             hold = 1 / self._rate if reset_in is None else min(reset_in, MAX_HOLD_SECONDS)
             self._next_start = max(self._next_start, now + hold)
             return
@@ -286,49 +299,60 @@ class AdaptiveLimiter:
         if self.use_rate_headers and feedback.remaining == 0 and reset_in is not None:
             self._next_start = max(self._next_start, now + min(reset_in, MAX_HOLD_SECONDS))
 
-    def _cut(self, now: float, due: float | None, limit: int | None) -> None:
+    def _cut(
+        self, now: float, due: float | None, limit: int | None, reset_in: float | None
+    ) -> None:
         was_trusted = self._trusted
-        estimate, self._trusted = self._estimate(now, due)
+        sent = self._rate if self._rate is not None else self._measured(self._starts, now)
+        estimate, self._trusted = self._estimate(now, due, sent)
         # Each measurement that confirms the last one earns a longer hold before the next
         # probe: a steady limit is probed rarely, so few requests pay a 429 to find nothing.
         if self._trusted and was_trusted:
             self._quiet = min(2 * self._quiet, MAX_QUIET_SECONDS)
         else:
             self._quiet = self.quiet
-        sent = self._rate if self._rate is not None else self._measured(self._starts, now)
         if estimate is None:
             # No earlier 429 to measure from yet. The answers of the last second are no guide:
             # they include the full bucket's burst, which is what just ran out (trusting them
             # barely cut the rate, and the next round trip's requests were throttled too, each
             # then late by a whole Retry-After). Halve; the next 429 measures the rate.
             estimate = sent / 2
-            if limit and limit / LIMIT_WINDOW_SECONDS < estimate:
-                estimate = limit / LIMIT_WINDOW_SECONDS
+            capped = _limit_per_second(limit, reset_in)
+            if capped is not None and capped < estimate:
+                estimate = capped
                 self._trusted = True
         self._rate = max(self.min_rate, min(sent, estimate * self.headroom))
         needed = self._rate * (self._srtt or 0.0) * 2
         self._window = max(1.0, self._window / 2, min(needed, self.max_window))
         self._last_cut = now
 
-    def _estimate(self, now: float, due: float | None) -> tuple[float | None, bool]:
-        """The server's rate measured from an earlier 429, and whether enough answers came
-        since to trust it; None when there is no earlier 429 to measure from."""
+    def _estimate(self, now: float, due: float | None, sent: float) -> tuple[float | None, bool]:
+        """The server's rate measured from an earlier 429, and whether to trust it; None when
+        there is no earlier 429 to measure from."""
         # From the last 429 before the baseline window, or the first within it.
         while len(self._empty_at) > 1 and self._empty_at[1][0] <= now - MAX_BASELINE_SECONDS:
             self._empty_at.popleft()
         if not self._empty_at:
             return None, False
-        then, answered, then_due = self._empty_at[0]
+        then, answered, then_due, _ = self._empty_at[0]
         count = self._answered - answered
         if due is not None and then_due is not None and count and due - then_due >= MIN_DUE_GAP:
             # Each answer in between took the token due next, so the server's next token moved
-            # on by one interval per answer: exact, whatever the round trips did meanwhile.
-            return count / (due - then_due), count >= TRUSTED_ANSWERS
-        if now - then < (self._srtt or 0.0):
+            # on by one interval per answer, whatever the round trips did meanwhile.
+            measured = count / (due - then_due)
+        elif now - then < (self._srtt or 0.0):
             return None, False
-        # The bucket was empty at both ends, so it refilled between count - 1 and count + 1
-        # requests; the upper end errs towards a few more 429s, never towards idling.
-        return (count + 1) / (now - then), count >= TRUSTED_ANSWERS
+        else:
+            # The bucket was empty at both ends, so it refilled between count - 1 and count + 1
+            # requests; the upper end errs towards a few more 429s, never towards idling.
+            measured = (count + 1) / (now - then)
+        lowest = min(paced for *_, paced in self._empty_at)
+        if lowest >= measured * STEADY_SHARE:
+            return measured, count >= TRUSTED_ANSWERS
+        # Paced slower than that for part of the time, the bucket may have filled and spilled
+        # tokens nobody took: the server's rate is at least this, and below what was just
+        # throttled. Take the middle, and let growth find the rest.
+        return max(measured, (measured + sent) / 2), False
 
     def _record(self, times: deque[float], now: float) -> None:
         times.append(now)
@@ -358,6 +382,21 @@ class AdaptiveLimiter:
         head = self._head()
         if head is not None:
             head.notify()
+
+
+def _limit_per_second(limit: int | None, reset_in: float | None) -> float | None:
+    """The most an `X-RateLimit-Limit` allows a second, if the 429 that carried it bears out
+    that it counts a window of a second or more; else None.
+
+    The first 429 comes as a burst empties the bucket, so the server's next token is about one
+    refill interval away. A server refilling `limit` a second or fewer is then at least half of
+    1/limit seconds from its next token; one whose next token is much sooner refills faster,
+    and its Limit is the size of a bucket smaller than a second's refill.
+    """
+    if not limit or limit <= 0 or reset_in is None:
+        return None
+    per_second = limit / LIMIT_WINDOW_SECONDS
+    return per_second if reset_in * per_second >= 0.5 else None
 
 
 def client_limiter(pool_size: int, clock: Callable[[], float] = time.monotonic) -> AdaptiveLimiter:

@@ -20,7 +20,8 @@ class Feedback:
     remaining: int | None = None
     """`X-RateLimit-Remaining`: requests left before the server throttles."""
     limit: int | None = None
-    """`X-RateLimit-Limit`: requests the server allows per window (its bucket's size)."""
+    """`X-RateLimit-Limit`: requests the server allows per window, a window of unknown length
+    (a token bucket's size, for the sandbox); see `pacing._limit_per_second`."""
 
     @classmethod
     def from_response(
