@@ -109,3 +109,26 @@ def test_a_create_in_flight_when_the_page_was_read_is_found_not_made_twice(
     names = [key["name"] for key in sandbox.keys()]
     assert len(names) == len(set(names)) == 3, names
     assert listings(sandbox) == 2  # the early page, and the listing again
+
+
+def test_a_limit_change_in_flight_when_the_page_was_read_is_read_from_the_server(
+    sandbox: Sandbox, management_key: str, tmp_path: Path
+) -> None:
+    settings = provisioned(sandbox, management_key, tmp_path, 2)
+    folder = tmp_path / "ws"
+    # A set-limit journaled the limit it was about to send, sent it, and was stopped dead
+    # before it heard back; the server applies it only after this run's page was read.
+    with Ledger.open(folder / "state.jsonl") as ledger:
+        entry = ledger.entries()[0]
+        ledger.record_targets("set 5", {entry.identity: 5.0})
+    assert entry.hash is not None
+
+    def the_change_lands() -> None:
+        with OpenRouterClient(management_key, sandbox.base_url, retry=FAST_RETRY) as other:
+            other.update_key(entry.hash, limit=5.0)
+
+    with AnotherRunFirst(sandbox, management_key, the_change_lands) as client:
+        result = provision(settings, client)
+    assert listings(sandbox) == 2  # the early page, and the listing again
+    assert {key["limit"] for key in sandbox.keys()} == {1.0, 5.0}
+    assert result.counts() == {"present": 2}

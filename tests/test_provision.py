@@ -19,7 +19,7 @@ import pytest
 from openpyxl import load_workbook
 
 from keyprov import cli
-from keyprov.client import OpenRouterClient
+from keyprov.client import OpenRouterClient, RetryPolicy
 from keyprov.errors import AuthenticationError, StateWriteError
 from keyprov.ledger import Ledger
 from keyprov.provision import Outcome, ProvisionSettings, provision
@@ -258,6 +258,27 @@ def test_the_listing_and_the_balance_are_read_while_get_key_names_the_account(
     assert [r.method for r in sandbox.request_log] == ["GET"] * 3
 
 
+def test_a_balance_that_failed_before_the_server_was_known_is_asked_again(
+    sandbox: Sandbox, management_key: str, tmp_path: Path
+) -> None:
+    roster = make_roster(tmp_path / "w.csv", 2)
+    # The early balance gets a captive portal's page at every try while GET /key and the first
+    # page are still on their way: with nothing yet answered as the API, the client calls the
+    # server unreachable. It is not, and the run goes on as it would, had it asked later.
+    for path in ("/key", "/keys"):
+        sandbox.force("slow", method="GET", path_prefix=path, seconds=1.0)
+    sandbox.force("html_200", 2, method="GET", path_prefix="/credits")
+    two_tries = RetryPolicy(max_attempts=2, max_total_seconds=30, base_wait=0.01, max_wait=0.01)
+    with OpenRouterClient(management_key, sandbox.base_url, retry=two_tries) as client:
+        result = provision(settings_for(roster, tmp_path), client)
+    assert result.counts() == {"created": 2}
+    assert len(sandbox.keys()) == 2
+    portal = [r.fault for r in sandbox.request_log if r.path == "/api/v1/credits"]
+    assert portal == ["html_200", "html_200", None]  # then the balance
+    events = [json.loads(line) for line in result.audit_path.read_text().splitlines()]
+    assert [event["event"] for event in events].count("credits") == 1
+
+
 def test_retries_before_the_workshop_was_known_are_in_its_audit_log(
     sandbox: Sandbox, client: OpenRouterClient, tmp_path: Path
 ) -> None:
@@ -267,15 +288,16 @@ def test_retries_before_the_workshop_was_known_are_in_its_audit_log(
     runs_before = audit.read_text().count('"run_start"')
     # One 503 for each of the three reads that go out at once (GET /key, the listing's first
     # page, the balance): all retried before the account, so the audit log, was known.
-    sandbox.force(503, count=2, method="GET", path_prefix="/key")  # /key and /keys
-    sandbox.force(503, count=1, method="GET", path_prefix="/credits")
+    for path in ("/key", "/keys", "/credits"):
+        sandbox.force(503, method="GET", path_prefix=path)
     provision(settings_for(roster, tmp_path), client)
     events = [json.loads(line) for line in audit.read_text().splitlines()]
     starts = [i for i, event in enumerate(events) if event["event"] == "run_start"]
     rerun = events[starts[runs_before] :]
     retried = sorted(event["operation"] for event in rerun if event["event"] == "retry")
     assert retried == ["credits", "current key", "list keys"]
-    assert rerun[0]["event"] == "run_start"  # told within the run, right after its start
+    # Told within the run: the log says which run retried them, and what they were retried for.
+    assert [event["event"] for event in rerun[:4]] == ["run_start", "retry", "retry", "retry"]
 
 
 def created_in_audit(folder: Path) -> set[str]:

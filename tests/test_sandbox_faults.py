@@ -85,6 +85,17 @@ def test_forced_faults_match_method_and_path_and_count(sandbox):
     assert call(sandbox, "POST", "/keys", json={"name": "a"}).status_code == 201
 
 
+def test_a_forced_faults_path_matches_whole_segments(sandbox):
+    sandbox.force(503, method="GET", path_prefix="/key")
+    sandbox.force(500, method="GET", path_prefix="/keys/")
+
+    assert call(sandbox, "GET", "/keys").status_code == 200  # the listing is not GET /key
+    assert call(sandbox, "GET", "/key").status_code == 503
+    created = call(sandbox, "POST", "/keys", json={"name": "a"}).json()["data"]
+    assert call(sandbox, "GET", "/keys").status_code == 200  # nor under "/keys/"
+    assert call(sandbox, "GET", f"/keys/{created['hash']}").status_code == 500
+
+
 def test_forced_fault_rejects_unknown_kinds(sandbox):
     with pytest.raises(ValueError, match="unknown fault"):
         sandbox.force(418)

@@ -15,26 +15,35 @@ from keyprov.client import OpenRouterClient, RetryEvent
 
 
 class EarlyRetries:
-    """Told every retry the client reports; holds them until `hand_over`, then only passes
-    them on to whoever was told before."""
+    """Told every retry the client reports: holds them until `hand_over`, then records them
+    as they come until `finish`; passes each on to whoever was told before, throughout."""
 
     def __init__(self, passed_to: Callable[[RetryEvent], None] | None) -> None:
         self._passed_to = passed_to
         self._lock = threading.Lock()
         self._held: list[RetryEvent] | None = []
+        self._record: Callable[[RetryEvent], None] | None = None
 
     def __call__(self, event: RetryEvent) -> None:
         with self._lock:
+            # Under the lock, so none falls between those held and those recorded.
             if self._held is not None:
                 self._held.append(event)
+            elif self._record is not None:
+                self._record(event)
         if self._passed_to is not None:
             self._passed_to(event)
 
-    def hand_over(self) -> list[RetryEvent]:
-        """The retries so far; later ones are the caller's to record."""
+    def hand_over(self, record: Callable[[RetryEvent], None]) -> None:
+        """Record the retries so far with `record`, and each later one, until `finish`."""
         with self._lock:
-            held, self._held = self._held or [], None
-        return held
+            for event in self._held or []:
+                record(event)
+            self._held, self._record = None, record
+
+    def finish(self) -> None:
+        with self._lock:
+            self._held, self._record = None, None
 
 
 @contextlib.contextmanager

@@ -328,16 +328,8 @@ def _run(
         account=workshop.account,
         **(details or {}),
     )
-    for event in early.hand_over():
-        held.audit_retry(event)
-    previous_on_retry = client.on_retry
-
-    def on_retry(event: RetryEvent) -> None:
-        held.audit_retry(event)
-        if previous_on_retry is not None:
-            previous_on_retry(event)  # the command's own (a line while the server is away)
-
-    client.on_retry = on_retry
+    # Each retry is recorded, then passed to the command's own (a line while the server is away).
+    early.hand_over(held.audit_retry)
     status: ExitStatus | str = "error"
     try:
         yield held
@@ -349,7 +341,7 @@ def _run(
         status = error.exit_status
         raise
     finally:
-        client.on_retry = previous_on_retry
+        early.finish()
         not_saved = held.save()
         if not_saved is not None:
             status = not_saved.exit_status

@@ -69,7 +69,7 @@ def check_credits(
     """Refuse to create keys whose limits together exceed what the account has left."""
     if not plan.with_action(Action.CREATE):
         return None
-    credits = prefetched.result() if prefetched is not None else read_credits(client)
+    credits = _asked(prefetched, client)
     needed = plan.new_budget
     if credits is None:
         audit.event("credits_unknown", needed_usd=round(needed, 2))
@@ -88,3 +88,18 @@ def check_credits(
             "--allow-overcommit (limits are caps, not charges)."
         )
     return credits
+
+
+def _asked(prefetched: Future[Credits | None] | None, client: OpenRouterClient) -> Credits | None:
+    """The balance asked for ahead, or asked now when it was not, or its asking failed.
+
+    Asked for alongside GET /key, the balance may have failed as nothing else can once the
+    server has answered (its address not yet known to be the API's, it said "unreachable"):
+    asked again now, it is a balance or a warning, as it always was.
+    """
+    if prefetched is not None:
+        try:
+            return prefetched.result()
+        except Exception:  # the read again says what is wrong, if anything still is
+            pass
+    return read_credits(client)

@@ -6,11 +6,12 @@ before the first create. Asked for at the same time as GET /key, they save one o
 
 A page read before the workshop's lock was taken can be older than the state: a run that
 finished meanwhile may have disabled or deleted a key the page still shows as it was, or a
-run stopped dead may have had a create in flight that landed after the page was read. A plan
-made from that page would hand out a dead key as good, or give a participant a second key.
-So the page is used only when the state is the very file it was before the page was asked
-for (same size, time and inode: nothing was written to it since), and holds no create whose
-outcome it does not know; else the keys are listed again, as before.
+run stopped dead may have had a create (or a set-limit's PATCH) in flight that landed after the
+page was read. A plan made from that page would hand out a dead key as good, or give a
+participant a second key. So the page is used only when the state is the very file it was
+before the page was asked for (same size, time and inode: nothing was written to it since),
+and holds no create or new limit whose outcome it does not know; else the keys are listed
+again, as before.
 """
 
 from __future__ import annotations
@@ -79,8 +80,8 @@ class FirstReads:
         before = self.states.get(state_path.resolve(), ())
         if before != _file_state(state_path):
             return None
-        if any(entry.pending for entry in ledger.entries()):
-            return None
+        if any(entry.pending or entry.limit_target is not None for entry in ledger.entries()):
+            return None  # a create or a new limit sent, its outcome unknown: may land any time
         try:
             return self.first_page.result()
         except Exception:

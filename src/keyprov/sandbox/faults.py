@@ -132,13 +132,21 @@ class Forced:
     def matches(self, method: str, path: str, api_path: str) -> bool:
         if self.method is not None and self.method.upper() != method:
             return False
-        # A prefix may be written either way: "/api/v1/keys" or "/keys".
+        # A prefix may be written either way: "/api/v1/keys" or "/keys". It matches whole
+        # segments: "/key" is GET /key's path, not also the listing's "/keys".
         return self.path_prefix is None or any(
-            p.startswith(self.path_prefix) for p in (path, api_path)
+            _under(p, self.path_prefix) for p in (path, api_path)
         )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _under(path: str, prefix: str) -> bool:
+    """Whether `path` is `prefix` or lies under it ("/keys/" only under it)."""
+    if prefix.endswith("/"):
+        return path.startswith(prefix)
+    return path == prefix or path.startswith(prefix + "/")
 
 
 class FaultEngine:

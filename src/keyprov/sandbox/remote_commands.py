@@ -110,7 +110,9 @@ def spend_command(
 @_control_options
 @click.argument("fault", metavar="KIND[:COUNT]")
 @click.option("--method", help="Only requests with this method (GET, POST, ...).")
-@click.option("--path", "path_prefix", help="Only requests whose path starts with this.")
+@click.option(
+    "--path", "path_prefix", help="Only requests to this path or under it (/key is not /keys)."
+)
 @click.option("--hash", "hash_", help="list_missing_key, list_item_without_hash: this key.")
 @click.option("--seconds", type=click.FloatRange(min=0), help="slow: how long to wait.")
 def force_command(
