@@ -19,10 +19,10 @@ OpenRouter documents no rate limit for the key-management API, and a workshop ma
   the rate (just under it: a token left over now is spent later, while a 429 costs its request
   a whole Retry-After). At the first 429 there is nothing to measure from yet, and the answers
   so far include the bucket's first burst, so it halves the rate it sent at, and takes no more
-  than `X-RateLimit-Limit` a second when the 429's reset time bears out that the Limit counts
-  a second's refill, not a bucket smaller than that (`_limit_per_second`). (The bucket's size
-  is no measure of its rate from below: after another command emptied it, few answers come
-  before the first 429.)
+  than `X-RateLimit-Limit` a second, unless more were answered already than a Limit counting a
+  second or more allows: then it is the size of a bucket refilled faster (`_limit_per_second`).
+  (The bucket's size is no measure of its rate from below: after another command emptied it,
+  few answers come before the first 429.)
 - One 429 episode cuts once: a 429 for a request sent before the last cut is old news. The window
   is halved too, but kept large enough for the paced rate.
 - A rate measured over ten answers or more is trusted and held for `quiet` seconds, twice as long
@@ -144,6 +144,7 @@ class AdaptiveLimiter:
         self._last_cut = -math.inf
         self._in_flight = 0
         self._srtt: float | None = None
+        self._min_rtt = math.inf
         self._first_start: float | None = None
         self._answered = 0
         self._answers: deque[float] = deque()
@@ -271,7 +272,7 @@ class AdaptiveLimiter:
             self.throttled += 1
             due = None if reset_in is None else now + reset_in
             if permit.started >= self._last_cut:
-                self._cut(now, due, feedback.limit if self.use_rate_headers else None, reset_in)
+                self._cut(now, due, feedback.limit if self.use_rate_headers else None)
             assert self._rate is not None
             self._empty_at.append((now, self._answered, due, self._rate))
             hold = 1 / self._rate if reset_in is None else min(reset_in, MAX_HOLD_SECONDS)
@@ -280,6 +281,7 @@ class AdaptiveLimiter:
         rtt = now - permit.started
         self._last_answer = now
         self._srtt = rtt if self._srtt is None else 0.875 * self._srtt + 0.125 * rtt
+        self._min_rtt = min(self._min_rtt, rtt)
         self._answered += 1
         self._record(self._answers, now)
         if self._rate is None:
@@ -299,9 +301,7 @@ class AdaptiveLimiter:
         if self.use_rate_headers and feedback.remaining == 0 and reset_in is not None:
             self._next_start = max(self._next_start, now + min(reset_in, MAX_HOLD_SECONDS))
 
-    def _cut(
-        self, now: float, due: float | None, limit: int | None, reset_in: float | None
-    ) -> None:
+    def _cut(self, now: float, due: float | None, limit: int | None) -> None:
         was_trusted = self._trusted
         sent = self._rate if self._rate is not None else self._measured(self._starts, now)
         estimate, self._trusted = self._estimate(now, due, sent)
@@ -317,7 +317,13 @@ class AdaptiveLimiter:
             # barely cut the rate, and the next round trip's requests were throttled too, each
             # then late by a whole Retry-After). Halve; the next 429 measures the rate.
             estimate = sent / 2
-            capped = _limit_per_second(limit, reset_in)
+            # The server took them from the first's arrival to this 429's, a round trip less
+            # than the client saw.
+            first = now if self._first_start is None else self._first_start
+            since = max(now - LIMIT_WINDOW_SECONDS, first)
+            answered = sum(1 for at in self._answers if at >= since)
+            took = now - since - (0.0 if math.isinf(self._min_rtt) else self._min_rtt)
+            capped = _limit_per_second(limit, answered, max(0.0, took))
             if capped is not None and capped < estimate:
                 estimate = capped
                 self._trusted = True
@@ -384,19 +390,23 @@ class AdaptiveLimiter:
             head.notify()
 
 
-def _limit_per_second(limit: int | None, reset_in: float | None) -> float | None:
-    """The most an `X-RateLimit-Limit` allows a second, if the 429 that carried it bears out
-    that it counts a window of a second or more; else None.
+def _limit_per_second(limit: int | None, answered: int, elapsed: float) -> float | None:
+    """The most an `X-RateLimit-Limit` allows a second, unless the server has answered more
+    than that allows already; else None.
 
-    The first 429 comes as a burst empties the bucket, so the server's next token is about one
-    refill interval away. A server refilling `limit` a second or fewer is then at least half of
-    1/limit seconds from its next token; one whose next token is much sooner refills faster,
-    and its Limit is the size of a bucket smaller than a second's refill.
+    A server allowing `limit` per window of a second or more answers at most `limit` at once
+    (a full bucket) and `limit` a second after that, so what it `answered` over `elapsed`
+    seconds (at most one) is at most limit * (1 + elapsed), give or take one. More, and the
+    Limit is the size of a bucket refilled faster than that (as the sandbox's `--burst` is).
+    A fixed window's counter may answer twice its limit across a window's end: taken for a
+    faster server, it costs some 429s, where a Limit believed too low would crawl.
     """
-    if not limit or limit <= 0 or reset_in is None:
+    if not limit or limit <= 0:
         return None
     per_second = limit / LIMIT_WINDOW_SECONDS
-    return per_second if reset_in * per_second >= 0.5 else None
+    if answered > per_second * (1 + min(elapsed, LIMIT_WINDOW_SECONDS)) + 1:
+        return None
+    return per_second
 
 
 def client_limiter(pool_size: int, clock: Callable[[], float] = time.monotonic) -> AdaptiveLimiter:
