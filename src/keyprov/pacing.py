@@ -12,17 +12,19 @@ OpenRouter documents no rate limit for the key-management API, and a workshop ma
 - A 429 means the server's bucket is empty. Between two 429s it went from empty to empty, so the
   answers in between are what it refilled, if it stayed empty meanwhile: over the time between
   the two reset times they name (`X-RateLimit-Reset`), the server's rate to within a few percent;
-  over the time between the 429s, give or take one answer. It stayed empty only if requests
-  were paced near that rate all along; paced slower for a while, a bucket fills and spills
-  tokens nobody took, so the count is only a lower bound, and the limiter takes the middle
-  between it and the rate just throttled, untrusted. It paces request starts at `headroom` times
-  the rate (just under it: a token left over now is spent later, while a 429 costs its request
-  a whole Retry-After). At the first 429 there is nothing to measure from yet, and the answers
-  so far include the bucket's first burst, so it halves the rate it sent at, and takes no more
-  than `X-RateLimit-Limit` a second, unless more were answered already than a Limit counting a
-  second or more allows: then it is the size of a bucket refilled faster (`_limit_per_second`).
-  (The bucket's size is no measure of its rate from below: after another command emptied it,
-  few answers come before the first 429.)
+  over the time between the 429s, give or take one answer. It stayed empty only if the pace
+  kept up with that rate: paced slower, or idle, for long enough to leave a bucketful unspent,
+  it filled and spilled tokens nobody took. So the rate is measured from the earliest 429 since
+  which no bucketful was left unspent; when there is none, the count is only a lower bound, and
+  the limiter takes the middle between it and the rate just throttled, untrusted. It paces
+  request starts at `headroom` times the rate (just under it: a token left over now is spent
+  later, while a 429 costs its request a whole Retry-After). At the first 429 there is nothing
+  to measure from yet, and the answers so far include the bucket's first burst, so it halves
+  the rate it sent at, and takes no more than `X-RateLimit-Limit` a second, unless more were
+  answered already than a Limit counting a second or more allows: then it is the size of a
+  bucket refilled faster (`rate_estimates.limit_per_second`). (The bucket's size is no measure
+  of its rate from below: after another command emptied it, few answers come before the first
+  429.)
 - One 429 episode cuts once: a 429 for a request sent before the last cut is old news. The window
   is halved too, but kept large enough for the paced rate.
 - A rate measured over ten answers or more is trusted and held for `quiet` seconds, twice as long
@@ -50,6 +52,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from keyprov.rate_estimates import (
+    LIMIT_WINDOW_SECONDS,
+    EmptyAt,
+    limit_per_second,
+    measured_since,
+    tokens_unspent,
+)
 from keyprov.rate_headers import NO_ANSWER, Feedback
 
 MEASURE_SECONDS = 1.0
@@ -68,15 +77,6 @@ MAX_CALM_SECONDS = 4.0
 INITIAL_WINDOW = 7
 """Requests in flight before the first answer: every request in flight when an unknown limit
 runs out is answered 429, so the first round trip is kept small."""
-LIMIT_WINDOW_SECONDS = 1.0
-"""The shortest window an `X-RateLimit-Limit` is taken to count over: a server allowing that
-many per window of a second or more allows no more per second, so at the first 429 the rate
-is taken to be at most that."""
-STEADY_SHARE = 0.9
-"""A measurement between two 429s counts only the tokens the server refilled while its bucket
-stayed empty; it is that only if requests were paced at least this share of it all along."""
-MIN_DUE_GAP = 0.05
-"""Two reset times this far apart (or more) measure the rate to within a few percent."""
 MAX_HOLD_SECONDS = 10.0
 """The longest every worker is held back on the word of an `X-RateLimit-Reset` alone (a server
 clock that is off must not stall the run)."""
@@ -145,14 +145,19 @@ class AdaptiveLimiter:
         self._in_flight = 0
         self._srtt: float | None = None
         self._min_rtt = math.inf
+        self._bucket: int | None = None
+        """The server's bucket size, as its last `X-RateLimit-Limit` said, if it did."""
+        self._idle_total = 0.0
+        """Seconds so far with nothing in flight and nobody waiting."""
+        self._idle_since: float | None = None
         self._first_start: float | None = None
         self._answered = 0
         self._answers: deque[float] = deque()
         self._starts: deque[float] = deque()
-        self._empty_at: deque[tuple[float, int, float | None, float]] = deque()
+        self._empty_at: deque[EmptyAt] = deque()
         """When the server said 429 (its bucket empty), how many answers had come by then, when
-        it said its next token was due (`X-RateLimit-Reset`, on `clock`) if it did, and the rate
-        paced at from then on."""
+        it said its next token was due (`X-RateLimit-Reset`, on `clock`) if it did, the rate
+        paced at from then on, and the idle seconds so far (`_idle_total`)."""
         self.throttled = 0
         """429s seen, for reports."""
 
@@ -229,6 +234,9 @@ class AdaptiveLimiter:
             return self._try_grant(self._clock())
 
     def _try_grant(self, now: float) -> Permit | float:
+        if self._idle_since is not None:
+            self._idle_total += max(0.0, now - self._idle_since)
+            self._idle_since = None
         if self._in_flight >= max(1, math.floor(self._window)):
             return math.inf
         # A round ends when all its answers are in, used up or not; but the first lasts for up
@@ -265,16 +273,20 @@ class AdaptiveLimiter:
 
     def _learn(self, permit: Permit, feedback: Feedback, now: float) -> None:
         self._in_flight -= 1
+        if not self._in_flight and not self._waiters and not self._retries:
+            self._idle_since = now
         if not feedback.answered:
             return
         reset_in = feedback.reset_in if self.use_rate_headers else None
         if feedback.throttled:
             self.throttled += 1
+            if feedback.limit and self.use_rate_headers:
+                self._bucket = feedback.limit
             due = None if reset_in is None else now + reset_in
             if permit.started >= self._last_cut:
                 self._cut(now, due, feedback.limit if self.use_rate_headers else None)
             assert self._rate is not None
-            self._empty_at.append((now, self._answered, due, self._rate))
+            self._empty_at.append(EmptyAt(now, self._answered, due, self._rate, self._idle_total))
             hold = 1 / self._rate if reset_in is None else min(reset_in, MAX_HOLD_SECONDS)
             self._next_start = max(self._next_start, now + hold)
             return
@@ -317,13 +329,14 @@ class AdaptiveLimiter:
             # barely cut the rate, and the next round trip's requests were throttled too, each
             # then late by a whole Retry-After). Halve; the next 429 measures the rate.
             estimate = sent / 2
-            # The server took them from the first's arrival to this 429's, a round trip less
-            # than the client saw.
             first = now if self._first_start is None else self._first_start
             since = max(now - LIMIT_WINDOW_SECONDS, first)
             answered = sum(1 for at in self._answers if at >= since)
-            took = now - since - (0.0 if math.isinf(self._min_rtt) else self._min_rtt)
-            capped = _limit_per_second(limit, answered, max(0.0, took))
+            took = now - since
+            if since == first and not math.isinf(self._min_rtt):
+                # From the first's arrival to this 429's: a round trip less than the client saw.
+                took = max(0.0, took - self._min_rtt)
+            capped = limit_per_second(limit, answered, took)
             if capped is not None and capped < estimate:
                 estimate = capped
                 self._trusted = True
@@ -338,27 +351,29 @@ class AdaptiveLimiter:
         # From the last 429 before the baseline window, or the first within it.
         while len(self._empty_at) > 1 and self._empty_at[1][0] <= now - MAX_BASELINE_SECONDS:
             self._empty_at.popleft()
-        if not self._empty_at:
+        entries = list(self._empty_at)
+        bound: float | None = None
+        # Over the longest stretch the bucket stayed empty through: from the earliest 429 since
+        # which the pace kept up with the rate measured (or fell short by less than a bucket).
+        for index in range(len(entries)):
+            measured = measured_since(entries[index], self._answered, now, due, self._srtt)
+            if measured is None:
+                break  # later baselines are shorter still
+            count = self._answered - entries[index].answered
+            unspent = tokens_unspent(entries[index:], now, self._idle_total, measured)
+            if unspent <= self._bucket_size(measured):
+                return measured, count >= TRUSTED_ANSWERS
+            if bound is None:
+                bound = measured
+        if bound is None:
             return None, False
-        then, answered, then_due, _ = self._empty_at[0]
-        count = self._answered - answered
-        if due is not None and then_due is not None and count and due - then_due >= MIN_DUE_GAP:
-            # Each answer in between took the token due next, so the server's next token moved
-            # on by one interval per answer, whatever the round trips did meanwhile.
-            measured = count / (due - then_due)
-        elif now - then < (self._srtt or 0.0):
-            return None, False
-        else:
-            # The bucket was empty at both ends, so it refilled between count - 1 and count + 1
-            # requests; the upper end errs towards a few more 429s, never towards idling.
-            measured = (count + 1) / (now - then)
-        lowest = min(paced for *_, paced in self._empty_at)
-        if lowest >= measured * STEADY_SHARE:
-            return measured, count >= TRUSTED_ANSWERS
-        # Paced slower than that for part of the time, the bucket may have filled and spilled
-        # tokens nobody took: the server's rate is at least this, and below what was just
-        # throttled. Take the middle, and let growth find the rest.
-        return max(measured, (measured + sent) / 2), False
+        # Paced slower than that, or idle, for long enough that the bucket may have filled and
+        # spilled tokens nobody took: the server's rate is at least this, and below what was
+        # just throttled. Take the middle, and let growth find the rest.
+        return max(bound, (bound + sent) / 2), False
+
+    def _bucket_size(self, rate: float) -> float:
+        return self._bucket or rate * LIMIT_WINDOW_SECONDS
 
     def _record(self, times: deque[float], now: float) -> None:
         times.append(now)
@@ -388,25 +403,6 @@ class AdaptiveLimiter:
         head = self._head()
         if head is not None:
             head.notify()
-
-
-def _limit_per_second(limit: int | None, answered: int, elapsed: float) -> float | None:
-    """The most an `X-RateLimit-Limit` allows a second, unless the server has answered more
-    than that allows already; else None.
-
-    A server allowing `limit` per window of a second or more answers at most `limit` at once
-    (a full bucket) and `limit` a second after that, so what it `answered` over `elapsed`
-    seconds (at most one) is at most limit * (1 + elapsed), give or take one. More, and the
-    Limit is the size of a bucket refilled faster than that (as the sandbox's `--burst` is).
-    A fixed window's counter may answer twice its limit across a window's end: taken for a
-    faster server, it costs some 429s, where a Limit believed too low would crawl.
-    """
-    if not limit or limit <= 0:
-        return None
-    per_second = limit / LIMIT_WINDOW_SECONDS
-    if answered > per_second * (1 + min(elapsed, LIMIT_WINDOW_SECONDS)) + 1:
-        return None
-    return per_second
 
 
 def client_limiter(pool_size: int, clock: Callable[[], float] = time.monotonic) -> AdaptiveLimiter:

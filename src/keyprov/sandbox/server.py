@@ -166,8 +166,9 @@ class Sandbox:
     ) -> None:
         """Make the next `count` matching authenticated /api/v1 requests go wrong this way.
 
-        A request matches when its method is `method` (any when None) and its path starts with
-        `path_prefix` (any when None; given with or without "/api/v1"). Only requests that pass
+        A request matches when its method is `method` (any when None) and its path is
+        `path_prefix` or under it, in whole segments (any when None; given with or without
+        "/api/v1"; "/key" is not "/keys", "/keys/" is only under it). Only requests that pass
         authentication and the rate limit, and that reach the fault's moment, use one up.
 
         Before the route runs (nothing is done):
