@@ -55,16 +55,14 @@ from typing import Protocol
 from keyprov.rate_estimates import (
     LIMIT_WINDOW_SECONDS,
     EmptyAt,
-    limit_per_second,
+    events_per_second,
+    first_cut_cap,
     measured_since,
+    record,
     tokens_unspent,
 )
 from keyprov.rate_headers import NO_ANSWER, Feedback
 
-MEASURE_SECONDS = 1.0
-"""The window of the fallback measurement: the answers of the last second."""
-MEASURE_EVENTS = 10
-"""...or of the last ten answers when a second holds fewer (a slow server's rate)."""
 TRUSTED_ANSWERS = 10
 """Answers between two 429s that measure the rate to within a tenth."""
 MAX_BASELINE_SECONDS = 10.0
@@ -263,7 +261,7 @@ class AdaptiveLimiter:
             # whole schedule, and an idle gap must not be saved up as a burst either.
             self._next_start = max(self._next_start, now - 1 / self._rate) + 1 / self._rate
         else:
-            self._record(self._starts, now)
+            record(self._starts, now)
         return Permit(started=now)
 
     def _in_first_round(self, now: float) -> bool:
@@ -295,7 +293,7 @@ class AdaptiveLimiter:
         self._srtt = rtt if self._srtt is None else 0.875 * self._srtt + 0.125 * rtt
         self._min_rtt = min(self._min_rtt, rtt)
         self._answered += 1
-        self._record(self._answers, now)
+        record(self._answers, now)
         if self._rate is None:
             step = self.slow_start * min(1.0, self.linear_above / self._window)
             self._window = min(self.max_window, self._window + step)
@@ -308,14 +306,14 @@ class AdaptiveLimiter:
                 step = self.growth * (1 + calm * calm)
                 # Never far above what the server has been answering: a rate that grew while
                 # the callers had little to send must not let a sudden crowd through unpaced.
-                ceiling = max(2 * self._measured(self._answers, now), self._rate)
+                ceiling = max(2 * self._per_second(self._answers, now), self._rate)
                 self._rate = min(self._rate + step, ceiling)
         if self.use_rate_headers and feedback.remaining == 0 and reset_in is not None:
             self._next_start = max(self._next_start, now + min(reset_in, MAX_HOLD_SECONDS))
 
     def _cut(self, now: float, due: float | None, limit: int | None) -> None:
         was_trusted = self._trusted
-        sent = self._rate if self._rate is not None else self._measured(self._starts, now)
+        sent = self._rate if self._rate is not None else self._per_second(self._starts, now)
         estimate, self._trusted = self._estimate(now, due, sent)
         # Each measurement that confirms the last one earns a longer hold before the next
         # probe: a steady limit is probed rarely, so few requests pay a 429 to find nothing.
@@ -329,14 +327,7 @@ class AdaptiveLimiter:
             # barely cut the rate, and the next round trip's requests were throttled too, each
             # then late by a whole Retry-After). Halve; the next 429 measures the rate.
             estimate = sent / 2
-            first = now if self._first_start is None else self._first_start
-            since = max(now - LIMIT_WINDOW_SECONDS, first)
-            answered = sum(1 for at in self._answers if at >= since)
-            took = now - since
-            if since == first and not math.isinf(self._min_rtt):
-                # From the first's arrival to this 429's: a round trip less than the client saw.
-                took = max(0.0, took - self._min_rtt)
-            capped = limit_per_second(limit, answered, took)
+            capped = first_cut_cap(limit, self._answers, now, self._first_start, self._min_rtt)
             if capped is not None and capped < estimate:
                 estimate = capped
                 self._trusted = True
@@ -375,24 +366,8 @@ class AdaptiveLimiter:
     def _bucket_size(self, rate: float) -> float:
         return self._bucket or rate * LIMIT_WINDOW_SECONDS
 
-    def _record(self, times: deque[float], now: float) -> None:
-        times.append(now)
-        while len(times) > MEASURE_EVENTS and times[0] < now - MEASURE_SECONDS:
-            times.popleft()
-
-    def _measured(self, times: deque[float], now: float) -> float:
-        """Events per second over the last MEASURE_SECONDS, or over the last MEASURE_EVENTS
-        events when that is longer."""
-        while len(times) > MEASURE_EVENTS and times[0] < now - MEASURE_SECONDS:
-            times.popleft()
-        if not times or self._first_start is None:
-            return 0.0
-        if times[0] >= now - MEASURE_SECONDS:
-            # Never over more time than there has been: right after the start, that would read
-            # a burst of answers as a trickle.
-            elapsed = max(now - self._first_start, self._srtt or 0.0, 1e-3)
-            return len(times) / min(MEASURE_SECONDS, elapsed)
-        return (len(times) - 1) / (now - times[0])
+    def _per_second(self, times: deque[float], now: float) -> float:
+        return events_per_second(times, now, self._first_start, self._srtt)
 
     def _head(self) -> threading.Condition | None:
         if self._retries:

@@ -1,9 +1,18 @@
-"""What the answers between two 429s say about a server's rate: pure functions of what
-`pacing.AdaptiveLimiter` recorded, so they are read (and tested) on their own."""
+"""What a server's answers say about its rate (the last second's, those between two 429s,
+those before the first): pure functions of what `pacing.AdaptiveLimiter` recorded, so they
+are read (and tested) on their own."""
 
 from __future__ import annotations
 
+import math
+from collections import deque
+from collections.abc import Iterable
 from typing import NamedTuple
+
+MEASURE_SECONDS = 1.0
+"""The window of the fallback measurement: the answers of the last second."""
+MEASURE_EVENTS = 10
+"""...or of the last ten answers when a second holds fewer (a slow server's rate)."""
 
 LIMIT_WINDOW_SECONDS = 1.0
 """The shortest window an `X-RateLimit-Limit` is taken to count over: a server allowing that
@@ -75,3 +84,46 @@ def limit_per_second(limit: int | None, answered: int, elapsed: float) -> float 
     if answered > per_second * (1 + min(elapsed, LIMIT_WINDOW_SECONDS)) + 1:
         return None
     return per_second
+
+
+def first_cut_cap(
+    limit: int | None,
+    answers: Iterable[float],
+    now: float,
+    first_start: float | None,
+    min_rtt: float,
+) -> float | None:
+    """`limit_per_second` over the answers (their times) of the last second, or since the
+    first request when that is sooner."""
+    first = now if first_start is None else first_start
+    since = max(now - LIMIT_WINDOW_SECONDS, first)
+    answered = sum(1 for at in answers if at >= since)
+    took = now - since
+    if since == first and not math.isinf(min_rtt):
+        # From the first's arrival to this 429's: a round trip less than the client saw.
+        took = max(0.0, took - min_rtt)
+    return limit_per_second(limit, answered, took)
+
+
+def record(times: deque[float], now: float) -> None:
+    """Add an event at `now`, keeping the last MEASURE_SECONDS, or the last MEASURE_EVENTS."""
+    times.append(now)
+    while len(times) > MEASURE_EVENTS and times[0] < now - MEASURE_SECONDS:
+        times.popleft()
+
+
+def events_per_second(
+    times: deque[float], now: float, first_start: float | None, srtt: float | None
+) -> float:
+    """Events per second over the last MEASURE_SECONDS, or over the last MEASURE_EVENTS
+    events when that is longer."""
+    while len(times) > MEASURE_EVENTS and times[0] < now - MEASURE_SECONDS:
+        times.popleft()
+    if not times or first_start is None:
+        return 0.0
+    if times[0] >= now - MEASURE_SECONDS:
+        # Never over more time than there has been: right after the start, that would read
+        # a burst of answers as a trickle.
+        elapsed = max(now - first_start, srtt or 0.0, 1e-3)
+        return len(times) / min(MEASURE_SECONDS, elapsed)
+    return (len(times) - 1) / (now - times[0])
