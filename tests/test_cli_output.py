@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from keyprov.sandbox import Sandbox
+from tests.clock import day
 from tests.helpers import CliWorkshop, make_roster, write_csv
 
 
@@ -27,14 +28,15 @@ def test_a_dry_run_short_of_credits_exits_as_the_real_run_would_and_says_why(
 ) -> None:
     id_roster(workshop, ["rich1", "rich2"])
     workshop.sandbox.set_credits(total_credits=3.0, total_usage=0.0)
-    options = ["--limit", "2", "--limit-reset", "weekly", "--expires", "2026-12-05"]
+    last_day = day(30)
+    options = ["--limit", "2", "--limit-reset", "weekly", "--expires", last_day]
 
     dry = workshop.provision("--dry-run", *options)
 
     assert dry.returncode == 2
     assert workshop.writes() == []
     lines = dry.stdout.splitlines()
-    assert "  new keys expire:      at the end of 2026-12-05 (23:59:59 UTC)" in lines
+    assert f"  new keys expire:      at the end of {last_day} (23:59:59 UTC)" in lines
     assert "  limits reset:         weekly" in lines
     assert "  create  rich1  Rich rich1  rich1@example.org  2.00 USD  weekly" in lines
     assert "  create  rich2  Rich rich2  rich2@example.org  2.00 USD  weekly" in lines

@@ -14,7 +14,6 @@ import shutil
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -23,6 +22,7 @@ from keyprov.client import OpenRouterClient
 from keyprov.locate import account_label
 from keyprov.registry import Registry
 from keyprov.sandbox import Sandbox
+from tests.clock import day
 from tests.helpers import (
     Invocation,
     invoke,
@@ -32,8 +32,8 @@ from tests.helpers import (
     sandbox_env,
 )
 
-LATER = (datetime.now(UTC) + timedelta(days=30)).date().isoformat()
-LATER_STILL = (datetime.now(UTC) + timedelta(days=60)).date().isoformat()
+LATER = day(30)
+LATER_STILL = day(60)
 
 
 class Machine:

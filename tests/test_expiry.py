@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -13,17 +13,13 @@ from keyprov.models import ApiKey
 from keyprov.planner import Action, make_plan
 from keyprov.roster import Participant
 from keyprov.sandbox import Sandbox
+from tests.clock import day
 from tests.helpers import CliWorkshop, make_roster
 
 
 @pytest.fixture
 def workshop(sandbox: Sandbox, management_key: str, tmp_path: Path) -> CliWorkshop:
     return CliWorkshop(sandbox, management_key, tmp_path)
-
-
-def day(offset: int) -> str:
-    """The UTC date `offset` days from today, as --expires takes it."""
-    return (datetime.now(UTC) + timedelta(days=offset)).date().isoformat()
 
 
 def expiry_day(key: dict[str, object]) -> str:

@@ -135,7 +135,9 @@ def test_unknown_providers_are_refused_when_the_known_ones_are_given(
 
 def test_models_that_may_stop_working_are_warned_about(catalogue: Catalogue) -> None:
     policy = GuardrailPolicy.from_options(f"{MINI},{HAIKU},google/gemma-3-27b-it:free")
+    haiku = catalogue.model(HAIKU)
+    assert haiku is not None and haiku.expiration_date, "the sandbox lists a withdrawal date"
     assert model_warnings(policy, catalogue) == [
-        f"{HAIKU} is to be withdrawn on 2026-12-31",
+        f"{HAIKU} is to be withdrawn on {haiku.expiration_date}",
         "google/gemma-3-27b-it:free is a free variant, which can end without notice",
     ]

@@ -68,7 +68,7 @@ def make_handout(index: int, *, name: str | None = None, **fields: object) -> Ha
         ("2026-12-05T23:59:59.000Z", "until Saturday 5 December 2026, 23:59 UTC"),
         # Another zone is said in UTC, which is what OpenRouter goes by.
         ("2026-12-06T00:59:59+01:00", "until Saturday 5 December 2026, 23:59 UTC"),
-        ("2027-01-01T00:00:00", "until Friday 1 January 2027, 00:00 UTC"),
+        ("2026-01-01T00:00:00", "until Thursday 1 January 2026, 00:00 UTC"),
         (None, "no end date"),
     ],
 )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ from keyprov.client import OpenRouterClient
 from keyprov.ledger import Ledger
 from keyprov.sandbox import Sandbox
 from keyprov.status import ExitStatus
+from tests.clock import day
 from tests.helpers import CliWorkshop, make_roster, write_csv
 
 
@@ -56,7 +56,7 @@ def test_check_passes_on_a_ready_workshop(workshop: CliWorkshop) -> None:
 def test_check_finds_every_kind_of_unreadiness(
     workshop: CliWorkshop, client: OpenRouterClient
 ) -> None:
-    soon = (datetime.now(UTC) + timedelta(days=1)).date().isoformat()
+    soon = day(1)
     workshop.provisioned(4, "--expires", soon)
     make_roster(workshop.roster, 5)  # person4: no key yet
     client.update_key(workshop.key_of("person1@example.org")["hash"], limit=7)  # wrong limit
@@ -64,7 +64,7 @@ def test_check_finds_every_kind_of_unreadiness(
     workshop.sandbox.set_credits(total_credits=2.5, total_usage=0)  # 3 live keys x 1 USD + 7
 
     # Expected to last longer than they do: expiring within --warn-days is a problem.
-    later = (datetime.now(UTC) + timedelta(days=30)).date().isoformat()
+    later = day(30)
     done = workshop.keyprov("check", "ws.csv", "--warn-days", "2", "--expires", later)
     assert done.returncode == 1
     lines = check_lines(done)
@@ -84,7 +84,7 @@ def test_check_finds_every_kind_of_unreadiness(
 def test_keys_that_end_with_the_workshop_as_asked_are_ready_the_morning_of(
     workshop: CliWorkshop, client: OpenRouterClient
 ) -> None:
-    tomorrow = (datetime.now(UTC) + timedelta(days=1)).date().isoformat()
+    tomorrow = day(1)
     workshop.provisioned(2, "--expires", tomorrow)
     done = workshop.keyprov("check", "ws.csv")  # the default --warn-days is 2
     assert done.returncode == 0, done.stdout
@@ -184,7 +184,7 @@ def test_report_totals_say_what_they_count_when_a_key_was_replaced(
 
 
 def test_rotate_replaces_the_key_and_disables_the_old_one(workshop: CliWorkshop) -> None:
-    soon = (datetime.now(UTC) + timedelta(days=9)).date().isoformat()
+    soon = day(9)
     workshop.provisioned(2, "--expires", soon, "--limit-reset", "weekly")
     old = workshop.key_of("person0@example.org")
 

@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from keyprov.sandbox import DEMO_MANAGEMENT_KEY, Sandbox, default_management_key
+from tests.clock import day, end_of_day
 from tests.test_sandbox_support import (
     CURRENT_KEY_FIELDS,
     KEY_FIELDS,
@@ -62,7 +63,7 @@ def test_create_accepts_every_documented_field(sandbox):
         limit=None,
         limit_reset="monthly",
         include_byok_in_limit=True,
-        expires_at="2027-12-31T23:59:59Z",
+        expires_at=end_of_day(400),
         creator_user_id="user_abc",
         workspace_id="0df9e665-d932-5740-b2c7-b52af166bc11",
     )["data"]
@@ -71,7 +72,7 @@ def test_create_accepts_every_documented_field(sandbox):
     assert key["limit_remaining"] is None
     assert key["limit_reset"] == "monthly"
     assert key["include_byok_in_limit"] is True
-    assert key["expires_at"] == "2027-12-31T23:59:59+00:00"
+    assert key["expires_at"] == f"{day(400)}T23:59:59+00:00"
     assert key["creator_user_id"] == "user_abc"
 
 
@@ -198,9 +199,9 @@ def test_trailing_slash_is_accepted_and_unknown_routes_are_404(sandbox):
         ({"name": "a", "limit": True}, "limit"),
         ({"name": "a", "limit_reset": "yearly"}, "limit_reset"),
         ({"name": "a", "include_byok_in_limit": "true"}, "include_byok_in_limit"),
-        ({"name": "a", "expires_at": "2027-12-31T23:59:59+02:00"}, "expires_at"),
-        ({"name": "a", "expires_at": "2027-12-31T23:59:59"}, "expires_at"),
-        ({"name": "a", "expires_at": "2027-12-31"}, "expires_at"),
+        ({"name": "a", "expires_at": f"{day(400)}T23:59:59+02:00"}, "expires_at"),
+        ({"name": "a", "expires_at": f"{day(400)}T23:59:59"}, "expires_at"),
+        ({"name": "a", "expires_at": day(400)}, "expires_at"),
         ({"name": "a", "expires_at": "soon Z"}, "expires_at"),
         ({"name": "a", "workspace_id": "not-a-uuid"}, "workspace_id"),
         (["name", "a"], "body"),
