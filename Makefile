@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m keyprov.demo
+	$(BIN)/python -m keyprov.cli.demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from keyprov.client import OpenRouterClient
+from keyprov.api.client import OpenRouterClient
 from keyprov.sandbox import Sandbox
 from tests.helpers import FAST_RETRY
 from tests.smtp import LoopbackController, Mailbox
@@ -55,7 +55,7 @@ def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     connections for what follows from them, not for how long production waits. Retry-After is
     still obeyed. Subprocesses keep the production policy.
     """
-    monkeypatch.setattr("keyprov.transport.DEFAULT_RETRY", FAST_RETRY)
+    monkeypatch.setattr("keyprov.api.transport.DEFAULT_RETRY", FAST_RETRY)
 
 
 @pytest.fixture

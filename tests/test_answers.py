@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from keyprov.client import LISTING_ATTEMPTS, OpenRouterClient, RetryEvent
+from keyprov.api.client import LISTING_ATTEMPTS, OpenRouterClient, RetryEvent
 from keyprov.errors import (
     InconsistentListingError,
     MalformedAnswerError,

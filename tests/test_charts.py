@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from keyprov.charts import (
+from keyprov.lifecycle.charts import (
     LEGEND,
     LIMIT_COLOUR,
     NEARLY_OUT_COLOUR,

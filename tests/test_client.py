@@ -8,7 +8,7 @@ from email.utils import format_datetime
 
 import pytest
 
-from keyprov.client import OpenRouterClient, RetryEvent, parse_retry_after
+from keyprov.api.client import OpenRouterClient, RetryEvent, parse_retry_after
 from keyprov.errors import (
     AuthenticationError,
     OutcomeUnknownError,

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from keyprov.client import LISTING_ATTEMPTS, OpenRouterClient, RetryEvent
-from keyprov.key_listing import pages_at_once
-from keyprov.ledger import LedgerEntry
+from keyprov.api.client import LISTING_ATTEMPTS, OpenRouterClient, RetryEvent
+from keyprov.api.listing import pages_at_once
+from keyprov.engine.snapshot import confirm_known
 from keyprov.sandbox import Faults, RequestRecord, Sandbox
-from keyprov.snapshot import confirm_known
+from keyprov.workshop.journal import LedgerEntry
 from tests.helpers import FAST_RETRY, CliWorkshop, make_roster
 
 KEYS = 1050

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from openpyxl import load_workbook
 
-from keyprov.demo import run_demo
+from keyprov.cli.demo import run_demo
 from keyprov.roster import read_roster
 from keyprov.sandbox import DEMO_MANAGEMENT_KEY, Sandbox
 from tests.helpers import REPO

@@ -8,12 +8,12 @@ from pathlib import Path
 
 from openpyxl import load_workbook
 
-from keyprov.client import OpenRouterClient
+from keyprov.api.client import OpenRouterClient
 from keyprov.lifecycle import rotate
 from keyprov.lifecycle.distribute import send_keys, write_handouts
 from keyprov.provision import ProvisionSettings, provision
 from keyprov.sandbox import Sandbox
-from keyprov.workshop import WorkshopRef
+from keyprov.workshop.folder import WorkshopRef
 from tests.helpers import make_roster
 from tests.smtp import KEY, Mailbox
 

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from keyprov.client import OpenRouterClient
-from keyprov.locate import account_label
-from keyprov.registry import Registry
+from keyprov.api.client import OpenRouterClient
 from keyprov.sandbox import Sandbox
+from keyprov.workshop.locate import account_label
+from keyprov.workshop.registry import Registry
 from tests.clock import day
 from tests.helpers import (
     Invocation,

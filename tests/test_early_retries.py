@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import threading
 
-from keyprov.early_retries import EarlyRetries
-from keyprov.retries import RetryEvent
+from keyprov.api.retries import RetryEvent
+from keyprov.engine.early_retries import EarlyRetries
 
 
 def retry(attempt: int) -> RetryEvent:

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from keyprov.expiry import parse_time
-from keyprov.ledger import LedgerEntry
+from keyprov.engine.expiry import parse_time
+from keyprov.engine.planner import Action, make_plan
 from keyprov.models import ApiKey
-from keyprov.planner import Action, make_plan
 from keyprov.roster import Participant
 from keyprov.sandbox import Sandbox
+from keyprov.workshop.journal import LedgerEntry
 from tests.clock import day
 from tests.helpers import CliWorkshop, make_roster
 

@@ -14,12 +14,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from keyprov.client import OpenRouterClient
-from keyprov.ledger import Ledger
+from keyprov.api.client import OpenRouterClient
 from keyprov.lifecycle.changes import revoke
 from keyprov.provision import ProvisionSettings, provision
 from keyprov.sandbox import Sandbox
-from keyprov.workshop import WorkshopRef
+from keyprov.workshop.folder import WorkshopRef
+from keyprov.workshop.journal import Ledger
 from tests.helpers import FAST_RETRY, key_name_in, make_roster
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from keyprov.client import OpenRouterClient
+from keyprov.api.client import OpenRouterClient
 from keyprov.sandbox import Sandbox
 from tests.helpers import CliWorkshop, make_roster
 

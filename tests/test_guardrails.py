@@ -8,9 +8,9 @@ import json
 
 import pytest
 
-from keyprov.client import OpenRouterClient
+from keyprov.api.client import OpenRouterClient
 from keyprov.errors import GuardrailConflictError, OutcomeUnknownError
-from keyprov.guardrails import (
+from keyprov.guardrails.plan import (
     Catalogue,
     GuardrailAction,
     GuardrailPolicy,

@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from keyprov.client import OpenRouterClient
+from keyprov.api.client import OpenRouterClient
 from keyprov.errors import BadRequestError, KeyRejectedError
-from keyprov.guardrails import (
+from keyprov.guardrails.plan import (
     Catalogue,
     GuardrailPolicy,
     apply_guardrail,

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from keyprov import guardrail_answers
-from keyprov.client import OpenRouterClient
+from keyprov.api import guardrail_answers
+from keyprov.api.client import OpenRouterClient
 from keyprov.errors import (
     InconsistentListingError,
     MalformedAnswerError,

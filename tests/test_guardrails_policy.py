@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from keyprov.client import OpenRouterClient
+from keyprov.api.client import OpenRouterClient
 from keyprov.errors import OptionError
-from keyprov.guardrails import Catalogue, GuardrailPolicy, model_warnings, validate_models
+from keyprov.guardrails.plan import Catalogue, GuardrailPolicy, model_warnings, validate_models
 from keyprov.sandbox import Sandbox
 
 MINI, HAIKU = "openai/gpt-4o-mini", "anthropic/claude-3.5-haiku"

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
-from keyprov.client import OpenRouterClient
+from keyprov.api.client import OpenRouterClient
 from keyprov.sandbox import Sandbox
 from tests.helpers import CliWorkshop, make_roster, write_csv
 from tests.smtp import KEY

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from keyprov import ledger as ledger_module
 from keyprov.errors import StateWriteError
-from keyprov.ledger import Ledger
 from keyprov.models import ApiKey, CreatedKey
+from keyprov.workshop import journal as ledger_module
+from keyprov.workshop.journal import Ledger
 
 
 def created(key_hash: str, secret: str) -> CreatedKey:

@@ -12,10 +12,10 @@ from matplotlib import image
 from openpyxl import load_workbook
 
 from keyprov import cli
-from keyprov.client import OpenRouterClient
-from keyprov.ledger import Ledger
+from keyprov.api.client import OpenRouterClient
 from keyprov.sandbox import Sandbox
 from keyprov.status import ExitStatus
+from keyprov.workshop.journal import Ledger
 from tests.clock import day
 from tests.helpers import CliWorkshop, make_roster, write_csv
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from keyprov.fanout import fan_out
-from keyprov.ledger import Ledger
+from keyprov.engine.fanout import fan_out
 from keyprov.sandbox import Faults, RequestRecord, Sandbox
+from keyprov.workshop.journal import Ledger
 from tests.helpers import CliWorkshop, most_at_once, signalled_mid_way
 
 KEY_PATH = "/api/v1/keys/"

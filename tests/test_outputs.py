@@ -12,7 +12,8 @@ from openpyxl import load_workbook
 from openpyxl.worksheet.worksheet import Worksheet
 
 from keyprov.errors import ConfigurationError
-from keyprov.outputs import (
+from keyprov.printable import MONOSPACE_FONT
+from keyprov.workshop.outputs import (
     COLUMNS,
     REPORT_COLUMNS,
     DistributionRow,
@@ -22,7 +23,6 @@ from keyprov.outputs import (
     write_keys_workbook,
     write_report_workbook,
 )
-from keyprov.printable import MONOSPACE_FONT
 
 A4, LETTER = 9, 1  # Excel's paper codes
 EXHAUSTED_FILL = "FFF4CCCC"

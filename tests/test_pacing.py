@@ -18,14 +18,14 @@ from pathlib import Path
 
 import pytest
 
-from keyprov.client import OpenRouterClient, RetryEvent, RetryPolicy
+from keyprov.api.client import OpenRouterClient, RetryEvent, RetryPolicy
+from keyprov.api.pacing import AdaptiveLimiter, Permit, client_limiter
+from keyprov.api.rate_estimates import EmptyAt, limit_per_second, tokens_unspent
+from keyprov.api.rate_headers import NO_ANSWER, Feedback, parse_reset
+from keyprov.api.retries import early_retry
 from keyprov.errors import RateLimitedError
-from keyprov.pacing import AdaptiveLimiter, Permit, client_limiter
 from keyprov.provision import ProvisionSettings, provision
-from keyprov.rate_estimates import EmptyAt, limit_per_second, tokens_unspent
-from keyprov.rate_headers import NO_ANSWER, Feedback, parse_reset
 from keyprov.render.run import attention_lines
-from keyprov.retries import early_retry
 from keyprov.sandbox import Faults, Sandbox
 from tests.helpers import make_roster
 

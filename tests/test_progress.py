@@ -9,9 +9,9 @@ from __future__ import annotations
 import io
 
 from keyprov import render
-from keyprov.outcomes import Outcome, ParticipantResult
-from keyprov.planner import Action, ParticipantPlan, Plan
-from keyprov.progress import Reporter
+from keyprov.cli.progress import Reporter
+from keyprov.engine.outcomes import Outcome, ParticipantResult
+from keyprov.engine.planner import Action, ParticipantPlan, Plan
 from keyprov.roster import Participant
 
 REDRAW = "\r\x1b[K"

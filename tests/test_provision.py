@@ -19,13 +19,13 @@ import pytest
 from openpyxl import load_workbook
 
 from keyprov import cli
-from keyprov.client import OpenRouterClient, RetryPolicy
+from keyprov.api.client import OpenRouterClient, RetryPolicy
 from keyprov.errors import AuthenticationError, StateWriteError
-from keyprov.ledger import Ledger
 from keyprov.provision import Outcome, ProvisionSettings, provision
 from keyprov.render.run import attention_lines
 from keyprov.sandbox import Faults, Sandbox
 from keyprov.status import ExitStatus
+from keyprov.workshop.journal import Ledger
 from tests.helpers import FAST_RETRY, key_name_in, make_roster, run_keyprov, sandbox_env, write_csv
 
 

@@ -10,11 +10,12 @@ import re
 
 import pytest
 
-from keyprov.client import OpenRouterClient
+from keyprov.api.client import OpenRouterClient
 from keyprov.errors import OptionError
 from keyprov.models import ApiKey
-from keyprov.naming import key_name as readable_name
-from keyprov.pseudonyms import (
+from keyprov.sandbox import Sandbox
+from keyprov.workshop.naming import key_name as readable_name
+from keyprov.workshop.pseudonyms import (
     PSEUDONYM_LENGTH,
     NameMode,
     NamingPolicy,
@@ -23,7 +24,6 @@ from keyprov.pseudonyms import (
     pseudonym,
     rename_plan,
 )
-from keyprov.sandbox import Sandbox
 
 SECRET = "a" * 52
 EMAILS = [f"person{i}@example.org" for i in range(150)]

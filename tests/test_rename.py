@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from keyprov.keynames import read_about
-from keyprov.ledger import Ledger
-from keyprov.naming import workshop_prefix
-from keyprov.pseudonyms import is_pseudonym
 from keyprov.sandbox import Sandbox
+from keyprov.workshop.journal import Ledger
+from keyprov.workshop.keynames import read_about
+from keyprov.workshop.naming import workshop_prefix
+from keyprov.workshop.pseudonyms import is_pseudonym
 from tests.helpers import CliWorkshop, make_roster
 
 EMAILS = [f"person{i}@example.org" for i in range(6)]

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from keyprov.keynames import read_about
-from keyprov.ledger import Ledger
-from keyprov.naming import workshop_prefix
-from keyprov.pseudonyms import NameMode, NamingPolicy, is_pseudonym
 from keyprov.sandbox import Faults, Sandbox
+from keyprov.workshop.journal import Ledger
+from keyprov.workshop.keynames import read_about
+from keyprov.workshop.naming import workshop_prefix
+from keyprov.workshop.pseudonyms import NameMode, NamingPolicy, is_pseudonym
 from tests.helpers import CliWorkshop, keyprov_process_env, make_roster
 
 PARTICIPANTS = 100

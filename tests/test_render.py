@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from keyprov import render
+from keyprov.engine.outcomes import Outcome, ParticipantResult
+from keyprov.engine.planner import Action, ParticipantPlan, Plan
+from keyprov.engine.run_stats import RunStats
 from keyprov.models import ApiKey, Credits
-from keyprov.outcomes import Outcome, ParticipantResult
-from keyprov.planner import Action, ParticipantPlan, Plan
 from keyprov.provision import ProvisionResult
 from keyprov.roster import Participant
-from keyprov.run_stats import RunStats
 from keyprov.status import ExitStatus
 
 ADA = Participant("Ada Lovelace", "ada@example.org", 2.0, "monthly", 2, "1001")

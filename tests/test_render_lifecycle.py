@@ -7,8 +7,8 @@ from pathlib import Path
 from keyprov import render
 from keyprov.lifecycle import Change, CheckResult, CheckRow, UsageReport
 from keyprov.models import Credits
-from keyprov.outputs import ReportRow, report_totals
 from keyprov.render.text import table
+from keyprov.workshop.outputs import ReportRow, report_totals
 
 ADA = CheckRow(
     "ada@example.org", "Ada", "ada@example.org", "sk-or-v1-aaa...111", 2.0, 1.5, None, ()

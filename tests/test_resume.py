@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from keyprov.ledger import Ledger
 from keyprov.models import ApiKey, CreatedKey
 from keyprov.sandbox import Faults, Sandbox
+from keyprov.workshop.journal import Ledger
 from tests.helpers import (
     CliWorkshop,
     invoke,

@@ -34,7 +34,7 @@ NOT_BEFORE_THE_FIRST_REQUEST = (
     "keyprov.sandbox",
     "keyprov.delivery",
     "keyprov.handouts",
-    "keyprov.charts",
+    "keyprov.lifecycle.charts",
     "smtplib",
     "fpdf",
     "segno",

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 from urllib3.util import parse_url
 
-from keyprov.client import OpenRouterClient, RetryEvent
+from keyprov.api.client import OpenRouterClient, RetryEvent
+from keyprov.api.config import api_settings_from_env
 from keyprov.errors import (
     ConfigurationError,
     NotFoundError,
@@ -24,7 +25,6 @@ from keyprov.errors import (
     TransportError,
 )
 from keyprov.sandbox import Sandbox
-from keyprov.settings import api_settings_from_env
 from keyprov.status import ExitStatus
 from tests.helpers import FAST_RETRY, invoke, make_roster
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from keyprov.client import OpenRouterClient
-from keyprov.locate import ListedWorkshop, Relocation, account_label
-from keyprov.registry import WorkshopRecord
+from keyprov.api.client import OpenRouterClient
 from keyprov.render.workshops import relocation_line, workshops_lines
 from keyprov.sandbox import Sandbox
+from keyprov.workshop.locate import ListedWorkshop, Relocation, account_label
+from keyprov.workshop.registry import WorkshopRecord
 from tests.helpers import Invocation, invoke, make_roster, sandbox_env
 
 HEADER = ["workshop", "account", "participants", "keys", "enabled", "last", "run", "command"]

@@ -9,12 +9,12 @@ from collections.abc import Sequence
 import click
 
 from keyprov import render
+from keyprov.api.config import refuse_secrets_in_argv
 from keyprov.cli import interrupts
 from keyprov.cli.common import cli
 from keyprov.errors import KeyprovError
 from keyprov.files import allow_open_files
 from keyprov.redaction import HIDDEN, redact
-from keyprov.settings import refuse_secrets_in_argv
 from keyprov.status import ExitStatus
 
 KEY_LIKE = re.compile(r"[A-Za-z0-9]{24,}")

@@ -10,16 +10,16 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from keyprov import render
+from keyprov.api.config import ApiSettings, api_settings_from_env
 from keyprov.cli import interrupts
 from keyprov.errors import OptionError
-from keyprov.locate import Relocation, telling_relocations
 from keyprov.redaction import install_redacting_logging
 from keyprov.render.workshops import relocation_line
-from keyprov.settings import ApiSettings, api_settings_from_env
 from keyprov.status import ExitStatus
+from keyprov.workshop.locate import Relocation, telling_relocations
 
 if TYPE_CHECKING:
-    from keyprov.client import OpenRouterClient, RetryEvent
+    from keyprov.api.client import OpenRouterClient, RetryEvent
     from keyprov.lifecycle import Change
 
 COMMAND_MODULES = {
@@ -154,7 +154,7 @@ def api_settings() -> ApiSettings:
 def client_for(api: ApiSettings, **options: Any) -> OpenRouterClient:
     """The client a command talks to the server with; while the server has never answered,
     each retry is a line on stderr, so a wrong address is not waited out in silence."""
-    from keyprov.client import OpenRouterClient
+    from keyprov.api.client import OpenRouterClient
 
     client = OpenRouterClient(api.api_key, api.base_url, **options)
 

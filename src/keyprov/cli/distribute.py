@@ -12,7 +12,7 @@ from keyprov.cli.common import api_settings, cli, client_for, echo
 from keyprov.cli.options import PARTICIPANT_HELP, workshop_options
 from keyprov.delivery import DEFAULT_RATE_PER_MINUTE, DeliveryResult, Outcome, RetryPolicy
 from keyprov.lifecycle.distribute import ONLY_CHOICES, Sending, send_keys, write_handouts
-from keyprov.workshop import WorkshopRef
+from keyprov.workshop.folder import WorkshopRef
 
 PAPERS = ("a4", "letter")
 

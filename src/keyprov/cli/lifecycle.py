@@ -28,8 +28,8 @@ from keyprov.lifecycle import (
     set_limit,
     usage_report,
 )
-from keyprov.options import DesiredOptions
 from keyprov.status import ExitStatus
+from keyprov.workshop.options import DesiredOptions
 
 
 @cli.command("check", short_help="Is the workshop ready? Exit 0 when it is, 1 when not.")

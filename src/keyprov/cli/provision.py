@@ -12,7 +12,7 @@ from keyprov import render
 from keyprov.cli import interrupts
 from keyprov.cli.common import api_settings, cli, client_for, echo
 from keyprov.cli.options import concurrency_option, given_options, roster_options
-from keyprov.progress import Reporter
+from keyprov.cli.progress import Reporter
 from keyprov.provision import ProvisionSettings, provision
 
 

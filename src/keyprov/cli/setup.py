@@ -8,7 +8,7 @@ from pathlib import Path
 from keyprov import render
 from keyprov.cli.common import cli, echo
 from keyprov.cli.options import out_option
-from keyprov.doctor import run_doctor
+from keyprov.lifecycle.doctor import run_doctor
 from keyprov.sandbox.command import sandbox_command
 from keyprov.status import ExitStatus
 

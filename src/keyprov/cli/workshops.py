@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from keyprov import render
 from keyprov.cli.common import cli, echo
-from keyprov.locate import listed_workshops
-from keyprov.registry import Registry
 from keyprov.render.workshops import workshops_lines
+from keyprov.workshop.locate import listed_workshops
+from keyprov.workshop.registry import Registry
 
 
 @cli.command("workshops", short_help="List your workshops: folder, keys, last run.")

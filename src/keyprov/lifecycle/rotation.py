@@ -14,22 +14,22 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 
-from keyprov.audit import set_subject
-from keyprov.client import OpenRouterClient
-from keyprov.creator import CreateRequest, create_keys, delete_undelivered
+from keyprov.api.client import OpenRouterClient
+from keyprov.engine.creator import CreateRequest, create_keys, delete_undelivered
+from keyprov.engine.expiry import describe_expiry, expires_at, refuse_past, same_expiry
+from keyprov.engine.fanout import DEFAULT_CONCURRENCY, fan_out
+from keyprov.engine.outcomes import ParticipantResult
+from keyprov.engine.session import Session, session
+from keyprov.engine.snapshot import OwnedKey, Snapshot
 from keyprov.errors import ApiError, ConfigurationError, KeyprovError
-from keyprov.expiry import describe_expiry, expires_at, refuse_past, same_expiry
-from keyprov.fanout import DEFAULT_CONCURRENCY, fan_out
-from keyprov.guarding import assign_to_workshop_guardrail
-from keyprov.ledger import LedgerEntry
+from keyprov.guardrails.guarding import assign_to_workshop_guardrail
 from keyprov.lifecycle.changes import Change, _outcome
 from keyprov.models import ApiKey
-from keyprov.options import DesiredOptions
-from keyprov.outcomes import ParticipantResult
 from keyprov.roster import Participant
-from keyprov.session import Session, session
-from keyprov.snapshot import OwnedKey, Snapshot
-from keyprov.workshop import WorkshopRef
+from keyprov.workshop.audit import set_subject
+from keyprov.workshop.folder import WorkshopRef
+from keyprov.workshop.journal import LedgerEntry
+from keyprov.workshop.options import DesiredOptions
 
 MIN_SUCCESSOR_LIMIT = 0.01
 """USD: the least a successor's limit is, when the old key's spend used up (or overran) it."""

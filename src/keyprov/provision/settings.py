@@ -9,17 +9,17 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from keyprov.creator import DEFAULT_CONCURRENCY
-from keyprov.expiry import refuse_past
-from keyprov.guardrail_policy import GuardrailPolicy
+from keyprov.engine.creator import DEFAULT_CONCURRENCY
+from keyprov.engine.expiry import refuse_past
+from keyprov.engine.outcomes import ParticipantResult
+from keyprov.engine.planner import Plan
+from keyprov.engine.run_stats import RunStats
+from keyprov.guardrails.policy import GuardrailPolicy
 from keyprov.models import ApiKey, Credits
-from keyprov.options import DesiredOptions, RosterOptions, expires_at
-from keyprov.outcomes import ParticipantResult
-from keyprov.planner import Plan
 from keyprov.roster import DEFAULT_MAX_LIMIT, Roster
-from keyprov.run_stats import RunStats
 from keyprov.status import ExitStatus
-from keyprov.workshop import WorkshopRef
+from keyprov.workshop.folder import WorkshopRef
+from keyprov.workshop.options import DesiredOptions, RosterOptions, expires_at
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ class ProvisionSettings:
     """For a new workshop: 'pseudonymous' (the default) or 'readable' key names. An existing
     workshop keeps its own (`keyprov rename-keys` changes it)."""
     given: frozenset[str] | None = None
-    """The remembered options (keyprov.options.REMEMBERED) the command line gave; the
+    """The remembered options (keyprov.workshop.options.REMEMBERED) the command line gave; the
     workshop's remembered values stand in for the others. None: every value is meant."""
 
     @property
