@@ -14,8 +14,7 @@ from keyprov.api.client import OpenRouterClient
 from keyprov.errors import OptionError
 from keyprov.models import ApiKey
 from keyprov.sandbox import Sandbox
-from keyprov.workshop.naming import key_name as readable_name
-from keyprov.workshop.pseudonyms import (
+from keyprov.workshop.keynames import (
     PSEUDONYM_LENGTH,
     NameMode,
     NamingPolicy,
@@ -24,6 +23,7 @@ from keyprov.workshop.pseudonyms import (
     pseudonym,
     rename_plan,
 )
+from keyprov.workshop.keynames import key_name as readable_name
 
 SECRET = "a" * 52
 EMAILS = [f"person{i}@example.org" for i in range(150)]

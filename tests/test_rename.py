@@ -9,9 +9,7 @@ import pytest
 
 from keyprov.sandbox import Sandbox
 from keyprov.workshop.journal import Ledger
-from keyprov.workshop.keynames import read_about
-from keyprov.workshop.naming import workshop_prefix
-from keyprov.workshop.pseudonyms import is_pseudonym
+from keyprov.workshop.keynames import is_pseudonym, read_about, workshop_prefix
 from tests.helpers import CliWorkshop, make_roster
 
 EMAILS = [f"person{i}@example.org" for i in range(6)]

@@ -12,9 +12,13 @@ import pytest
 
 from keyprov.sandbox import Faults, Sandbox
 from keyprov.workshop.journal import Ledger
-from keyprov.workshop.keynames import read_about
-from keyprov.workshop.naming import workshop_prefix
-from keyprov.workshop.pseudonyms import NameMode, NamingPolicy, is_pseudonym
+from keyprov.workshop.keynames import (
+    NameMode,
+    NamingPolicy,
+    is_pseudonym,
+    read_about,
+    workshop_prefix,
+)
 from tests.helpers import CliWorkshop, keyprov_process_env, make_roster
 
 PARTICIPANTS = 100

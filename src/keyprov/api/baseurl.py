@@ -10,6 +10,7 @@ Only then does the transport rule apply: https anywhere, plain http only to this
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -18,9 +19,19 @@ import requests
 from urllib3.exceptions import LocationParseError
 from urllib3.util import parse_url
 
-from keyprov.api.netaddr import is_loopback
 from keyprov.errors import ConfigurationError
 from keyprov.redaction import redact
+
+
+def is_loopback(host: str) -> bool:
+    """True for localhost, 127.0.0.0/8 and ::1; any other name may resolve anywhere."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
 
 BASE_URL_VARIABLE = "OPENROUTER_BASE_URL"
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from keyprov.api.baseurl import BASE_URL_VARIABLE, checked_base_url
 from keyprov.api.client import DEFAULT_BASE_URL
 from keyprov.errors import ConfigurationError
-from keyprov.gitignore import is_ignored
+from keyprov.files import is_ignored
 from keyprov.redaction import SECRET_PATTERN, register_secret
 
 KEY_VARIABLE = "OPENROUTER_PROVISIONING_KEY"

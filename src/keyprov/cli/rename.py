@@ -20,8 +20,8 @@ from keyprov.lifecycle.rename import rename_keys
 from keyprov.render.rename import rename_lines
 from keyprov.roster.headers import FIELDS
 from keyprov.workshop.folder import WorkshopRef
+from keyprov.workshop.keynames import NameMode
 from keyprov.workshop.options import DesiredOptions
-from keyprov.workshop.pseudonyms import NameMode
 
 
 @cli.command("rename-keys", short_help="Key names without personal data (or readable again).")

@@ -11,7 +11,7 @@ from email.errors import HeaderParseError
 from email.utils import parseaddr
 from pathlib import Path
 
-from keyprov.api.netaddr import is_loopback
+from keyprov.api.baseurl import is_loopback
 from keyprov.errors import ConfigurationError
 from keyprov.redaction import register_secret
 

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from keyprov.engine.commands import participant_options, rotate_command
 from keyprov.engine.creator import CreateRequest, Creator, delete_undelivered
-from keyprov.engine.outcomes import Outcome, ParticipantResult, Results
+from keyprov.engine.outcomes import (
+    Outcome,
+    ParticipantResult,
+    Results,
+    participant_options,
+    rotate_command,
+)
 from keyprov.engine.planner import Action, ParticipantPlan, Plan
 from keyprov.engine.session import Session
 from keyprov.errors import ApiError

@@ -3,15 +3,35 @@
 from __future__ import annotations
 
 import logging
+import shlex
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 
 from keyprov.engine.session import Session
 from keyprov.errors import KeyprovError
 from keyprov.models import ApiKey
 from keyprov.workshop.distribution import KeyStatus, RowNote
+from keyprov.workshop.keynames import workshop_slug
+
+
+def rotate_command(workshop: str, roster: Path | None, *options: str) -> str:
+    """`keyprov rotate` for this workshop: its roster as the user gave it (with --workshop
+    when the roster's name is not the workshop's), else --workshop alone."""
+    words = ["keyprov", "rotate"]
+    if roster is not None:
+        words.append(str(roster))
+    if roster is None or workshop_slug(roster.stem) != workshop:
+        words.extend(["--workshop", workshop])
+    return shlex.join([*words, *options])
+
+
+def participant_options(identities: list[str]) -> list[str]:
+    """`--participant ID` for each, in order."""
+    return [word for identity in identities for word in ("--participant", identity)]
+
 
 log = logging.getLogger(__name__)
 

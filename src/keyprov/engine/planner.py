@@ -16,7 +16,7 @@ from keyprov.engine.expiry import describe_expiry, same_expiry
 from keyprov.models import ApiKey
 from keyprov.roster import Participant
 from keyprov.workshop.journal import LedgerEntry
-from keyprov.workshop.naming import identity_from_key_name
+from keyprov.workshop.keynames import identity_from_key_name
 
 LIMIT_TOLERANCE = 1e-9
 

@@ -32,8 +32,7 @@ from keyprov.engine.snapshot import (
     with_naming,
 )
 from keyprov.errors import KeyprovError, LocalFileError, StateWriteError
-from keyprov.files import ensure_private_dir, remove_stale_temporaries
-from keyprov.gitignore import refuse_unignored
+from keyprov.files import ensure_private_dir, refuse_unignored, remove_stale_temporaries
 from keyprov.models import ApiKey
 from keyprov.roster import Participant
 from keyprov.status import ExitStatus
@@ -41,12 +40,11 @@ from keyprov.workshop.audit import AuditLog, current_subject
 from keyprov.workshop.distribution import RowNote, distribution_rows
 from keyprov.workshop.folder import Workshop, WorkshopRef
 from keyprov.workshop.journal import Ledger
-from keyprov.workshop.journal_replay import Replayed
-from keyprov.workshop.keynames import about_sheet
+from keyprov.workshop.journal_records import Replayed
+from keyprov.workshop.keynames import NameMode, about_sheet
 from keyprov.workshop.locate import account_label, locate, refuse_another_server
 from keyprov.workshop.lock import workshop_lock
 from keyprov.workshop.outputs import keys_fingerprint, write_keys_workbook
-from keyprov.workshop.pseudonyms import NameMode
 from keyprov.workshop.recovery import file_digest
 from keyprov.workshop.registry import Registry, WorkshopFile, WorkshopRecord, now, server_of
 

@@ -18,8 +18,7 @@ from keyprov.models import ApiKey
 from keyprov.roster import Participant
 from keyprov.workshop.folder import Workshop
 from keyprov.workshop.journal import Ledger, LedgerEntry
-from keyprov.workshop.keynames import SheetAbout, decide_naming, read_about
-from keyprov.workshop.pseudonyms import NameMode
+from keyprov.workshop.keynames import NameMode, SheetAbout, decide_naming, read_about
 from keyprov.workshop.recovery import file_digest, keys_to_recover, sheet_keys
 
 log = logging.getLogger(__name__)

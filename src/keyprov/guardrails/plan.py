@@ -36,7 +36,7 @@ from keyprov.guardrails.policy import (
     validate_models,
 )
 from keyprov.models import ZDR_GROUPS, Guardrail, KeyAssignment
-from keyprov.workshop.naming import KEY_NAME_PREFIX
+from keyprov.workshop.keynames import KEY_NAME_PREFIX
 
 __all__ = [
     "ALL",

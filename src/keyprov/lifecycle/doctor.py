@@ -10,8 +10,7 @@ from pathlib import Path
 from keyprov.api.client import OpenRouterClient
 from keyprov.api.config import api_settings_from_env
 from keyprov.errors import ApiError, ConfigurationError, CredentialError, ServerUnreachableError
-from keyprov.files import PRIVATE_DIR_MODE, PRIVATE_FILE_MODE
-from keyprov.gitignore import is_ignored
+from keyprov.files import PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, is_ignored
 from keyprov.workshop.audit import AUDIT_FILE_NAME
 from keyprov.workshop.journal import STATE_FILE_NAME
 from keyprov.workshop.outputs import KEYS_FILE_NAME

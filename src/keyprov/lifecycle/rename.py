@@ -4,7 +4,7 @@ The names are changed on the server by PATCHing each key's `name`; nothing else 
 changes, so its secret, budget and spend stay as they were. Stopped at any moment, a rerun
 finishes the job: the target naming (with the secret pseudonyms are made with) is written to
 state.jsonl and keys.xlsx before the first PATCH, every name is read in either form from then
-on (keyprov.workshop.pseudonyms.KeyNameIndex), and the PATCHes still to do are worked out from the
+on (keyprov.workshop.keynames.KeyNameIndex), and the PATCHes still to do are worked out from the
 names the server holds now. No key is ever created or deleted here.
 """
 
@@ -25,18 +25,18 @@ from keyprov.status import ExitStatus
 from keyprov.workshop.audit import set_subject
 from keyprov.workshop.folder import Workshop, WorkshopRef
 from keyprov.workshop.journal import LedgerEntry
-from keyprov.workshop.locate import find_workshop, remembered_locally
-from keyprov.workshop.naming import identity_from_key_name
-from keyprov.workshop.options import DesiredOptions
-from keyprov.workshop.pseudonyms import (
+from keyprov.workshop.keynames import (
     KeyNameIndex,
     NameMode,
     NamingPolicy,
     Rename,
     RenamePlan,
+    identity_from_key_name,
     new_workshop_secret,
     rename_plan,
 )
+from keyprov.workshop.locate import find_workshop, remembered_locally
+from keyprov.workshop.options import DesiredOptions
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ from keyprov.guardrails.guarding import remembered_policy
 from keyprov.lifecycle.charts import SpendBar, window_description, write_spend_chart
 from keyprov.models import ApiKey
 from keyprov.workshop.folder import WorkshopRef
+from keyprov.workshop.keynames import natural_key
 from keyprov.workshop.locate import find_workshop
-from keyprov.workshop.naming import natural_key
 from keyprov.workshop.outputs import (
     REPORT_FILE_NAME,
     ReportRow,

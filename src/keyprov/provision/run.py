@@ -34,6 +34,7 @@ from keyprov.provision.settings import ProvisionResult, ProvisionSettings, load_
 from keyprov.roster import Participant
 from keyprov.workshop.audit import AuditLog
 from keyprov.workshop.folder import Workshop
+from keyprov.workshop.keynames import NameMode
 from keyprov.workshop.locate import (
     account_label,
     locate,
@@ -41,7 +42,6 @@ from keyprov.workshop.locate import (
     refuse_another_server,
     remembered_locally,
 )
-from keyprov.workshop.pseudonyms import NameMode
 from keyprov.workshop.registry import Registry
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from keyprov.lifecycle.rename import RenameResult
 from keyprov.render.lifecycle import change_lines
 from keyprov.render.text import Lines, plural
-from keyprov.workshop.pseudonyms import NameMode
+from keyprov.workshop.keynames import NameMode
 
 FORM_WORDS = {
     NameMode.PSEUDONYMOUS: "pseudonymous names (keyprov:{workshop}:<pseudonym>)",

@@ -14,8 +14,8 @@ from types import FrameType
 
 import click
 
+from keyprov.api.baseurl import is_loopback
 from keyprov.api.config import BASE_URL_VARIABLE
-from keyprov.api.netaddr import is_loopback
 from keyprov.sandbox.faults import FORCED_KINDS, Faults, parse_kind
 from keyprov.sandbox.remote_commands import force_command, spend_command
 from keyprov.sandbox.server import (

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from keyprov.api.netaddr import is_loopback
+from keyprov.api.baseurl import is_loopback
 from keyprov.errors import ConfigurationError
 from keyprov.sandbox.control import CONTROL_PREFIX
 

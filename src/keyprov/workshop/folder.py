@@ -11,9 +11,8 @@ from keyprov.errors import ConfigurationError
 from keyprov.models import ApiKey
 from keyprov.workshop.audit import AUDIT_FILE_NAME
 from keyprov.workshop.journal import STATE_FILE_NAME
-from keyprov.workshop.naming import workshop_prefix, workshop_slug
+from keyprov.workshop.keynames import NameMode, NamingPolicy, workshop_prefix, workshop_slug
 from keyprov.workshop.outputs import KEYS_FILE_NAME
-from keyprov.workshop.pseudonyms import NameMode, NamingPolicy
 
 DEFAULT_OUT_DIR = Path("output")
 READABLE = NamingPolicy(NameMode.READABLE)

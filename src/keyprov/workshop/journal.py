@@ -25,8 +25,7 @@ from typing import Any
 from keyprov.errors import StateWriteError
 from keyprov.files import atomic_private_writer, cut_torn_tail, fsync_dir, open_private_append
 from keyprov.models import CreatedKey
-from keyprov.workshop.journal_entry import LedgerEntry
-from keyprov.workshop.journal_replay import Replayed, replay
+from keyprov.workshop.journal_records import LedgerEntry, Replayed, replay
 
 __all__ = ["STATE_FILE_NAME", "Ledger", "LedgerEntry", "Replayed"]
 

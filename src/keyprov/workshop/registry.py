@@ -106,7 +106,7 @@ def server_of(base_url: str) -> str:
     port on this machine is one server (the sandbox starts on a new port each time)."""
     from urllib.parse import urlsplit
 
-    from keyprov.api.netaddr import is_loopback
+    from keyprov.api.baseurl import is_loopback
 
     parts = urlsplit(base_url)
     host = parts.hostname or ""

@@ -1,4 +1,5 @@
-"""Reading state.jsonl back: its records, in order, into each participant's entry.
+"""The state journal's records: one participant's entry (which key they have, secret
+included), and state.jsonl read back, record by record in order, into those entries.
 
 A last line torn by a crash is ignored (everything before it is intact); a damaged line
 before the last, or a record of a kind this keyprov does not know, is a LocalFileError
@@ -13,7 +14,49 @@ from pathlib import Path
 from typing import Any
 
 from keyprov.errors import LocalFileError
-from keyprov.workshop.journal_entry import LedgerEntry
+from keyprov.redaction import mask_secret
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    identity: str
+    key_name: str
+    name: str = ""
+    email: str = ""
+    participant_id: str | None = None
+    hash: str | None = None
+    secret: str | None = None
+    label: str | None = None
+    limit: float | None = None
+    limit_reset: str | None = None
+    expires_at: str | None = None
+    created_at: str | None = None
+    roster_limit: float | None = None
+    """The roster's limit when keyprov last applied it; a top-up (set-limit) leaves it alone,
+    so a rerun only PATCHes when the roster itself changed."""
+    roster_limit_reset: str | None = None
+    retired: tuple[str, ...] = ()
+    """Hashes of this participant's earlier keys, replaced by rotation: to be disabled."""
+    pending: bool = False
+    """An intent to create was journaled and no secret has been stored since."""
+    removed: bool = False
+    """The participant was not in the roster at the last provision run (keys.xlsx says so)."""
+    limit_target: float | None = None
+    """A limit a set-limit journaled before sending it, not yet confirmed by the server."""
+    handed_out: str | None = None
+    """How and when this key reached its participant ('sent 2026-12-01T14:02', 'handed out
+    2026-12-01'); None until then. A new key (rotation) starts again at None."""
+    limit_op: str | None = None
+    """The set-limit that aimed at `limit_target` ('add 2', 'set 5'), so that its rerun
+    completes it instead of adding again."""
+
+    def __repr__(self) -> str:
+        secret = mask_secret(self.secret) if self.secret else None
+        return f"LedgerEntry(identity={self.identity!r}, hash={self.hash!r}, secret={secret!r})"
+
+    @property
+    def has_key(self) -> bool:
+        return self.hash is not None and self.secret is not None
 
 
 @dataclass
