@@ -12,16 +12,18 @@ from openpyxl import load_workbook
 from openpyxl.worksheet.worksheet import Worksheet
 
 from keyprov.errors import ConfigurationError
-from keyprov.printable import MONOSPACE_FONT
-from keyprov.workshop.outputs import (
-    COLUMNS,
+from keyprov.lifecycle.report_sheet import (
     REPORT_COLUMNS,
-    DistributionRow,
     ReportRow,
-    StatusCategory,
     report_totals,
-    write_keys_workbook,
     write_report_workbook,
+)
+from keyprov.printable import MONOSPACE_FONT
+from keyprov.workshop.keys_sheet import (
+    COLUMNS,
+    DistributionRow,
+    StatusCategory,
+    write_keys_workbook,
 )
 
 A4, LETTER = 9, 1  # Excel's paper codes

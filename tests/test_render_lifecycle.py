@@ -6,9 +6,9 @@ from pathlib import Path
 
 from keyprov import render
 from keyprov.lifecycle import Change, CheckResult, CheckRow, UsageReport
+from keyprov.lifecycle.report_sheet import ReportRow, report_totals
 from keyprov.models import Credits
 from keyprov.render.text import table
-from keyprov.workshop.outputs import ReportRow, report_totals
 
 ADA = CheckRow(
     "ada@example.org", "Ada", "ada@example.org", "sk-or-v1-aaa...111", 2.0, 1.5, None, ()

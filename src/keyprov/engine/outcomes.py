@@ -13,8 +13,8 @@ from pathlib import Path
 from keyprov.engine.session import Session
 from keyprov.errors import KeyprovError
 from keyprov.models import ApiKey
-from keyprov.workshop.distribution import KeyStatus, RowNote
 from keyprov.workshop.keynames import workshop_slug
+from keyprov.workshop.keys_sheet import KeyStatus, RowNote
 
 
 def rotate_command(workshop: str, roster: Path | None, *options: str) -> str:

@@ -37,14 +37,18 @@ from keyprov.models import ApiKey
 from keyprov.roster import Participant
 from keyprov.status import ExitStatus
 from keyprov.workshop.audit import AuditLog, current_subject
-from keyprov.workshop.distribution import RowNote, distribution_rows
 from keyprov.workshop.folder import Workshop, WorkshopRef
 from keyprov.workshop.journal import Ledger
 from keyprov.workshop.journal_records import Replayed
 from keyprov.workshop.keynames import NameMode, about_sheet
+from keyprov.workshop.keys_sheet import (
+    RowNote,
+    distribution_rows,
+    keys_fingerprint,
+    write_keys_workbook,
+)
 from keyprov.workshop.locate import account_label, locate, refuse_another_server
 from keyprov.workshop.lock import workshop_lock
-from keyprov.workshop.outputs import keys_fingerprint, write_keys_workbook
 from keyprov.workshop.recovery import file_digest
 from keyprov.workshop.registry import Registry, WorkshopFile, WorkshopRecord, now, server_of
 

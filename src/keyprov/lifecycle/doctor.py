@@ -13,7 +13,7 @@ from keyprov.errors import ApiError, ConfigurationError, CredentialError, Server
 from keyprov.files import PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, is_ignored
 from keyprov.workshop.audit import AUDIT_FILE_NAME
 from keyprov.workshop.journal import STATE_FILE_NAME
-from keyprov.workshop.outputs import KEYS_FILE_NAME
+from keyprov.workshop.keys_sheet import KEYS_FILE_NAME
 
 SECRET_FILES = (KEYS_FILE_NAME, STATE_FILE_NAME)
 

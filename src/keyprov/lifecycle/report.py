@@ -11,16 +11,16 @@ from keyprov.engine.snapshot import OwnedKey, snapshot
 from keyprov.files import ensure_private_dir
 from keyprov.guardrails.guarding import remembered_policy
 from keyprov.lifecycle.charts import SpendBar, window_description, write_spend_chart
-from keyprov.models import ApiKey
-from keyprov.workshop.folder import WorkshopRef
-from keyprov.workshop.keynames import natural_key
-from keyprov.workshop.locate import find_workshop
-from keyprov.workshop.outputs import (
+from keyprov.lifecycle.report_sheet import (
     REPORT_FILE_NAME,
     ReportRow,
     ReportTotals,
     write_report_workbook,
 )
+from keyprov.models import ApiKey
+from keyprov.workshop.folder import WorkshopRef
+from keyprov.workshop.keynames import natural_key
+from keyprov.workshop.locate import find_workshop
 
 SPEND_CHART_NAME = "spend.png"
 WINDOW_USAGE = {"daily": "usage_daily", "weekly": "usage_weekly", "monthly": "usage_monthly"}

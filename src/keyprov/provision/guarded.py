@@ -18,7 +18,8 @@ from keyprov.guardrails.guarding import (
     remembered_policy,
 )
 from keyprov.guardrails.policy import Catalogue, GuardrailPolicy
-from keyprov.provision.settings import ProvisionResult, ProvisionSettings
+from keyprov.provision.result import ProvisionResult
+from keyprov.provision.settings import ProvisionSettings
 from keyprov.status import ExitStatus
 
 

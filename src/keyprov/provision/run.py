@@ -30,7 +30,8 @@ from keyprov.guardrails.guarding import (
 from keyprov.provision.credits import CREDITS_UNKNOWN, check_credits, prefetch_credits, read_credits
 from keyprov.provision.first_reads import FirstReads, workshop_folders
 from keyprov.provision.guarded import Guarded, assign_everyone
-from keyprov.provision.settings import ProvisionResult, ProvisionSettings, load_roster
+from keyprov.provision.result import ProvisionResult
+from keyprov.provision.settings import ProvisionSettings, load_roster
 from keyprov.roster import Participant
 from keyprov.workshop.audit import AuditLog
 from keyprov.workshop.folder import Workshop

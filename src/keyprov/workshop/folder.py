@@ -12,7 +12,7 @@ from keyprov.models import ApiKey
 from keyprov.workshop.audit import AUDIT_FILE_NAME
 from keyprov.workshop.journal import STATE_FILE_NAME
 from keyprov.workshop.keynames import NameMode, NamingPolicy, workshop_prefix, workshop_slug
-from keyprov.workshop.outputs import KEYS_FILE_NAME
+from keyprov.workshop.keys_sheet import KEYS_FILE_NAME
 
 DEFAULT_OUT_DIR = Path("output")
 READABLE = NamingPolicy(NameMode.READABLE)

@@ -19,7 +19,7 @@ from keyprov.api.client import OpenRouterClient
 from keyprov.errors import ConfigurationError, LocalFileError
 from keyprov.workshop.folder import Workshop, WorkshopRef
 from keyprov.workshop.journal import STATE_FILE_NAME, Ledger
-from keyprov.workshop.outputs import KEYS_FILE_NAME
+from keyprov.workshop.keys_sheet import KEYS_FILE_NAME
 from keyprov.workshop.registry import (
     WORKSHOP_FILE_NAME,
     Registry,

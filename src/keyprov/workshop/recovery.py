@@ -22,7 +22,7 @@ from keyprov.errors import LocalFileError, NotFoundError
 from keyprov.models import ApiKey
 from keyprov.redaction import mask_secret
 from keyprov.workshop.journal import LedgerEntry
-from keyprov.workshop.outputs import COLUMNS
+from keyprov.workshop.keys_sheet import COLUMNS
 
 log = logging.getLogger(__name__)
 
