@@ -23,9 +23,9 @@ demo: $(STAMP)
 
 # The import rule between the rooms of src/keyprov (docs/architecture.md) is part of lint.
 lint: $(STAMP)
+	$(BIN)/python tests/import_rule.py
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
-	$(BIN)/python tests/import_rule.py
 
 # Twice as many workers as cores: most tests wait (on loopback HTTP, a sandbox's latency, a
 # subprocess), so two per core keep both busy; with work stealing an idle worker takes the tests
