@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from keyprov.api.client import OpenRouterClient
 from keyprov.sandbox import Sandbox
-from tests.helpers import FAST_RETRY
+from tests.helpers import FAST_RETRY, CliWorkshop
 from tests.smtp import LoopbackController, Mailbox
 
 
@@ -39,6 +40,15 @@ def management_key() -> str:
 def sandbox(management_key: str) -> Iterator[Sandbox]:
     with Sandbox(management_key) as server:
         yield server
+
+
+@pytest.fixture
+def workshop(sandbox: Sandbox, management_key: str, tmp_path: Path) -> CliWorkshop:
+    """A roster ws.csv in tmp_path, run through the CLI against this test's sandbox.
+
+    Tests that need more (mail, a second machine) define their own `workshop` fixture.
+    """
+    return CliWorkshop(sandbox, management_key, tmp_path)
 
 
 @pytest.fixture

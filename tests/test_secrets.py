@@ -19,9 +19,9 @@ import pytest
 from keyprov import cli
 from keyprov.sandbox import Sandbox
 from keyprov.workshop.journal import Ledger
+from tests.delivery.test_send import smtp_env
 from tests.helpers import Invocation, invoke, make_roster, run_keyprov, sandbox_env
 from tests.smtp import Mailbox
-from tests.test_send import smtp_env
 
 SECRET_FILES = {"keys.xlsx", "state.jsonl", "handouts.pdf", "mail-merge.csv"}
 
