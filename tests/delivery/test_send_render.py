@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from keyprov import render
 from keyprov.delivery import DeliveryResult, Outcome, Reason
 from keyprov.lifecycle.distribute import (
     HandoutFiles,
@@ -13,6 +12,12 @@ from keyprov.lifecycle.distribute import (
     Recipient,
     Sending,
     SendPlan,
+)
+from keyprov.render.distribute import (
+    handouts_lines,
+    send_lines,
+    send_progress_line,
+    send_start_line,
 )
 from tests.handouts.test_handouts import make_handout
 
@@ -25,11 +30,11 @@ def sending(to_send: int, already: int = 0, **fields) -> Sending:
 
 
 def test_the_start_line_says_how_long_a_paced_run_takes() -> None:
-    assert render.send_start_line(sending(31, 4), 30) == (
+    assert send_start_line(sending(31, 4), 30) == (
         "sending 31 messages through smtp.example.org:587 (starttls), at most 30 a minute "
         "(about 1 min 00 s); 4 already sent"
     )
-    assert render.send_start_line(sending(1), 30) == (
+    assert send_start_line(sending(1), 30) == (
         "sending 1 message through smtp.example.org:587 (starttls)"
     )
 
@@ -43,7 +48,7 @@ def test_a_progress_line_names_the_recipient_the_key_and_why_it_is_sent_again() 
         Outcome.SENT,
         Reason.ROTATED,
     )
-    assert render.send_progress_line(3, 12, result) == (
+    assert send_progress_line(3, 12, result) == (
         "[ 3/12] sent           ada@example.org  sk-or-v1-abc...123  (replaces an earlier key)"
     )
 
@@ -58,7 +63,7 @@ def test_who_was_left_out_is_named_when_it_matters_and_counted_when_not(tmp_path
     files = HandoutFiles(
         "bssdh", tmp_path / "h.pdf", tmp_path / "m.csv", "letter", [make_handout(0)], left_out, 1
     )
-    lines = render.handouts_lines(files)
+    lines = handouts_lines(files)
     assert lines.stderr == [
         "not included: Ann, a@x.org: the key is disabled",
         "left out: 2 handed out already (--only new), 1 not in the roster (name them with "
@@ -80,7 +85,7 @@ def test_a_run_with_failures_says_to_run_again() -> None:
         Outcome.NOT_ATTEMPTED,
         detail="not attempted: the mail server could not be reached",
     )
-    lines = render.send_lines(sending(1, results=[failed]))
+    lines = send_lines(sending(1, results=[failed]))
     assert lines.stdout == ["bssdh: 0 sent, 0 already sent, 1 not attempted"]
     assert lines.stderr == [
         "FAIL  ada@example.org  sk-or-v1-abc...123: not attempted: the mail server could not be "

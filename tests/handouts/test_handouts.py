@@ -18,11 +18,11 @@ from keyprov.handouts import (
     last_day_date,
     last_day_in_words,
     limit_reset_in_words,
-    missing_characters,
     quickstart_lines,
     render_mail_merge_csv,
     write_mail_merge_csv,
 )
+from keyprov.handouts.fonts import missing_characters
 from keyprov.handouts.mailmerge import COLUMNS
 from keyprov.handouts.wording import HANDOUT_FIELDS
 from keyprov.redaction import mask_secret

@@ -10,8 +10,8 @@ import pytest
 import zxingcpp
 
 from keyprov.errors import ConfigurationError
-from keyprov.handouts import quickstart_lines, write_handouts_pdf
-from keyprov.handouts.pdf import SLIPS_PER_PAGE, render_handouts_pdf, wrap_code
+from keyprov.handouts import quickstart_lines
+from keyprov.handouts.pdf import SLIPS_PER_PAGE, render_handouts_pdf, wrap_code, write_handouts_pdf
 from tests.handouts.test_handouts import NAMES, make_handout
 
 POINTS_PER_MM = 72 / 25.4

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import io
 
-from keyprov import render
 from keyprov.cli.progress import Reporter
 from keyprov.engine.outcomes import Outcome, ParticipantResult
 from keyprov.engine.planner import Action, ParticipantPlan, Plan
+from keyprov.render.progress import bar_line, eta_seconds
 from keyprov.roster import Participant
 
 REDRAW = "\r\x1b[K"
@@ -135,19 +135,19 @@ def test_a_line_never_wider_than_the_terminal() -> None:
 
 
 def test_the_bar_keeps_its_length_and_drops_it_on_a_narrow_terminal() -> None:
-    assert render.bar_line("provisioning ws", 84, 300, width=79, eta=45) == (
+    assert bar_line("provisioning ws", 84, 300, width=79, eta=45) == (
         "provisioning ws  [########......................]  84/300  28%  ETA 0:45"
     )
-    assert render.bar_line("provisioning ws", 300, 300, width=79, elapsed=3725) == (
+    assert bar_line("provisioning ws", 300, 300, width=79, elapsed=3725) == (
         "provisioning ws  [##############################]  300/300  100%  in 1:02:05"
     )
-    assert render.bar_line("provisioning ws", 84, 300, width=40, eta=45) == (
+    assert bar_line("provisioning ws", 84, 300, width=40, eta=45) == (
         "provisioning ws  84/300  28%  ETA 0:45"
     )
 
 
 def test_the_eta_follows_the_latest_pace_and_grows_during_a_stall() -> None:
-    assert render.eta_seconds([10.0, 11.0, 12.0], now=12.0, remaining=10) == 10.0
-    assert render.eta_seconds([10.0, 11.0, 12.0], now=14.0, remaining=10) == 20.0
-    assert render.eta_seconds([10.0], now=12.0, remaining=10) is None
-    assert render.eta_seconds([10.0, 11.0], now=12.0, remaining=0) is None
+    assert eta_seconds([10.0, 11.0, 12.0], now=12.0, remaining=10) == 10.0
+    assert eta_seconds([10.0, 11.0, 12.0], now=14.0, remaining=10) == 20.0
+    assert eta_seconds([10.0], now=12.0, remaining=10) is None
+    assert eta_seconds([10.0, 11.0], now=12.0, remaining=0) is None

@@ -9,12 +9,13 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from keyprov import render
 from keyprov.engine.outcomes import Outcome, ParticipantResult
 from keyprov.engine.planner import Action, ParticipantPlan, Plan
 from keyprov.engine.run_stats import RunStats
 from keyprov.models import ApiKey, Credits
 from keyprov.provision import ProvisionResult
+from keyprov.render.plan import plan_lines
+from keyprov.render.run import attention_lines, history_lines, provision_lines
 from keyprov.roster import Participant
 from keyprov.status import ExitStatus
 
@@ -67,7 +68,7 @@ def test_a_dry_run_short_of_credits_says_the_real_run_stops_and_exits_2() -> Non
         roster_notes=["skipped: bssdh.csv, row 9: 'Refunded'"],
     )
 
-    lines = render.provision_lines(result, quiet=False, prune=False)
+    lines = provision_lines(result, quiet=False, prune=False)
 
     assert lines.stdout == [
         "plan for workshop 'bssdh': 3 participants",
@@ -108,7 +109,7 @@ def test_a_dry_run_with_allow_overcommit_would_go_on_and_exits_0() -> None:
         dry_run=True,
         allow_overcommit=True,
     )
-    lines = render.provision_lines(result, quiet=True, prune=False)
+    lines = provision_lines(result, quiet=True, prune=False)
     assert lines.stdout[8:11] == [
         "  credits left:               1.50 USD (NOT enough; --allow-overcommit creates the "
         "keys anyway)",
@@ -126,7 +127,7 @@ def test_a_plan_without_ids_shows_name_and_email_and_one_reset() -> None:
     ]
     plan = Plan("ws", [ParticipantPlan(person, Action.CREATE) for person in people])
 
-    lines = render.plan_lines(plan, Credits(1000.0, 0.0))
+    lines = plan_lines(plan, Credits(1000.0, 0.0))
 
     assert lines[8:] == [
         "  credits left:            1000.00 USD (enough)",
@@ -198,7 +199,7 @@ FILES = [
 
 
 def test_the_summary_says_what_the_run_went_through_and_who_needs_attention() -> None:
-    lines = render.provision_lines(troubled_run(), quiet=False, prune=True)
+    lines = provision_lines(troubled_run(), quiet=False, prune=True)
     assert lines.stdout == [
         "bssdh: 4 participants: 3 created, 1 outcome unknown",
         *HISTORY,
@@ -208,7 +209,7 @@ def test_the_summary_says_what_the_run_went_through_and_who_needs_attention() ->
 
 
 def test_list_shows_everyone_in_natural_order_with_name_and_email() -> None:
-    lines = render.provision_lines(troubled_run(), quiet=False, prune=True, list_all=True)
+    lines = provision_lines(troubled_run(), quiet=False, prune=True, list_all=True)
     assert lines.stdout == [
         "bssdh: 4 participants: 3 created, 1 outcome unknown",
         *HISTORY,
@@ -223,7 +224,7 @@ def test_list_shows_everyone_in_natural_order_with_name_and_email() -> None:
 def test_quiet_is_the_summary_line_and_the_problems_only() -> None:
     result = troubled_run()
     result.roster_notes = ["skipped: ws.csv, row 3: 'Cancelled'"]
-    lines = render.provision_lines(result, quiet=True, prune=True)
+    lines = provision_lines(result, quiet=True, prune=True)
     assert lines.stdout == ["bssdh: 4 participants: 3 created, 1 outcome unknown"]
     assert lines.stderr == ATTENTION
 
@@ -237,7 +238,7 @@ def test_a_run_that_met_no_trouble_says_only_its_outcome() -> None:
         audit_path=Path("a"),
         stats=RunStats(),
     )
-    lines = render.provision_lines(result, quiet=False, prune=False)
+    lines = provision_lines(result, quiet=False, prune=False)
     assert lines.stdout == [
         "ws: 1 participants: 1 present",
         "keys:  k (owner-only; hand out: keyprov handouts, or keyprov send)",
@@ -253,7 +254,7 @@ def test_unanswered_creates_the_server_never_made_and_keys_left_by_an_earlier_ru
     result.stats.unanswered_creates, result.stats.made_by_unanswered = 2, 0
     result.stats.deleted_undelivered = 3
     result.pruned = []
-    assert render.history_lines(result) == [
+    assert history_lines(result) == [
         "  took 12 s",
         "  2 creates got no answer; listing the server's keys showed it had made none of "
         "them; all were sent again",
@@ -270,7 +271,7 @@ def test_a_participant_who_needs_attention_is_named_the_same_way_without_an_id()
         Outcome.SECRET_LOST,
         "a key exists on the server but its secret is not in the local state",
     )
-    assert render.attention_lines([lost]) == [
+    assert attention_lines([lost]) == [
         "  Person 1, person1@example.org: secret lost: a key exists on the server but its "
         "secret is not in the local state"
     ]

@@ -17,7 +17,13 @@ from typing import TextIO
 
 from keyprov.engine.outcomes import ParticipantResult
 from keyprov.engine.planner import Plan
-from keyprov.render import bar_line, eta_seconds, listing_line, progress_line, stopping_line
+from keyprov.render.progress import (
+    bar_line,
+    eta_seconds,
+    listing_line,
+    progress_line,
+    stopping_line,
+)
 from keyprov.render.text import fit
 
 ETA_WINDOW = 50
