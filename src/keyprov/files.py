@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from keyprov.errors import ConfigurationError
+from keyprov.errors import ConfigurationError, KeyprovError
 
 
 def _existing_ancestor(path: Path) -> Path:
@@ -147,3 +147,18 @@ def allow_open_files(wanted: int) -> None:
     if soft != resource.RLIM_INFINITY and soft < wanted:
         with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+
+
+def write_report_file(
+    path: Path, content: bytes, *, then: str, error: type[KeyprovError] = KeyprovError
+) -> None:
+    """Write a file a command produces (keys.xlsx, report.xlsx, a chart) atomically, owner-only.
+
+    A disk that fails is `error`, saying which file, why, and `then`: what was kept, and what
+    to do next.
+    """
+    try:
+        with atomic_private_writer(path) as handle:
+            handle.write(content)
+    except OSError as failure:
+        raise error(f"{path}: could not be written ({failure}); {then}") from failure

@@ -31,6 +31,7 @@ from keyprov.errors import (
 )
 from keyprov.models import ApiKey, CreatedKey, Credits
 from keyprov.redaction import redact
+from keyprov.values import is_number
 
 
 class _Missing:
@@ -190,7 +191,7 @@ def credits(body: Any, where: str, status: int) -> Credits:
     data = _data_object(body, where, status)
     values = [data.get(name) for name in ("total_credits", "total_usage")]
     for name, value in zip(("total_credits", "total_usage"), values, strict=True):
-        if not _is_number(value):
+        if not is_number(value):
             raise malformed(where, status, f"with 'data.{name}' not a number (got {shown(value)})")
     return Credits(float(values[0]), float(values[1]))
 
@@ -214,12 +215,6 @@ def _key(item: Any, where: str, status: int, what: str) -> ApiKey:
     if not item["hash"]:
         raise _wrong(where, status, what, "hash", item)
     return ApiKey.from_json(item)
-
-
-def _is_number(value: Any) -> bool:
-    # bool is an int to Python but not a number to JSON; NaN and Infinity are not JSON at all.
-    kind = type(value)
-    return kind is int or (kind is float and math.isfinite(value))
 
 
 def _wrong(where: str, status: int, what: str, field: str, item: dict[str, Any]) -> Exception:

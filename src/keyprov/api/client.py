@@ -18,12 +18,7 @@ from keyprov.api.listing import PAGE_SIZE, read_listing
 from keyprov.api.retries import RetryEvent, RetryPolicy, parse_retry_after
 from keyprov.api.transport import DEFAULT_BASE_URL, LISTING_ATTEMPTS
 from keyprov.errors import (
-    MalformedAnswerError,
     NotFoundError,
-    OutcomeUnknownError,
-    RateLimitedError,
-    ServerError,
-    TransportError,
 )
 from keyprov.models import ApiKey, CreatedKey, Credits
 
@@ -138,17 +133,9 @@ class OpenRouterClient(GuardrailEndpoints):
             payload["limit_reset"] = limit_reset
         if expires_at is not None:
             payload["expires_at"] = expires_at
-
-        def attempt() -> CreatedKey:
-            try:
-                return self._attempt("POST", "/keys", answers.created_key, json=payload)
-            except (ServerError, OutcomeUnknownError, MalformedAnswerError) as error:
-                # The server may have made the key; only a listing can tell (the caller's job).
-                raise OutcomeUnknownError(
-                    f"creating key {name!r}: {error}", status=error.status
-                ) from error
-
-        return self._call("create key", (RateLimitedError, TransportError), True, attempt)
+        return self._create(
+            "create key", f"creating key {name!r}", "/keys", answers.created_key, payload
+        )
 
     # -- the account -------------------------------------------------------------------------
 

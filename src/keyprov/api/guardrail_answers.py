@@ -9,12 +9,12 @@ keyprov does not rely on may be absent; none may be of the wrong type.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
 from keyprov.api.answers import malformed, shown
 from keyprov.models import ZDR_GROUPS, Guardrail, KeyAssignment, Model
+from keyprov.values import is_number
 
 _ABSENT = object()
 
@@ -100,7 +100,7 @@ def _guardrail(item: Any, where: str, status: int, what: str) -> Guardrail:
         if value is not None and type(value) is not bool:
             problem = problem or f"with '{name}' of {what} not true, false or null"
     limit = item.get("limit_usd")
-    if limit is not None and not _is_number(limit):
+    if limit is not None and not is_number(limit):
         problem = problem or f"with 'limit_usd' of {what} not a number or null"
     for name in ("description", "workspace_id", "created_at", "updated_at"):
         value = item.get(name)
@@ -200,8 +200,3 @@ def _strings(item: dict[str, Any], name: str, what: str) -> str | None:
 def _tuple(value: list[str] | None) -> tuple[str, ...] | None:
     # The guide reads an empty list as "no restriction" (§10); the schema forbids sending one.
     return tuple(value) if value else None
-
-
-def _is_number(value: Any) -> bool:
-    kind = type(value)
-    return kind is int or (kind is float and math.isfinite(value))

@@ -22,12 +22,7 @@ from keyprov.errors import (
     CredentialError,
     InconsistentListingError,
     KeyRejectedError,
-    MalformedAnswerError,
     NotFoundError,
-    OutcomeUnknownError,
-    RateLimitedError,
-    ServerError,
-    TransportError,
 )
 from keyprov.models import Guardrail, KeyAssignment, Model
 
@@ -69,19 +64,13 @@ class GuardrailEndpoints(HttpTransport):
     def create_guardrail(self, name: str, **fields: Any) -> Guardrail:
         """Create a guardrail. Raises OutcomeUnknownError when it may or may not exist now."""
         payload = {"name": name, **fields}
-
-        def attempt() -> Guardrail:
-            try:
-                return self._attempt(
-                    "POST", "/guardrails", guardrail_answers.one_guardrail, json=payload
-                )
-            except (ServerError, OutcomeUnknownError, MalformedAnswerError) as error:
-                # The server may have made it; only a listing can tell (the caller's job).
-                raise OutcomeUnknownError(
-                    f"creating guardrail {name!r}: {error}", status=error.status
-                ) from error
-
-        return self._call("create guardrail", (RateLimitedError, TransportError), True, attempt)
+        return self._create(
+            "create guardrail",
+            f"creating guardrail {name!r}",
+            "/guardrails",
+            guardrail_answers.one_guardrail,
+            payload,
+        )
 
     def update_guardrail(self, guardrail_id: str, **fields: Any) -> Guardrail:
         """PATCH: every array sent replaces the whole value, so resending is harmless."""

@@ -309,6 +309,25 @@ class HttpTransport:
 
     # -- one HTTP request --------------------------------------------------------------------
 
+    def _create(
+        self, operation: str, what: str, path: str, read: Reader[T], payload: dict[str, Any]
+    ) -> T:
+        """POST `payload` to make something, resent only when the server certainly did not act.
+
+        A 429, or a connection that was never made, is retried like any request. A 5xx, a
+        timeout or a dropped connection after the request went out, or an answer that is not
+        the documented one, may have made it: OutcomeUnknownError, and only a listing can tell
+        (the caller's job). Creates are never resent blindly: that is how duplicates are made.
+        """
+
+        def attempt() -> T:
+            try:
+                return self._attempt("POST", path, read, json=payload)
+            except (ServerError, OutcomeUnknownError, MalformedAnswerError) as error:
+                raise OutcomeUnknownError(f"{what}: {error}", status=error.status) from error
+
+        return self._call(operation, (RateLimitedError, TransportError), True, attempt)
+
     def _attempt(self, method: str, path: str, read: Reader[T], **kwargs: Any) -> T:
         """One request, started when the limiter allows; its answer checked by `read`."""
         # The retry layer runs each attempt in the same thread, so the thread's last answer tells

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 from keyprov.errors import OptionError
+from keyprov.values import parse_time
 from keyprov.workshop.options import expires_at
 
 __all__ = [
@@ -23,14 +24,6 @@ __all__ = [
 
 DEFAULT_WARN_DAYS = 2.0
 """A key that stops working within this many days is "expiring soon" (check --warn-days)."""
-
-
-def parse_time(value: str | None) -> datetime | None:
-    """An API date-time (`...Z`, `+00:00`, or naive, taken as UTC)."""
-    if not value:
-        return None
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def same_expiry(first: str | None, second: str | None) -> bool:

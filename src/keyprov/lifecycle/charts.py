@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from keyprov.errors import KeyprovError
-from keyprov.files import atomic_private_writer
+from keyprov.files import write_report_file
+from keyprov.lifecycle.report_sheet import REPORT_AGAIN
 
 TOP_BARS = 30
 NEARLY_OUT_SHARE = 0.9
@@ -130,14 +130,7 @@ def write_spend_chart(
     title = f"{workshop}: spend against limit, {window}" if workshop else window
     subtitle = f"{_summary(plan)} Made {moment:%Y-%m-%d %H:%M} UTC."
     content = _draw(plan, title, subtitle)
-    try:
-        with atomic_private_writer(path) as handle:
-            handle.write(content)
-    except OSError as error:
-        raise KeyprovError(
-            f"{path}: could not be written ({error}); nothing on the server was changed. "
-            "Free disk space or fix the disk, then run the report again."
-        ) from error
+    write_report_file(path, content, then=REPORT_AGAIN)
     return plan
 
 

@@ -15,6 +15,7 @@ from keyprov.errors import ApiError
 from keyprov.guardrails.guarding import guardrail_problems, remembered_policy
 from keyprov.models import ApiKey, Credits
 from keyprov.roster import Participant
+from keyprov.values import parse_time
 from keyprov.workshop.folder import WorkshopRef
 from keyprov.workshop.journal import LedgerEntry
 from keyprov.workshop.locate import find_workshop
@@ -53,13 +54,6 @@ class CheckResult:
     @property
     def not_ready(self) -> list[CheckRow]:
         return [row for row in self.rows if row.problems]
-
-
-def parse_time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def check_workshop(

@@ -17,7 +17,7 @@ from keyprov.lifecycle.report_sheet import (
     ReportTotals,
     write_report_workbook,
 )
-from keyprov.models import ApiKey
+from keyprov.models import window_usage
 from keyprov.workshop.folder import WorkshopRef
 from keyprov.workshop.keynames import natural_key
 from keyprov.workshop.locate import find_workshop
@@ -27,11 +27,6 @@ WINDOW_USAGE = {"daily": "usage_daily", "weekly": "usage_weekly", "monthly": "us
 
 UsageRow = ReportRow
 """One key of the workshop as the server reports it (the name the report used before)."""
-
-
-def window_usage(key: ApiKey) -> float:
-    """Usage in the window the limit applies to: the reset period's, else all-time."""
-    return float(getattr(key, WINDOW_USAGE[key.limit_reset])) if key.limit_reset else key.usage
 
 
 @dataclass

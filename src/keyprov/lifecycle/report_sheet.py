@@ -11,8 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from keyprov.errors import KeyprovError
-from keyprov.files import atomic_private_writer
+from keyprov.files import write_report_file
 from keyprov.printable import (
     Paper,
     Sheet,
@@ -22,6 +21,9 @@ from keyprov.printable import (
 )
 
 REPORT_FILE_NAME = "report.xlsx"
+REPORT_AGAIN = (
+    "nothing on the server was changed. Free disk space or fix the disk, then run the report again."
+)
 REPORT_COLUMNS = (
     ("Participant", 28),
     ("Name", 22),
@@ -131,14 +133,7 @@ def write_report_workbook(
     sheet.footer_rows = _totals_rows(totals)
     sheet.exhausted_column = _REMAINING_COLUMN
     content = workbook_bytes(sheet, paper=paper, title=title)
-    try:
-        with atomic_private_writer(path) as handle:
-            handle.write(content)
-    except OSError as error:
-        raise KeyprovError(
-            f"{path}: could not be written ({error}); nothing on the server was changed. "
-            "Free disk space or fix the disk, then run the report again."
-        ) from error
+    write_report_file(path, content, then=REPORT_AGAIN)
     return totals
 
 

@@ -24,7 +24,7 @@ from keyprov.engine.snapshot import OwnedKey, Snapshot
 from keyprov.errors import ApiError, ConfigurationError, KeyprovError
 from keyprov.guardrails.guarding import assign_to_workshop_guardrail
 from keyprov.lifecycle.changes import Change, _outcome
-from keyprov.models import ApiKey
+from keyprov.models import ApiKey, window_usage
 from keyprov.roster import Participant
 from keyprov.workshop.audit import set_subject
 from keyprov.workshop.folder import WorkshopRef
@@ -75,13 +75,6 @@ class Successor:
             rotation.entry, rotation.keys, limit=limit, expires_at=expires or model.expires_at
         )
         return cls(rotation, request, full, spent)
-
-
-def window_usage(key: ApiKey) -> float:
-    """What the key spent in its limit's current window: the day, week or month of its
-    limit_reset, or all time without one (what OpenRouter subtracts for limit_remaining)."""
-    by_reset = {"daily": key.usage_daily, "weekly": key.usage_weekly, "monthly": key.usage_monthly}
-    return by_reset.get(key.limit_reset or "", key.usage)
 
 
 def successor_limit(

@@ -17,7 +17,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from keyprov.errors import StateWriteError
-from keyprov.files import atomic_private_writer
+from keyprov.files import write_report_file
 from keyprov.models import ApiKey
 from keyprov.printable import (
     Paper,
@@ -145,15 +145,13 @@ def write_keys_workbook(
     sheet = Sheet("keys", COLUMNS, _KEY_STYLES, cells, tints)
     sheet.page_footer = "Private: these are API keys. Hand each one only to its owner."
     content = workbook_bytes(sheet, paper=paper, title=title, extra=(about,) if about else ())
-    try:
-        with atomic_private_writer(path) as handle:
-            handle.write(content)
-    except OSError as error:
-        raise StateWriteError(
-            f"{path}: could not be written ({error}); the keys are saved in the local state, "
-            "from which the next run writes it again. Free disk space or fix the disk, then "
-            "run again."
-        ) from error
+    write_report_file(
+        path,
+        content,
+        then="the keys are saved in the local state, from which the next run writes it again. "
+        "Free disk space or fix the disk, then run again.",
+        error=StateWriteError,
+    )
 
 
 class KeyStatus(StrEnum):
