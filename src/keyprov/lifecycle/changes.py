@@ -16,6 +16,15 @@ from keyprov.engine.session import Session, session
 from keyprov.engine.snapshot import OwnedKey, Snapshot, snapshot
 from keyprov.errors import ApiError, ConfigurationError, KeyprovError
 from keyprov.guardrails.guarding import remove_workshop_guardrail
+from keyprov.lifecycle.steps import (
+    ChangeProgress,
+    Confirm,
+    Impact,
+    Silent,
+    ask_first,
+    checked_amount,
+)
+from keyprov.models import window_usage
 from keyprov.status import ExitStatus
 from keyprov.workshop.audit import set_subject
 from keyprov.workshop.folder import WorkshopRef
@@ -33,7 +42,10 @@ class Change:
 
 
 def _select(ledger: Ledger, participants: list[str] | None) -> list[LedgerEntry]:
-    entries = [entry for entry in ledger.entries() if entry.has_key]
+    return _chosen([entry for entry in ledger.entries() if entry.has_key], participants)
+
+
+def _chosen(entries: list[LedgerEntry], participants: list[str] | None) -> list[LedgerEntry]:
     if participants is None:
         return entries
     wanted = {value.strip().lower() for value in participants}
@@ -63,8 +75,16 @@ def set_limit(
     add: float | None = None,
     max_limit: float | None = None,
     concurrency: int = DEFAULT_CONCURRENCY,
+    dry_run: bool = False,
+    confirm: Confirm | None = None,
+    progress: ChangeProgress | None = None,
 ) -> list[Change]:
     """Set an absolute limit, or add to the current one (PATCH is absolute: read, add, write).
+
+    Amounts that cannot be a limit (not a number, infinite, 0 or less, over the ceiling) are
+    refused with OptionError before any request. `dry_run`: the changes, from the server's
+    listing, and nothing written. With everyone given one `limit`, `confirm` is asked before
+    the first write (NotConfirmed: nothing changed). `progress` hears the listing and each key.
 
     A new limit above `max_limit` is refused; None: the workshop's, as provisioned (else the
     default of 100 USD). Up to `concurrency` requests are in flight at once, as in provision.
@@ -75,21 +95,31 @@ def set_limit(
     """
     if (limit is None) == (add is None):
         raise ConfigurationError("give exactly one of --limit USD or --add USD.")
+    checked_amount("--max-limit", max_limit)
+    checked_amount("--limit", limit, ceiling=max_limit)
+    checked_amount("--add", add)
+    if dry_run:
+        return _set_limit_dry_run(ref, client, participants, limit, add, max_limit)
+    progress = progress or Silent()
     op = f"add {add:g}" if add is not None else f"set {limit:g}"
     changes: list[Change] = []
     with session(ref, client, "set-limit") as held:
         if max_limit is None:
             ceiling = DesiredOptions.from_json(held.workshop.options).max_limit
             source = "the workshop's --max-limit, as provisioned"
+            checked_amount("--limit", limit, ceiling=ceiling)
         else:
             ceiling, source = max_limit, "--max-limit"
-        held.snapshot()
+        listed = held.snapshot(progress.listing)
         chosen = _select(held.ledger, participants)
+        if participants is None and limit is not None:
+            ask_first(confirm, _limit_impact(held.workshop.name, chosen, listed, limit))
         unfinished = [entry for entry in chosen if entry.limit_target is not None]
+        progress.start(len(unfinished))
         changes.extend(
             fan_out(
                 unfinished,
-                lambda entry: _send_limit(held, entry, resumed=True),
+                lambda entry: _stepped(progress, _send_limit(held, entry, resumed=True)),
                 concurrency=concurrency,
             )
         )
@@ -97,6 +127,7 @@ def set_limit(
             # This is the rerun of the set-limit that stopped: it is now complete.
             return _outcome(held, changes)
         chosen = _select(held.ledger, participants)
+        progress.start(len(chosen))
         # PATCH is absolute, so --add reads every current limit first (all at once).
         current = (
             fan_out(chosen, lambda entry: _current_limit(held, entry), concurrency=concurrency)
@@ -106,17 +137,22 @@ def set_limit(
         targets: dict[str, float] = {}
         for entry, old in zip(chosen, current, strict=True):
             if isinstance(old, ApiError):
-                changes.append(Change(entry.identity, entry.label or "", False, str(old)))
+                changes.append(
+                    _stepped(progress, Change(entry.identity, entry.label or "", False, str(old)))
+                )
                 continue
             new = round((old or 0.0) + add, 6) if add is not None else float(limit or 0.0)
             if new <= 0 or new > ceiling:
                 changes.append(
-                    Change(
-                        entry.identity,
-                        entry.label or "",
-                        False,
-                        f"{new:g} USD is not in (0, {ceiling:g}] ({source}); raise "
-                        "--max-limit if meant",
+                    _stepped(
+                        progress,
+                        Change(
+                            entry.identity,
+                            entry.label or "",
+                            False,
+                            f"{new:.2f} USD is not in (0, {ceiling:.2f}] ({source}); raise "
+                            "--max-limit if meant",
+                        ),
                     )
                 )
                 continue
@@ -129,7 +165,7 @@ def set_limit(
         changes.extend(
             fan_out(
                 journaled,
-                lambda entry: _send_limit(held, entry, resumed=False),
+                lambda entry: _stepped(progress, _send_limit(held, entry, resumed=False)),
                 concurrency=concurrency,
             )
         )
@@ -164,10 +200,66 @@ def _send_limit(held: Session, entry: LedgerEntry, *, resumed: bool) -> Change:
         new=key.limit,
         resumed=resumed,
     )
-    detail = f"limit {entry.limit} -> {key.limit} USD"
+    detail = f"limit {_amount(entry.limit)} -> {_amount(key.limit)} USD"
     if resumed:
         detail += " (finishing the set-limit an earlier run left)"
     return Change(entry.identity, key.label, True, detail)
+
+
+def _amount(value: float | None) -> str:
+    return "none" if value is None else f"{value:.2f}"
+
+
+def _stepped(progress: ChangeProgress, change: Change) -> Change:
+    """Tell `progress` one key is done; the change passes through."""
+    progress.step(change.identity, change.label, change.ok, change.detail)
+    return change
+
+
+def _limit_impact(
+    workshop: str, chosen: list[LedgerEntry], listed: Snapshot, limit: float
+) -> Impact:
+    """What one limit for everyone does: keys that spent as much already stop working."""
+    server = {key.hash: key for key in listed.server_keys}
+    spent_out = sum(
+        1 for entry in chosen if entry.hash in server and window_usage(server[entry.hash]) >= limit
+    )
+    effect = f"get a limit of {limit:.2f} USD now"
+    if spent_out:
+        effect += f"; {spent_out} of them spent that much already and stop working"
+    return Impact("set-limit", workshop, len(chosen), effect)
+
+
+def _set_limit_dry_run(
+    ref: WorkshopRef,
+    client: OpenRouterClient,
+    participants: list[str] | None,
+    limit: float | None,
+    add: float | None,
+    max_limit: float | None,
+) -> list[Change]:
+    """The limits set-limit would write, from one listing of the server; nothing written."""
+    workshop = find_workshop(ref, client)
+    ceiling = max_limit or DesiredOptions.from_json(workshop.options).max_limit
+    checked_amount("--limit", limit, ceiling=ceiling)
+    current = snapshot(workshop, client)
+    server = {key.hash: key for key in current.server_keys}
+    entries = [entry for entry in current.entries.values() if entry.has_key]
+    changes = []
+    for entry in _chosen(entries, participants):
+        key = server.get(entry.hash or "")
+        old = key.limit if key is not None else entry.limit
+        new = round((old or 0.0) + add, 6) if add is not None else float(limit or 0.0)
+        label = entry.label or ""
+        if new > ceiling:
+            detail = f"{new:.2f} USD would be over the maximum of {ceiling:.2f} USD: not changed"
+            changes.append(Change(entry.identity, label, False, detail))
+        elif key is None or old == new:
+            changes.append(Change(entry.identity, label, True, f"limit {_amount(old)} USD: kept"))
+        else:
+            detail = f"limit {_amount(old)} -> {_amount(new)} USD (would be set)"
+            changes.append(Change(entry.identity, label, True, detail))
+    return changes
 
 
 def roster_identities(ref: WorkshopRef, remembered: Mapping[str, Any]) -> list[str]:
@@ -201,10 +293,13 @@ def revoke(
     delete: bool = False,
     dry_run: bool = False,
     concurrency: int = DEFAULT_CONCURRENCY,
+    confirm: Confirm | None = None,
+    progress: ChangeProgress | None = None,
 ) -> list[Change]:
     """Disable (or delete) every key of the workshop; keys already disabled are left alone.
 
-    Up to `concurrency` keys at once; the changes come in the order the keys are listed."""
+    `confirm` is asked before the first write (NotConfirmed: nothing changed). Up to
+    `concurrency` keys at once; the changes come in the order the keys are listed."""
     if dry_run:
         workshop = find_workshop(ref, client)
         return [
@@ -219,9 +314,16 @@ def revoke(
             for item in _owned(snapshot(workshop, client), ref)
         ]
     with session(ref, client, "revoke") as held:
-        targets = [item for item in _owned(held.snapshot(), ref) if delete or not item.key.disabled]
+        progress = progress or Silent()
+        owned = _owned(held.snapshot(progress.listing), ref)
+        targets = [item for item in owned if delete or not item.key.disabled]
+        effect = "are deleted now, for good" if delete else "stop working now"
+        ask_first(confirm, Impact("revoke", held.workshop.name, len(targets), effect))
+        progress.start(len(targets))
         changes = fan_out(
-            targets, lambda item: _revoke_one(held, item, delete=delete), concurrency=concurrency
+            targets,
+            lambda item: _stepped(progress, _revoke_one(held, item, delete=delete)),
+            concurrency=concurrency,
         )
         if delete and all(change.ok for change in changes):
             # After the keys: a guardrail without keys restricts nobody.

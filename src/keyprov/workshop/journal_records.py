@@ -49,6 +49,11 @@ class LedgerEntry:
     limit_op: str | None = None
     """The set-limit that aimed at `limit_target` ('add 2', 'set 5'), so that its rerun
     completes it instead of adding again."""
+    full_limit: float | None = None
+    """The regular limit of a key whose limit is cut for one window (a rotation passes on
+    only what was left of it); given back once `cut_until` is past."""
+    cut_until: str | None = None
+    """When the cut limit's window ends (ISO 8601, UTC): the next reset of the limit."""
 
     def __repr__(self) -> str:
         secret = mask_secret(self.secret) if self.secret else None
