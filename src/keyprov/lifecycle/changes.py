@@ -29,6 +29,7 @@ from keyprov.status import ExitStatus
 from keyprov.workshop.audit import set_subject
 from keyprov.workshop.folder import WorkshopRef
 from keyprov.workshop.journal import Ledger, LedgerEntry
+from keyprov.workshop.keys_sheet import HANDOUTS_FILE, ON_SLIPS
 from keyprov.workshop.locate import find_workshop
 from keyprov.workshop.options import DesiredOptions
 
@@ -325,6 +326,13 @@ def revoke(
             lambda item: _stepped(progress, _revoke_one(held, item, delete=delete)),
             concurrency=concurrency,
         )
+        on_slips = [item for item in targets if _on_slips(item)]
+        if on_slips and (held.workshop.folder / HANDOUTS_FILE).exists():
+            detail = (
+                f"holds {len(on_slips)} key(s) that no longer work, as does mail-merge.csv: "
+                "delete both, or keyprov provision --reenable to make the keys work again"
+            )
+            changes.append(Change("", HANDOUTS_FILE, True, detail))
         if delete and all(change.ok for change in changes):
             # After the keys: a guardrail without keys restricts nobody.
             try:
@@ -335,6 +343,15 @@ def revoke(
                 if removed is not None:
                     changes.append(Change("", removed, True, "guardrail deleted"))
         return _outcome(held, changes)
+
+
+def _on_slips(item: OwnedKey) -> bool:
+    entry = item.entry
+    return (
+        entry is not None
+        and entry.hash == item.key.hash
+        and ((entry.handed_out or "").startswith(ON_SLIPS))
+    )
 
 
 def _revoke_one(held: Session, item: OwnedKey, *, delete: bool) -> Change:

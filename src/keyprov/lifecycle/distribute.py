@@ -32,6 +32,7 @@ from keyprov.handouts import Handout, write_mail_merge_csv
 from keyprov.lifecycle.selection import ONLY_CHOICES, LeftOut, LeftOutKind, Only, handouts_of
 from keyprov.status import ExitStatus
 from keyprov.workshop.folder import WorkshopRef
+from keyprov.workshop.keys_sheet import ON_SLIPS
 from keyprov.workshop.registry import now
 
 HANDOUTS_FILE_NAME = "handouts.pdf"
@@ -118,7 +119,7 @@ def write_handouts(
                 # An email that reached them says more than a printed slip: it is kept.
                 if entry is None or not (entry.handed_out or "").startswith("sent"):
                     held.ledger.record_update(
-                        handout.identity, handed_out=f"handed out {_day(moment)}"
+                        handout.identity, handed_out=f"{ON_SLIPS} {_day(moment)}"
                     )
         held.audit.event(
             "handouts",

@@ -34,6 +34,7 @@ from keyprov.lifecycle.steps import ChangeProgress, Confirm, Impact, Silent, ask
 from keyprov.models import ApiKey, window_usage
 from keyprov.workshop.audit import set_subject
 from keyprov.workshop.folder import WorkshopRef
+from keyprov.workshop.keys_sheet import HANDOUTS_FILE, ON_SLIPS
 from keyprov.workshop.locate import find_workshop
 
 MIN_SUCCESSOR_LIMIT = 0.01
@@ -148,7 +149,7 @@ def rotate(
 
         results = create_keys(held, requests, concurrency=concurrency, on_result=created)
         new_keys = [r.key_hash for r in results.values() if r.key_hash and r.outcome.is_provisioned]
-        _journal_cuts(held, planned, results)
+        _journal_successors(held, planned, results)
         # On the workshop's guardrail before anyone is handed the key.
         try:
             unguarded = assign_to_workshop_guardrail(held, new_keys) if new_keys else None
@@ -167,6 +168,7 @@ def rotate(
         )
         if participants is None and expires is not None and all(c.ok for c in changes):
             _remember_expiry(held, expires)
+        changes.extend(_stale_handouts(held, planned))
         return _outcome(held, changes)
 
 
@@ -205,23 +207,47 @@ def _dry_run(current: Snapshot, plan: tuple[list[Successor], list[Change]]) -> l
     return changes
 
 
-def _journal_cuts(
+def _journal_successors(
     held: Session, planned: list[Successor], results: Mapping[str, ParticipantResult]
 ) -> None:
-    """A successor whose limit is cut for the window now running: its regular limit, and
-    when the window ends, journaled with it (the first command after gives it back)."""
+    """What a successor's record must carry on: a limit cut for the window now running (its
+    regular limit and when the window ends: the first command after gives it back), and
+    which earlier key reached the participant, and how."""
     for successor in planned:
-        result = results.get(successor.rotation.identity)
+        rotation = successor.rotation
+        result = results.get(rotation.identity)
         if result is None or not result.outcome.is_provisioned:
             continue
+        old = rotation.entry
+        carried: dict[str, object] = {}
+        if old.handed_out:
+            carried = {"previous_label": old.label, "previous_handed_out": old.handed_out}
+        elif old.previous_handed_out:
+            carried = {
+                "previous_label": old.previous_label,
+                "previous_handed_out": old.previous_handed_out,
+            }
         reset, full = successor.request.limit_reset, successor.full_limit
         limit = successor.request.limit
         end = window_end(reset, utc_now()) if reset else None
-        if end is None or full is None or limit is None or limit >= full:
-            continue
-        held.ledger.record_update(
-            successor.rotation.identity, full_limit=full, cut_until=end.isoformat()
-        )
+        if end is not None and full is not None and limit is not None and limit < full:
+            carried.update(full_limit=full, cut_until=end.isoformat())
+        if carried:
+            held.ledger.record_update(rotation.identity, **carried)
+
+
+def _stale_handouts(held: Session, planned: list[Successor]) -> list[Change]:
+    """handouts.pdf and mail-merge.csv hold keys that no longer work: say so, and how to
+    write them again."""
+    on_slips = [s for s in planned if (s.rotation.entry.handed_out or "").startswith(ON_SLIPS)]
+    if not on_slips or not (held.workshop.folder / HANDOUTS_FILE).exists():
+        return []
+    command = f"keyprov handouts --workshop {held.workshop.name}"
+    detail = (
+        f"out of date: holds {len(on_slips)} replaced key(s) that no longer work; {command} "
+        "writes it (and mail-merge.csv) again"
+    )
+    return [Change("", HANDOUTS_FILE, True, detail)]
 
 
 def _retire(held: Session, successor: Successor, result: ParticipantResult) -> Change:

@@ -44,8 +44,8 @@ class LedgerEntry:
     limit_target: float | None = None
     """A limit a set-limit journaled before sending it, not yet confirmed by the server."""
     handed_out: str | None = None
-    """How and when this key reached its participant ('sent 2026-12-01T14:02', 'handed out
-    2026-12-01'); None until then. A new key (rotation) starts again at None."""
+    """How and when this key reached its participant ('sent 1 Dec 2026 14:02 UTC', 'on slips
+    1 Dec 2026'); None until then. A new key (rotation) starts again at None."""
     limit_op: str | None = None
     """The set-limit that aimed at `limit_target` ('add 2', 'set 5'), so that its rerun
     completes it instead of adding again."""
@@ -54,6 +54,11 @@ class LedgerEntry:
     only what was left of it); given back once `cut_until` is past."""
     cut_until: str | None = None
     """When the cut limit's window ends (ISO 8601, UTC): the next reset of the limit."""
+    previous_label: str | None = None
+    """The label of the last earlier key that reached this participant (a rotation carries
+    it), so a new key says it replaces one only to someone who was given one."""
+    previous_handed_out: str | None = None
+    """How that key reached them ('on slips 7 Dec 2026', 'sent ...'); None: it never did."""
 
     def __repr__(self) -> str:
         secret = mask_secret(self.secret) if self.secret else None
