@@ -192,7 +192,15 @@ def _send_limit(held: Session, entry: LedgerEntry, *, resumed: bool) -> Change:
     except ApiError as error:
         return Change(entry.identity, entry.label or "", False, str(error))
     held.saw(key)
-    held.ledger.record_update(entry.identity, limit=key.limit, limit_target=None, limit_op=None)
+    # A limit set by hand is the one meant: a rotation's cut (if any) is not given back over it.
+    held.ledger.record_update(
+        entry.identity,
+        limit=key.limit,
+        limit_target=None,
+        limit_op=None,
+        full_limit=None,
+        cut_until=None,
+    )
     held.audit.event(
         "limit_set",
         participant=entry.identity,
