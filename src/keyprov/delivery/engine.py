@@ -60,6 +60,13 @@ class Outcome(enum.StrEnum):
     FAILED = "failed"
     NOT_ATTEMPTED = "not attempted"
     """The run stopped before this participant: the mail server could not be reached."""
+    WITHDRAWN = "not sent"
+    """Read again just before its message, the key no longer worked (disabled, expired,
+    replaced or deleted meanwhile): a key that does not work is never mailed."""
+
+
+Recheck = Callable[[Handout], "str | None"]
+"""Asked just before each message: why this key must not be sent now, or None."""
 
 
 @dataclass(frozen=True)
@@ -148,14 +155,16 @@ def send_all(
     on_result: Callable[[DeliveryResult], None] | None = None,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
+    recheck: Recheck | None = None,
 ) -> list[DeliveryResult]:
     """Email each participant their own current key; return one result per handout, in order.
 
-    Pass only enabled keys. Messages start at most `rate_per_minute` a minute; a temporary
-    failure is retried with backoff (`retry`), a permanent one is reported for that
-    participant and the others go on. If the server cannot be reached, the run stops and the
-    rest are NOT_ATTEMPTED. Raises ConfigurationError (nothing more is sent: bad list, server
-    unusable) and StateWriteError (the journal cannot be written).
+    Pass only enabled keys; `recheck` reads each again just before its message, and one that
+    no longer works is WITHDRAWN, not sent. Messages start at most `rate_per_minute` a
+    minute; a temporary failure is retried with backoff (`retry`), a permanent one is
+    reported for that participant and the others go on. If the server cannot be reached,
+    the run stops and the rest are NOT_ATTEMPTED. Raises ConfigurationError (nothing more is
+    sent: bad list, server unusable) and StateWriteError (the journal cannot be written).
     """
     if not rate_per_minute > 0:
         raise ConfigurationError(f"a rate of {rate_per_minute} messages a minute sends nothing.")
@@ -181,6 +190,10 @@ def send_all(
     for planned in plan.to_send:
         if stopped is not None:
             report(_result(planned.handout, Outcome.NOT_ATTEMPTED, planned, detail=stopped))
+            continue
+        withdrawn = recheck(planned.handout) if recheck is not None else None
+        if withdrawn is not None:
+            report(_result(planned.handout, Outcome.WITHDRAWN, planned, detail=withdrawn))
             continue
         try:
             report(_deliver(planned, journal, sender, template, workshop, retry, pace, sleep))

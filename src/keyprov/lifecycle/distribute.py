@@ -29,6 +29,7 @@ from keyprov.delivery import Outcome as Delivery
 from keyprov.engine.session import Session, session
 from keyprov.errors import ConfigurationError
 from keyprov.handouts import Handout, write_mail_merge_csv
+from keyprov.lifecycle.recheck import still_unusable
 from keyprov.lifecycle.selection import ONLY_CHOICES, LeftOut, LeftOutKind, Only, handouts_of
 from keyprov.status import ExitStatus
 from keyprov.workshop.folder import WorkshopRef
@@ -247,6 +248,7 @@ def send_keys(
                 resend=chosen,
                 retry=retry,
                 on_result=delivered,
+                recheck=lambda handout: still_unusable(held, handout),
             )
         held.exit_status = sending.exit_status
         return sending

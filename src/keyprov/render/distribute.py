@@ -89,13 +89,18 @@ def send_lines(sending: Sending) -> Lines:
         return send_dry_run_lines(sending)
     lines = Lines()
     outcomes = Counter(result.outcome.value for result in sending.results)
+    retryable = 0
     for result in sending.results:
         if result.ok:
             continue
-        if result.outcome.value == "failed" and result.permanent:
+        if result.outcome.value == "not sent":
+            hint = "not mailed: a key that does not work is never sent"
+        elif result.outcome.value == "failed" and result.permanent:
             hint = "the server refused it for good: check the address; a rerun tries again"
+            retryable += 1
         else:
             hint = "a rerun tries again"
+            retryable += 1
         person = who("", result.email, result.identity)
         lines.err(f"FAIL  {person}  {result.key_label}: {result.detail} ({hint})")
     _left_out(lines, sending.left_out, verb="not sent")
@@ -103,15 +108,32 @@ def send_lines(sending: Sending) -> Lines:
         f"{outcomes['sent']} sent",
         f"{outcomes['already sent']} already sent",
     ]
-    counts += [f"{outcomes[kind]} {kind}" for kind in ("failed", "not attempted") if outcomes[kind]]
+    counts += [
+        f"{outcomes[kind]} {label}"
+        for kind, label in (
+            ("failed", "failed"),
+            ("not attempted", "not attempted"),
+            ("not sent", "not sent (key no longer works)"),
+        )
+        if outcomes[kind]
+    ]
     missing = sum(item.missing for item in sending.left_out)
     if missing:
         counts.append(f"{missing} without a usable key")
+    retried = sum(result.attempts > 1 for result in sending.results)
+    if retried:
+        counts.append(f"{plural(retried, 'message')} sent again after a temporary failure")
     lines.out(f"{sending.workshop}: {', '.join(counts)}")
-    if sending.exit_status:
+    if retryable:
         lines.err(
-            "run keyprov send again to continue: only those not yet sent their current key "
-            "get a message."
+            f"keyprov send --workshop {sending.workshop} again sends the {retryable} not yet "
+            "delivered; nobody gets their key twice."
+        )
+    unusable = outcomes["not sent"] + missing
+    if unusable:
+        lines.err(
+            f"{plural(unusable, 'participant')} without a working key: no rerun of send helps "
+            "them; keyprov rotate (or provision --reenable) first, then send."
         )
     return lines
 
