@@ -36,6 +36,12 @@ PAPERS = ("a4", "letter")
 @click.option(
     "--paper", type=click.Choice(PAPERS), default="a4", show_default=True, help="Paper size."
 )
+@click.option(
+    "--title",
+    metavar="TEXT",
+    help='The workshop as participants know it ("DH Summer Workshop 2026"), for slips, the '
+    "PDF and mail subjects; remembered (default: the workshop's name).",
+)
 def handouts_command(
     roster: Path | None,
     workshop: str | None,
@@ -43,6 +49,7 @@ def handouts_command(
     participants: tuple[str, ...],
     only: str | None,
     paper: str,
+    title: str | None,
 ) -> None:
     """Write handouts.pdf and mail-merge.csv in the workshop folder (mode 0600).
 
@@ -52,11 +59,11 @@ def handouts_command(
     participant (UTF-8 with BOM) for Word, Outlook, Thunderbird or Google Sheets.
 
     Only keys enabled on the server now are handed out, each participant's own current one;
-    keys.xlsx then says "handed out" and the date, so --only new leaves them out next time.
+    keys.xlsx then says "on slips" and the date, so --only new leaves them out next time.
 
     \b
     Example:
-        keyprov handouts roster/bssdh.csv
+        keyprov handouts roster/bssdh.csv --title "DH Summer Workshop 2026"
         keyprov handouts roster/bssdh.csv --only new --paper letter
         keyprov handouts roster/bssdh.csv --only replaced      # after keyprov rotate
     """
@@ -68,6 +75,7 @@ def handouts_command(
             paper=paper,
             participants=list(participants) or None,
             only=only,  # type: ignore[arg-type]
+            title=title,
         )
     echo(handouts_lines(files))
     sys.exit(files.exit_status)
@@ -113,6 +121,12 @@ def handouts_command(
     is_flag=True,
     help="Show the first message (its key masked) and who would get one; send nothing.",
 )
+@click.option(
+    "--title",
+    metavar="TEXT",
+    help='The workshop as participants know it ("DH Summer Workshop 2026"), for slips, the '
+    "PDF and mail subjects; remembered (default: the workshop's name).",
+)
 def send_command(
     roster: Path | None,
     workshop: str | None,
@@ -123,6 +137,7 @@ def send_command(
     rate: float,
     attempts: int,
     dry_run: bool,
+    title: str | None,
 ) -> None:
     """Email each participant their own current key, once.
 
@@ -145,7 +160,11 @@ def send_command(
         keyprov send roster/bssdh.csv
         keyprov send roster/bssdh.csv --resend --participant ada@example.org
 
-    Exit codes: 0 everyone sent, 1 some not (run again to continue), 2 configuration.
+    Each key is read again just before its message: one that stopped working meanwhile
+    (disabled, expired, replaced) is never mailed.
+
+    Exit codes: 0 everyone sent, 1 some not (the summary says whether a rerun helps),
+    2 configuration.
     """
     if resend and not participants:
         raise click.UsageError("--resend sends a key again: name who with --participant.")
@@ -163,6 +182,7 @@ def send_command(
             dry_run=dry_run,
             on_plan=None if dry_run else progress.plan,
             on_result=progress.result,
+            title=title,
         )
     echo(send_lines(sending))
     sys.exit(sending.exit_status)

@@ -24,6 +24,10 @@ because they span several lines."""
 
 DEFAULT_SUBJECT = "Your OpenRouter API key"
 DEFAULT_SUBJECT_FOR_WORKSHOP = "Your OpenRouter API key for {workshop}"
+REPLACEMENT_SUBJECT = "Your new OpenRouter API key for {workshop} (it replaces your previous key)"
+REPLACEMENT_PREFIX = "New key, replacing your previous one: "
+"""Before a custom template's subject when the message carries a replacement key."""
+DEFAULT_SOURCE = "the default message"
 DEFAULT_BODY = """\
 Hello {first_name},
 
@@ -54,7 +58,7 @@ replace it.
 class Template:
     subject: str
     body: str
-    source: str = "the default message"
+    source: str = DEFAULT_SOURCE
     """Where it came from, for error messages: a file's path."""
     body_line: int = 1
     """The line of `source` the body starts on, for error messages."""

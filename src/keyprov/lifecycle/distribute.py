@@ -35,6 +35,7 @@ from keyprov.status import ExitStatus
 from keyprov.workshop.folder import WorkshopRef
 from keyprov.workshop.keys_sheet import ON_SLIPS
 from keyprov.workshop.registry import now
+from keyprov.workshop.title import checked_title, remembering, title_of
 
 HANDOUTS_FILE_NAME = "handouts.pdf"
 MAIL_MERGE_FILE_NAME = "mail-merge.csv"
@@ -85,6 +86,7 @@ def write_handouts(
     paper: str = "a4",
     participants: list[str] | None = None,
     only: Only | None = None,
+    title: str | None = None,
 ) -> HandoutFiles:
     """handouts.pdf and mail-merge.csv in the workshop folder (0600), for the chosen.
 
@@ -98,7 +100,9 @@ def write_handouts(
         raise ConfigurationError(
             f"unknown paper size {paper!r}: use one of {', '.join(PAPER_SIZES)}."
         )
+    title = checked_title(title)
     with session(ref, client, "handouts", details={"paper": paper, "only": only}) as held:
+        held.remember = remembering(held.workshop.options, title)
         handouts, left_out = handouts_of(held, participants=participants, only=only)
         folder = held.workshop.folder
         files = HandoutFiles(
@@ -112,7 +116,8 @@ def write_handouts(
         )
         held.exit_status = files.exit_status
         if handouts:
-            write_handouts_pdf(files.pdf, handouts, paper=paper, title=held.workshop.name)
+            name = title_of(held.remember or held.workshop.options, held.workshop.name)
+            write_handouts_pdf(files.pdf, handouts, paper=paper, title=name)
             write_mail_merge_csv(files.mail_merge, handouts)
             moment = now()
             for handout in handouts:
@@ -192,6 +197,7 @@ def send_keys(
     on_plan: Callable[[Sending], None] | None = None,
     on_result: Callable[[DeliveryResult], None] | None = None,
     environ: Mapping[str, str] | None = None,
+    title: str | None = None,
 ) -> Sending:
     """Email each chosen participant their own current key (see keyprov.delivery).
 
@@ -208,12 +214,15 @@ def send_keys(
     if not rate_per_minute > 0:
         raise ConfigurationError(f"--rate {rate_per_minute}: give more than 0 messages a minute.")
     mail_server = f"{settings.host}:{settings.port} ({settings.security})"
+    title = checked_title(title)
     with session(ref, client, "send", details={"mail_server": mail_server}) as held:
+        held.remember = remembering(held.workshop.options, title)
+        name = title_of(held.remember or held.workshop.options, held.workshop.name)
         handouts, left_out = handouts_of(held, participants=participants)
         journal = DeliveryJournal(held.workshop.folder)
-        template = template or Template.default(held.workshop.name)
+        template = template or Template.default(name)
         chosen = {handout.identity for handout in handouts} if resend else set()
-        plan = _plan(handouts, journal, chosen, template, settings, held, preview=dry_run)
+        plan = _plan(handouts, journal, chosen, template, settings, name, preview=dry_run)
         sending = Sending(held.workshop.name, mail_server, plan, left_out, dry_run=dry_run)
         if on_plan is not None:
             on_plan(sending)
@@ -243,7 +252,7 @@ def send_keys(
                 journal,
                 sender,
                 template=template,
-                workshop=held.workshop.name,
+                workshop=name,
                 rate_per_minute=rate_per_minute,
                 resend=chosen,
                 retry=retry,
@@ -290,7 +299,7 @@ def _plan(
     resend: set[str],
     template: Template,
     settings: SmtpSettings,
-    held: Session,
+    workshop: str,
     *,
     preview: bool,
 ) -> SendPlan:
@@ -304,7 +313,7 @@ def _plan(
             first.handout,
             template,
             sender=settings.from_address,
-            workshop=held.workshop.name,
+            workshop=workshop,
             replaces=first.replaces,
             masked=True,
         )
