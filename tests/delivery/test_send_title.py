@@ -67,3 +67,19 @@ def test_a_title_that_cannot_be_a_subject_is_refused_before_anything(
     done = workshop.send("--title", title)
     assert done.returncode == 2, done.stdout + done.stderr
     assert "--title" in done.stderr and mailbox.received == []
+
+
+def test_a_template_whose_subject_cannot_be_a_header_stops_before_the_first_message(
+    workshop: MailWorkshop, mailbox: Mailbox
+) -> None:
+    workshop.provisioned(2)
+    template = workshop.folder / "message.txt"
+    template.write_text("Subject: Your key\u2028for {workshop}\n\nHello {first_name}: {key}\n")
+    done = workshop.send("--template", str(template))
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "the subject holds LINE SEPARATOR (U+2028)" in done.stderr
+    assert "check the address" not in done.stderr
+    assert mailbox.received == [] and workshop.statuses() == {
+        "person0@example.org": "new",
+        "person1@example.org": "new",
+    }

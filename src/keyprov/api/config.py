@@ -76,12 +76,14 @@ def _find_key(env: Mapping[str, str], folder: Path) -> tuple[str, str, dict[str,
     if value:
         return value, str(folder / DOTENV_NAME), dotenv
     raise ConfigurationError(
-        f"{KEY_VARIABLE} is not set. keyprov reads the OpenRouter management "
-        "(provisioning) key only from the environment, never from the command line: "
-        f"run `export {KEY_VARIABLE}=...` with the key from "
-        "https://openrouter.ai/settings/management-keys (paste it from your password "
-        f"manager), or name a file holding it in {KEY_FILE_VARIABLE}, or put it in a "
-        "git-ignored .env; then run again. To try keyprov without a key, run `make demo`."
+        f"{KEY_VARIABLE} is not set.\n"
+        "keyprov reads the OpenRouter management (provisioning) key from the environment,\n"
+        "never from the command line. Get one at https://openrouter.ai/settings/management-keys,\n"
+        "then either:\n"
+        f"  export {KEY_VARIABLE}=...      (paste it from your password manager)\n"
+        f"  export {KEY_FILE_VARIABLE}=~/.config/keyprov/key   (a file holding it)\n"
+        "  or put it in a git-ignored .env\n"
+        "and run again. To try keyprov without a key: make demo"
     )
 
 

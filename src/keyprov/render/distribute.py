@@ -78,6 +78,8 @@ def send_progress_line(done: int, total: int, result: DeliveryResult) -> str:
     line = f"{count} {result.outcome.value:<{OUTCOME_WIDTH}}  {person}  {result.key_label}"
     if result.reason is not None and result.reason.value != "new key":
         line += f"  ({result.reason.value})"
+    if result.attempts > 1:
+        line += f"  (try {result.attempts}: the mail server failed for now before)"
     if result.detail:
         line += f": {result.detail}"
     return line
