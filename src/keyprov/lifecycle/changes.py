@@ -89,7 +89,7 @@ def set_limit(
         changes.extend(
             fan_out(
                 unfinished,
-                lambda entry: _send_limit(held, entry, resumed=True),
+                lambda entry: send_limit(held, entry, resumed=True),
                 concurrency=concurrency,
             )
         )
@@ -129,7 +129,7 @@ def set_limit(
         changes.extend(
             fan_out(
                 journaled,
-                lambda entry: _send_limit(held, entry, resumed=False),
+                lambda entry: send_limit(held, entry, resumed=False),
                 concurrency=concurrency,
             )
         )
@@ -146,7 +146,7 @@ def _current_limit(held: Session, entry: LedgerEntry) -> float | ApiError | None
         return error
 
 
-def _send_limit(held: Session, entry: LedgerEntry, *, resumed: bool) -> Change:
+def send_limit(held: Session, entry: LedgerEntry, *, resumed: bool) -> Change:
     """PATCH the limit the state journaled for this participant; journal that it is set."""
     assert entry.hash is not None and entry.limit_target is not None
     set_subject(entry.identity)
