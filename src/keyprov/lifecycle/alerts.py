@@ -23,6 +23,8 @@ RUNNING_OUT_MINUTES = 30.0
 """Credits that last less than this at the pace of the last polls are 'about to run out'."""
 PACE_SPAN = 600.0
 """Seconds of polls the pace of spend is measured over."""
+PACE_AT_LEAST = 60.0
+"""Seconds of polls needed before a pace is believed: two polls a moment apart say nothing."""
 CREDITS_SHORT = "credits_short"
 CREDITS_RUNNING_OUT = "credits_running_out"
 
@@ -112,8 +114,10 @@ class Pace:
         if len(self._seen) < 2:
             return None
         (first, used_then), (last, used_now) = self._seen[0], self._seen[-1]
-        minutes = (last - first).total_seconds() / 60
-        return (used_now - used_then) / minutes if minutes > 0 else None
+        seconds = (last - first).total_seconds()
+        if seconds < PACE_AT_LEAST:
+            return None
+        return (used_now - used_then) / (seconds / 60)
 
 
 def credit_warnings(poll: Poll, pace: float | None) -> list[CreditsWarning]:
