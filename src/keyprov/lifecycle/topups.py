@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -118,13 +118,35 @@ def apply_top_ups(
             done = _finish_open(held, journal, poll)
             done += _top_up(held, journal, poll, wanted, rule, concurrency)
             held.exit_status = ExitStatus.OK if all(t.ok for t in done) else ExitStatus.INCOMPLETE
-            return done
+        # A top-up that lifted its key above the threshold ends the crossing: the next one
+        # may be topped up again, even if no poll sees the key in between.
+        lifted = [
+            key.hash
+            for key in after_top_ups(poll.keys, done)
+            if key.hash in remembered.disarmed and not rule.wants(key)
+        ]
+        if lifted:
+            journal.write_many([("top_up_armed", {"hash": h}) for h in lifted], at=poll.at)
+        return done
     except LockedError:
         return [
             TopUp(key.identity, key.name, "postponed", detail="another keyprov run holds the "
                   "workshop: tried again at the next poll")
             for key in wanted
         ]  # fmt: skip
+
+
+def after_top_ups(keys: list[LiveKey], top_ups: list[TopUp]) -> list[LiveKey]:
+    """The keys as they are after this poll's top-ups: the view shows what participants have."""
+    given = {t.identity: t for t in top_ups if t.outcome in ("done", "finished")}
+    updated = []
+    for key in keys:
+        top_up = given.get(key.identity)
+        if top_up is not None and top_up.new is not None and key.left is not None:
+            raised = top_up.new - (key.limit or 0.0)
+            key = replace(key, limit=top_up.new, left=key.left + raised)
+        updated.append(key)
+    return updated
 
 
 def _top_up(

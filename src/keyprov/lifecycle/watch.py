@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -29,9 +29,9 @@ from keyprov.lifecycle.alerts import (
     new_alerts,
     short_names,
 )
-from keyprov.lifecycle.live import LiveKey, Poll, read_poll
+from keyprov.lifecycle.live import Poll, read_poll
 from keyprov.lifecycle.notify import Notifier
-from keyprov.lifecycle.topups import TopUp, TopUpRule, apply_top_ups
+from keyprov.lifecycle.topups import TopUp, TopUpRule, after_top_ups, apply_top_ups
 from keyprov.lifecycle.watch_journal import EventJournal
 from keyprov.locate import find_workshop
 from keyprov.lock import exclusive_lock
@@ -126,7 +126,7 @@ class Watch:
                 self.journal,
                 concurrency=self.options.concurrency,
             )
-            poll.keys = _topped_up(poll.keys, report.top_ups)
+            poll.keys = after_top_ups(poll.keys, report.top_ups)
         report.delivery_problems = self._deliver(moment)
         return report
 
@@ -207,19 +207,6 @@ class Watch:
                     )  # fmt: skip
                     problems.append(f"{channel}: {problem} (tried again at the next poll)")
         return problems
-
-
-def _topped_up(keys: list[LiveKey], top_ups: list[TopUp]) -> list[LiveKey]:
-    """The keys as they are after this poll's top-ups: the view shows what participants have."""
-    given = {t.identity: t for t in top_ups if t.outcome in ("done", "finished")}
-    updated = []
-    for key in keys:
-        top_up = given.get(key.identity)
-        if top_up is not None and top_up.new is not None and key.left is not None:
-            raised = top_up.new - (key.limit or 0.0)
-            key = replace(key, limit=top_up.new, left=key.left + raised)
-        updated.append(key)
-    return updated
 
 
 def _warning_fields(warning: CreditsWarning) -> dict[str, Any]:
