@@ -23,6 +23,7 @@ from keyprov.fanout import DEFAULT_CONCURRENCY, fan_out
 from keyprov.guarding import assign_to_workshop_guardrail
 from keyprov.ledger import LedgerEntry
 from keyprov.lifecycle.changes import Change, _outcome
+from keyprov.lifecycle.who import resolve_names
 from keyprov.models import ApiKey
 from keyprov.options import DesiredOptions
 from keyprov.outcomes import ParticipantResult
@@ -182,7 +183,7 @@ def _choose(
             if entry.hash is not None and not entry.removed and not server[entry.hash].disabled
         ]
         return chosen + [_orphan_rotation(i, keys, roster) for i, keys in orphans.items()]
-    asked = {value.strip().lower() for value in wanted}
+    asked = {value.strip().lower() for value in resolve_names(wanted, entries.values())}
     chosen = []
     for entry in with_key:
         if entry.identity.lower() in asked or entry.email.lower() in asked:
@@ -198,7 +199,7 @@ def _choose(
     if asked:
         raise ConfigurationError(
             f"no key of this workshop for {', '.join(sorted(asked))}, neither in its state nor "
-            "on the server; check the email (or id), or provision them first."
+            "on the server; check the email, id or full name, or provision them first."
         )
     return chosen
 

@@ -40,6 +40,7 @@ _HOMES = {
     "send_progress_line": "distribute",
     "send_start_line": "distribute",
     "stopping_line": "progress",
+    "styled_report_lines": "lifecycle",
     "summary_line": "run",
     "usage_error_lines": "setup",
 }
