@@ -176,7 +176,7 @@ def test_what_participants_see_out_of_budget_disabled_and_expired(
     assert sees["Alan Turing"] == "key disabled: every request refused (401)"
     assert sees["Grace Hopper"] == "working"
     ada = next(k for k in poll.keys if k.name == "Ada Lovelace")
-    assert view.cell(ada).split() == ["Ada", "Lovelace", "1.20/1.00", "+0.20", "over"]
+    assert view.cell(ada) == "Ada Lovelace      1.20/1.00 +0.20 over"
     watch.__exit__(None, None, None)
 
 

@@ -11,6 +11,7 @@ import json
 import re
 import sys
 import time
+from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -229,6 +230,7 @@ def _live(poll: object, every: float, rule: TopUpRule | None) -> None:
     from rich.live import Live
 
     console = Console()
+    recent: deque[tuple[str, str | None]] = deque(maxlen=view.RECENT_EVENTS)
     with Live(console=console, auto_refresh=False, transient=False) as live:
         report: PollReport | None = None
         while True:
@@ -238,7 +240,9 @@ def _live(poll: object, every: float, rule: TopUpRule | None) -> None:
                 report = poll()  # type: ignore[operator]
             except ApiError as error:
                 problem = f"poll failed: {error} (tried again in {every:g} s)"
-            _draw(live, console, report, every, rule, problem)
+            else:
+                recent.extend(view.timed_event_lines(report))
+            _draw(live, console, report, every, rule, problem, list(recent))
             time.sleep(max(0.0, every - (time.monotonic() - started)))
 
 
@@ -249,6 +253,7 @@ def _draw(
     every: float,
     rule: TopUpRule | None,
     problem: str | None,
+    recent: list[tuple[str, str | None]],
 ) -> None:
     from rich.console import Group
     from rich.text import Text
@@ -260,6 +265,8 @@ def _draw(
     if report is not None:
         # One line short of the terminal: a block as tall as the screen cannot be redrawn.
         room = height - 1 - len(lines)
-        lines += view.watch_view(report, width=width, height=room, every=every, rule=rule)
+        lines += view.watch_view(
+            report, width=width, height=room, every=every, rule=rule, recent=recent
+        )
     texts = [Text(text, style=STYLES.get(style or "", ""), no_wrap=True) for text, style in lines]
     live.update(Group(*texts), refresh=True)

@@ -21,9 +21,9 @@ from keyprov.lifecycle.watch import PollReport
 from keyprov.render.text import fit, pad, plural
 
 Line = tuple[str, str | None]
-CELL = 40
-"""Columns a participant's cell takes: name, spent/limit, overspend."""
-NAME = 20
+CELL = 38
+"""Columns a participant's cell takes: name, spent/limit, overspend (three to 120 columns)."""
+NAME = 16
 TOP_SPENDERS = 10
 
 
@@ -53,8 +53,8 @@ def cell(key: LiveKey) -> str:
     """'Ada Lovelace        2.10/2.00 +0.10 over' (a key without a limit: spent only)."""
     name = pad(fit(key.name, NAME), NAME)
     if key.limit is None:
-        return f"{name} {key.spent:5.2f} (no limit)"
-    text = f"{name} {key.spent:5.2f}/{key.limit:<5.2f}"
+        return f"{name} {key.spent:>10.2f} (no limit)"
+    text = f"{name} {f'{key.spent:.2f}/{key.limit:.2f}':>10}"
     over = key.spent - key.limit
     if over >= 0.005:
         text += f" +{over:.2f} over"
@@ -182,13 +182,19 @@ def _flow(keys: Sequence[LiveKey], columns: int, rows: int) -> list[str]:
     if len(shown) > capacity:
         more = len(shown) - capacity + 1
         shown = shown[: capacity - 1]
-    cells = [cell(key) for key in shown]
+    cells = [fit(cell(key), CELL) for key in shown]
     if more:
         cells.append(f"… {more} more")
     return [
         "  ".join(pad(text, CELL) for text in cells[start : start + columns]).rstrip()
         for start in range(0, len(cells), columns)
     ]
+
+
+def timed_event_lines(report: PollReport) -> list[Line]:
+    """event_lines, each after the time of its poll, for a list that outlives the poll."""
+    stamp = f"{report.poll.at:%H:%M:%S}"
+    return [(f"{stamp} {text}", style) for text, style in event_lines(report)]
 
 
 def event_lines(report: PollReport) -> list[Line]:
