@@ -110,15 +110,27 @@ def warning_text(warning: CreditsWarning | Mapping[str, Any]) -> str:
     )
 
 
+RECENT_EVENTS = 4
+"""Lines of events under the sections: the latest, from this poll or the ones before."""
+
+
 def watch_view(
-    report: PollReport, *, width: int, height: int, every: float, rule: TopUpRule | None = None
+    report: PollReport,
+    *,
+    width: int,
+    height: int,
+    every: float,
+    rule: TopUpRule | None = None,
+    recent: Sequence[Line] | None = None,
 ) -> list[Line]:
-    """The whole view, at most `height` lines of at most `width` columns."""
+    """The whole view, at most `height` lines of at most `width` columns. `recent`: the
+    events to show (default: this poll's)."""
     poll = report.poll
     lines = [
         (fit(text, width), style) for text, style in header_lines(report, every=every, rule=rule)
     ]
-    events = [(fit(text, width), style) for text, style in event_lines(report)][:4]
+    shown = event_lines(report) if recent is None else recent
+    events = [(fit(text, width), style) for text, style in shown][-RECENT_EVENTS:]
     sections = _sections(poll)
     columns = max(1, width // (CELL + 2))
     room = height - len(lines) - len(events) - 1
