@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import json
 import math
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +19,7 @@ from keyprov.delivery.settings import SmtpSettings
 from keyprov.lifecycle.notify import Webhook
 from keyprov.render import watch as view
 from keyprov.sandbox import Faults, Sandbox
-from tests.helpers import CliWorkshop, most_at_once
+from tests.helpers import CliWorkshop, keyprov_process_env, most_at_once
 from tests.smtp import KEY, LoopbackController, Mailbox
 from tests.watching import events, provision_room, spend, start_watch
 from tests.webhook import WebhookReceiver
@@ -252,3 +255,27 @@ def test_watch_once_exits_0_with_nothing_to_report_and_1_with_alerts(
         written.append((workshop.folder / "output" / "ws" / name).read_text())
     assert not any("s3cr3tPathPart" in text for text in written)
     assert not any(KEY.search(text) for text in written)
+
+
+def test_ctrl_c_stops_a_watch_with_130_and_loses_nothing(workshop: CliWorkshop) -> None:
+    spend(workshop, "ada@example.org", 0.9)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "keyprov", "watch", "ws.csv", "--every", "5s"],
+        cwd=workshop.folder,
+        env=keyprov_process_env(workshop.env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    first = json.loads(process.stdout.readline())  # without a terminal: JSON lines
+    alert = json.loads(process.stdout.readline())
+    assert (first["type"], alert["type"], alert["name"]) == ("poll", "alert", "Ada Lovelace")
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    journal = events(workshop.folder)
+    assert [e["event"] for e in journal] == ["alert", "digest"]
+    # The watch's lock went with it: the next one starts, and tells nothing again.
+    again = workshop.keyprov("watch", "ws.csv", "--once")
+    assert [json.loads(line)["type"] for line in again.stdout.splitlines()] == ["poll"]
