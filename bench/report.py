@@ -13,7 +13,7 @@ from pathlib import Path
 from scenarios import CommandRow, ScaleRow, SpeedRow, StartupRow
 from watch_poll import WatchRow, watch_table, watch_verdicts
 
-from keyprov.creator import DEFAULT_CONCURRENCY
+from keyprov.engine.creator import DEFAULT_CONCURRENCY
 
 BENCH_DIR = Path(__file__).resolve().parent
 FIRST_REQUEST_TARGET = 0.2

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import click
 
-from keyprov import render
 from keyprov.cli.common import api_settings, changes_done, cli, client_for, echo
 from keyprov.cli.options import (
     PARTICIPANT_HELP,
@@ -29,8 +28,9 @@ from keyprov.lifecycle import (
     usage_report,
 )
 from keyprov.lifecycle.report import SORTS
-from keyprov.options import DesiredOptions
+from keyprov.render.lifecycle import check_lines, report_lines, revoke_lines, styled_report_lines
 from keyprov.status import ExitStatus
+from keyprov.workshop.options import DesiredOptions
 
 COLOURS: dict[str, dict[str, object]] = {
     "out": {"fg": "red", "bold": True},
@@ -88,7 +88,7 @@ def check_command(
             given=given_to_lifecycle(click.get_current_context(), roster),
             warn_days=warn_days,
         )
-    echo(render.check_lines(result))
+    echo(check_lines(result))
     sys.exit(ExitStatus.OK if result.ready else ExitStatus.INCOMPLETE)
 
 
@@ -121,11 +121,11 @@ def report_command(roster: Path | None, workshop: str | None, out_dir: Path, sor
         echo(
             [
                 click.style(text, **COLOURS.get(style or "", {}))
-                for text, style in render.styled_report_lines(report)
+                for text, style in styled_report_lines(report)
             ]
         )
     else:
-        echo(render.report_lines(report))
+        echo(report_lines(report))
 
 
 @cli.command("set-limit", short_help="Top up: set a key's limit, or add to it.")
@@ -287,5 +287,5 @@ def revoke_command(
     api = api_settings()
     with client_for(api, pool_size=concurrency) as client:
         changes = revoke(ref, client, delete=delete, dry_run=dry_run, concurrency=concurrency)
-    echo(render.revoke_lines(changes, workshop=ref.name, delete=delete, dry_run=dry_run))
+    echo(revoke_lines(changes, workshop=ref.name, delete=delete, dry_run=dry_run))
     sys.exit(ExitStatus.OK if all(change.ok for change in changes) else ExitStatus.INCOMPLETE)

@@ -19,8 +19,8 @@ import click
 
 from keyprov.cli.common import api_settings, cli, client_for, echo
 from keyprov.cli.options import concurrency_option, workshop_options, workshop_ref
+from keyprov.engine.fanout import DEFAULT_CONCURRENCY
 from keyprov.errors import ApiError
-from keyprov.fanout import DEFAULT_CONCURRENCY
 from keyprov.lifecycle.alerts import DEFAULT_THRESHOLDS, parse_thresholds
 from keyprov.lifecycle.notify import WEBHOOK_FORMATS, Notifier, Webhook
 from keyprov.lifecycle.topups import TopUpRule, parse_when_left

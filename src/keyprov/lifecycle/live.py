@@ -14,13 +14,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from keyprov.client import PAGE_SIZE, OpenRouterClient
+from keyprov.api.client import PAGE_SIZE, OpenRouterClient
+from keyprov.engine.snapshot import owned_keys, with_naming
 from keyprov.errors import ApiError
-from keyprov.ledger import Ledger
-from keyprov.lifecycle.check import NOTHING_LEFT, parse_time
-from keyprov.models import ApiKey, Credits
-from keyprov.snapshot import owned_keys, with_naming
-from keyprov.workshop import Workshop
+from keyprov.lifecycle.check import NOTHING_LEFT
+from keyprov.models import ApiKey, Credits, window_usage
+from keyprov.values import parse_time
+from keyprov.workshop.folder import Workshop
+from keyprov.workshop.journal import Ledger
 
 LOW_SHARE = 0.2
 """A key with less than this share of its limit left is 'below 20 %'."""
@@ -193,7 +194,7 @@ def live_key(key: ApiKey, identity: str, name: str, moment: datetime) -> LiveKey
     if key.limit is not None and key.limit_remaining is not None:
         spent = key.limit - key.limit_remaining
     else:
-        spent = _window_usage(key)
+        spent = window_usage(key)
     expiry = parse_time(key.expires_at)
     return LiveKey(
         identity=identity,
@@ -210,11 +211,6 @@ def live_key(key: ApiKey, identity: str, name: str, moment: datetime) -> LiveKey
         expired=expiry is not None and expiry <= moment,
         window=window,
     )
-
-
-def _window_usage(key: ApiKey) -> float:
-    windows = {"daily": key.usage_daily, "weekly": key.usage_weekly, "monthly": key.usage_monthly}
-    return windows.get(key.limit_reset or "", key.usage)
 
 
 def pages_for(listed: int) -> int:

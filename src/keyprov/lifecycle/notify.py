@@ -17,10 +17,10 @@ from urllib.parse import urlsplit
 
 import requests
 
+from keyprov.api.baseurl import is_loopback
 from keyprov.delivery.sender import DeliveryError, SmtpSender
 from keyprov.delivery.settings import SmtpSettings
 from keyprov.errors import ConfigurationError
-from keyprov.netaddr import is_loopback
 from keyprov.redaction import register_secret
 
 WEBHOOK_VARIABLE = "KEYPROV_WEBHOOK_URL"

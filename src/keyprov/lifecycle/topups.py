@@ -16,18 +16,18 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from keyprov.audit import set_subject
-from keyprov.client import OpenRouterClient
+from keyprov.api.client import OpenRouterClient
+from keyprov.engine.fanout import DEFAULT_CONCURRENCY, fan_out
+from keyprov.engine.session import Session, session
 from keyprov.errors import ApiError, LockedError
-from keyprov.fanout import DEFAULT_CONCURRENCY, fan_out
-from keyprov.ledger import LedgerEntry
 from keyprov.lifecycle.changes import send_limit
 from keyprov.lifecycle.live import LiveKey, Poll
 from keyprov.lifecycle.watch_journal import EventJournal
-from keyprov.options import DesiredOptions
-from keyprov.session import Session, session
 from keyprov.status import ExitStatus
-from keyprov.workshop import WorkshopRef
+from keyprov.workshop.audit import set_subject
+from keyprov.workshop.folder import WorkshopRef
+from keyprov.workshop.journal import LedgerEntry
+from keyprov.workshop.options import DesiredOptions
 
 OP_PREFIX = "top-up "
 """Names the set-limit operations the watch journals in state.jsonl."""

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from keyprov.client import OpenRouterClient
-from keyprov.fanout import DEFAULT_CONCURRENCY
+from keyprov.api.client import OpenRouterClient
+from keyprov.engine.fanout import DEFAULT_CONCURRENCY
+from keyprov.engine.snapshot import expected_keys
 from keyprov.files import ensure_private_dir
-from keyprov.ledger import Ledger
 from keyprov.lifecycle.alerts import (
     DEFAULT_THRESHOLDS,
     Alert,
@@ -33,10 +33,10 @@ from keyprov.lifecycle.live import Poll, read_poll
 from keyprov.lifecycle.notify import Notifier
 from keyprov.lifecycle.topups import TopUp, TopUpRule, after_top_ups, apply_top_ups
 from keyprov.lifecycle.watch_journal import EventJournal
-from keyprov.locate import find_workshop
-from keyprov.lock import exclusive_lock
-from keyprov.snapshot import expected_keys
-from keyprov.workshop import Workshop, WorkshopRef
+from keyprov.workshop.folder import Workshop, WorkshopRef
+from keyprov.workshop.journal import Ledger
+from keyprov.workshop.locate import find_workshop
+from keyprov.workshop.lock import exclusive_lock
 
 WATCH_LOCK_NAME = ".watch.lock"
 GIVE_UP_AFTER = timedelta(days=1)

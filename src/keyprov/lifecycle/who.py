@@ -11,7 +11,7 @@ import unicodedata
 from collections.abc import Iterable
 
 from keyprov.errors import ConfigurationError
-from keyprov.ledger import LedgerEntry
+from keyprov.workshop.journal import LedgerEntry
 
 _BASE_LETTERS = str.maketrans({"æ": "ae", "œ": "oe", "ø": "o", "ł": "l", "đ": "d", "þ": "th"})
 
