@@ -21,9 +21,11 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m keyprov.demo
 
+# The platform check: mypy as if on Windows and macOS, for what only Linux has (fcntl, os.pread).
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench tools
+	$(BIN)/ruff format --check src tests bench tools
+	$(BIN)/python tools/platform_types.py src
 
 # Twice as many workers as cores: most tests wait (on loopback HTTP, a sandbox's latency, a
 # subprocess), so two per core keep both busy; with work stealing an idle worker takes the tests

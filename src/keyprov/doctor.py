@@ -10,13 +10,17 @@ from pathlib import Path
 from keyprov.audit import AUDIT_FILE_NAME
 from keyprov.client import OpenRouterClient
 from keyprov.errors import ApiError, ConfigurationError, CredentialError, ServerUnreachableError
-from keyprov.files import PRIVATE_DIR_MODE, PRIVATE_FILE_MODE
+from keyprov.files import ON_WINDOWS, PRIVATE_DIR_MODE, PRIVATE_FILE_MODE
 from keyprov.gitignore import is_ignored
 from keyprov.ledger import STATE_FILE_NAME
 from keyprov.outputs import KEYS_FILE_NAME
 from keyprov.settings import api_settings_from_env
 
 SECRET_FILES = (KEYS_FILE_NAME, STATE_FILE_NAME)
+WINDOWS_PERMISSIONS = (
+    "Windows: protected by the folder's access list, as inherited (keep outputs inside your "
+    "user profile, not in a shared folder)"
+)
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,10 @@ def _output_checks(out_dir: Path) -> list[Check]:
         sorted(path for path in out_dir.glob("*") if path.is_dir()) if out_dir.is_dir() else []
     )
     for folder in folders:
+        if ON_WINDOWS:
+            # No modes there: the access list of the user's profile protects the files.
+            checks.append(Check(f"permissions {folder.name}", True, WINDOWS_PERMISSIONS))
+            continue
         loose = []
         if stat.S_IMODE(folder.stat().st_mode) & ~PRIVATE_DIR_MODE:
             loose.append(f"{folder.name}/ is {stat.filemode(folder.stat().st_mode)}")

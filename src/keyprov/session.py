@@ -23,7 +23,7 @@ from keyprov.client import OpenRouterClient, RetryEvent
 from keyprov.distribution import RowNote, distribution_rows
 from keyprov.early_retries import EarlyRetries, holding_retries
 from keyprov.errors import KeyprovError, LocalFileError, StateWriteError
-from keyprov.files import ensure_private_dir, remove_stale_temporaries
+from keyprov.files import ensure_private_dir, is_owner_only, remove_stale_temporaries
 from keyprov.gitignore import refuse_unignored
 from keyprov.keynames import about_sheet
 from keyprov.ledger import Ledger
@@ -224,7 +224,7 @@ def _sheet_is(path: Path, content: str, replayed: Replayed) -> bool:
     if replayed.torn_tail or replayed.sheet_content != content:
         return False
     try:
-        private = path.stat().st_mode & 0o077 == 0
+        private = is_owner_only(path)
     except OSError:
         return False
     return private and file_digest(path) == replayed.sheet_digest
