@@ -97,7 +97,7 @@ def distribution_rows(
         rows.append(
             DistributionRow(
                 participant.name,
-                participant.email,
+                ", ".join(participant.emails),
                 None,
                 participant.limit,
                 participant.limit_reset,

@@ -112,8 +112,9 @@ def replay(path: Path) -> tuple[dict[str, LedgerEntry], Replayed]:
                 )
             continue
         fields = record if record.keys() <= _ENTRY_FIELDS else _known_fields(record)
-        if "retired" in fields:
-            fields["retired"] = tuple(fields["retired"])
+        for listed in ("retired", "emails"):
+            if listed in fields:
+                fields[listed] = tuple(fields[listed])
         if event == "intent":
             previous = entries.get(identity) or LedgerEntry(identity, fields["key_name"])
             entries[identity] = replace(previous, key_name=fields["key_name"], pending=True)

@@ -74,7 +74,7 @@ class DistributionRow:
         """A participant's row as the local state knows their key."""
         return cls(
             entry.name,
-            entry.email,
+            ", ".join(entry.addresses),
             entry.secret,
             entry.limit,
             entry.limit_reset,

@@ -25,7 +25,7 @@ because they span several lines."""
 DEFAULT_SUBJECT = "Your OpenRouter API key"
 DEFAULT_SUBJECT_FOR_WORKSHOP = "Your OpenRouter API key for {workshop}"
 DEFAULT_BODY = """\
-Hello {first_name},
+{greeting}
 
 {replaces}
 

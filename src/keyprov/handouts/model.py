@@ -55,12 +55,26 @@ class Handout:
     """The label of the key this one replaces, after a rotation."""
     first_name: str = ""
     """Derived from `name` when not given."""
+    emails: tuple[str, ...] = ()
+    """Every address of a participant who has several, `email` first; empty: just `email`."""
 
     def __post_init__(self) -> None:
         if not self.first_name:
             object.__setattr__(self, "first_name", first_name_of(self.name))
         if not isinstance(self.models, tuple):
             object.__setattr__(self, "models", tuple(self.models))
+        if not isinstance(self.emails, tuple):
+            object.__setattr__(self, "emails", tuple(self.emails))
+
+    @property
+    def addresses(self) -> tuple[str, ...]:
+        """Every address the key is sent to, the first being `email`."""
+        return self.emails or (self.email,)
+
+    @property
+    def who(self) -> str:
+        """What a slip is headed with: the name, or for a roster of bare addresses, those."""
+        return self.name or ", ".join(self.addresses)
 
     def __repr__(self) -> str:
         return (

@@ -70,7 +70,7 @@ def render_handouts_pdf(
     pdf.c_margin = 0
     pdf.set_creator("keyprov")
     pdf.set_title("OpenRouter API keys" + (f": {title}" if title else ""))
-    register_fonts(pdf, [title or "", *(handout.name for handout in handouts)])
+    register_fonts(pdf, [title or "", *(handout.who for handout in handouts)])
     layout = _Layout(pdf, page_width, page_height, title)
     for start in range(0, len(handouts), SLIPS_PER_PAGE):
         page = handouts[start : start + SLIPS_PER_PAGE]
@@ -158,12 +158,12 @@ class _Layout:
         room = width - caption_width - 4
         size = 15.0
         pdf.set_font(SANS, "B", size)
-        while size > 8 and pdf.get_string_width(handout.name) > room:
+        while size > 8 and pdf.get_string_width(handout.who) > room:
             size -= 0.5
             pdf.set_font(SANS, "B", size)
         pdf.set_text_color(*_BLACK)
         pdf.set_xy(x, y)
-        pdf.cell(room, 7, handout.name)
+        pdf.cell(room, 7, handout.who)
 
     def _key(self, secret: str, x: float, y: float, width: float) -> None:
         pdf = self.pdf

@@ -137,6 +137,11 @@ def replaces_in_words(label: str | None) -> str:
     return f"This key replaces your previous key {label}, which no longer works."
 
 
+def greeting(first_name: str) -> str:
+    """'Hello Ada,', or 'Hello,' for a participant known only by their address."""
+    return f"Hello {first_name}," if first_name else "Hello,"
+
+
 HANDOUT_FIELDS = (
     "first_name",
     "name",
@@ -156,6 +161,7 @@ HANDOUT_FIELDS = (
     "quickstart_python",
     "budget_left",
     "replaces",
+    "greeting",
 )
 """The names `handout_fields` answers, in the order the mail-merge file and the template
 error messages list them."""
@@ -170,7 +176,7 @@ def handout_fields(
     return {
         "first_name": handout.first_name,
         "name": handout.name,
-        "email": handout.email,
+        "email": ", ".join(handout.addresses),
         "key": mask_secret(handout.secret) if masked else handout.secret,
         "key_label": handout.key_label,
         "limit": limit_in_words(handout.limit),
@@ -186,4 +192,5 @@ def handout_fields(
         "quickstart_python": quickstart[2],
         "budget_left": "\n".join(budget_left_lines(base_url=base_url)),
         "replaces": replaces_in_words(handout.replaces),
+        "greeting": greeting(handout.first_name),
     }

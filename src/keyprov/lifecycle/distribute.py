@@ -311,7 +311,7 @@ def _plan(
             Recipient(
                 planned.handout.identity,
                 planned.handout.name,
-                planned.handout.email,
+                ", ".join(planned.handout.addresses),
                 planned.handout.key_label,
                 planned.reason.value,
                 planned.replaces,
@@ -319,7 +319,9 @@ def _plan(
             for planned in plan.to_send
         ],
         [
-            Recipient(handout.identity, handout.name, handout.email, handout.key_label)
+            Recipient(
+                handout.identity, handout.name, ", ".join(handout.addresses), handout.key_label
+            )
             for handout in plan.already_sent
         ],
         text,

@@ -99,7 +99,7 @@ _BASE_LETTERS = str.maketrans({"æ": "ae", "œ": "oe", "ø": "o", "ł": "l", "đ
 
 def _alphabetical(handout: Handout) -> tuple[str, str]:
     """Accents and case aside, as a reader looks for a name: Émile with the Es."""
-    letters = unicodedata.normalize("NFKD", handout.name.casefold()).translate(_BASE_LETTERS)
+    letters = unicodedata.normalize("NFKD", handout.who.casefold()).translate(_BASE_LETTERS)
     return "".join(char for char in letters if not unicodedata.combining(char)), handout.email
 
 
@@ -160,4 +160,5 @@ def _handout(
         expires_at=key.expires_at,
         models=models,
         replaces=replaced.label if replaced is not None else None,
+        emails=entry.emails,
     )
