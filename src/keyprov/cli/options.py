@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
+from keyprov.expiry_option import Expiry, ExpiryFormatError, parse_expires
 from keyprov.fanout import DEFAULT_CONCURRENCY
 from keyprov.registry import Registry
 from keyprov.roster import DEFAULT_MAX_LIMIT, LIMIT_RESETS
@@ -20,14 +21,20 @@ NONE = "none"
 """Given for a remembered option, this value clears it."""
 
 
-def parse_date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> date | None:
-    """YYYY-MM-DD; 'none' (no expiry) undoes one the workshop remembers."""
+def parse_expires_option(
+    _ctx: click.Context, _param: click.Parameter, value: str | None
+) -> Expiry | None:
+    """A day, a time in UTC or a while from now (keyprov.expiry_option), a while counted from
+    now: the command's start. 'none' (no expiry) undoes one the workshop remembers."""
     if value is None or value.strip().lower() == NONE:
         return None
     try:
-        return datetime.strptime(value, "%Y-%m-%d").date()
-    except ValueError as error:
-        raise click.BadParameter(f"{value!r} is not a date; write it as YYYY-MM-DD.") from error
+        return parse_expires(value, now=datetime.now(UTC))
+    except ExpiryFormatError as error:
+        raise click.BadParameter(str(error)) from error
+
+
+EXPIRES_METAVAR = "DAY|TIME|7d"
 
 
 def parse_columns(
@@ -114,9 +121,11 @@ ROSTER_READING = [
     ),
     click.option(
         "--expires",
-        callback=parse_date,
-        metavar="YYYY-MM-DD",
-        help="Last day the new keys work: through 23:59:59 UTC that day (default: never expire).",
+        callback=parse_expires_option,
+        metavar=EXPIRES_METAVAR,
+        help="When the new keys stop working: a day (2026-12-05: through 23:59:59 UTC), a "
+        "time (2026-12-14T17:00Z; an offset is converted to UTC), or a while from this run's "
+        "start (7d, 36h), remembered as the time it comes to (default: never expire).",
     ),
     max_limit_option("Refuse a limit above this many USD (catches 2000 typed for 2.00)."),
     click.option("--sheet", metavar="NAME", help="Excel sheet to read (default: the first)."),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from datetime import date
 from pathlib import Path
 
 import click
@@ -12,6 +11,7 @@ from keyprov import render
 from keyprov.cli import interrupts
 from keyprov.cli.common import api_settings, cli, client_for, echo
 from keyprov.cli.options import concurrency_option, given_options, roster_options
+from keyprov.expiry_option import Expiry
 from keyprov.progress import Reporter
 from keyprov.provision import ProvisionSettings, provision
 
@@ -72,7 +72,7 @@ def provision_command(
     out_dir: Path,
     default_limit: float | None,
     limit_reset: str | None,
-    expires: date | None,
+    expires: Expiry | None,
     concurrency: int,
     max_limit: float,
     sheet: str | None,

@@ -19,12 +19,13 @@ from keyprov.client import OpenRouterClient
 from keyprov.creator import CreateRequest, create_keys, delete_undelivered
 from keyprov.errors import ApiError, ConfigurationError, KeyprovError
 from keyprov.expiry import describe_expiry, expires_at, refuse_past, same_expiry
+from keyprov.expiry_option import Expiry
 from keyprov.fanout import DEFAULT_CONCURRENCY, fan_out
 from keyprov.guarding import assign_to_workshop_guardrail
 from keyprov.ledger import LedgerEntry
 from keyprov.lifecycle.changes import Change, _outcome
 from keyprov.models import ApiKey
-from keyprov.options import DesiredOptions
+from keyprov.options import DesiredOptions, as_expiry
 from keyprov.outcomes import ParticipantResult
 from keyprov.roster import Participant
 from keyprov.session import Session, session
@@ -107,7 +108,7 @@ def rotate(
     client: OpenRouterClient,
     *,
     participants: list[str] | None,
-    expires: date | None = None,
+    expires: Expiry | date | None = None,
     carry_spend: bool = True,
     concurrency: int = DEFAULT_CONCURRENCY,
 ) -> list[Change]:
@@ -126,6 +127,7 @@ def rotate(
     OptionError (before any request) for an `expires` day that is over, and
     ConfigurationError for a participant with no key in the state or on the server.
     """
+    expires = as_expiry(expires)
     refuse_past(expires)
     wanted = expires_at(expires)
     with session(ref, client, "rotate") as held:
@@ -325,10 +327,14 @@ def _limit_notes(held: Session, successor: Successor) -> Iterable[str]:
         yield f"from {NEXT_WINDOW[reset]}, restore the whole {reset} limit: {command}"
 
 
-def _remember_expiry(held: Session, expires: date) -> None:
+def _remember_expiry(held: Session, expires: Expiry) -> None:
     """Every key expires so now: later commands expect it (as if provision had applied it)."""
     if held.workshop.options:
-        held.remember = {**held.workshop.options, "expires": expires.isoformat()}
+        held.remember = {
+            **held.workshop.options,
+            "expires": expires.to_json(),
+            "expires_duration": expires.duration,
+        }
 
 
 def _finish_rotations(held: Session, current: Snapshot, concurrency: int) -> list[Change]:

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import date
 from pathlib import Path
 from typing import Any
 
 from keyprov.creator import DEFAULT_CONCURRENCY
 from keyprov.expiry import refuse_past
+from keyprov.expiry_option import Expiry
 from keyprov.guardrail_policy import GuardrailPolicy
 from keyprov.models import ApiKey, Credits
 from keyprov.options import DesiredOptions, RosterOptions, expires_at
@@ -29,7 +29,7 @@ class ProvisionSettings:
     out_dir: Path | None = None
     default_limit: float | None = None
     limit_reset: str | None = None
-    expires: date | None = None
+    expires: Expiry | None = None
     concurrency: int = DEFAULT_CONCURRENCY
     max_limit: float = DEFAULT_MAX_LIMIT
     sheet: str | None = None
