@@ -57,6 +57,7 @@ REMEMBERED = (
     "max_limit",
     "sheet",
     "column_overrides",
+    "quickstarts",
 )
 """What provision remembers with the workshop, for later commands to expect."""
 
@@ -76,6 +77,9 @@ class DesiredOptions:
     max_limit: float = DEFAULT_MAX_LIMIT
     sheet: str | None = None
     column_overrides: tuple[tuple[str, str], ...] = ()
+    quickstarts: tuple[str, ...] = ()
+    """What slips and messages show how to make a first call in (`--quickstart`); empty:
+    the default ones (keyprov.handouts.quickstarts)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -87,6 +91,7 @@ class DesiredOptions:
             "max_limit": self.max_limit,
             "sheet": self.sheet,
             "column_overrides": [list(pair) for pair in self.column_overrides],
+            "quickstarts": list(self.quickstarts),
         }
 
     @classmethod
@@ -102,6 +107,7 @@ class DesiredOptions:
             column_overrides=tuple(
                 (str(field), str(header)) for field, header in data.get("column_overrides") or ()
             ),
+            quickstarts=tuple(str(kind) for kind in data.get("quickstarts") or ()),
         )
 
     def merged(self, given: Iterable[str] | None, remembered: Mapping[str, Any]) -> DesiredOptions:

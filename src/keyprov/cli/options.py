@@ -11,6 +11,7 @@ import click
 
 from keyprov.expiry_option import Expiry, ExpiryFormatError, parse_expires
 from keyprov.fanout import DEFAULT_CONCURRENCY
+from keyprov.handouts.quickstarts import QUICKSTARTS, chosen_quickstarts
 from keyprov.registry import Registry
 from keyprov.roster import DEFAULT_MAX_LIMIT, LIMIT_RESETS
 from keyprov.roster.headers import FIELDS
@@ -179,6 +180,7 @@ REMEMBERED_PARAMETERS = {
     "max_limit": "max_limit",
     "sheet": "sheet",
     "columns": "column_overrides",
+    "quickstarts": "quickstarts",
 }
 """Command-line parameters of the options a workshop remembers (keyprov.options.REMEMBERED)."""
 
@@ -200,6 +202,30 @@ def given_to_lifecycle(ctx: click.Context, roster: Path | None) -> frozenset[str
     if roster is not None and not roster.is_file():
         given -= {"roster"}
     return given
+
+
+def parse_quickstarts(
+    _ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]
+) -> tuple[str, ...]:
+    """`--quickstart colab --quickstart python` or `--quickstart colab,python`."""
+    kinds = [kind for value in values for kind in value.split(",") if kind.strip()]
+    if not kinds:
+        return ()
+    try:
+        return chosen_quickstarts(kinds)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from error
+
+
+def quickstart_option(help_text: str) -> Callable[[F], F]:
+    return click.option(
+        "--quickstart",
+        "quickstarts",
+        multiple=True,
+        callback=parse_quickstarts,
+        metavar="|".join(QUICKSTARTS),
+        help=help_text,
+    )
 
 
 REMEMBERED_MAX_LIMIT_HELP = (

@@ -18,6 +18,7 @@ from typing import Any, Literal
 from keyprov.errors import ConfigurationError
 from keyprov.guarding import remembered_policy
 from keyprov.handouts import Handout
+from keyprov.handouts.quickstarts import chosen_quickstarts
 from keyprov.handouts.wording import parse_expiry
 from keyprov.ledger import LedgerEntry
 from keyprov.models import ApiKey
@@ -52,14 +53,21 @@ class LeftOut:
 
 
 def handouts_of(
-    held: Session, *, participants: list[str] | None = None, only: Only | None = None
+    held: Session,
+    *,
+    participants: list[str] | None = None,
+    only: Only | None = None,
+    quickstarts: tuple[str, ...] | None = None,
 ) -> tuple[list[Handout], list[LeftOut]]:
     """Each chosen participant's current, enabled key; and who was left out, and why.
 
     Without `participants`, everyone the state holds who was in the roster at the last
     provision; a participant named in `participants` is included even if not. In
-    alphabetical order of their names.
+    alphabetical order of their names. `quickstarts` overrides the workshop's remembered
+    `--quickstart` for these handouts.
     """
+    remembered = held.workshop.options.get("quickstarts") or ()
+    kinds = chosen_quickstarts(quickstarts or remembered)
     current = held.snapshot()
     server = {key.hash: key for key in current.server_keys}
     entries = list(current.entries.values())
@@ -86,7 +94,7 @@ def handouts_of(
         if only == "replaced" and (not entry.retired or entry.handed_out):
             left_out.append(_left_out(entry, LeftOutKind.NOT_REPLACED))
             continue
-        handouts.append(_handout(entry, key, server, held.workshop.options))
+        handouts.append(_handout(entry, key, server, held.workshop.options, kinds))
     # The state holds participants in the order their keys were made (concurrently): a pile
     # of slips is easier to hand out in alphabetical order.
     handouts.sort(key=_alphabetical)
@@ -143,7 +151,11 @@ def _wanted(participants: list[str] | None, entries: list[LedgerEntry]) -> set[s
 
 
 def _handout(
-    entry: LedgerEntry, key: ApiKey, server: dict[str, ApiKey], options: Mapping[str, Any]
+    entry: LedgerEntry,
+    key: ApiKey,
+    server: dict[str, ApiKey],
+    options: Mapping[str, Any],
+    quickstarts: tuple[str, ...],
 ) -> Handout:
     assert entry.secret is not None and entry.hash is not None
     replaced = server.get(entry.retired[-1]) if entry.retired else None
@@ -161,4 +173,5 @@ def _handout(
         models=models,
         replaces=replaced.label if replaced is not None else None,
         emails=entry.emails,
+        quickstarts=quickstarts,
     )

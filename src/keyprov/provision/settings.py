@@ -47,6 +47,8 @@ class ProvisionSettings:
     key_names: str | None = None
     """For a new workshop: 'pseudonymous' (the default) or 'readable' key names. An existing
     workshop keeps its own (`keyprov rename-keys` changes it)."""
+    quickstarts: tuple[str, ...] = ()
+    """--quickstart: what slips and messages show (empty: the default); remembered."""
     given: frozenset[str] | None = None
     """The remembered options (keyprov.options.REMEMBERED) the command line gave; the
     workshop's remembered values stand in for the others. None: every value is meant."""
@@ -69,6 +71,7 @@ class ProvisionSettings:
             self.max_limit,
             self.sheet,
             self.column_overrides,
+            self.quickstarts,
         )
 
     def with_remembered(self, remembered: Mapping[str, Any]) -> ProvisionSettings:
@@ -90,6 +93,7 @@ class ProvisionSettings:
             max_limit=desired.max_limit,
             sheet=desired.sheet,
             column_overrides=desired.column_overrides,
+            quickstarts=desired.quickstarts,
         )
 
     @property
