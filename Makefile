@@ -19,10 +19,12 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m keyprov.demo
+	$(BIN)/python -m keyprov.cli.demo
 
-# The platform check: mypy as if on Windows and macOS, for what only Linux has (fcntl, os.pread).
+# The import rule between the rooms of src/keyprov (docs/architecture.md) is part of lint, and
+# so is the platform check: mypy as if on Windows and macOS, for what only Linux has (fcntl).
 lint: $(STAMP)
+	$(BIN)/python tests/import_rule.py
 	$(BIN)/ruff check src tests bench tools
 	$(BIN)/ruff format --check src tests bench tools
 	$(BIN)/python tools/platform_types.py src

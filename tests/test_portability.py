@@ -14,7 +14,7 @@ import pytest
 from keyprov import files
 from keyprov.cli.interrupts import SIGNALS
 from keyprov.errors import LockedError
-from keyprov.lock import exclusive_lock
+from keyprov.workshop.lock import exclusive_lock
 
 
 def test_a_second_holder_is_refused_at_once_and_told_which_process_holds_it(

@@ -7,12 +7,17 @@ from pathlib import Path
 
 import click
 
-from keyprov import render
 from keyprov.cli.common import api_settings, cli, client_for, echo
 from keyprov.cli.options import PARTICIPANT_HELP, quickstart_option, workshop_options
 from keyprov.delivery import DEFAULT_RATE_PER_MINUTE, DeliveryResult, Outcome, RetryPolicy
 from keyprov.lifecycle.distribute import ONLY_CHOICES, Sending, send_keys, write_handouts
-from keyprov.workshop import WorkshopRef
+from keyprov.render.distribute import (
+    handouts_lines,
+    send_lines,
+    send_progress_line,
+    send_start_line,
+)
+from keyprov.workshop.folder import WorkshopRef
 
 PAPERS = ("a4", "letter")
 
@@ -70,7 +75,7 @@ def handouts_command(
             only=only,  # type: ignore[arg-type]
             quickstarts=quickstarts or None,
         )
-    echo(render.handouts_lines(files))
+    echo(handouts_lines(files))
     sys.exit(files.exit_status)
 
 
@@ -171,7 +176,7 @@ def send_command(
             on_plan=None if dry_run else progress.plan,
             on_result=progress.result,
         )
-    echo(render.send_lines(sending))
+    echo(send_lines(sending))
     sys.exit(sending.exit_status)
 
 
@@ -186,10 +191,10 @@ class _Progress:
     def plan(self, sending: Sending) -> None:
         self.total = len(sending.plan.to_send)
         if self.total:
-            click.echo(render.send_start_line(sending, self.rate), err=True)
+            click.echo(send_start_line(sending, self.rate), err=True)
 
     def result(self, result: DeliveryResult) -> None:
         if result.outcome is Outcome.ALREADY_SENT:
             return
         self.done += 1
-        click.echo(render.send_progress_line(self.done, self.total, result), err=True)
+        click.echo(send_progress_line(self.done, self.total, result), err=True)

@@ -9,13 +9,13 @@ from typing import Any, TypeVar
 
 import click
 
+from keyprov.engine.fanout import DEFAULT_CONCURRENCY
 from keyprov.expiry_option import Expiry, ExpiryFormatError, parse_expires
-from keyprov.fanout import DEFAULT_CONCURRENCY
 from keyprov.handouts.quickstarts import QUICKSTARTS, chosen_quickstarts
-from keyprov.registry import Registry
 from keyprov.roster import DEFAULT_MAX_LIMIT, LIMIT_RESETS
 from keyprov.roster.headers import FIELDS
-from keyprov.workshop import WorkshopRef
+from keyprov.workshop.folder import WorkshopRef
+from keyprov.workshop.registry import Registry
 
 F = TypeVar("F", bound=Callable[..., Any])
 NONE = "none"
@@ -182,7 +182,7 @@ REMEMBERED_PARAMETERS = {
     "columns": "column_overrides",
     "quickstarts": "quickstarts",
 }
-"""Command-line parameters of the options a workshop remembers (keyprov.options.REMEMBERED)."""
+"""Command-line parameters of the options a workshop remembers (workshop.options.REMEMBERED)."""
 
 
 def given_options(ctx: click.Context) -> frozenset[str]:

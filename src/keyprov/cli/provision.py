@@ -7,7 +7,6 @@ from pathlib import Path
 
 import click
 
-from keyprov import render
 from keyprov.cli import interrupts
 from keyprov.cli.common import api_settings, cli, client_for, echo
 from keyprov.cli.options import (
@@ -16,9 +15,10 @@ from keyprov.cli.options import (
     quickstart_option,
     roster_options,
 )
+from keyprov.cli.progress import Reporter
 from keyprov.expiry_option import Expiry
-from keyprov.progress import Reporter
 from keyprov.provision import ProvisionSettings, provision
+from keyprov.render.run import provision_lines
 
 
 @cli.command("provision", short_help="Create one capped key per participant (safe to rerun).")
@@ -164,5 +164,5 @@ def provision_command(
             )
     finally:
         reporter.close()
-    echo(render.provision_lines(result, quiet=quiet, prune=prune, list_all=list_all))
+    echo(provision_lines(result, quiet=quiet, prune=prune, list_all=list_all))
     sys.exit(result.exit_status)
