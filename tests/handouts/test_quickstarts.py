@@ -12,6 +12,7 @@ from pathlib import Path
 import pypdfium2
 import pytest
 
+from keyprov.cli.options import QUICKSTART_METAVAR
 from keyprov.handouts.pdf import wrap_code
 from keyprov.handouts.quickstarts import (
     QUICKSTARTS,
@@ -64,6 +65,7 @@ def test_python_alone_says_where_the_key_must_be() -> None:
 
 
 def test_the_choice_is_ordered_defaulted_and_checked() -> None:
+    assert "|".join(QUICKSTARTS) == QUICKSTART_METAVAR
     assert chosen_quickstarts(None) == ("shell", "python")
     assert chosen_quickstarts(["colab", "Python"]) == ("python", "colab")
     with pytest.raises(ValueError, match="unknown quickstart 'bash'"):

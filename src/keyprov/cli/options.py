@@ -11,7 +11,6 @@ import click
 
 from keyprov.engine.fanout import DEFAULT_CONCURRENCY
 from keyprov.expiry_option import Expiry, ExpiryFormatError, parse_expires
-from keyprov.handouts.quickstarts import QUICKSTARTS, chosen_quickstarts
 from keyprov.roster import DEFAULT_MAX_LIMIT, LIMIT_RESETS
 from keyprov.roster.headers import FIELDS
 from keyprov.workshop.folder import WorkshopRef
@@ -204,6 +203,11 @@ def given_to_lifecycle(ctx: click.Context, roster: Path | None) -> frozenset[str
     return given
 
 
+QUICKSTART_METAVAR = "shell|powershell|python|colab"
+"""keyprov.handouts.quickstarts.QUICKSTARTS, written out (tests/handouts/test_quickstarts.py
+checks that they agree)."""
+
+
 def parse_quickstarts(
     _ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]
 ) -> tuple[str, ...]:
@@ -211,6 +215,9 @@ def parse_quickstarts(
     kinds = [kind for value in values for kind in value.split(",") if kind.strip()]
     if not kinds:
         return ()
+    # Here, not at the top: provision's first request goes out before the handouts load.
+    from keyprov.handouts.quickstarts import chosen_quickstarts
+
     try:
         return chosen_quickstarts(kinds)
     except ValueError as error:
@@ -223,7 +230,7 @@ def quickstart_option(help_text: str) -> Callable[[F], F]:
         "quickstarts",
         multiple=True,
         callback=parse_quickstarts,
-        metavar="|".join(QUICKSTARTS),
+        metavar=QUICKSTART_METAVAR,
         help=help_text,
     )
 
