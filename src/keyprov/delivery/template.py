@@ -39,7 +39,7 @@ Valid:     {last_day}
 Models:    {models}
 Base URL:  {base_url}
 
-Quickstart (your key in the environment, then curl or Python):
+Your first call:
 
 {quickstart}
 

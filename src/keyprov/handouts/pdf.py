@@ -238,7 +238,7 @@ class _Layout:
             items += [("title", block.title), *(("code", line) for line in block.lines)]
         said, *calls = fields["budget_left"].splitlines()
         items += [("note", said), *(("code", line) for line in calls)]
-        start = y + 1.5
+        start = y + 1.0
         size = next(
             (s for s in CODE_SIZES if self._flow(items, x, start, room, s, draw=False)), None
         )
@@ -260,14 +260,14 @@ class _Layout:
         points (code; the titles a little larger); whether they fit above its bottom."""
         pdf = self.pdf
         pdf.set_text_color(*_BLACK)
-        line_height = size * 0.45
+        line_height = size * 0.42
         for kind, text in items:
             if kind == "code":
                 pdf.set_font(MONO, "", size)
                 width = room.width_at(y)
                 parts = wrap_code(text, int(width / pdf.get_string_width("0")))
             else:
-                y += 0.8 if kind == "title" else 0.4
+                y += 0.6 if kind == "title" else 0.3
                 pdf.set_font(SANS, "B" if kind == "title" else "", size + 1.2)
                 width = room.width_at(y)
                 parts = wrap(text, width, pdf.get_string_width)

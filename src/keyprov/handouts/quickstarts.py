@@ -66,7 +66,7 @@ def quickstart_blocks(
     blocks = {
         "shell": Quickstart(
             "shell",
-            "Terminal (macOS, Linux): your key in the environment, then one call",
+            "Terminal (macOS, Linux):",
             "shell",
             (
                 f"export {KEY_VARIABLE}=<your key>",
@@ -76,7 +76,7 @@ def quickstart_blocks(
         ),
         "powershell": Quickstart(
             "powershell",
-            "Windows PowerShell: your key in the environment, then one call",
+            "Windows PowerShell:",
             "powershell",
             (
                 f'$env:{KEY_VARIABLE} = "<your key>"',
@@ -87,11 +87,10 @@ def quickstart_blocks(
         ),
         "python": Quickstart(
             "python",
-            "Python: install the client once, then one call"
-            + (
-                f" (your key in {KEY_VARIABLE}, as above)"
+            (
+                f"Python (your key in {KEY_VARIABLE}, as above):"
                 if from_shell
-                else f" (put your key in the environment variable {KEY_VARIABLE} first)"
+                else f"Python (first put your key in the environment variable {KEY_VARIABLE}):"
             ),
             "python",
             (
@@ -102,8 +101,8 @@ def quickstart_blocks(
         ),
         "colab": Quickstart(
             "colab",
-            f"Google Colab: key icon in the left bar > Add new secret, name {KEY_VARIABLE}, "
-            "value your key, notebook access on; then in a cell:",
+            f"Google Colab: key icon (left bar) > Add new secret {KEY_VARIABLE}, value your "
+            "key, notebook access on; then:",
             "python",
             (
                 "!pip install -q openai",
