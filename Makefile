@@ -25,9 +25,9 @@ demo: $(STAMP)
 # so is the platform check: mypy as if on Windows and macOS, for what only Linux has (fcntl).
 lint: $(STAMP)
 	$(BIN)/python tests/import_rule.py
-	$(BIN)/ruff check src tests bench tools
-	$(BIN)/ruff format --check src tests bench tools
-	$(BIN)/python tools/platform_types.py src
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/python tests/platform_types.py src
 
 # Twice as many workers as cores: most tests wait (on loopback HTTP, a sandbox's latency, a
 # subprocess), so two per core keep both busy; with work stealing an idle worker takes the tests

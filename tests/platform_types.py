@@ -6,7 +6,7 @@ os.pread, resource.getrlimit, signal.SIGHUP, ...) on the path of some command. T
 finds on every platform are type errors of another kind: this check leaves them to a full type
 check, so that it can be strict about what it is for. Exit 1 when there is any.
 
-    .venv/bin/python tools/platform_types.py [PATH ...]   (default: src)
+    .venv/bin/python tests/platform_types.py [PATH ...]   (default: src)
 """
 
 from __future__ import annotations
