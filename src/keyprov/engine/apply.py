@@ -103,7 +103,7 @@ class PlanApplier:
         try:
             key = self.session.client.update_key(item.key.hash, **changes)
         except ApiError as error:
-            self._finish(item, Outcome.FAILED, f"could not update the key: {error}")
+            self._finish(item, Outcome.FAILED, f"could not update the key: {error}", item.key)
             return
         self.session.saw(key)
         self.session.ledger.record_update(
