@@ -154,6 +154,8 @@ class SmtpSender:
         do not decide): one participant's addresses, in one message. Returns what the server
         said of the recipients it refused while it took the others (the message was sent);
         raises TemporaryFailure, PermanentFailure or ConfigurationError when it took none."""
+        if isinstance(recipients, str):  # a str is a Sequence[str]: one letter per recipient
+            raise TypeError("recipients is a list of addresses, not one address")
         self.connect()
         smtp = self._smtp
         assert smtp is not None
