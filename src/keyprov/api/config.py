@@ -15,7 +15,7 @@ from pathlib import Path
 from keyprov.api.baseurl import BASE_URL_VARIABLE, checked_base_url
 from keyprov.api.client import DEFAULT_BASE_URL
 from keyprov.errors import ConfigurationError
-from keyprov.files import is_ignored
+from keyprov.files import ON_WINDOWS, is_ignored
 from keyprov.redaction import SECRET_PATTERN, register_secret
 
 KEY_VARIABLE = "OPENROUTER_PROVISIONING_KEY"
@@ -75,15 +75,21 @@ def _find_key(env: Mapping[str, str], folder: Path) -> tuple[str, str, dict[str,
     value = dotenv.get(KEY_VARIABLE, "").strip()
     if value:
         return value, str(folder / DOTENV_NAME), dotenv
+    setting = (
+        f'$env:{KEY_VARIABLE} = Read-Host "Key"   (PowerShell)'
+        if ON_WINDOWS
+        else f"export {KEY_VARIABLE}=..."
+    )
     raise ConfigurationError(
         f"{KEY_VARIABLE} is not set.\n"
         "keyprov reads the OpenRouter management (provisioning) key from the environment,\n"
         "never from the command line. Get one at https://openrouter.ai/settings/management-keys,\n"
         "then either:\n"
-        f"  export {KEY_VARIABLE}=...      (paste it from your password manager)\n"
-        f"  export {KEY_FILE_VARIABLE}=~/.config/keyprov/key   (a file holding it)\n"
+        f"  {setting}      (paste it from your password manager)\n"
+        f"  name a file holding it in {KEY_FILE_VARIABLE}\n"
         "  or put it in a git-ignored .env\n"
-        "and run again. To try keyprov without a key: make demo"
+        "and run again. To try keyprov without a key: "
+        + ("python -m keyprov.cli.demo" if ON_WINDOWS else "make demo")
     )
 
 

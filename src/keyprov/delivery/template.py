@@ -30,7 +30,7 @@ REPLACEMENT_PREFIX = "New key, replacing your previous one: "
 """Before a custom template's subject when the message carries a replacement key."""
 DEFAULT_SOURCE = "the default message"
 DEFAULT_BODY = """\
-Hello {first_name},
+{greeting}
 
 {replaces}
 
@@ -44,7 +44,7 @@ Valid:     {last_day}
 Models:    {models}
 Base URL:  {base_url}
 
-Quickstart (your key in the environment, then curl or Python):
+Your first call:
 
 {quickstart}
 

@@ -24,7 +24,8 @@ from keyprov.lifecycle.steps import (
     ask_first,
     checked_amount,
 )
-from keyprov.models import window_usage
+from keyprov.lifecycle.who import resolve_names
+from keyprov.models import ApiKey
 from keyprov.status import ExitStatus
 from keyprov.workshop.audit import set_subject
 from keyprov.workshop.folder import WorkshopRef
@@ -43,19 +44,19 @@ class Change:
 
 
 def _select(ledger: Ledger, participants: list[str] | None) -> list[LedgerEntry]:
-    return _chosen([entry for entry in ledger.entries() if entry.has_key], participants)
+    return chosen_entries([entry for entry in ledger.entries() if entry.has_key], participants)
 
 
-def _chosen(entries: list[LedgerEntry], participants: list[str] | None) -> list[LedgerEntry]:
+def chosen_entries(entries: list[LedgerEntry], participants: list[str] | None) -> list[LedgerEntry]:
     if participants is None:
         return entries
-    wanted = {value.strip().lower() for value in participants}
+    wanted = {value.strip().lower() for value in resolve_names(participants, entries)}
     chosen = [e for e in entries if e.identity.lower() in wanted or e.email.lower() in wanted]
     missing = wanted - {e.identity.lower() for e in chosen} - {e.email.lower() for e in chosen}
     if missing:
         raise ConfigurationError(
             f"no key in this workshop's state for {', '.join(sorted(missing))}; check the "
-            "email (or id), or provision them first."
+            "email, id or full name, or provision them first."
         )
     return chosen
 
@@ -76,11 +77,15 @@ def set_limit(
     add: float | None = None,
     max_limit: float | None = None,
     concurrency: int = DEFAULT_CONCURRENCY,
+    below: float | None = None,
     dry_run: bool = False,
     confirm: Confirm | None = None,
     progress: ChangeProgress | None = None,
 ) -> list[Change]:
     """Set an absolute limit, or add to the current one (PATCH is absolute: read, add, write).
+
+    `below`: only the chosen participants whose enabled key has less than this many USD left
+    in its window now (with `add`: top up everyone running low, in one go).
 
     Amounts that cannot be a limit (not a number, infinite, 0 or less, over the ceiling) are
     refused with OptionError before any request. `dry_run`: the changes, from the server's
@@ -96,11 +101,15 @@ def set_limit(
     """
     if (limit is None) == (add is None):
         raise ConfigurationError("give exactly one of --limit USD or --add USD.")
+    if below is not None and add is None:
+        raise ConfigurationError("--below USD tops up those running low: give it with --add USD.")
     checked_amount("--max-limit", max_limit)
     checked_amount("--limit", limit, ceiling=max_limit)
     checked_amount("--add", add)
     if dry_run:
-        return _set_limit_dry_run(ref, client, participants, limit, add, max_limit)
+        from keyprov.lifecycle.limit_preview import set_limit_dry_run  # it imports this module
+
+        return set_limit_dry_run(ref, client, participants, limit, add, max_limit, below)
     progress = progress or Silent()
     op = f"add {add:g}" if add is not None else f"set {limit:g}"
     changes: list[Change] = []
@@ -112,22 +121,32 @@ def set_limit(
         else:
             ceiling, source = max_limit, "--max-limit"
         listed = held.snapshot(progress.listing)
-        chosen = _select(held.ledger, participants)
+        server = {key.hash: key for key in listed.server_keys}
+
+        def choose() -> list[LedgerEntry]:
+            chosen = _select(held.ledger, participants)
+            if below is None:
+                return chosen
+            return [entry for entry in chosen if has_less_left(server.get(entry.hash or ""), below)]
+
+        chosen = choose()
         if participants is None and limit is not None:
-            ask_first(confirm, _limit_impact(held.workshop.name, chosen, listed, limit))
+            from keyprov.lifecycle.limit_preview import limit_impact
+
+            ask_first(confirm, limit_impact(held.workshop.name, chosen, listed, limit))
         unfinished = [entry for entry in chosen if entry.limit_target is not None]
         progress.start(len(unfinished))
         changes.extend(
             fan_out(
                 unfinished,
-                lambda entry: _stepped(progress, _send_limit(held, entry, resumed=True)),
+                lambda entry: _stepped(progress, send_limit(held, entry, resumed=True)),
                 concurrency=concurrency,
             )
         )
         if unfinished and all(entry.limit_op == op for entry in unfinished):
             # This is the rerun of the set-limit that stopped: it is now complete.
             return _outcome(held, changes)
-        chosen = _select(held.ledger, participants)
+        chosen = choose()
         progress.start(len(chosen))
         # PATCH is absolute, so --add reads every current limit first (all at once).
         current = (
@@ -166,11 +185,18 @@ def set_limit(
         changes.extend(
             fan_out(
                 journaled,
-                lambda entry: _stepped(progress, _send_limit(held, entry, resumed=False)),
+                lambda entry: _stepped(progress, send_limit(held, entry, resumed=False)),
                 concurrency=concurrency,
             )
         )
         return _outcome(held, changes)
+
+
+def has_less_left(key: ApiKey | None, below: float) -> bool:
+    """An enabled key with a limit and less than `below` USD of it left in its window."""
+    if key is None or key.disabled or key.limit is None or key.limit_remaining is None:
+        return False
+    return key.limit_remaining < below
 
 
 def _current_limit(held: Session, entry: LedgerEntry) -> float | ApiError | None:
@@ -183,7 +209,7 @@ def _current_limit(held: Session, entry: LedgerEntry) -> float | ApiError | None
         return error
 
 
-def _send_limit(held: Session, entry: LedgerEntry, *, resumed: bool) -> Change:
+def send_limit(held: Session, entry: LedgerEntry, *, resumed: bool) -> Change:
     """PATCH the limit the state journaled for this participant; journal that it is set."""
     assert entry.hash is not None and entry.limit_target is not None
     set_subject(entry.identity)
@@ -209,13 +235,13 @@ def _send_limit(held: Session, entry: LedgerEntry, *, resumed: bool) -> Change:
         new=key.limit,
         resumed=resumed,
     )
-    detail = f"limit {_amount(entry.limit)} -> {_amount(key.limit)} USD"
+    detail = f"limit {amount(entry.limit)} -> {amount(key.limit)} USD"
     if resumed:
         detail += " (finishing the set-limit an earlier run left)"
     return Change(entry.identity, key.label, True, detail)
 
 
-def _amount(value: float | None) -> str:
+def amount(value: float | None) -> str:
     return "none" if value is None else f"{value:.2f}"
 
 
@@ -223,52 +249,6 @@ def _stepped(progress: ChangeProgress, change: Change) -> Change:
     """Tell `progress` one key is done; the change passes through."""
     progress.step(change.identity, change.label, change.ok, change.detail)
     return change
-
-
-def _limit_impact(
-    workshop: str, chosen: list[LedgerEntry], listed: Snapshot, limit: float
-) -> Impact:
-    """What one limit for everyone does: keys that spent as much already stop working."""
-    server = {key.hash: key for key in listed.server_keys}
-    spent_out = sum(
-        1 for entry in chosen if entry.hash in server and window_usage(server[entry.hash]) >= limit
-    )
-    effect = f"get a limit of {limit:.2f} USD now"
-    if spent_out:
-        effect += f"; {spent_out} of them spent that much already and stop working"
-    return Impact("set-limit", workshop, len(chosen), effect)
-
-
-def _set_limit_dry_run(
-    ref: WorkshopRef,
-    client: OpenRouterClient,
-    participants: list[str] | None,
-    limit: float | None,
-    add: float | None,
-    max_limit: float | None,
-) -> list[Change]:
-    """The limits set-limit would write, from one listing of the server; nothing written."""
-    workshop = find_workshop(ref, client)
-    ceiling = max_limit or DesiredOptions.from_json(workshop.options).max_limit
-    checked_amount("--limit", limit, ceiling=ceiling)
-    current = snapshot(workshop, client)
-    server = {key.hash: key for key in current.server_keys}
-    entries = [entry for entry in current.entries.values() if entry.has_key]
-    changes = []
-    for entry in _chosen(entries, participants):
-        key = server.get(entry.hash or "")
-        old = key.limit if key is not None else entry.limit
-        new = round((old or 0.0) + add, 6) if add is not None else float(limit or 0.0)
-        label = entry.label or ""
-        if new > ceiling:
-            detail = f"{new:.2f} USD would be over the maximum of {ceiling:.2f} USD: not changed"
-            changes.append(Change(entry.identity, label, False, detail))
-        elif key is None or old == new:
-            changes.append(Change(entry.identity, label, True, f"limit {_amount(old)} USD: kept"))
-        else:
-            detail = f"limit {_amount(old)} -> {_amount(new)} USD (would be set)"
-            changes.append(Change(entry.identity, label, True, detail))
-    return changes
 
 
 def roster_identities(ref: WorkshopRef, remembered: Mapping[str, Any]) -> list[str]:

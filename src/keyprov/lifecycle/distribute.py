@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -87,6 +87,7 @@ def write_handouts(
     participants: list[str] | None = None,
     only: Only | None = None,
     title: str | None = None,
+    quickstarts: tuple[str, ...] | None = None,
 ) -> HandoutFiles:
     """handouts.pdf and mail-merge.csv in the workshop folder (0600), for the chosen.
 
@@ -94,7 +95,7 @@ def write_handouts(
     Raises ConfigurationError for an unknown paper size or participant, before any file.
     """
     # fpdf2 is slow to import: only here, not for `send`.
-    from keyprov.handouts.pdf import PAPER_SIZES, SLIPS_PER_PAGE, write_handouts_pdf
+    from keyprov.handouts.pdf import PAPER_SIZES, write_handouts_pdf
 
     if paper not in PAPER_SIZES:
         raise ConfigurationError(
@@ -103,7 +104,9 @@ def write_handouts(
     title = checked_title(title)
     with session(ref, client, "handouts", details={"paper": paper, "only": only}) as held:
         held.remember = remembering(held.workshop.options, title)
-        handouts, left_out = handouts_of(held, participants=participants, only=only)
+        handouts, left_out = handouts_of(
+            held, participants=participants, only=only, quickstarts=quickstarts
+        )
         folder = held.workshop.folder
         files = HandoutFiles(
             held.workshop.name,
@@ -112,12 +115,12 @@ def write_handouts(
             paper,
             handouts,
             left_out,
-            pages=-(-len(handouts) // SLIPS_PER_PAGE),
         )
         held.exit_status = files.exit_status
         if handouts:
             name = title_of(held.remember or held.workshop.options, held.workshop.name)
-            write_handouts_pdf(files.pdf, handouts, paper=paper, title=name)
+            pages = write_handouts_pdf(files.pdf, handouts, paper=paper, title=name)
+            files = replace(files, pages=pages)
             write_mail_merge_csv(files.mail_merge, handouts)
             moment = now()
             for handout in handouts:
@@ -194,6 +197,7 @@ def send_keys(
     rate_per_minute: float = DEFAULT_RATE_PER_MINUTE,
     retry: RetryPolicy | None = None,
     dry_run: bool = False,
+    quickstarts: tuple[str, ...] | None = None,
     on_plan: Callable[[Sending], None] | None = None,
     on_result: Callable[[DeliveryResult], None] | None = None,
     environ: Mapping[str, str] | None = None,
@@ -218,7 +222,7 @@ def send_keys(
     with session(ref, client, "send", details={"mail_server": mail_server}) as held:
         held.remember = remembering(held.workshop.options, title)
         name = title_of(held.remember or held.workshop.options, held.workshop.name)
-        handouts, left_out = handouts_of(held, participants=participants)
+        handouts, left_out = handouts_of(held, participants=participants, quickstarts=quickstarts)
         journal = DeliveryJournal(held.workshop.folder)
         template = template or Template.default(name)
         chosen = {handout.identity for handout in handouts} if resend else set()
@@ -323,7 +327,7 @@ def _plan(
             Recipient(
                 planned.handout.identity,
                 planned.handout.name,
-                planned.handout.email,
+                ", ".join(planned.handout.addresses),
                 planned.handout.key_label,
                 planned.reason.value,
                 planned.replaces,
@@ -331,7 +335,9 @@ def _plan(
             for planned in plan.to_send
         ],
         [
-            Recipient(handout.identity, handout.name, handout.email, handout.key_label)
+            Recipient(
+                handout.identity, handout.name, ", ".join(handout.addresses), handout.key_label
+            )
             for handout in plan.already_sent
         ],
         text,

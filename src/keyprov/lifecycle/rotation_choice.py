@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 
 from keyprov.engine.snapshot import Snapshot
 from keyprov.errors import ConfigurationError, KeyprovError
+from keyprov.lifecycle.who import resolve_names
 from keyprov.models import ApiKey
 from keyprov.roster import Participant
 from keyprov.workshop.folder import WorkshopRef
@@ -51,7 +52,7 @@ def choose(current: Snapshot, wanted: list[str] | None, ref: WorkshopRef) -> lis
             if entry.hash is not None and not entry.removed and not server[entry.hash].disabled
         ]
         return chosen + [orphan_rotation(i, keys, roster) for i, keys in lost.items()]
-    asked = {value.strip().lower() for value in wanted}
+    asked = {value.strip().lower() for value in resolve_names(wanted, entries.values())}
     chosen = []
     for entry in with_key:
         if entry.identity.lower() in asked or entry.email.lower() in asked:
@@ -67,7 +68,7 @@ def choose(current: Snapshot, wanted: list[str] | None, ref: WorkshopRef) -> lis
     if asked:
         raise ConfigurationError(
             f"no key of this workshop for {', '.join(sorted(asked))}, neither in its state nor "
-            "on the server; check the email (or id), or provision them first."
+            "on the server; check the email, id or full name, or provision them first."
         )
     return chosen
 

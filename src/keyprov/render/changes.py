@@ -47,10 +47,12 @@ def _command(*words: str) -> str:
     return shlex.join(["keyprov", *words])
 
 
-def set_limit_lines(changes: Sequence[Change], *, workshop: str, dry_run: bool) -> list[str]:
+def set_limit_lines(
+    changes: Sequence[Change], *, workshop: str, dry_run: bool, empty: str | None = None
+) -> list[str]:
     """Each key's limit, then how many, then what to do next."""
     if not changes:
-        return [f"{workshop}: no participant has a key yet: keyprov provision ROSTER first."]
+        return [empty or f"{workshop}: no participant has a key yet: keyprov provision first."]
     lines = change_lines(changes, "")
     done = sum(change.ok for change in changes)
     failed = len(changes) - done

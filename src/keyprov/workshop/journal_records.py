@@ -59,10 +59,18 @@ class LedgerEntry:
     it), so a new key says it replaces one only to someone who was given one."""
     previous_handed_out: str | None = None
     """How that key reached them ('on slips 7 Dec 2026', 'sent ...'); None: it never did."""
+    emails: tuple[str, ...] = ()
+    """Every address of a participant whose roster cell holds several, `email` first; empty
+    for one address (the state of a workshop from before is read so)."""
 
     def __repr__(self) -> str:
         secret = mask_secret(self.secret) if self.secret else None
         return f"LedgerEntry(identity={self.identity!r}, hash={self.hash!r}, secret={secret!r})"
+
+    @property
+    def addresses(self) -> tuple[str, ...]:
+        """Where the participant's key is sent: every address, the first being `email`."""
+        return self.emails or ((self.email,) if self.email else ())
 
     @property
     def has_key(self) -> bool:
@@ -165,8 +173,9 @@ def replay(path: Path) -> tuple[dict[str, LedgerEntry], Replayed]:
                 )
             continue
         fields = record if record.keys() <= _ENTRY_FIELDS else _known_fields(record)
-        if "retired" in fields:
-            fields["retired"] = tuple(fields["retired"])
+        for listed in ("retired", "emails"):
+            if listed in fields:
+                fields[listed] = tuple(fields[listed])
         if event == "intent":
             previous = entries.get(identity) or LedgerEntry(identity, fields["key_name"])
             entries[identity] = replace(previous, key_name=fields["key_name"], pending=True)
