@@ -40,7 +40,7 @@ test: lint
 	PYTHONDONTWRITEBYTECODE= PYTHONPYCACHEPREFIX=$(CURDIR)/$(VENV)/pycache $(BIN)/pytest -q -n $(TEST_WORKERS) --dist worksteal
 
 provision: $(STAMP)
-	@test -n "$(ROSTER)" || { echo "usage: make provision ROSTER=roster/<file>.csv [LIMIT=2] [ARGS='--expires 2026-12-05']" >&2; exit 2; }
+	@test -n "$(ROSTER)" || { echo "usage: make provision ROSTER=roster/<file>.csv [LIMIT=2] [ARGS='--expires 7d']" >&2; exit 2; }
 	$(BIN)/keyprov provision "$(ROSTER)" $(if $(LIMIT),--limit $(LIMIT)) $(ARGS)
 
 check report revoke: $(STAMP)

@@ -227,7 +227,7 @@ def set_limit_command(
     callback=parse_expires_option,
     metavar=EXPIRES_METAVAR,
     help="When the new keys stop working: a day (through 23:59:59 UTC), a time "
-    "(2026-12-14T17:00Z) or a while from now (7d) (default: the old key's expiry).",
+    "(YYYY-MM-DDTHH:MMZ) or a while from now (7d) (default: the old key's expiry).",
 )
 @click.option(
     "--carry-spend/--full-limit",
