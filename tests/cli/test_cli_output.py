@@ -112,4 +112,7 @@ def test_revoke_sorts_ids_as_a_person_does_and_counts_what_it_did(workshop: CliW
     assert done.returncode == 0
     lines = done.stdout.splitlines()
     assert [line.split()[1] for line in lines[:-1]] == ["rich0", "rich1", "rich2", "rich10"]
-    assert lines[-1] == "ws: 4 keys disabled"
+    assert (
+        lines[-1]
+        == "ws: 4 keys disabled; nobody can spend on them now (provision --reenable undoes it)"
+    )

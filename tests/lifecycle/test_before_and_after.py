@@ -153,3 +153,42 @@ def test_per_key_commands_number_their_progress_and_end_with_the_next_step(
         "[3/3]",
     ]
     assert "ws: 3 keys disabled" in revoked.stdout
+
+
+def test_rename_keys_numbers_its_progress_too(workshop: CliWorkshop) -> None:
+    provisioned(workshop, 2, "--key-names", "readable")
+    done = workshop.keyprov("rename-keys", "ws.csv")
+    assert done.returncode == 0, done.stdout + done.stderr
+    steps = [line.split()[0] for line in done.stderr.splitlines() if line[:1] == "["]
+    assert steps == ["[1/2]", "[2/2]"]
+
+
+def test_after_rotate_and_revoke_stale_handouts_are_named_with_what_to_do(
+    workshop: CliWorkshop,
+) -> None:
+    provisioned(workshop, 3)
+    assert workshop.keyprov("handouts", "ws.csv").returncode == 0
+    statuses = {row[1]: row[7] for row in workshop.sheet()}
+    assert all(status.startswith("on slips ") for status in statuses.values())
+
+    rotated = workshop.keyprov("rotate", "ws.csv", "--participant", "person1@example.org")
+    assert rotated.returncode == 0, rotated.stderr
+    assert (
+        "note handouts.pdf out of date: holds 1 replaced key(s) that no longer work; keyprov "
+        "handouts --workshop ws writes it (and mail-merge.csv) again"
+    ) in " ".join(rotated.stdout.split())
+    statuses = {row[1]: row[7] for row in workshop.sheet()}
+    assert statuses["person1@example.org"].startswith(
+        "replaced — hand out again: handouts.pdf holds the old key"
+    )
+
+    revoked = workshop.keyprov("revoke", "ws.csv", "--yes")
+    assert revoked.returncode == 0, revoked.stderr
+    assert "note handouts.pdf holds 2 key(s) that no longer work, as does mail-merge.csv" in (
+        " ".join(revoked.stdout.split())
+    )
+    assert "ws: 3 keys disabled; nobody can spend on them now" in revoked.stdout
+    statuses = {row[1]: row[7] for row in workshop.sheet()}
+    assert statuses["person0@example.org"] == (
+        "disabled; handouts.pdf still holds this key, which no longer works"
+    )

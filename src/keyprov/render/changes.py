@@ -54,8 +54,8 @@ def set_limit_lines(
     if not changes:
         return [empty or f"{workshop}: no participant has a key yet: keyprov provision first."]
     lines = change_lines(changes, "")
-    done = sum(change.ok for change in changes)
-    failed = len(changes) - done
+    done = sum(change.ok and bool(change.identity) for change in changes)
+    failed = sum(not change.ok for change in changes)
     if dry_run:
         lines.append(
             f"dry run: {workshop}: {plural(done, 'limit')} to set"
