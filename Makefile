@@ -8,7 +8,7 @@ ROSTER ?=
 LIMIT  ?=
 ARGS   ?=
 
-.PHONY: venv demo test lint provision check report revoke sandbox bench clean
+.PHONY: venv demo test lint provision check report revoke handouts send sandbox bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,7 +43,8 @@ provision: $(STAMP)
 	@test -n "$(ROSTER)" || { echo "usage: make provision ROSTER=roster/<file>.csv [LIMIT=2] [ARGS='--expires 7d']" >&2; exit 2; }
 	$(BIN)/keyprov provision "$(ROSTER)" $(if $(LIMIT),--limit $(LIMIT)) $(ARGS)
 
-check report revoke: $(STAMP)
+# handouts: the slips and mail merge; send: each participant their key by mail (KEYPROV_SMTP_*).
+check report revoke handouts send: $(STAMP)
 	@test -n "$(ROSTER)" || { echo "usage: make $@ ROSTER=roster/<file>.csv [ARGS=...]" >&2; exit 2; }
 	$(BIN)/keyprov $@ "$(ROSTER)" $(ARGS)
 
