@@ -30,7 +30,7 @@ from keyprov.status import ExitStatus
 from keyprov.workshop.audit import set_subject
 from keyprov.workshop.folder import WorkshopRef
 from keyprov.workshop.journal import Ledger, LedgerEntry
-from keyprov.workshop.keys_sheet import HANDOUTS_FILE, ON_SLIPS
+from keyprov.workshop.keys_sheet import HANDOUTS_FILE
 from keyprov.workshop.locate import find_workshop
 from keyprov.workshop.options import DesiredOptions
 
@@ -335,11 +335,7 @@ def revoke(
 
 def _on_slips(item: OwnedKey) -> bool:
     entry = item.entry
-    return (
-        entry is not None
-        and entry.hash == item.key.hash
-        and ((entry.handed_out or "").startswith(ON_SLIPS))
-    )
+    return entry is not None and entry.hash == item.key.hash and entry.on_slips is not None
 
 
 def _revoke_one(held: Session, item: OwnedKey, *, delete: bool) -> Change:

@@ -126,10 +126,10 @@ def write_handouts(
             for handout in handouts:
                 entry = held.ledger.get(handout.identity)
                 # An email that reached them says more than a printed slip: it is kept.
+                slips: dict[str, str] = {"on_slips": _day(moment)}
                 if entry is None or not (entry.handed_out or "").startswith("sent"):
-                    held.ledger.record_update(
-                        handout.identity, handed_out=f"{ON_SLIPS} {_day(moment)}"
-                    )
+                    slips["handed_out"] = f"{ON_SLIPS} {_day(moment)}"
+                held.ledger.record_update(handout.identity, **slips)
         held.audit.event(
             "handouts",
             participants=len(handouts),

@@ -35,7 +35,7 @@ from keyprov.lifecycle.steps import ChangeProgress, Confirm, Impact, Silent, ask
 from keyprov.models import ApiKey, window_usage
 from keyprov.workshop.audit import set_subject
 from keyprov.workshop.folder import WorkshopRef
-from keyprov.workshop.keys_sheet import HANDOUTS_FILE, ON_SLIPS
+from keyprov.workshop.keys_sheet import HANDOUTS_FILE
 from keyprov.workshop.locate import find_workshop
 from keyprov.workshop.options import as_expiry
 
@@ -242,7 +242,7 @@ def _journal_successors(
 def _stale_handouts(held: Session, planned: list[Successor]) -> list[Change]:
     """handouts.pdf and mail-merge.csv hold keys that no longer work: say so, and how to
     write them again."""
-    on_slips = [s for s in planned if (s.rotation.entry.handed_out or "").startswith(ON_SLIPS)]
+    on_slips = [s for s in planned if s.rotation.entry.on_slips]
     if not on_slips or not (held.workshop.folder / HANDOUTS_FILE).exists():
         return []
     command = f"keyprov handouts --workshop {held.workshop.name}"

@@ -59,6 +59,9 @@ class LedgerEntry:
     it), so a new key says it replaces one only to someone who was given one."""
     previous_handed_out: str | None = None
     """How that key reached them ('on slips 7 Dec 2026', 'sent ...'); None: it never did."""
+    on_slips: str | None = None
+    """When this key was last written to handouts.pdf and mail-merge.csv ('7 Dec 2026'),
+    even if it was mailed too: those files hold it until they are written again."""
     emails: tuple[str, ...] = ()
     """Every address of a participant whose roster cell holds several, `email` first; empty
     for one address (the state of a workshop from before is read so)."""

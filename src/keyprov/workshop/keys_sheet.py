@@ -200,7 +200,7 @@ def key_status(
         status = KeyStatus.DELETED
     elif key.disabled:
         status = KeyStatus.DISABLED
-        if (entry.handed_out or "").startswith(ON_SLIPS):
+        if entry.on_slips:
             text = f"disabled; {HANDOUTS_FILE} still holds this key, which no longer works"
             return text, StatusCategory.INACTIVE
     elif entry.handed_out:
