@@ -96,6 +96,6 @@ def expiry_warning(
     last = "the workshop's last day" if expiry.whole_day else "when the workshop ends"
     return (
         f"--expires {expiry.shown}: the keys stop working {when}, within {warn_days:g} "
-        f"days. Is that {last}? An expiry cannot be changed on a key once made: only "
-        "keyprov rotate --all --expires replaces every key with one that expires later."
+        f"days. Is that {last}? An expiry cannot be changed on a key once made: a later "
+        "one means a new key for everyone."
     )
