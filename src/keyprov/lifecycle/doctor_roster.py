@@ -14,7 +14,7 @@ from keyprov.roster.loading import SUFFIXES
 ROSTER_FOLDER = "roster"
 EXAMPLE = "example.csv"
 """The one roster meant to be committed: made-up people."""
-IGNORE_LINES = "/roster/*\n!/roster/example.csv"
+IGNORE_LINES = "/roster/* and !/roster/example.csv"
 
 
 @dataclass(frozen=True)
@@ -34,8 +34,9 @@ def roster_checks(roster: Path | None, folder: Path) -> list[Check]:
         for path in found
         if path.is_file() and path.suffix.lower() in SUFFIXES and path.name != EXAMPLE
     ]
-    if roster is not None and roster.is_file() and roster not in exposed:
-        exposed.append(roster)
+    if roster is not None and roster.is_file():
+        if roster.resolve() not in {path.resolve() for path in exposed}:
+            exposed.append(roster)
     checks = []
     tracked = [path for path in exposed if not is_ignored(path)]
     if tracked:
@@ -44,12 +45,18 @@ def roster_checks(roster: Path | None, folder: Path) -> list[Check]:
             Check(
                 "rosters git-ignored",
                 False,
-                f"git would add {names}: a roster is personal data. Add these lines to "
-                f".gitignore: {IGNORE_LINES!r}",
+                f"git would add {names}: a roster is personal data. Add two lines to "
+                f".gitignore: {IGNORE_LINES}",
             )
         )
     elif exposed:
-        checks.append(Check("rosters git-ignored", True, f"{len(exposed)} roster file(s) ignored"))
+        checks.append(
+            Check(
+                "rosters git-ignored",
+                True,
+                f"git would add none of {len(exposed)} roster file(s) (ignored, or not in git)",
+            )
+        )
     if roster is not None:
         checks.append(_read(roster))
     return checks
