@@ -34,9 +34,9 @@ def roster_checks(roster: Path | None, folder: Path) -> list[Check]:
         for path in found
         if path.is_file() and path.suffix.lower() in SUFFIXES and path.name != EXAMPLE
     ]
-    if roster is not None and roster.is_file():
-        if roster.resolve() not in {path.resolve() for path in exposed}:
-            exposed.append(roster)
+    known = {path.resolve() for path in exposed}
+    if roster is not None and roster.is_file() and roster.resolve() not in known:
+        exposed.append(roster)
     checks = []
     tracked = [path for path in exposed if not is_ignored(path)]
     if tracked:
