@@ -201,8 +201,9 @@ def _dry_run(current: Snapshot, plan: tuple[list[Successor], list[Change]]) -> l
     for successor in planned:
         rotation, request = successor.rotation, successor.request
         model = rotation.keys[0]
-        old = ", ".join(key.label for key in rotation.keys)
-        details = [f"{old} would be disabled and replaced by a new key"]
+        # The label column names the key; only several keys (secret lost) are listed here.
+        old = ", ".join(key.label for key in rotation.keys) if len(rotation.keys) > 1 else ""
+        details = [f"{old} would be disabled and replaced by a new key".strip()]
         details.extend(_limit_notes(successor))
         if not same_expiry(request.expires_at, model.expires_at):
             details.append(f"expires {describe_expiry(request.expires_at)}")
