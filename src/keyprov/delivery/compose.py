@@ -43,7 +43,8 @@ def compose_message(
 
     message = EmailMessage()
     message["From"] = sender
-    message["To"] = recipient_address(handout)
+    addresses = [recipient_address(handout, address) for address in recipients_of(handout)]
+    message["To"] = addresses[0] if len(addresses) == 1 else addresses
     message["Subject"] = subject
     message["Date"] = format_datetime(datetime.now(UTC))
     message["Message-ID"] = make_msgid(domain=_domain(sender))
@@ -51,11 +52,21 @@ def compose_message(
     return message
 
 
-def recipient_address(handout: Handout) -> Address:
-    """The participant's name and address for the To header; ValueError if unusable."""
-    local, at, domain = handout.email.rpartition("@")
-    if not at or not local or not domain or any(c.isspace() for c in handout.email):
-        raise ValueError(f"{handout.email!r} is not an email address")
+def recipients_of(handout: Handout) -> tuple[str, ...]:
+    """Every address of the participant, `email` first: a roster cell may hold several
+    (`emails`, when the handout has it), and one message goes to them all (docs/handouts.md
+    says why)."""
+    others = tuple(getattr(handout, "emails", ()) or ())
+    return tuple(dict.fromkeys((handout.email, *others)))
+
+
+def recipient_address(handout: Handout, email: str | None = None) -> Address:
+    """The participant's name and address (`email`, else their first) for the To header;
+    ValueError if unusable."""
+    email = handout.email if email is None else email
+    local, at, domain = email.rpartition("@")
+    if not at or not local or not domain or any(c.isspace() for c in email):
+        raise ValueError(f"{email!r} is not an email address")
     return Address(display_name=handout.name, username=local, domain=domain)
 
 

@@ -18,12 +18,17 @@ import contextlib
 import smtplib
 import socket
 import ssl
+from collections.abc import Sequence
 from email.message import EmailMessage
+from typing import TYPE_CHECKING
 
 from keyprov.delivery.settings import PLAIN, PORT, SECURITY, SSL, STARTTLS, SmtpSettings
 from keyprov.errors import ConfigurationError
 from keyprov.netaddr import is_loopback
 from keyprov.redaction import redact
+
+if TYPE_CHECKING:
+    from keyprov.delivery.mailer import Accepted, Outgoing
 
 
 class DeliveryError(Exception):
@@ -53,7 +58,14 @@ class PermanentFailure(DeliveryError):
 
 
 class SmtpSender:
-    """One connection to the mail server, opened on first use and again after a drop."""
+    """One connection to the mail server, opened on first use and again after a drop.
+
+    A `keyprov.delivery.mailer.Mailer`: over SMTP a message whose outcome is unknown (the
+    connection dropped after DATA) is sent again, as it always was.
+    """
+
+    transport = "smtp"
+    holds_unknown = False
 
     def __init__(
         self, settings: SmtpSettings, *, ssl_context: ssl.SSLContext | None = None
@@ -61,6 +73,30 @@ class SmtpSender:
         self.settings = settings
         self._context = ssl_context
         self._smtp: smtplib.SMTP | None = None
+
+    @property
+    def title(self) -> str:
+        return "the mail server"
+
+    @property
+    def from_address(self) -> str:
+        return self.settings.from_address
+
+    @property
+    def description(self) -> str:
+        settings = self.settings
+        return f"{settings.host}:{settings.port} ({settings.security})"
+
+    def deliver(self, outgoing: Outgoing) -> Accepted:
+        """Send to every address of the participant in one transaction."""
+        from keyprov.delivery.mailer import Accepted  # the interface's module imports this one
+
+        refused = self.send(outgoing.message, list(outgoing.recipients))
+        note = "; ".join(
+            f"{address} refused: {code} {_text(reply)}"
+            for address, (code, reply) in refused.items()
+        )
+        return Accepted(note=note)
 
     def __enter__(self) -> SmtpSender:
         return self
@@ -148,19 +184,25 @@ class SmtpSender:
             ) from error
         self._smtp = smtp
 
-    def send(self, message: EmailMessage, recipient: str) -> None:
+    def send(
+        self, message: EmailMessage, recipient: str | Sequence[str]
+    ) -> dict[str, tuple[int, bytes]]:
         """Send `message` to `recipient` only (the envelope is set explicitly; the headers
-        do not decide). Raises TemporaryFailure, PermanentFailure or ConfigurationError."""
+        do not decide); with several addresses, the ones refused while others took it are
+        returned. Raises TemporaryFailure, PermanentFailure or ConfigurationError."""
+        recipients = [recipient] if isinstance(recipient, str) else list(recipient)
         self.connect()
         smtp = self._smtp
         assert smtp is not None
         try:
-            smtp.send_message(
-                message, from_addr=self.settings.envelope_sender, to_addrs=[recipient]
+            return smtp.send_message(
+                message, from_addr=self.settings.envelope_sender, to_addrs=recipients
             )
         except smtplib.SMTPRecipientsRefused as error:
-            code, reply = error.recipients.get(recipient, (550, b"recipient refused"))
-            detail = f"{recipient} refused: {code} {_text(reply)}"
+            # Every address refused: the one whose answer is worst speaks for them.
+            refusals = sorted(error.recipients.items(), key=lambda item: -item[1][0])
+            recipient, (code, reply) = refusals[0] if refusals else (recipients[0], (550, b""))
+            detail = f"{recipient} refused: {code} {_text(reply) or 'recipient refused'}"
             self._forget_if_closed()
             if 400 <= code < 500:
                 raise TemporaryFailure(detail, code=code) from error
@@ -177,7 +219,7 @@ class SmtpSender:
             ) from error
         except smtplib.SMTPNotSupportedError as error:
             raise PermanentFailure(
-                f"{recipient}: the server cannot take this address ({error})"
+                f"{', '.join(recipients)}: the server cannot take this address ({error})"
             ) from error
         except smtplib.SMTPResponseException as error:
             self._forget_if_closed()
