@@ -39,6 +39,7 @@ _HOMES = {
     "send_lines": "distribute",
     "send_progress_line": "distribute",
     "send_start_line": "distribute",
+    "send_warnings": "distribute",
     "stopping_line": "progress",
     "summary_line": "run",
     "usage_error_lines": "setup",
