@@ -5,8 +5,8 @@ between "not sent" and "may have been sent".
   so the message is tried again (`TemporaryFailure` with `connection`).
 - The request left and no usable answer came (read timeout, dropped connection, 5xx): the
   provider may have queued it (`OutcomeUnknown`). Every request has its own connection
-  (`Connection: close`), so a dropped one is never a stale keep-alive the provider had
-  closed before the request.
+  (`Connection: close`, and the pool emptied after each), so a dropped one is never a stale
+  keep-alive the provider had closed before the request.
 - A redirect is never followed: the API key must not travel on to wherever one points.
 
 Each provider's module says what its statuses and bodies mean (../shared/email-apis.md).
@@ -45,9 +45,9 @@ class HttpMailer:
         self.transport = settings.provider.name
         session = requests.Session()
         # One attempt per request: retrying is the engine's decision, made per outcome.
-        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=1, max_retries=0)
-        session.mount("http://", adapter)
-        session.mount("https://", adapter)
+        self.adapter = HTTPAdapter(pool_connections=1, pool_maxsize=1, max_retries=0)
+        session.mount("http://", self.adapter)
+        session.mount("https://", self.adapter)
         session.headers.update({"User-Agent": "keyprov", "Connection": "close"})
         # Not the environment's ~/.netrc (it could replace the key) nor its proxies for this
         # machine (they would only get the key in clear text).
@@ -114,6 +114,11 @@ class HttpMailer:
             ) from error
         except requests.exceptions.RequestException as error:
             raise OutcomeUnknown(f"{what}: {type(error).__name__} after sending") from error
+        finally:
+            # Not kept for the next request, whatever the server's answer said about
+            # keep-alive: a connection it has closed in between would drop that request
+            # after it was written, which reads as an unknown outcome.
+            self.adapter.close()
 
     def unexpected(self, response: requests.Response) -> Exception:
         """A redirect (never followed), a 5xx (may have been accepted), or anything else."""
