@@ -88,6 +88,10 @@ class HttpMailer:
     def deliver(self, outgoing: Outgoing) -> Accepted:
         raise NotImplementedError
 
+    def error_text(self, response: requests.Response) -> str:
+        """What an error answer says, in the provider's own words where its body has them."""
+        return snippet(response)
+
     def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         """One request; TemporaryFailure when it never left, OutcomeUnknown when it left and
         no answer came back."""
@@ -130,12 +134,13 @@ class HttpMailer:
                 "own address)."
             )
         return OutcomeUnknown(
-            f"{self.title} answered {status} {snippet(response)} after the request was sent"
+            f"{self.title} answered {status} ({self.error_text(response)}) after the request "
+            "was sent"
         )
 
     def wrong_address(self, response: requests.Response) -> StopSending:
         return StopSending(
-            f"{self.title} answered {response.status_code} {snippet(response)} for "
+            f"{self.title} answered {response.status_code} ({self.error_text(response)}) for "
             f"{response.request.path_url if response.request else 'the request'}: this is not "
             f"its send address. Check KEYPROV_MAIL_API_URL (unset, it is "
             f"{self.provider.urls[self.provider.default_region]})."

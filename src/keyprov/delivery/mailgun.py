@@ -52,6 +52,9 @@ class MailgunMailer(HttpMailer):
         self.domain = settings.domain or ""
         self._throttled = 0
 
+    def error_text(self, response: requests.Response) -> str:
+        return _message(response)
+
     def deliver(self, outgoing: Outgoing) -> Accepted:
         response = self.request(
             "POST", f"/v3/{self.domain}/messages", files=form(outgoing, self.from_address)

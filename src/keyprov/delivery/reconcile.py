@@ -54,15 +54,15 @@ def reconcile_held(
         try:
             provider_id = sender.find_sent(attempt)
         except DeliveryError as error:
-            detail = f"outcome unknown; {sender.title}'s log could not be searched ({error.detail})"
+            detail = f"{sender.title}'s log could not be searched ({error.detail})"
             results[handout.identity] = result_for(
                 handout, Outcome.UNKNOWN, detail=detail, **fields
             )
             continue
         if provider_id is None:
             detail = (
-                f"outcome unknown; not in {sender.title}'s log {_after(attempt)} (a log can lag: "
-                "the next run looks again)"
+                f"not in {sender.title}'s log {_after(attempt)} (a log can lag: the next run "
+                "looks again)"
             )
             results[handout.identity] = result_for(
                 handout, Outcome.UNKNOWN, detail=detail, **fields
@@ -79,7 +79,7 @@ def reconcile_held(
         results[handout.identity] = result_for(
             handout,
             Outcome.ALREADY_SENT,
-            detail=f"its unanswered message was found in {sender.title}'s log: delivered",
+            detail=f"its unanswered message was found in {sender.title}'s log: not sent again",
             provider_id=provider_id,
             **fields,
         )
@@ -89,15 +89,15 @@ def reconcile_held(
 def _cannot_look_up(attempt: Attempt, sender: Mailer) -> str:
     if attempt.transport != sender.transport:
         return (
-            f"outcome unknown; it went through {attempt.transport}, whose log only could tell "
+            f"it went through {attempt.transport}, whose log alone could tell "
             f"(KEYPROV_MAIL={attempt.transport} looks it up)"
         )
     if sender.transport == "sendgrid":
         return (
-            "outcome unknown; SendGrid's log can be searched only with its paid Email Activity "
-            "add-on, so keyprov cannot tell whether it was delivered"
+            "SendGrid's log can be searched only with its paid Email Activity add-on, so "
+            "keyprov cannot tell whether it was delivered"
         )
-    return f"outcome unknown; {sender.title}'s log cannot be searched"
+    return f"{sender.title}'s log cannot be searched"
 
 
 def _after(attempt: Attempt) -> str:

@@ -34,6 +34,9 @@ class SendGridMailer(HttpMailer):
         super().__init__(settings)
         self.session.headers["Authorization"] = f"Bearer {settings.api_key}"
 
+    def error_text(self, response: requests.Response) -> str:
+        return _errors(response)
+
     def deliver(self, outgoing: Outgoing) -> Accepted:
         response = self.request("POST", PATH, json=payload(outgoing, self.from_address))
         status = response.status_code

@@ -46,6 +46,9 @@ class Smtp2goMailer(HttpMailer):
         self.session.headers["X-Smtp2go-Api-Key"] = settings.api_key
         self._throttled = 0
 
+    def error_text(self, response: requests.Response) -> str:
+        return _error(response)
+
     def deliver(self, outgoing: Outgoing) -> Accepted:
         response = self.request("POST", SEND_PATH, json=payload(outgoing, self.from_address))
         status = response.status_code

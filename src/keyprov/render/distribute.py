@@ -9,6 +9,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from keyprov.delivery.providers import PROVIDERS
 from keyprov.render.text import Lines, plural, seconds, table, who
 
 if TYPE_CHECKING:
@@ -17,11 +18,25 @@ if TYPE_CHECKING:
 
 OUTCOME_WIDTH = len("not attempted")
 RESEND_UNKNOWN = "outcome unknown; sent again as asked"
-UNKNOWN_HINT = (
-    "it may have been delivered: a rerun looks it up where the provider allows; "
-    "keyprov send --resend-unknown sends it again, at the risk of a second copy of the same "
-    "key to the same person"
-)
+
+
+def unknown_hint(transport: str, count: int) -> str:
+    """What to do about messages that may have been delivered, for this transport."""
+    provider = PROVIDERS.get(transport)
+    them = "it" if count == 1 else "them"
+    if provider is not None and provider.reconciles:
+        first = f"the next run looks {them} up in {provider.title}'s log first (a log can lag)"
+    elif provider is not None:
+        first = f"{provider.title}'s log cannot be searched without its paid add-on"
+    else:
+        first = "only the provider that took the attempt can look it up"
+    return (
+        f"{plural(count, 'message')} may have been delivered: {first}; keyprov send "
+        f"--resend-unknown sends {them} again, and a participant whose first copy arrived then "
+        "gets their key twice (the same key, to their own address)."
+    )
+
+
 LEFT_OUT_HINTS = {
     "handed out already": "--only new",
     "not replaced since handed out": "--only replaced",
@@ -131,7 +146,7 @@ def send_lines(sending: Sending) -> Lines:
         if result.outcome.value == "not attempted" and sending.stopped:
             continue
         if result.outcome.value == "unknown":
-            lines.err(f"UNKNOWN  {person}  {result.key_label}: {result.detail} ({UNKNOWN_HINT})")
+            lines.err(f"UNKNOWN  {person}  {result.key_label}: {result.detail}")
             continue
         if result.outcome.value == "failed" and result.permanent:
             hint = "the server refused it for good: check the address; a rerun tries again"
@@ -165,11 +180,13 @@ def send_lines(sending: Sending) -> Lines:
             f"the daily quota{source} is reached: run keyprov send again tomorrow; only those "
             "not yet sent their current key get a message."
         )
-    elif sending.exit_status:
+    elif missing or any(r.outcome.value in ("failed", "not attempted") for r in sending.results):
         lines.err(
             "run keyprov send again to continue: only those not yet sent their current key "
             "get a message."
         )
+    if outcomes["unknown"] and not sending.stopped:
+        lines.err(unknown_hint(sending.transport, outcomes["unknown"]))
     return lines
 
 
