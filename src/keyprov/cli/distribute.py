@@ -7,12 +7,18 @@ from pathlib import Path
 
 import click
 
-from keyprov import render
 from keyprov.cli.common import api_settings, cli, client_for, echo
 from keyprov.cli.options import PARTICIPANT_HELP, workshop_options
 from keyprov.delivery import DEFAULT_RATE_PER_MINUTE, DeliveryResult, Outcome, RetryPolicy
 from keyprov.lifecycle.distribute import ONLY_CHOICES, Sending, send_keys, write_handouts
-from keyprov.workshop import WorkshopRef
+from keyprov.render.distribute import (
+    handouts_lines,
+    send_lines,
+    send_progress_line,
+    send_start_line,
+    send_warnings,
+)
+from keyprov.workshop.folder import WorkshopRef
 
 PAPERS = ("a4", "letter")
 
@@ -64,7 +70,7 @@ def handouts_command(
             participants=list(participants) or None,
             only=only,  # type: ignore[arg-type]
         )
-    echo(render.handouts_lines(files))
+    echo(handouts_lines(files))
     sys.exit(files.exit_status)
 
 
@@ -181,7 +187,7 @@ def send_command(
             on_plan=None if dry_run else progress.plan,
             on_result=progress.result,
         )
-    echo(render.send_lines(sending))
+    echo(send_lines(sending))
     sys.exit(sending.exit_status)
 
 
@@ -194,10 +200,10 @@ class _Progress:
 
     def plan(self, sending: Sending) -> None:
         self.total = len(sending.plan.to_send)
-        for line in render.send_warnings(sending):
+        for line in send_warnings(sending):
             click.echo(line, err=True)
         if self.total:
-            click.echo(render.send_start_line(sending, sending.rate_per_minute), err=True)
+            click.echo(send_start_line(sending, sending.rate_per_minute), err=True)
 
     def result(self, result: DeliveryResult) -> None:
         if result.outcome in (Outcome.ALREADY_SENT, Outcome.OVER_QUOTA):
@@ -205,4 +211,4 @@ class _Progress:
         if result.outcome is Outcome.UNKNOWN and result.reason is None:
             return  # held from an earlier run: the summary names it
         self.done += 1
-        click.echo(render.send_progress_line(self.done, self.total, result), err=True)
+        click.echo(send_progress_line(self.done, self.total, result), err=True)

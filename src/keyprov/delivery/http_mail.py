@@ -22,11 +22,11 @@ import requests
 import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 
+from keyprov.api.baseurl import is_loopback
 from keyprov.delivery.mail_settings import ApiMailSettings
 from keyprov.delivery.mailer import Accepted, OutcomeUnknown, Outgoing, StopSending
 from keyprov.delivery.sender import TemporaryFailure
 from keyprov.errors import ConfigurationError
-from keyprov.netaddr import is_loopback
 from keyprov.redaction import redact
 
 _NAME_RESOLUTION = getattr(urllib3.exceptions, "NameResolutionError", ())

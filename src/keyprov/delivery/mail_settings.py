@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from keyprov.baseurl import UrlRole, checked_base_url
+from keyprov.api.baseurl import UrlRole, checked_base_url
 from keyprov.delivery.providers import MAILGUN, PROVIDERS, SENDGRID, SMTP, TRANSPORTS, Provider
 from keyprov.delivery.settings import SmtpSettings, is_address
 from keyprov.errors import ConfigurationError

@@ -22,9 +22,9 @@ from collections.abc import Sequence
 from email.message import EmailMessage
 from typing import TYPE_CHECKING
 
+from keyprov.api.baseurl import is_loopback
 from keyprov.delivery.settings import PLAIN, PORT, SECURITY, SSL, STARTTLS, SmtpSettings
 from keyprov.errors import ConfigurationError
-from keyprov.netaddr import is_loopback
 from keyprov.redaction import redact
 
 if TYPE_CHECKING:

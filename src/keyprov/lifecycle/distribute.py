@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from keyprov.client import OpenRouterClient
+from keyprov.api.client import OpenRouterClient
+from keyprov.engine.session import session
 from keyprov.errors import ConfigurationError
 from keyprov.handouts import Handout, write_mail_merge_csv
 from keyprov.lifecycle.selection import ONLY_CHOICES, LeftOut, LeftOutKind, Only, handouts_of
@@ -24,10 +25,9 @@ from keyprov.lifecycle.sending import (
     default_rate,
     send_keys,
 )
-from keyprov.registry import now
-from keyprov.session import session
 from keyprov.status import ExitStatus
-from keyprov.workshop import WorkshopRef
+from keyprov.workshop.folder import WorkshopRef
+from keyprov.workshop.registry import now
 
 HANDOUTS_FILE_NAME = "handouts.pdf"
 MAIL_MERGE_FILE_NAME = "mail-merge.csv"

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from keyprov.client import OpenRouterClient
+from keyprov.api.client import OpenRouterClient
 from keyprov.delivery import (
     DEFAULT_RATE_PER_MINUTE,
     DeliveryJournal,
@@ -22,13 +22,13 @@ from keyprov.delivery import (
     send_all,
 )
 from keyprov.delivery import Outcome as Delivery
+from keyprov.engine.session import Session, session
 from keyprov.errors import ConfigurationError
 from keyprov.handouts import Handout
 from keyprov.lifecycle.selection import LeftOut, handouts_of
-from keyprov.registry import now
-from keyprov.session import Session, session
 from keyprov.status import ExitStatus
-from keyprov.workshop import WorkshopRef
+from keyprov.workshop.folder import WorkshopRef
+from keyprov.workshop.registry import now
 
 
 @dataclass(frozen=True)

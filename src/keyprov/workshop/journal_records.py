@@ -1,0 +1,167 @@
+"""The state journal's records: one participant's entry (which key they have, secret
+included), and state.jsonl read back, record by record in order, into those entries.
+
+A last line torn by a crash is ignored (everything before it is intact); a damaged line
+before the last, or a record of a kind this keyprov does not know, is a LocalFileError
+saying what to do, never a guess.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from keyprov.errors import LocalFileError
+from keyprov.redaction import mask_secret
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    identity: str
+    key_name: str
+    name: str = ""
+    email: str = ""
+    participant_id: str | None = None
+    hash: str | None = None
+    secret: str | None = None
+    label: str | None = None
+    limit: float | None = None
+    limit_reset: str | None = None
+    expires_at: str | None = None
+    created_at: str | None = None
+    roster_limit: float | None = None
+    """The roster's limit when keyprov last applied it; a top-up (set-limit) leaves it alone,
+    so a rerun only PATCHes when the roster itself changed."""
+    roster_limit_reset: str | None = None
+    retired: tuple[str, ...] = ()
+    """Hashes of this participant's earlier keys, replaced by rotation: to be disabled."""
+    pending: bool = False
+    """An intent to create was journaled and no secret has been stored since."""
+    removed: bool = False
+    """The participant was not in the roster at the last provision run (keys.xlsx says so)."""
+    limit_target: float | None = None
+    """A limit a set-limit journaled before sending it, not yet confirmed by the server."""
+    handed_out: str | None = None
+    """How and when this key reached its participant ('sent 2026-12-01T14:02', 'handed out
+    2026-12-01'); None until then. A new key (rotation) starts again at None."""
+    limit_op: str | None = None
+    """The set-limit that aimed at `limit_target` ('add 2', 'set 5'), so that its rerun
+    completes it instead of adding again."""
+
+    def __repr__(self) -> str:
+        secret = mask_secret(self.secret) if self.secret else None
+        return f"LedgerEntry(identity={self.identity!r}, hash={self.hash!r}, secret={secret!r})"
+
+    @property
+    def has_key(self) -> bool:
+        return self.hash is not None and self.secret is not None
+
+
+@dataclass
+class Replayed:
+    """What reading the journal found, besides the entries."""
+
+    sheet_digest: str | None = None
+    """The sha256 of keys.xlsx as the last run wrote it: when the file still has it, every
+    secret in it is in this state too, and it need not be read back."""
+    sheet_content: str | None = None
+    """The digest of what that keys.xlsx was made from (`outputs.keys_fingerprint`): when it
+    is also what this run would write, the file need not be written again."""
+    torn_tail: bool = False
+    """The last line was cut short (a crash, a full disk): a record may be missing."""
+    naming: tuple[str, str | None] | None = None
+    """How the workshop names its keys: (mode, secret); None when never recorded (a state
+    from before key-name modes: readable names)."""
+
+
+RECORD_KINDS = (
+    "intent",
+    "created",
+    "recovered",
+    "updated",
+    "sheet",
+    "targets",
+    "renamed",
+    "naming",
+)
+
+
+_ENTRY_FIELDS = frozenset(LedgerEntry.__dataclass_fields__)
+
+
+def _known_fields(record: dict[str, Any]) -> dict[str, Any]:
+    # Fields this keyprov does not know (a newer one wrote them) are left out, not an error.
+    return {name: value for name, value in record.items() if name in _ENTRY_FIELDS}
+
+
+def replay(path: Path) -> tuple[dict[str, LedgerEntry], Replayed]:
+    entries: dict[str, LedgerEntry] = {}
+    replayed = Replayed()
+    try:
+        lines = path.read_bytes().splitlines()
+    except OSError as error:
+        raise LocalFileError(
+            f"{path}: the local state cannot be read ({error.strerror or error}). It must be "
+            "a file keyprov wrote (state.jsonl); move whatever is there away, and keyprov "
+            "takes the keys back from keys.xlsx on the next run."
+        ) from error
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            event = record.pop("event")
+            record.pop("at", None)
+            if event == "sheet":
+                replayed.sheet_digest = str(record["sha256"])
+                content = record.get("content")  # absent in records of older versions
+                replayed.sheet_content = None if content is None else str(content)
+                continue
+            if event == "naming":
+                secret = record.get("secret")
+                replayed.naming = (str(record["mode"]), None if secret is None else str(secret))
+                continue
+            if event == "targets":
+                for identity, target in dict(record["targets"]).items():
+                    if identity in entries:
+                        entries[identity] = replace(
+                            entries[identity], limit_target=float(target), limit_op=record["op"]
+                        )
+                continue
+            identity = record["identity"]
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
+            if number == len(lines):
+                replayed.torn_tail = True
+                break  # a write torn by a crash; everything before it is intact
+            raise LocalFileError(
+                f"{path}, line {number}: the local state is damaged ({error}). Restore it "
+                "from a backup, or move it away: the next run takes back every key keys.xlsx "
+                "holds, and reports the others whose keys exist on the server without "
+                "their secret."
+            ) from error
+        if event not in RECORD_KINDS:
+            raise LocalFileError(
+                f"{path}, line {number}: a record of an unknown kind ({event!r}); it was "
+                "written by another program or a newer keyprov. Use that keyprov, or move "
+                "the file away (keys.xlsx then gives the keys back)."
+            )
+        if event == "renamed":
+            if record["from"] in entries:
+                moved = entries.pop(record["from"])
+                entries[identity] = replace(
+                    moved, identity=identity, participant_id=record["participant_id"]
+                )
+            continue
+        fields = record if record.keys() <= _ENTRY_FIELDS else _known_fields(record)
+        if "retired" in fields:
+            fields["retired"] = tuple(fields["retired"])
+        if event == "intent":
+            previous = entries.get(identity) or LedgerEntry(identity, fields["key_name"])
+            entries[identity] = replace(previous, key_name=fields["key_name"], pending=True)
+        elif event in ("created", "recovered"):
+            entries[identity] = LedgerEntry(**fields)
+        elif event == "updated" and identity in entries:
+            entries[identity] = replace(entries[identity], **fields)
+    return entries, replayed
