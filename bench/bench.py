@@ -8,7 +8,9 @@ R`), so the server's work does not share the client's interpreter. It measures:
 2. start-up: `keyprov provision --help`, and the first request's arrival after the spawn;
 3. the lifecycle commands (set-limit --all --add, rotate --all, revoke) over a provisioned
    workshop, each its whole process;
-4. scale: reading a 10,000-row roster, provisioning it at R = 200, and its rerun.
+4. scale: reading a 10,000-row roster, provisioning it at R = 200, and its rerun;
+5. mail: `keyprov send` of 300 messages through a local fake of each HTTP mail API at its
+   rate (`bench/mail.py`); `--only mail` runs this alone (bench/results-mail.md).
 
 The tables are printed and written to bench/results.md with the machine and the date. Nothing
 here is a test: timings depend on the machine, so they are reported, never asserted.
@@ -23,10 +25,12 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+import mail
 import report
 import scenarios
 
 RESULTS_FILE = Path(__file__).resolve().parent / "results.md"
+MAIL_RESULTS_FILE = RESULTS_FILE.with_name("results-mail.md")
 REPEAT_BELOW_SECONDS = 30.0
 
 
@@ -54,7 +58,15 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--life-rate", type=float, default=50.0, help="R for the lifecycle")
     parser.add_argument("--rows", type=int, default=10_000, help="rows for the scale runs")
     parser.add_argument("--scale-rate", type=float, default=200.0, help="R for the scale runs")
-    parser.add_argument("--output", type=Path, default=RESULTS_FILE)
+    parser.add_argument(
+        "--mail-messages", type=int, default=300, help="messages for the mail runs (0: none)"
+    )
+    parser.add_argument(
+        "--only",
+        choices=("mail",),
+        help="run one scenario alone; mail writes bench/results-mail.md unless --output",
+    )
+    parser.add_argument("--output", type=Path, default=None)
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -97,7 +109,17 @@ def measure(arguments: argparse.Namespace) -> report.Results:
     if arguments.rows:
         print(f"scale: {arguments.rows} rows at R={arguments.scale_rate:g}/s ...", flush=True)
         results.scale = scenarios.scale(arguments.rows, arguments.scale_rate, latency)
+    results.mail = measure_mail(arguments.mail_messages)
     return results
+
+
+def measure_mail(messages: int) -> list[mail.MailRow]:
+    rows = []
+    for provider, rate in mail.MAIL_RUNS if messages else ():
+        pace = f"--rate {rate:g}" if rate else "its default pace"
+        print(f"send: {messages} messages through {provider}'s fake, {pace} ...", flush=True)
+        rows.append(mail.mail_speed(provider, messages, rate))
+    return rows
 
 
 def main(argv: list[str]) -> int:
@@ -108,13 +130,17 @@ def main(argv: list[str]) -> int:
         assert kind == "plan", kind
         print(json.dumps(scenarios.child_plan(Path(roster))))
         return 0
-    results = measure(arguments)
     command = "make bench" if not argv else "python bench/bench.py " + " ".join(argv)
-    text = report.report(results, command, arguments.latency)
-    arguments.output.write_text(text, encoding="utf-8")
+    if arguments.only == "mail":
+        output = arguments.output or MAIL_RESULTS_FILE
+        text = report.mail_report(measure_mail(arguments.mail_messages), command)
+    else:
+        output = arguments.output or RESULTS_FILE
+        text = report.report(measure(arguments), command, arguments.latency)
+    output.write_text(text, encoding="utf-8")
     print()
     print(text)
-    print(f"written to {arguments.output}")
+    print(f"written to {output}")
     return 0
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from mail import MAIL_NOTE, MailRow, mail_table, mail_verdicts
 from scenarios import CommandRow, ScaleRow, SpeedRow, StartupRow
 
 from keyprov.engine.creator import DEFAULT_CONCURRENCY
@@ -25,6 +26,7 @@ class Results:
     startup: list[StartupRow] = field(default_factory=list)
     lifecycle: list[CommandRow] = field(default_factory=list)
     scale: list[ScaleRow] = field(default_factory=list)
+    mail: list[MailRow] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
 
 
@@ -228,10 +230,36 @@ def report(results: Results, command: str, latency: float) -> str:
         "",
         *scale_table(results.scale),
         "",
+        *mail_section(results.mail),
     ]
     if results.skipped:
         lines += ["Not run (too long for one bench):", ""]
         lines += [f"- {item}" for item in results.skipped]
         lines.append("")
-    lines += ["## Against the targets", "", *verdicts(results), ""]
+    lines += ["## Against the targets", "", *verdicts(results), *mail_verdicts(results.mail), ""]
+    return "\n".join(lines)
+
+
+def mail_section(rows: list[MailRow]) -> list[str]:
+    if not rows:
+        return []
+    title = "## Sending mail: the whole `keyprov send` process"
+    return [title, "", *MAIL_NOTE, "", *mail_table(rows), ""]
+
+
+def mail_report(rows: list[MailRow], command: str) -> str:
+    """bench/results-mail.md: the mail scenario alone (`bench.py --only mail`)."""
+    lines = [
+        "# keyprov benchmark results: sending mail",
+        "",
+        f"Written by `{command}`; rerun it to refresh (`make bench` runs it with the rest).",
+        "",
+        *machine_description(),
+        "",
+        *mail_section(rows),
+        "## Against the targets",
+        "",
+        *mail_verdicts(rows),
+        "",
+    ]
     return "\n".join(lines)
