@@ -25,6 +25,7 @@ import secrets
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email import policy
 from email.utils import getaddresses
@@ -84,6 +85,8 @@ class MailFake:
         self.slow = 2.0
         self.retry_after = 1
         self.raw: list[bytes] = []
+        self.on_take: Callable[[], None] | None = None
+        """Called once a message is taken, before it is answered (a test kills the sender)."""
         self.sends = 0
         self.throttled = 0
         self.rate = rate
@@ -115,6 +118,8 @@ class MailFake:
     def take(self, item: Delivered) -> None:
         with self.lock:
             self.delivered.append(item)
+        if self.on_take is not None:
+            self.on_take()
 
     def next_fault(self) -> str | None:
         with self.lock:

@@ -288,3 +288,23 @@ def test_a_429_asking_for_too_long_stops_the_run_and_says_so(tmp_path):
         assert fake.sends == 1
         assert deliver(handouts, tmp_path, fake)[0].reason is Reason.RETRY
         assert_each_got_only_their_own_key(fake, handouts)
+
+
+def test_a_crash_between_the_request_and_its_record_is_looked_up_not_resent(fake, tmp_path):
+    """A run killed after the provider took the message and before `sent` was written: over
+    HTTP that is an unknown outcome like any other (over SMTP it is sent again)."""
+    handouts = [make_handout(i) for i in range(3)]
+    deliver(handouts, tmp_path, fake)
+    journal = tmp_path / JOURNAL_FILE_NAME
+    lines = journal.read_text().splitlines(keepends=True)
+    journal.write_text(
+        "".join(line for line in lines if not ('"sent"' in line and handouts[1].email in line))
+    )
+
+    rerun = deliver(handouts, tmp_path, fake)
+    if fake.name == "sendgrid":
+        assert rerun[1].outcome is Outcome.UNKNOWN
+    else:
+        assert rerun[1].outcome is Outcome.ALREADY_SENT
+        assert "found in" in rerun[1].detail
+    assert_each_got_only_their_own_key(fake, handouts)
