@@ -173,11 +173,18 @@ class MailgunFake(MailFake):
     def __init__(self, api_key: str, *, domain: str = "mg.example.org", **options: Any):
         super().__init__(api_key, **options)
         self.domain = domain
+        self.sending_key = ""
+        """A domain sending key: it may POST messages, and nothing else."""
 
     def respond(self, method: str, path: str, headers: Any, body: bytes) -> Reply:
         path, query = query_of(path)
-        expected = "Basic " + base64.b64encode(f"api:{self.api_key}".encode()).decode()
-        if headers.get("Authorization") != expected:
+        keys = {self.api_key} | ({self.sending_key} if self.sending_key else set())
+        given = headers.get("Authorization", "")
+        allowed = {"Basic " + base64.b64encode(f"api:{key}".encode()).decode() for key in keys}
+        sending_only = self.sending_key and given.endswith(
+            base64.b64encode(f"api:{self.sending_key}".encode()).decode()
+        )
+        if given not in allowed or (sending_only and not path.endswith("/messages")):
             return Reply(401, b"Forbidden", {"Content-Type": "text/plain"})
         parts = path.strip("/").split("/")
         if len(parts) < 3 or parts[0] != "v3":

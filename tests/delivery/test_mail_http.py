@@ -308,3 +308,18 @@ def test_a_crash_between_the_request_and_its_record_is_looked_up_not_resent(fake
         assert rerun[1].outcome is Outcome.ALREADY_SENT
         assert "found in" in rerun[1].detail
     assert_each_got_only_their_own_key(fake, handouts)
+
+
+def test_a_key_that_may_send_but_not_search_leaves_the_message_held_and_the_run_going(tmp_path):
+    with FAKES["mailgun"](api_key_for("mailgun")) as fake:
+        fake.sending_key = api_key_for("mailgun")
+        handouts = [make_handout(i) for i in range(2)]
+        fake.fail_next = ["500_before"]
+        sending_key = {"KEYPROV_MAIL_API_KEY": fake.sending_key}
+        deliver(handouts, tmp_path, fake, env=sending_key)
+        (rerun, _) = deliver(handouts, tmp_path, fake, env=sending_key)
+        assert rerun.outcome is Outcome.UNKNOWN
+        assert "log could not be searched (401: Forbidden; a domain sending key" in rerun.detail
+        forced = deliver(handouts, tmp_path, fake, env=sending_key, resend_unknown=True)
+        assert [result.outcome for result in forced] == [Outcome.SENT, Outcome.ALREADY_SENT]
+        assert_each_got_only_their_own_key(fake, handouts)

@@ -117,10 +117,10 @@ class MailgunMailer(HttpMailer):
         for _ in range(EVENT_PAGES):
             response = self.request("GET", path, params=params)
             if response.status_code in (401, 403):
-                raise StopSending(
-                    f"Mailgun refused the events search ({response.status_code}: "
-                    f"{_message(response)}): a domain sending key may only send; use the "
-                    "account's API key to look messages up, or send with --resend-unknown."
+                # Not a reason to stop sending: a domain's sending key may send, not search.
+                raise DeliveryError(
+                    f"{response.status_code}: {_message(response)}; a domain sending key may "
+                    "only send: the account's API key can look messages up"
                 )
             if response.status_code != 200:
                 raise DeliveryError(f"{response.status_code}: {_message(response)}")

@@ -113,10 +113,10 @@ class Smtp2goMailer(HttpMailer):
         query = {"search_recipient": attempt.recipients[0], "custom_headers": [KEYPROV_ID_HEADER]}
         response = self.request("POST", SEARCH_PATH, json=query)
         if response.status_code in (401, 403):
-            raise StopSending(
-                f"SMTP2GO refused the activity search ({response.status_code}: "
-                f"{_error(response)}): give the key the /activity/search permission, or "
-                "send with --resend-unknown."
+            # Not a reason to stop sending: the key may be allowed to send and not to search.
+            raise DeliveryError(
+                f"{response.status_code}: {_error(response)}; give the key the "
+                "/activity/search permission in SMTP2GO's dashboard"
             )
         if response.status_code != 200:
             raise DeliveryError(f"{response.status_code}: {_error(response)}")
