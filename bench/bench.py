@@ -9,8 +9,10 @@ R`), so the server's work does not share the client's interpreter. It measures:
 3. the lifecycle commands (set-limit --all --add, rotate --all, revoke) over a provisioned
    workshop, each its whole process;
 4. scale: reading a 10,000-row roster, provisioning it at R = 200, and its rerun;
-5. mail: `keyprov send` of 300 messages through a local fake of each HTTP mail API at its
-   rate (`bench/mail.py`); `--only mail` runs this alone (bench/results-mail.md).
+5. on the day: one `keyprov watch --once` poll of 1,000 keys and the requests it sent
+   (`--only watch` runs this alone, into bench/results-watch.md);
+6. mail: `keyprov send` of 300 messages through a local fake of each HTTP mail API at its
+   rate (`bench/mail.py`; `--only mail` runs this alone, into bench/results-mail.md).
 
 The tables are printed and written to bench/results.md with the machine and the date. Nothing
 here is a test: timings depend on the machine, so they are reported, never asserted.
@@ -28,9 +30,9 @@ from pathlib import Path
 import mail
 import report
 import scenarios
+import watch_poll
 
 RESULTS_FILE = Path(__file__).resolve().parent / "results.md"
-MAIL_RESULTS_FILE = RESULTS_FILE.with_name("results-mail.md")
 REPEAT_BELOW_SECONDS = 30.0
 
 
@@ -58,21 +60,42 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--life-rate", type=float, default=50.0, help="R for the lifecycle")
     parser.add_argument("--rows", type=int, default=10_000, help="rows for the scale runs")
     parser.add_argument("--scale-rate", type=float, default=200.0, help="R for the scale runs")
+    parser.add_argument("--watch-keys", type=int, default=1000, help="keys for the watch poll")
     parser.add_argument(
         "--mail-messages", type=int, default=300, help="messages for the mail runs (0: none)"
     )
     parser.add_argument(
         "--only",
-        choices=("mail",),
-        help="run one scenario alone; mail writes bench/results-mail.md unless --output",
+        choices=["watch", "mail"],
+        help="run this scenario alone (written to results-NAME.md)",
     )
     parser.add_argument("--output", type=Path, default=None)
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
+def measure_watch(arguments: argparse.Namespace, results: report.Results) -> None:
+    if arguments.watch_keys:
+        print(f"watch: one poll of {arguments.watch_keys} keys ...", flush=True)
+        results.watch.append(watch_poll.watch_poll(arguments.watch_keys, arguments.latency))
+
+
+def measure_mail(arguments: argparse.Namespace, results: report.Results) -> None:
+    messages = arguments.mail_messages
+    for provider, rate in mail.MAIL_RUNS if messages else ():
+        pace = f"--rate {rate:g}" if rate else "its default pace"
+        print(f"send: {messages} messages through {provider}'s fake, {pace} ...", flush=True)
+        results.mail.append(mail.mail_speed(provider, messages, rate))
+
+
 def measure(arguments: argparse.Namespace) -> report.Results:
     results = report.Results()
+    if arguments.only == "watch":
+        measure_watch(arguments, results)
+        return results
+    if arguments.only == "mail":
+        measure_mail(arguments, results)
+        return results
     latency = arguments.latency
     sizes = [int(size) for size in arguments.sizes]
     # The loop sends at most 1 / L requests a second: above that rate the limit never bites.
@@ -109,17 +132,9 @@ def measure(arguments: argparse.Namespace) -> report.Results:
     if arguments.rows:
         print(f"scale: {arguments.rows} rows at R={arguments.scale_rate:g}/s ...", flush=True)
         results.scale = scenarios.scale(arguments.rows, arguments.scale_rate, latency)
-    results.mail = measure_mail(arguments.mail_messages)
+    measure_watch(arguments, results)
+    measure_mail(arguments, results)
     return results
-
-
-def measure_mail(messages: int) -> list[mail.MailRow]:
-    rows = []
-    for provider, rate in mail.MAIL_RUNS if messages else ():
-        pace = f"--rate {rate:g}" if rate else "its default pace"
-        print(f"send: {messages} messages through {provider}'s fake, {pace} ...", flush=True)
-        rows.append(mail.mail_speed(provider, messages, rate))
-    return rows
 
 
 def main(argv: list[str]) -> int:
@@ -130,13 +145,14 @@ def main(argv: list[str]) -> int:
         assert kind == "plan", kind
         print(json.dumps(scenarios.child_plan(Path(roster))))
         return 0
+    results = measure(arguments)
     command = "make bench" if not argv else "python bench/bench.py " + " ".join(argv)
-    if arguments.only == "mail":
-        output = arguments.output or MAIL_RESULTS_FILE
-        text = report.mail_report(measure_mail(arguments.mail_messages), command)
+    if arguments.only:
+        text = report.only_report(results, command, arguments.only)
+        output = arguments.output or RESULTS_FILE.with_name(f"results-{arguments.only}.md")
     else:
+        text = report.report(results, command, arguments.latency)
         output = arguments.output or RESULTS_FILE
-        text = report.report(measure(arguments), command, arguments.latency)
     output.write_text(text, encoding="utf-8")
     print()
     print(text)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from mail import MAIL_NOTE, MailRow, mail_table, mail_verdicts
 from scenarios import CommandRow, ScaleRow, SpeedRow, StartupRow
+from watch_poll import WatchRow, watch_table, watch_verdicts
 
 from keyprov.engine.creator import DEFAULT_CONCURRENCY
 
@@ -26,6 +27,7 @@ class Results:
     startup: list[StartupRow] = field(default_factory=list)
     lifecycle: list[CommandRow] = field(default_factory=list)
     scale: list[ScaleRow] = field(default_factory=list)
+    watch: list[WatchRow] = field(default_factory=list)
     mail: list[MailRow] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
 
@@ -230,13 +232,18 @@ def report(results: Results, command: str, latency: float) -> str:
         "",
         *scale_table(results.scale),
         "",
+        "## On the day: one `keyprov watch` poll",
+        "",
+        *watch_table(results.watch),
+        "",
         *mail_section(results.mail),
     ]
     if results.skipped:
         lines += ["Not run (too long for one bench):", ""]
         lines += [f"- {item}" for item in results.skipped]
         lines.append("")
-    lines += ["## Against the targets", "", *verdicts(results), *mail_verdicts(results.mail), ""]
+    lines += ["## Against the targets", "", *verdicts(results), *watch_verdicts(results.watch)]
+    lines += [*mail_verdicts(results.mail), ""]
     return "\n".join(lines)
 
 
@@ -247,19 +254,36 @@ def mail_section(rows: list[MailRow]) -> list[str]:
     return [title, "", *MAIL_NOTE, "", *mail_table(rows), ""]
 
 
-def mail_report(rows: list[MailRow], command: str) -> str:
-    """bench/results-mail.md: the mail scenario alone (`bench.py --only mail`)."""
+def only_report(results: Results, command: str, only: str) -> str:
+    """One scenario's table alone (`--only`), with the machine it ran on."""
+    if only == "mail":
+        return "\n".join(
+            [
+                "# keyprov benchmark: sending mail",
+                "",
+                f"Written by `{command}`; `make bench` runs it with every other scenario.",
+                "",
+                *machine_description(),
+                "",
+                *mail_section(results.mail),
+                *mail_verdicts(results.mail),
+                "",
+            ]
+        )
+    assert only == "watch", only
     lines = [
-        "# keyprov benchmark results: sending mail",
+        "# keyprov benchmark: one `keyprov watch` poll",
         "",
-        f"Written by `{command}`; rerun it to refresh (`make bench` runs it with the rest).",
+        f"Written by `{command}`; `make bench` runs it with every other scenario. The sandbox",
+        "runs in its own process; the workshop is provisioned first, then `keyprov watch ROSTER",
+        "--once` is timed from spawn to exit. The poll is timed on the sandbox from its first",
+        "request's arrival to its last answer.",
         "",
         *machine_description(),
         "",
-        *mail_section(rows),
-        "## Against the targets",
+        *watch_table(results.watch),
         "",
-        *mail_verdicts(rows),
+        *watch_verdicts(results.watch),
         "",
     ]
     return "\n".join(lines)

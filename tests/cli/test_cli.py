@@ -229,7 +229,7 @@ def test_help_lists_the_commands_in_workflow_order_with_whole_summaries(tmp_path
     section = done.stdout.split("Commands:\n")[1]
     names = [line.split()[0] for line in section.splitlines() if line.startswith("  ") and
              not line.startswith("    ")]  # fmt: skip
-    expected = ["provision", "check", "handouts", "send", "report", "set-limit", "rotate"]
+    expected = ["provision", "check", "handouts", "send", "report", "watch", "set-limit", "rotate"]
     expected += ["revoke", "rename-keys", "workshops"]
     expected += ["doctor", "sandbox"]
     assert names == [name for name in expected if name in every_command()]
@@ -269,7 +269,9 @@ def test_every_option_has_help_and_says_what_its_value_is() -> None:
     assert metavars["provision --max-limit"] == "USD"
     assert metavars["set-limit --max-limit"] == "USD"
     assert metavars["set-limit --add"] == "USD"
-    assert metavars["provision --expires"] == metavars["check --expires"] == "YYYY-MM-DD"
+    assert metavars["provision --expires"] == metavars["check --expires"] == "DAY|TIME|7d"
+    assert metavars["rotate --expires"] == "DAY|TIME|7d"
+    assert metavars["provision --quickstart"] == "shell|powershell|python|colab"
     assert metavars["provision --concurrency"] == "N"
     assert metavars["check --warn-days"] == "N"
     provision_params = every_command()["provision"].params

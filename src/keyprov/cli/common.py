@@ -28,6 +28,7 @@ COMMAND_MODULES = {
     "handouts": "distribute",
     "send": "distribute",
     "report": "lifecycle",
+    "watch": "watch",
     "set-limit": "lifecycle",
     "rotate": "lifecycle",
     "revoke": "lifecycle",

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from keyprov.cli.common import api_settings, cli, client_for, echo
-from keyprov.cli.options import PARTICIPANT_HELP, workshop_options
+from keyprov.cli.options import PARTICIPANT_HELP, quickstart_option, workshop_options
 from keyprov.delivery import DEFAULT_RATE_PER_MINUTE, DeliveryResult, Outcome, RetryPolicy
 from keyprov.lifecycle.distribute import ONLY_CHOICES, Sending, send_keys, write_handouts
 from keyprov.render.distribute import (
@@ -37,6 +37,10 @@ PAPERS = ("a4", "letter")
 @click.option(
     "--paper", type=click.Choice(PAPERS), default="a4", show_default=True, help="Paper size."
 )
+@quickstart_option(
+    "Show the first call in these (shell, powershell, python, colab) for this run "
+    "(default: the workshop's, as provisioned)."
+)
 def handouts_command(
     roster: Path | None,
     workshop: str | None,
@@ -44,6 +48,7 @@ def handouts_command(
     participants: tuple[str, ...],
     only: str | None,
     paper: str,
+    quickstarts: tuple[str, ...],
 ) -> None:
     """Write handouts.pdf and mail-merge.csv in the workshop folder (mode 0600).
 
@@ -69,6 +74,7 @@ def handouts_command(
             paper=paper,
             participants=list(participants) or None,
             only=only,  # type: ignore[arg-type]
+            quickstarts=quickstarts or None,
         )
     echo(handouts_lines(files))
     sys.exit(files.exit_status)
@@ -123,6 +129,10 @@ def handouts_command(
     is_flag=True,
     help="Show the first message (its key masked) and who would get one; send nothing.",
 )
+@quickstart_option(
+    "Show the first call in these (shell, powershell, python, colab) for this run "
+    "(default: the workshop's, as provisioned)."
+)
 def send_command(
     roster: Path | None,
     workshop: str | None,
@@ -134,6 +144,7 @@ def send_command(
     rate: float | None,
     attempts: int,
     dry_run: bool,
+    quickstarts: tuple[str, ...],
 ) -> None:
     """Email each participant their own current key, once.
 
@@ -184,6 +195,7 @@ def send_command(
             rate_per_minute=rate,
             retry=RetryPolicy(attempts=attempts),
             dry_run=dry_run,
+            quickstarts=quickstarts or None,
             on_plan=None if dry_run else progress.plan,
             on_result=progress.result,
         )

@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 import sys
-from datetime import date
 from pathlib import Path
 
 import click
 
 from keyprov.cli.common import api_settings, changes_done, cli, client_for, echo
 from keyprov.cli.options import (
+    EXPIRES_METAVAR,
     PARTICIPANT_HELP,
     concurrency_option,
     given_to_lifecycle,
-    parse_date,
+    parse_expires_option,
     remembered_max_limit_option,
     remembered_roster_options,
     workshop_options,
     workshop_ref,
 )
+from keyprov.expiry_option import Expiry
 from keyprov.lifecycle import (
     DEFAULT_WARN_DAYS,
     check_workshop,
@@ -27,9 +28,18 @@ from keyprov.lifecycle import (
     set_limit,
     usage_report,
 )
-from keyprov.render.lifecycle import check_lines, report_lines, revoke_lines
+from keyprov.lifecycle.report import SORTS
+from keyprov.render.lifecycle import check_lines, report_lines, revoke_lines, styled_report_lines
 from keyprov.status import ExitStatus
 from keyprov.workshop.options import DesiredOptions
+
+COLOURS: dict[str, dict[str, object]] = {
+    "out": {"fg": "red", "bold": True},
+    "low": {"fg": "yellow"},
+    "unused": {"fg": "cyan"},
+    "dim": {"dim": True},
+}
+"""How a terminal shows report's marks (none in a file or a pipe)."""
 
 
 @cli.command("check", short_help="Is the workshop ready? Exit 0 when it is, 1 when not.")
@@ -48,7 +58,7 @@ def check_command(
     out_dir: Path,
     default_limit: float | None,
     limit_reset: str | None,
-    expires: date | None,
+    expires: Expiry | None,
     max_limit: float,
     sheet: str | None,
     columns: tuple[tuple[str, str], ...],
@@ -85,12 +95,20 @@ def check_command(
 
 @cli.command("report", short_help="Who spent what: report.xlsx, spend.png and a table.")
 @workshop_options
-def report_command(roster: Path | None, workshop: str | None, out_dir: Path) -> None:
+@click.option(
+    "--sort",
+    type=click.Choice(SORTS),
+    default="used",
+    show_default=True,
+    help="used: the largest share of the limit used first; left: the least left first; name.",
+)
+def report_command(roster: Path | None, workshop: str | None, out_dir: Path, sort: str) -> None:
     """Usage per participant, read from the server: report.xlsx, spend.png and a table.
 
     For each key of the workshop: its limit, usage in the limit's window (day, week or month
     of limit_reset; all-time when there is none) and all-time, what remains, whether it is
-    disabled and when it expires. No secret is written or printed.
+    disabled and when it expires. Marked: OUT (nothing left), low (under 20 % left), not
+    used (never spent); in colour on a terminal. No secret is written or printed.
 
     \b
     Example:
@@ -99,8 +117,16 @@ def report_command(roster: Path | None, workshop: str | None, out_dir: Path) -> 
     """
     api = api_settings()
     with client_for(api) as client:
-        report = usage_report(workshop_ref(roster, workshop, out_dir), client)
-    echo(report_lines(report))
+        report = usage_report(workshop_ref(roster, workshop, out_dir), client, sort=sort)
+    if sys.stdout.isatty():
+        echo(
+            [
+                click.style(text, **COLOURS.get(style or "", {}))
+                for text, style in styled_report_lines(report)
+            ]
+        )
+    else:
+        echo(report_lines(report))
 
 
 @cli.command("set-limit", short_help="Top up: set a key's limit, or add to it.")
@@ -115,6 +141,13 @@ def report_command(roster: Path | None, workshop: str | None, out_dir: Path) -> 
 @click.option("--all", "everyone", is_flag=True, help="Every participant of the workshop.")
 @click.option("--limit", type=float, metavar="USD", help="The new limit, in US dollars.")
 @click.option("--add", type=float, metavar="USD", help="US dollars to add to the current limit.")
+@click.option(
+    "--below",
+    type=float,
+    metavar="USD",
+    help="With --add: only keys with less than this left in their window (everyone running "
+    "low, in one go).",
+)
 @remembered_max_limit_option()
 @concurrency_option("requests")
 def set_limit_command(
@@ -125,6 +158,7 @@ def set_limit_command(
     everyone: bool,
     limit: float | None,
     add: float | None,
+    below: float | None,
     max_limit: float | None,
     concurrency: int,
 ) -> None:
@@ -137,7 +171,10 @@ def set_limit_command(
     Example:
         keyprov set-limit roster/bssdh.csv --participant ada@example.org --limit 5
         keyprov set-limit roster/bssdh.csv --all --add 2
+        keyprov set-limit roster/bssdh.csv --below 0.5 --add 1    # everyone running low
     """
+    if below is not None and not participants:
+        everyone = True  # --below chooses among everyone unless --participant narrows it
     if everyone == bool(participants):
         raise click.UsageError("give --participant EMAIL (one or more) or --all.")
     ref = workshop_ref(roster, workshop, out_dir)
@@ -152,8 +189,12 @@ def set_limit_command(
             add=add,
             max_limit=max_limit,
             concurrency=concurrency,
+            below=below,
         )
-    changes_done(changes, "no participant has a key yet.")
+    empty = "no participant has a key yet."
+    if below is not None:
+        empty = f"no enabled key has less than {below:.2f} USD left: nothing to top up."
+    changes_done(changes, empty)
 
 
 @cli.command("rotate", short_help="Replace a leaked or lost key (the new one first).")
@@ -164,9 +205,10 @@ def set_limit_command(
 @click.option("--all", "everyone", is_flag=True, help="Every participant with an enabled key.")
 @click.option(
     "--expires",
-    callback=parse_date,
-    metavar="YYYY-MM-DD",
-    help="Last day (UTC) the new keys work (default: the old key's expiry).",
+    callback=parse_expires_option,
+    metavar=EXPIRES_METAVAR,
+    help="When the new keys stop working: a day (through 23:59:59 UTC), a time "
+    "(2026-12-14T17:00Z) or a while from now (7d) (default: the old key's expiry).",
 )
 @click.option(
     "--carry-spend/--full-limit",
@@ -182,7 +224,7 @@ def rotate_command(
     out_dir: Path,
     participants: tuple[str, ...],
     everyone: bool,
-    expires: date | None,
+    expires: Expiry | None,
     carry_spend: bool,
     concurrency: int,
 ) -> None:

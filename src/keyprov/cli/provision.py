@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import sys
-from datetime import date
 from pathlib import Path
 
 import click
 
 from keyprov.cli import interrupts
 from keyprov.cli.common import api_settings, cli, client_for, echo
-from keyprov.cli.options import concurrency_option, given_options, roster_options
+from keyprov.cli.options import (
+    concurrency_option,
+    given_options,
+    quickstart_option,
+    roster_options,
+)
 from keyprov.cli.progress import Reporter
+from keyprov.expiry_option import Expiry
 from keyprov.provision import ProvisionSettings, provision
 from keyprov.render.run import provision_lines
 
@@ -56,6 +61,10 @@ from keyprov.render.run import provision_lines
     "reaches OpenRouter) or readably, keyprov:<workshop>:<email or id>. An existing workshop "
     "keeps its names; keyprov rename-keys changes them.",
 )
+@quickstart_option(
+    "How slips and messages show the first call: shell, powershell, python, colab (Google "
+    "Colab, the key as a Colab secret); repeatable (default: shell and python). Remembered."
+)
 @click.option(
     "--quiet", "-q", is_flag=True, help="Print only the summary line, warnings and errors."
 )
@@ -72,7 +81,7 @@ def provision_command(
     out_dir: Path,
     default_limit: float | None,
     limit_reset: str | None,
-    expires: date | None,
+    expires: Expiry | None,
     concurrency: int,
     max_limit: float,
     sheet: str | None,
@@ -86,6 +95,7 @@ def provision_command(
     providers: str | None,
     zdr: bool | None,
     key_names: str | None,
+    quickstarts: tuple[str, ...],
     quiet: bool,
     list_all: bool,
 ) -> None:
@@ -128,6 +138,7 @@ def provision_command(
         providers=providers,
         zdr=zdr,
         key_names=key_names,
+        quickstarts=quickstarts,
         given=given_options(click.get_current_context()),
     )
     # Request logs (-v) would be torn by a bar redrawn in place: they get the plain lines.

@@ -11,7 +11,6 @@ applies the rerun, rotation, unknown-outcome and quota rules.
 from keyprov.delivery.compose import (
     compose_message,
     message_id,
-    recipients_of,
     render_preview,
 )
 from keyprov.delivery.engine import (
@@ -78,7 +77,6 @@ __all__ = [
     "is_address",
     "message_id",
     "plan_deliveries",
-    "recipients_of",
     "render_preview",
     "send_all",
 ]

@@ -43,8 +43,7 @@ def compose_message(
 
     message = EmailMessage()
     message["From"] = sender
-    addresses = [recipient_address(handout, address) for address in recipients_of(handout)]
-    message["To"] = addresses[0] if len(addresses) == 1 else addresses
+    message["To"] = recipient_addresses(handout)
     message["Subject"] = subject
     message["Date"] = format_datetime(datetime.now(UTC))
     message["Message-ID"] = make_msgid(domain=_domain(sender))
@@ -52,22 +51,16 @@ def compose_message(
     return message
 
 
-def recipients_of(handout: Handout) -> tuple[str, ...]:
-    """Every address of the participant, `email` first: a roster cell may hold several
-    (`emails`, when the handout has it), and one message goes to them all (docs/handouts.md
-    says why)."""
-    others = tuple(getattr(handout, "emails", ()) or ())
-    return tuple(dict.fromkeys((handout.email, *others)))
-
-
-def recipient_address(handout: Handout, email: str | None = None) -> Address:
-    """The participant's name and address (`email`, else their first) for the To header;
-    ValueError if unusable."""
-    email = handout.email if email is None else email
-    local, at, domain = email.rpartition("@")
-    if not at or not local or not domain or any(c.isspace() for c in email):
-        raise ValueError(f"{email!r} is not an email address")
-    return Address(display_name=handout.name, username=local, domain=domain)
+def recipient_addresses(handout: Handout) -> tuple[Address, ...]:
+    """The participant's name and every address of theirs, for the To header; ValueError if
+    one is unusable."""
+    found = []
+    for email in handout.addresses:
+        local, at, domain = email.rpartition("@")
+        if not at or not local or not domain or any(c.isspace() for c in email):
+            raise ValueError(f"{email!r} is not an email address")
+        found.append(Address(display_name=handout.name, username=local, domain=domain))
+    return tuple(found)
 
 
 def message_id(message: EmailMessage) -> str:

@@ -16,7 +16,7 @@ from dataclasses import replace
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 from tenacity import wait_random_exponential as exponential
 
-from keyprov.delivery.compose import compose_message, message_id, recipients_of
+from keyprov.delivery.compose import compose_message, message_id
 from keyprov.delivery.journal import DeliveryJournal
 from keyprov.delivery.mail_settings import Quota
 from keyprov.delivery.mailer import Accepted, Mailer, OutcomeUnknown, Outgoing, RateLimited
@@ -127,7 +127,7 @@ def send_all(
         if run.stopped is not None:
             report(result_for(handout, run.stopped_as, planned, detail=run.stopped))
             continue
-        needed = len(recipients_of(handout))
+        needed = len(handout.addresses)
         if left is not None and left < needed:
             assert quota is not None
             run.stop(_quota_words(quota), Outcome.OVER_QUOTA)
@@ -208,7 +208,7 @@ class _Run:
     def deliver(self, planned: PlannedDelivery, sleep: Callable[[float], None]) -> DeliveryResult:
         handout = planned.handout
         journal = self.journal
-        recipients = recipients_of(handout)
+        recipients = handout.addresses
         problem = _unsendable(handout)
         message = None
         if problem is None:

@@ -166,7 +166,7 @@ def result_for(
 ) -> DeliveryResult:
     return DeliveryResult(
         identity=handout.identity,
-        email=handout.email,
+        email=", ".join(handout.addresses),
         key_label=handout.key_label,
         key_hash=handout.key_hash,
         outcome=outcome,

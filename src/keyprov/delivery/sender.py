@@ -91,12 +91,8 @@ class SmtpSender:
         """Send to every address of the participant in one transaction."""
         from keyprov.delivery.mailer import Accepted  # the interface's module imports this one
 
-        refused = self.send(outgoing.message, list(outgoing.recipients))
-        note = "; ".join(
-            f"{address} refused: {code} {_text(reply)}"
-            for address, (code, reply) in refused.items()
-        )
-        return Accepted(note=note)
+        refused = self.send(outgoing.message, outgoing.recipients)
+        return Accepted(note=f"not to every address: {'; '.join(refused)}" if refused else "")
 
     def __enter__(self) -> SmtpSender:
         return self
@@ -184,29 +180,31 @@ class SmtpSender:
             ) from error
         self._smtp = smtp
 
-    def send(
-        self, message: EmailMessage, recipient: str | Sequence[str]
-    ) -> dict[str, tuple[int, bytes]]:
-        """Send `message` to `recipient` only (the envelope is set explicitly; the headers
-        do not decide); with several addresses, the ones refused while others took it are
-        returned. Raises TemporaryFailure, PermanentFailure or ConfigurationError."""
-        recipients = [recipient] if isinstance(recipient, str) else list(recipient)
+    def send(self, message: EmailMessage, recipients: Sequence[str]) -> list[str]:
+        """Send `message` to `recipients` only (the envelope is set explicitly; the headers
+        do not decide): one participant's addresses, in one message. Returns what the server
+        said of the recipients it refused while it took the others (the message was sent);
+        raises TemporaryFailure, PermanentFailure or ConfigurationError when it took none."""
+        if isinstance(recipients, str):  # a str is a Sequence[str]: one letter per recipient
+            raise TypeError("recipients is a list of addresses, not one address")
         self.connect()
         smtp = self._smtp
         assert smtp is not None
         try:
-            return smtp.send_message(
-                message, from_addr=self.settings.envelope_sender, to_addrs=recipients
+            refused = smtp.send_message(
+                message, from_addr=self.settings.envelope_sender, to_addrs=list(recipients)
             )
         except smtplib.SMTPRecipientsRefused as error:
-            # Every address refused: the one whose answer is worst speaks for them.
-            refusals = sorted(error.recipients.items(), key=lambda item: -item[1][0])
-            recipient, (code, reply) = refusals[0] if refusals else (recipients[0], (550, b""))
-            detail = f"{recipient} refused: {code} {_text(reply) or 'recipient refused'}"
+            answers = [error.recipients.get(r, (550, b"recipient refused")) for r in recipients]
+            detail = "; ".join(
+                f"{recipient} refused: {code} {_text(reply)}"
+                for recipient, (code, reply) in zip(recipients, answers, strict=True)
+            )
             self._forget_if_closed()
-            if 400 <= code < 500:
-                raise TemporaryFailure(detail, code=code) from error
-            raise PermanentFailure(detail, code=code) from error
+            if any(400 <= code < 500 for code, _reply in answers):
+                # One address may take it later: sending again is worth it.
+                raise TemporaryFailure(detail, code=answers[0][0]) from error
+            raise PermanentFailure(detail, code=answers[0][0]) from error
         except smtplib.SMTPSenderRefused as error:
             self._forget_if_closed()
             if 400 <= error.smtp_code < 500:
@@ -231,6 +229,10 @@ class SmtpSender:
             raise TemporaryFailure(
                 f"connection lost ({_describe(error)})", connection=True
             ) from error
+        return [
+            f"{recipient} refused: {code} {_text(reply)}"
+            for recipient, (code, reply) in refused.items()
+        ]
 
     def close(self) -> None:
         smtp, self._smtp = self._smtp, None

@@ -8,7 +8,7 @@ server now). What was handed out, and how, is journaled so keys.xlsx says it and
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from keyprov.api.client import OpenRouterClient
@@ -80,6 +80,7 @@ def write_handouts(
     paper: str = "a4",
     participants: list[str] | None = None,
     only: Only | None = None,
+    quickstarts: tuple[str, ...] | None = None,
 ) -> HandoutFiles:
     """handouts.pdf and mail-merge.csv in the workshop folder (0600), for the chosen.
 
@@ -87,14 +88,16 @@ def write_handouts(
     Raises ConfigurationError for an unknown paper size or participant, before any file.
     """
     # fpdf2 is slow to import: only here, not for `send`.
-    from keyprov.handouts.pdf import PAPER_SIZES, SLIPS_PER_PAGE, write_handouts_pdf
+    from keyprov.handouts.pdf import PAPER_SIZES, write_handouts_pdf
 
     if paper not in PAPER_SIZES:
         raise ConfigurationError(
             f"unknown paper size {paper!r}: use one of {', '.join(PAPER_SIZES)}."
         )
     with session(ref, client, "handouts", details={"paper": paper, "only": only}) as held:
-        handouts, left_out = handouts_of(held, participants=participants, only=only)
+        handouts, left_out = handouts_of(
+            held, participants=participants, only=only, quickstarts=quickstarts
+        )
         folder = held.workshop.folder
         files = HandoutFiles(
             held.workshop.name,
@@ -103,11 +106,11 @@ def write_handouts(
             paper,
             handouts,
             left_out,
-            pages=-(-len(handouts) // SLIPS_PER_PAGE),
         )
         held.exit_status = files.exit_status
         if handouts:
-            write_handouts_pdf(files.pdf, handouts, paper=paper, title=held.workshop.name)
+            pages = write_handouts_pdf(files.pdf, handouts, paper=paper, title=held.workshop.name)
+            files = replace(files, pages=pages)
             write_mail_merge_csv(files.mail_merge, handouts)
             moment = now()
             for handout in handouts:

@@ -109,6 +109,7 @@ def send_keys(
     rate_per_minute: float | None = None,
     retry: RetryPolicy | None = None,
     dry_run: bool = False,
+    quickstarts: tuple[str, ...] | None = None,
     on_plan: Callable[[Sending], None] | None = None,
     on_result: Callable[[DeliveryResult], None] | None = None,
     environ: Mapping[str, str] | None = None,
@@ -133,7 +134,7 @@ def send_keys(
     mail_server = settings.description
     details = {"mail_server": mail_server, "transport": settings.transport}
     with session(ref, client, "send", details=details) as held:
-        handouts, left_out = handouts_of(held, participants=participants)
+        handouts, left_out = handouts_of(held, participants=participants, quickstarts=quickstarts)
         journal = DeliveryJournal(held.workshop.folder)
         template = template or Template.default(held.workshop.name)
         chosen = {handout.identity for handout in handouts} if resend else set()
@@ -256,7 +257,7 @@ def _plan(
     preview: bool,
     resend_unknown: bool = False,
 ) -> SendPlan:
-    from keyprov.delivery import compose_message, recipients_of, render_preview
+    from keyprov.delivery import compose_message, render_preview
 
     plan = plan_deliveries(handouts, journal, resend=resend, resend_unknown=resend_unknown)
     text = ""
@@ -276,7 +277,7 @@ def _plan(
             Recipient(
                 planned.handout.identity,
                 planned.handout.name,
-                planned.handout.email,
+                ", ".join(planned.handout.addresses),
                 planned.handout.key_label,
                 planned.reason.value,
                 planned.replaces,
@@ -284,13 +285,17 @@ def _plan(
             for planned in plan.to_send
         ],
         [
-            Recipient(handout.identity, handout.name, handout.email, handout.key_label)
+            Recipient(
+                handout.identity, handout.name, ", ".join(handout.addresses), handout.key_label
+            )
             for handout in plan.already_sent
         ],
         text,
         [
-            Recipient(handout.identity, handout.name, handout.email, handout.key_label)
+            Recipient(
+                handout.identity, handout.name, ", ".join(handout.addresses), handout.key_label
+            )
             for handout in plan.held
         ],
-        sum(len(recipients_of(planned.handout)) for planned in plan.to_send),
+        sum(len(planned.handout.addresses) for planned in plan.to_send),
     )
