@@ -142,7 +142,9 @@ def send_all(
         except ConfigurationError as error:
             # The account refused: every later request would be refused too.
             report(result_for(handout, Outcome.FAILED, planned, detail=str(error)))
-            run.stop(f"not attempted: {error}")
+            run.stop(
+                f"not attempted: the run stopped at {sender.title}'s refusal (the error below)"
+            )
             for later in plan.to_send[plan.to_send.index(planned) + 1 :]:
                 report(result_for(later.handout, Outcome.NOT_ATTEMPTED, later, detail=run.stopped))
             done = [results[h.identity] for h in handouts if h.identity in results]

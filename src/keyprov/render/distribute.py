@@ -143,8 +143,10 @@ def send_lines(sending: Sending) -> Lines:
             continue
         if result.outcome.value == "over quota":
             continue
-        if result.outcome.value == "not attempted" and sending.stopped:
-            continue
+        if sending.stopped and (
+            result.outcome.value == "not attempted" or result.detail == sending.stopped
+        ):
+            continue  # the error line below says it once
         if result.outcome.value == "unknown":
             lines.err(f"UNKNOWN  {person}  {result.key_label}: {result.detail}")
             continue
