@@ -171,6 +171,9 @@ def send_command(
         keyprov send roster/bssdh.csv --dry-run
         keyprov send roster/bssdh.csv
         keyprov send roster/bssdh.csv --resend --participant ada@example.org
+        export KEYPROV_MAIL=sendgrid KEYPROV_MAIL_FROM='Workshop team <team@example.org>'
+        export KEYPROV_MAIL_API_KEY_FILE=~/.config/keyprov/sendgrid-key
+        keyprov send roster/bssdh.csv --dry-run
 
     Through an HTTP provider, a message that got no clear answer (a 5xx, a timeout) may
     have been delivered, and none of them can tell a second copy from a new message: it is
