@@ -22,7 +22,7 @@ from openpyxl import load_workbook
 from keyprov.sandbox import Faults, Sandbox
 from tests.helpers import CliWorkshop, keyprov_process_env, make_roster
 
-pytestmark = pytest.mark.xfail(strict=True, reason="issue 28: fixed in the next commits")
+UNFIXED = pytest.mark.xfail(strict=True, reason="issue 28: fixed in the next commits")
 
 
 @pytest.fixture
@@ -92,6 +92,7 @@ DAMAGES = {
 }
 
 
+@UNFIXED
 @pytest.mark.parametrize("kind", DAMAGES)
 def test_a_damaged_record_never_erases_deletes_or_duplicates(
     workshop: CliWorkshop, kind: str
@@ -118,6 +119,7 @@ def test_a_damaged_record_never_erases_deletes_or_duplicates(
     assert all(secret in state for secret in handed_out.values()), "no secret compacted away"
 
 
+@UNFIXED
 def test_a_restored_older_folder_never_deletes_a_handed_out_key(workshop: CliWorkshop) -> None:
     make_roster(workshop.roster, 5)
     assert workshop.provision().returncode == 0
@@ -159,6 +161,7 @@ def test_a_restored_older_folder_never_deletes_a_handed_out_key(workshop: CliWor
         assert "keyprov rotate" in done.stdout + done.stderr
 
 
+@UNFIXED
 def test_swapped_key_cells_are_matched_to_their_keys(workshop: CliWorkshop) -> None:
     emails = [f"person{i}@example.org" for i in range(4)]
     make_roster(workshop.roster, 4)

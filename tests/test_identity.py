@@ -23,7 +23,7 @@ from keyprov.registry import Registry
 from keyprov.sandbox import Sandbox
 from tests.helpers import Invocation, invoke, keyprov_process_env, make_roster, sandbox_env
 
-pytestmark = pytest.mark.xfail(strict=True, reason="issue 28: fixed in the next commits")
+UNFIXED = pytest.mark.xfail(strict=True, reason="issue 28: fixed in the next commits")
 
 
 class User:
@@ -58,6 +58,7 @@ def workshop_folders(out: Path) -> list[Path]:
 # -- defect 1: names that are not Latin, or the same name in NFC and NFD -------------------------
 
 
+@UNFIXED
 def test_two_cyrillic_workshops_never_share_a_folder_or_keys(
     sandbox: Sandbox, management_key: str, tmp_path: Path
 ) -> None:
@@ -81,6 +82,7 @@ def test_two_cyrillic_workshops_never_share_a_folder_or_keys(
     }
 
 
+@UNFIXED
 def test_the_same_name_in_nfc_and_nfd_is_one_workshop(
     sandbox: Sandbox, management_key: str, tmp_path: Path
 ) -> None:
@@ -103,6 +105,7 @@ def test_the_same_name_in_nfc_and_nfd_is_one_workshop(
 # -- defect 4: a folder that holds another workshop is never adopted ------------------------------
 
 
+@UNFIXED
 def test_a_folder_holding_another_workshop_is_refused_and_left_as_it_is(
     sandbox: Sandbox, management_key: str, tmp_path: Path
 ) -> None:
@@ -127,6 +130,7 @@ def test_a_folder_holding_another_workshop_is_refused_and_left_as_it_is(
     assert json.loads((out / "a" / "workshop.json").read_text())["name"] == "b"
 
 
+@UNFIXED
 def test_a_registry_pointing_at_another_workshops_folder_is_refused(
     sandbox: Sandbox, management_key: str, tmp_path: Path
 ) -> None:
@@ -157,6 +161,7 @@ def test_a_registry_pointing_at_another_workshops_folder_is_refused(
 # -- defect 5: two first runs at once, from two registries ----------------------------------------
 
 
+@UNFIXED
 def test_two_first_runs_at_once_from_two_registries_converge_on_one_key_each(
     sandbox: Sandbox, management_key: str, tmp_path: Path
 ) -> None:
@@ -194,6 +199,7 @@ def test_two_first_runs_at_once_from_two_registries_converge_on_one_key_each(
     assert held == {key["hash"] for key in enabled}, "the winner holds every enabled key"
 
 
+@UNFIXED
 def test_keys_this_state_never_made_are_strangers_and_check_fails(
     sandbox: Sandbox, management_key: str, tmp_path: Path
 ) -> None:
@@ -218,6 +224,7 @@ def test_keys_this_state_never_made_are_strangers_and_check_fails(
 # -- defect 6: a lost folder, run twice --------------------------------------------------------
 
 
+@UNFIXED
 def test_a_run_that_refuses_writes_nothing_and_the_next_one_refuses_too(
     sandbox: Sandbox, management_key: str, tmp_path: Path
 ) -> None:
