@@ -58,7 +58,6 @@ def workshop_folders(out: Path) -> list[Path]:
 # -- defect 1: names that are not Latin, or the same name in NFC and NFD -------------------------
 
 
-@UNFIXED
 def test_two_cyrillic_workshops_never_share_a_folder_or_keys(
     sandbox: Sandbox, management_key: str, tmp_path: Path
 ) -> None:
@@ -82,7 +81,6 @@ def test_two_cyrillic_workshops_never_share_a_folder_or_keys(
     }
 
 
-@UNFIXED
 def test_the_same_name_in_nfc_and_nfd_is_one_workshop(
     sandbox: Sandbox, management_key: str, tmp_path: Path
 ) -> None:
@@ -102,10 +100,30 @@ def test_the_same_name_in_nfc_and_nfd_is_one_workshop(
     assert len(workshop_folders(tmp_path / "output")) == 1
 
 
+def test_a_workshop_from_before_keeps_its_folder(
+    sandbox: Sandbox, management_key: str, tmp_path: Path
+) -> None:
+    """'Café' was filed as 'caf' before names were hashed: it stays there, keys and all."""
+    user = user_of(sandbox, management_key, tmp_path)
+    make_roster(tmp_path / "Café.csv", 3)
+    assert user.run("provision", "Café.csv", "--workshop", "caf").returncode == 0
+    workshop_file = tmp_path / "output" / "caf" / "workshop.json"
+    data = json.loads(workshop_file.read_text())
+    del data["display"]  # as an earlier keyprov wrote it
+    workshop_file.write_text(json.dumps(data))
+
+    again = user.run("provision", "Café.csv")
+
+    assert again.returncode == 0, again.stderr
+    assert user.writes() == []
+    assert workshop_folders(tmp_path / "output") == [tmp_path / "output" / "caf"]
+    assert json.loads(workshop_file.read_text())["display"] == "Café"
+    assert user.run("check", "--workshop", "Café").returncode == 0
+
+
 # -- defect 4: a folder that holds another workshop is never adopted ------------------------------
 
 
-@UNFIXED
 def test_a_folder_holding_another_workshop_is_refused_and_left_as_it_is(
     sandbox: Sandbox, management_key: str, tmp_path: Path
 ) -> None:
@@ -130,7 +148,6 @@ def test_a_folder_holding_another_workshop_is_refused_and_left_as_it_is(
     assert json.loads((out / "a" / "workshop.json").read_text())["name"] == "b"
 
 
-@UNFIXED
 def test_a_registry_pointing_at_another_workshops_folder_is_refused(
     sandbox: Sandbox, management_key: str, tmp_path: Path
 ) -> None:

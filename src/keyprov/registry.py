@@ -74,6 +74,9 @@ class WorkshopFile:
     """The options provision applied last, as JSON: later commands use them."""
     server: str = ""
     """Which server its keys are on (see `server_of`); empty in a folder from before."""
+    display: str = ""
+    """The workshop's name as given (NFC), of which `name` is the folder name; empty in a
+    folder from before."""
 
     @classmethod
     def read(cls, folder: Path) -> WorkshopFile | None:
@@ -86,6 +89,7 @@ class WorkshopFile:
                 str(data["created"]),
                 dict(data.get("options") or {}),
                 str(data.get("server") or ""),
+                str(data.get("display") or ""),
             )
         except (FileNotFoundError, NotADirectoryError):
             return None  # no such folder (yet): making it says what is wrong, if anything

@@ -13,7 +13,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from keyprov.distribution import RowNote, distribution_rows
 from keyprov.early_retries import EarlyRetries, holding_retries
 from keyprov.errors import KeyprovError, LocalFileError, StateWriteError
 from keyprov.files import ensure_private_dir, remove_stale_temporaries
+from keyprov.folder_identity import with_legacy_name
 from keyprov.gitignore import refuse_unignored
 from keyprov.keynames import about_sheet
 from keyprov.ledger import Ledger
@@ -108,6 +109,7 @@ class Session:
                 created,
                 self.remember,
                 server_of(self.client.base_url),
+                (found.display if found is not None else "") or self.workshop.display,
             ).write(self.workshop.folder)
 
     def note(self, identity: str, note: RowNote) -> None:
@@ -260,6 +262,7 @@ def session(
         if alongside is not None:
             alongside()
         account = account_label(client)
+        ref = with_legacy_name(ref, registry, account)
         if not creating:
             # A workshop that exists nowhere gets no lock file either: exit 2, nothing written.
             # (The folder the user stands in says nothing of where its workshop lives.)
@@ -308,8 +311,14 @@ def _file_workshop(
     workshop: Workshop, record: WorkshopRecord | None, registry: Registry, server: str
 ) -> None:
     """Say in the folder which workshop it holds, and where the registry finds it."""
-    if WorkshopFile.read(workshop.folder) is None:
-        WorkshopFile(workshop.name, workshop.account, now(), server=server).write(workshop.folder)
+    found = WorkshopFile.read(workshop.folder)
+    if found is None:
+        WorkshopFile(
+            workshop.name, workshop.account, now(), server=server, display=workshop.display
+        ).write(workshop.folder)
+    elif not found.display and workshop.display:
+        # A folder from before names were kept: it says from now on which name it holds.
+        replace(found, display=workshop.display).write(workshop.folder)
     if record is None or Path(record.folder) != workshop.folder:
         created = record.created if record is not None else now()
         registry.put(WorkshopRecord(workshop.name, workshop.account, str(workshop.folder), created))

@@ -16,7 +16,7 @@ from keyprov.baseurl import BASE_URL_VARIABLE, checked_base_url
 from keyprov.client import DEFAULT_BASE_URL
 from keyprov.errors import ConfigurationError
 from keyprov.gitignore import is_ignored
-from keyprov.redaction import SECRET_PATTERN, register_secret
+from keyprov.redaction import HIDDEN, SECRET_PATTERN, register_secret
 
 KEY_VARIABLE = "OPENROUTER_PROVISIONING_KEY"
 KEY_FILE_VARIABLE = "OPENROUTER_PROVISIONING_KEY_FILE"
@@ -124,7 +124,8 @@ def refuse_secrets_in_argv(argv: Sequence[str], environ: Mapping[str, str] | Non
     for position, argument in enumerate(argv, start=1):
         if SECRET_PATTERN.search(argument) or (part and _holds_part_of(argument, part)):
             raise ConfigurationError(
-                f"argument {position} looks like an API key. keyprov never takes keys on the "
+                f"argument {position} looks like an API key (it is not shown: {HIDDEN}). "
+                "keyprov never takes keys on the "
                 f"command line (they end up in shell history and `ps`); set {KEY_VARIABLE} "
                 "in the environment instead. If that was the real management key, consider "
                 "it exposed: remove it from your shell history and rotate it at "

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ from keyprov.audit import AuditLog
 from keyprov.client import OpenRouterClient
 from keyprov.creator import Creator
 from keyprov.expiry import expiry_warning
+from keyprov.folder_identity import with_legacy_name
 from keyprov.guarding import (
     POLICY_OPTION,
     Guard,
@@ -126,6 +127,8 @@ def provision(
     created so far are in the local state and in keys.xlsx.
     """
     started = time.monotonic()
+    filed = with_legacy_name(settings.workshop_ref, Registry.default(), None)
+    settings = replace(settings, workshop=filed.workshop, known_as=filed.known_as)
     remembered = remembered_locally(settings.workshop_ref)
     settings = settings.with_remembered(remembered)
     roster = load_roster(settings)
