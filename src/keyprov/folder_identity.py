@@ -10,13 +10,16 @@ their workshop.json, or the roster they remember, says they are this name's.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import replace
 from pathlib import Path
 
 from keyprov.errors import ConfigurationError, LocalFileError
 from keyprov.naming import display_name, legacy_slugs
 from keyprov.registry import Registry, WorkshopFile
-from keyprov.workshop import DEFAULT_OUT_DIR, WorkshopRef
+from keyprov.workshop import DEFAULT_OUT_DIR, Workshop, WorkshopRef
+
+MADE_BY_A_RUN = ("workshop.json", "audit.jsonl", "state.jsonl", "keys.xlsx", ".lock")
 
 
 class ForeignFolderError(ConfigurationError):
@@ -98,3 +101,21 @@ def _is_named(found: WorkshopFile, display: str, ref: WorkshopRef) -> bool:
     if display_name(remembered.stem).casefold() == display.casefold():
         return True
     return ref.roster is not None and remembered == ref.roster.absolute()
+
+
+def forget_new_folder(workshop: Workshop, made: list[Path], registry: Registry | None) -> None:
+    """Undo what a run that refused left of a workshop it was to start: the folders it made
+    (`made`), the files it wrote in them, and the registry's new record (`registry`). A run
+    that refuses writes nothing, so that the same command again refuses again, never starts
+    afresh from what the refusal left (a naming secret of its own, say)."""
+    folder = workshop.folder
+    if folder in made:
+        for name in MADE_BY_A_RUN:
+            with contextlib.suppress(OSError):
+                (folder / name).unlink(missing_ok=True)
+    for path in made:
+        with contextlib.suppress(OSError):
+            path.rmdir()  # only when empty: nothing but what this run wrote
+    if registry is not None:
+        with contextlib.suppress(OSError, LocalFileError):
+            registry.remove(workshop.name, workshop.account)

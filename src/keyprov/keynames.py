@@ -116,14 +116,23 @@ def decide_naming(
         return policy_of(about.naming), True
     prefix = workshop_prefix(workshop)
     named = [key.name[len(prefix) :] for key in server_keys if key.name.startswith(prefix)]
-    if any(is_pseudonym(suffix) for suffix in named):
+    enabled = [
+        key.name[len(prefix) :]
+        for key in server_keys
+        if key.name.startswith(prefix) and not key.disabled
+    ]
+    if any(is_pseudonym(suffix) for suffix in enabled):
         raise NamingSecretLostError(
             f"the keys of workshop {workshop!r} on the server are named by pseudonyms, and the "
             "secret that makes them is in neither state.jsonl nor keys.xlsx, so keyprov cannot "
-            "tell whose each key is; nothing was created. Restore keys.xlsx (its 'workshop' "
-            "sheet holds the secret) or state.jsonl from a backup, then run again."
+            "tell whose each key is; nothing was created or written. Restore the workshop's "
+            "folder, or its keys.xlsx (its 'workshop' sheet holds the secret) or state.jsonl, "
+            "from a backup, then run again. Without a backup: `keyprov revoke --workshop "
+            f"{workshop}` disables those keys, then `keyprov provision ROSTER` makes new ones, "
+            "to be handed out again (`keyprov handouts ROSTER`)."
         )
-    if named or any(entry.has_key for entry in ledger.entries()):
+    readable = [suffix for suffix in named if not is_pseudonym(suffix)]
+    if readable or any(entry.has_key for entry in ledger.entries()):
         return NamingPolicy(NameMode.READABLE), True
     mode = wanted or NameMode.PSEUDONYMOUS
     secret = new_workshop_secret() if mode is NameMode.PSEUDONYMOUS else None

@@ -203,6 +203,8 @@ class Ledger:
         saves the keys created since. Raises StateWriteError when it cannot be written.
         """
         with self._lock:
+            if not self._entries and self.replayed.naming is None and not self.path.exists():
+                return  # nothing to keep: a run that made nothing leaves no state behind
             lines = [
                 _encode({"event": "created" if entry.has_key else "intent", **_entry_fields(entry)})
                 for entry in self._entries.values()

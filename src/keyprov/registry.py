@@ -161,6 +161,10 @@ class Registry:
             ]
             records.append(record)
 
+    def remove(self, name: str, account: str) -> None:
+        with self._updating() as records:
+            records[:] = [r for r in records if (r.name, r.account) != (name, account)]
+
     def update(self, name: str, account: str, **fields: Any) -> None:
         with self._updating() as records:
             for index, record in enumerate(records):

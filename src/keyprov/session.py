@@ -24,9 +24,9 @@ from keyprov.distribution import RowNote, distribution_rows
 from keyprov.early_retries import EarlyRetries, holding_retries
 from keyprov.errors import KeyprovError, LocalFileError, StateWriteError
 from keyprov.files import ensure_private_dir, remove_stale_temporaries
-from keyprov.folder_identity import with_legacy_name
+from keyprov.folder_identity import forget_new_folder, with_legacy_name
 from keyprov.gitignore import refuse_unignored
-from keyprov.keynames import about_sheet
+from keyprov.keynames import NamingSecretLostError, about_sheet
 from keyprov.ledger import Ledger
 from keyprov.ledger_replay import Replayed
 from keyprov.locate import account_label, locate, refuse_another_server
@@ -132,10 +132,16 @@ class Session:
                 self.server.pop(key_hash, None)
 
     def snapshot(
-        self, on_listing: ListingCallback | None = None, first_page: list[ApiKey] | None = None
+        self,
+        on_listing: ListingCallback | None = None,
+        first_page: list[ApiKey] | None = None,
+        *,
+        naming_lost_ok: bool = False,
     ) -> Snapshot:
         """The state as this session holds it, and the server's keys, listed now (but for
         `first_page`, when the caller read it already and knows it is as new as the state).
+        `naming_lost_ok`: the workshop's keys by their names alone when no file holds the
+        secret of their pseudonyms (for revoke), rather than NamingSecretLostError.
 
         Keys keys.xlsx holds that the state lost are taken back into the state first, and
         every key the state knows is confirmed on the server, listed or not.
@@ -143,9 +149,17 @@ class Session:
         expected = expected_keys(self.ledger)
         listed = list_server_keys(self.client, on_listing, expected=expected, first_page=first_page)
         keys = confirm_known(self.client, self.ledger.entries(), listed)
-        self.workshop, new_naming = with_naming(
-            self.workshop, self.ledger, keys, wanted=self.wanted_naming
-        )
+        try:
+            self.workshop, new_naming = with_naming(
+                self.workshop, self.ledger, keys, wanted=self.wanted_naming
+            )
+        except NamingSecretLostError:
+            if not naming_lost_ok:
+                raise
+            # Revoking what no file can say is whose: each key by its name alone, and no
+            # naming made up for keys.xlsx (the session writes none).
+            self.saw(keys)
+            return Snapshot(self.workshop, {}, keys)
         if new_naming:
             naming = self.workshop.naming
             self.ledger.record_naming(naming.mode.value, naming.secret)
@@ -198,6 +212,8 @@ class Session:
                     # keys.xlsx may hold secrets this state lost, and this run stopped before
                     # taking them back: rebuilt from the state, it would lose them.
                     return None
+                if digest is None and replayed.naming is None and not self.ledger.entries():
+                    return None  # nothing to write, and no naming to make up for it
                 self.workshop, _ = with_naming(self.workshop, self.ledger, [])
             rows = distribution_rows(
                 self.ledger.entries(), self.participants, self.notes, self.server
@@ -272,10 +288,20 @@ def session(
             # The whole folder must be ignored: temporary copies of the secret files live there.
             refuse_unignored([workshop.folder / ".any-file"], force=force)
             refuse_another_server(workshop, client.base_url)
-            with _opened(workshop) as (ledger, audit):
-                _file_workshop(workshop, record, registry, server_of(client.base_url))
-                held = Session(workshop, client, ledger, audit, command)
-                yield from _run(held, registry, details, early)
+            made = [path for path in (workshop.folder, workshop.folder.parent) if not path.exists()]
+            refused = False
+            try:
+                with _opened(workshop) as (ledger, audit):
+                    filed = _file_workshop(workshop, record, registry, server_of(client.base_url))
+                    held = Session(workshop, client, ledger, audit, command)
+                    try:
+                        yield from _run(held, registry, details, early)
+                    except KeyprovError as error:
+                        refused = error.exit_status is ExitStatus.BAD_INPUT and not ledger.entries()
+                        raise
+            finally:
+                if refused and made:
+                    forget_new_folder(workshop, made, registry if filed else None)
 
 
 @contextlib.contextmanager
@@ -309,8 +335,9 @@ def _opened(workshop: Workshop) -> Iterator[tuple[Ledger, AuditLog]]:
 
 def _file_workshop(
     workshop: Workshop, record: WorkshopRecord | None, registry: Registry, server: str
-) -> None:
-    """Say in the folder which workshop it holds, and where the registry finds it."""
+) -> bool:
+    """Say in the folder which workshop it holds, and where the registry finds it; whether
+    the registry had no record of it before."""
     found = WorkshopFile.read(workshop.folder)
     if found is None:
         WorkshopFile(
@@ -322,6 +349,7 @@ def _file_workshop(
     if record is None or Path(record.folder) != workshop.folder:
         created = record.created if record is not None else now()
         registry.put(WorkshopRecord(workshop.name, workshop.account, str(workshop.folder), created))
+    return record is None
 
 
 def _run(
