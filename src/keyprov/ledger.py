@@ -16,7 +16,7 @@ import errno
 import json
 import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,7 +24,7 @@ from typing import Any
 
 from keyprov.errors import StateWriteError
 from keyprov.files import atomic_private_writer, cut_torn_tail, fsync_dir, open_private_append
-from keyprov.ledger_entry import LedgerEntry
+from keyprov.ledger_entry import LedgerEntry, secret_digest_of
 from keyprov.ledger_replay import Replayed, replay
 from keyprov.models import CreatedKey
 
@@ -49,6 +49,8 @@ class Ledger:
         self._lock = threading.Lock()
         self._journal_ready = False
         self._write_error: OSError | None = None
+        self.run_id: str | None = None
+        """The run writing to this state (its audit run id), stamped on its intents."""
 
     @classmethod
     def open(cls, path: Path) -> Ledger:
@@ -91,12 +93,31 @@ class Ledger:
             current = {entry.hash for entry in self._entries.values() if entry.hash}
             return current.union(*(entry.retired for entry in self._entries.values()))
 
+    def carry_on(self, trusted: Callable[[LedgerEntry], bool], run_id: str) -> bool:
+        """Take the trusted intents of an earlier run on as `run_id`'s (compaction writes them
+        so); whether there were any."""
+        with self._lock:
+            carried = {
+                identity: replace(entry, pending_run=run_id)
+                for identity, entry in self._entries.items()
+                if entry.pending and trusted(entry)
+            }
+            self._entries.update(carried)
+        return bool(carried)
+
     def record_intent(self, identity: str, key_name: str) -> None:
-        """Journal that a create is about to be sent, before it is sent."""
+        """Journal that a create is about to be sent, before it is sent, with the run that
+        sends it (`run_id`): only that run, or the next after it crashed, may take the key the
+        create made for one nobody holds."""
         with self._lock:
             previous = self._entries.get(identity) or LedgerEntry(identity, key_name)
-            self._entries[identity] = replace(previous, key_name=key_name, pending=True)
-            unsynced = self._append({"event": "intent", "identity": identity, "key_name": key_name})
+            self._entries[identity] = replace(
+                previous, key_name=key_name, pending=True, pending_run=self.run_id
+            )
+            record = {"event": "intent", "identity": identity, "key_name": key_name}
+            if self.run_id is not None:
+                record["run"] = self.run_id
+            unsynced = self._append(record)
         self._sync(unsynced)
 
     def record_created(
@@ -126,6 +147,7 @@ class Ledger:
             participant_id=participant_id,
             hash=key.hash,
             secret=created.secret,
+            secret_digest=secret_digest_of(created.secret),
             label=key.label,
             limit=key.limit,
             limit_reset=key.limit_reset,
@@ -206,7 +228,7 @@ class Ledger:
             if not self._entries and self.replayed.naming is None and not self.path.exists():
                 return  # nothing to keep: a run that made nothing leaves no state behind
             lines = [
-                _encode({"event": "created" if entry.has_key else "intent", **_entry_fields(entry)})
+                _encode({"event": _kind_of(entry), **_entry_fields(entry)})
                 for entry in self._entries.values()
             ]
             if self.replayed.naming is not None:
@@ -286,6 +308,12 @@ class Ledger:
 
 def _encode(record: dict[str, Any]) -> bytes:
     return (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+
+
+def _kind_of(entry: LedgerEntry) -> str:
+    """A participant with any part of a key (a damaged record too) is kept as `created`, so
+    that no secret, and no hash, is compacted away into an intent."""
+    return "created" if entry.hash is not None or entry.secret is not None else "intent"
 
 
 def _entry_fields(entry: LedgerEntry) -> dict[str, Any]:

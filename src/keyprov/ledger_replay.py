@@ -8,12 +8,12 @@ saying what to do, never a guess.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from keyprov.errors import LocalFileError
-from keyprov.ledger_entry import LedgerEntry
+from keyprov.ledger_entry import LedgerEntry, record_damage
 
 
 @dataclass
@@ -31,6 +31,9 @@ class Replayed:
     naming: tuple[str, str | None] | None = None
     """How the workshop names its keys: (mode, secret); None when never recorded (a state
     from before key-name modes: readable names)."""
+    damaged: dict[str, str] = field(default_factory=dict)
+    """Participants whose record lacks what it needs, or holds what cannot be (keyprov.damage),
+    with what is wrong: repaired from keys.xlsx and the server, or the run stops."""
 
 
 RECORD_KINDS = (
@@ -111,14 +114,23 @@ def replay(path: Path) -> tuple[dict[str, LedgerEntry], Replayed]:
                     moved, identity=identity, participant_id=record["participant_id"]
                 )
             continue
+        run = record.pop("run", None)
         fields = record if record.keys() <= _ENTRY_FIELDS else _known_fields(record)
-        if "retired" in fields:
-            fields["retired"] = tuple(fields["retired"])
-        if event == "intent":
+        if event == "updated":
+            if identity in entries:
+                entries[identity] = replace(entries[identity], **fields)
+            continue
+        fields, damage = record_damage(event, fields)
+        if event == "intent" and damage is None:
             previous = entries.get(identity) or LedgerEntry(identity, fields["key_name"])
-            entries[identity] = replace(previous, key_name=fields["key_name"], pending=True)
-        elif event in ("created", "recovered"):
+            pending_run = run if run is not None else fields.get("pending_run")
+            entries[identity] = replace(
+                previous, key_name=fields["key_name"], pending=True, pending_run=pending_run
+            )
+        else:
             entries[identity] = LedgerEntry(**fields)
-        elif event == "updated" and identity in entries:
-            entries[identity] = replace(entries[identity], **fields)
+        if damage is None:
+            replayed.damaged.pop(identity, None)
+        else:
+            replayed.damaged[identity] = damage
     return entries, replayed

@@ -57,6 +57,13 @@ class WorkshopRecord:
     last_exit: int | None = None
     participants: int | None = None
     keys_enabled: int | None = None
+    last_run_id: str | None = None
+    """The last run that held the workshop (its audit run id): see keyprov.run_trust."""
+    previous_run_id: str | None = None
+    carried_on: bool = False
+    """Whether the last run took on the previous run's intents (it had crashed)."""
+    last_state: str | None = None
+    """The sha256 of state.jsonl as the last run left it; None while it runs, or if it died."""
 
     @property
     def path(self) -> Path:

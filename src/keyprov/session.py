@@ -13,7 +13,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,36 +22,39 @@ from keyprov.audit import AuditLog, current_subject
 from keyprov.client import OpenRouterClient, RetryEvent
 from keyprov.distribution import RowNote, distribution_rows
 from keyprov.early_retries import EarlyRetries, holding_retries
-from keyprov.errors import KeyprovError, LocalFileError, StateWriteError
-from keyprov.files import ensure_private_dir, remove_stale_temporaries
+from keyprov.errors import KeyprovError, StateWriteError
 from keyprov.folder_identity import forget_new_folder, with_legacy_name
 from keyprov.gitignore import refuse_unignored
 from keyprov.keynames import NamingSecretLostError, about_sheet
 from keyprov.ledger import Ledger
 from keyprov.ledger_replay import Replayed
 from keyprov.locate import account_label, locate, refuse_another_server
-from keyprov.lock import workshop_lock
 from keyprov.models import ApiKey
 from keyprov.outputs import keys_fingerprint, write_keys_workbook
 from keyprov.pseudonyms import NameMode
 from keyprov.recovery import file_digest
-from keyprov.registry import Registry, WorkshopFile, WorkshopRecord, now, server_of
+from keyprov.registry import Registry, WorkshopFile, now, server_of
 from keyprov.roster import Participant
 from keyprov.run_stats import RunStats
+from keyprov.run_trust import RunTrust, start_run
+from keyprov.session_files import audited, file_workshop, note_last_run, opened
 from keyprov.snapshot import (
     ListingCallback,
     Snapshot,
     confirm_known,
     expected_keys,
     list_server_keys,
-    lost_entries,
     server_with,
     with_naming,
 )
 from keyprov.status import ExitStatus
+from keyprov.take_back import take_back
 from keyprov.workshop import Workshop, WorkshopRef
 
 log = logging.getLogger(__name__)
+
+
+__all__ = ["Session", "audited", "session"]
 
 
 @dataclass
@@ -79,6 +82,8 @@ class Session:
     """Whether this session took back what keys.xlsx holds and the state lost (snapshot)."""
     wanted_naming: NameMode | None = None
     """For a new workshop: how to name its keys (pseudonymous when None)."""
+    trust: RunTrust = field(default_factory=RunTrust)
+    """Whose intents prove that nobody holds a key (keyprov.run_trust)."""
     remember: dict[str, Any] | None = None
     """The options a provision applied, to be remembered in workshop.json (if it got as far
     as applying them)."""
@@ -164,7 +169,19 @@ class Session:
             naming = self.workshop.naming
             self.ledger.record_naming(naming.mode.value, naming.secret)
             self.audit.event("key_names", mode=naming.mode.value)
-        recovered = lost_entries(self.workshop, self.ledger, keys, self.client)
+        taken = take_back(self.workshop, self.ledger, keys, self.client)
+        for entry in taken.repaired:
+            self.ledger.record_recovered(entry)
+            self.audit.event(
+                "repaired",
+                participant=entry.identity,
+                hash=entry.hash,
+                label=entry.label,
+                damage=self.ledger.replayed.damaged.get(entry.identity, "hash not on server"),
+            )
+        for identity in (*(entry.identity for entry in taken.repaired), *taken.settled):
+            self.ledger.replayed.damaged.pop(identity, None)
+        recovered = taken.recovered
         for entry in recovered:
             self.ledger.record_recovered(entry)
             self.audit.event(
@@ -177,8 +194,8 @@ class Session:
         keys = server_with(keys, recovered, self.client)
         self.saw(keys)
         self.reconciled = True
-        entries = {entry.identity: entry for entry in self.ledger.entries()}
-        return Snapshot(self.workshop, entries, keys)
+        entries = self.trust.view({entry.identity: entry for entry in self.ledger.entries()})
+        return Snapshot(self.workshop, entries, keys, tuple(taken.warnings))
 
     def audit_retry(self, event: RetryEvent) -> None:
         subject = current_subject()
@@ -205,6 +222,8 @@ class Session:
                 # Keys are created concurrently, so the state holds them in no useful order.
                 self.ledger.follow(participant.identity for participant in self.participants)
             self.ledger.compact()
+            if self.ledger.replayed.damaged:
+                return None  # rebuilt from a damaged record, keys.xlsx would lose its secret
             if not self.reconciled:
                 digest = file_digest(self.workshop.keys_path)
                 replayed = self.ledger.replayed
@@ -291,9 +310,11 @@ def session(
             made = [path for path in (workshop.folder, workshop.folder.parent) if not path.exists()]
             refused = False
             try:
-                with _opened(workshop) as (ledger, audit):
-                    filed = _file_workshop(workshop, record, registry, server_of(client.base_url))
+                with opened(workshop) as (ledger, audit):
+                    filed = file_workshop(workshop, record, registry, server_of(client.base_url))
+                    record = registry.find(workshop.name, workshop.account)
                     held = Session(workshop, client, ledger, audit, command)
+                    held.trust = start_run(registry, record, ledger, audit.run_id)
                     try:
                         yield from _run(held, registry, details, early)
                     except KeyprovError as error:
@@ -302,54 +323,6 @@ def session(
             finally:
                 if refused and made:
                     forget_new_folder(workshop, made, registry if filed else None)
-
-
-@contextlib.contextmanager
-def _opened(workshop: Workshop) -> Iterator[tuple[Ledger, AuditLog]]:
-    """The folder (made owner-only), its lock, its state and its audit log."""
-    try:
-        folder = ensure_private_dir(workshop.folder)
-        lock = workshop_lock(folder)
-        lock.__enter__()
-    except OSError as error:
-        raise LocalFileError(
-            f"{workshop.folder}: keyprov cannot write the workshop's files here "
-            f"({error.strerror or error}). Make the folder writable (chmod u+w), or give "
-            "--out a folder you can write to."
-        ) from error
-    try:
-        with Ledger.open(workshop.state_path) as ledger:
-            try:
-                audit = AuditLog(workshop.audit_path, locked=True)
-            except OSError as error:
-                raise LocalFileError(
-                    f"{workshop.audit_path} cannot be opened ({error.strerror or error}); "
-                    "make the workshop folder and its files writable, then run again."
-                ) from error
-            with audit:
-                remove_stale_temporaries(folder)
-                yield ledger, audit
-    finally:
-        lock.__exit__(None, None, None)
-
-
-def _file_workshop(
-    workshop: Workshop, record: WorkshopRecord | None, registry: Registry, server: str
-) -> bool:
-    """Say in the folder which workshop it holds, and where the registry finds it; whether
-    the registry had no record of it before."""
-    found = WorkshopFile.read(workshop.folder)
-    if found is None:
-        WorkshopFile(
-            workshop.name, workshop.account, now(), server=server, display=workshop.display
-        ).write(workshop.folder)
-    elif not found.display and workshop.display:
-        # A folder from before names were kept: it says from now on which name it holds.
-        replace(found, display=workshop.display).write(workshop.folder)
-    if record is None or Path(record.folder) != workshop.folder:
-        created = record.created if record is not None else now()
-        registry.put(WorkshopRecord(workshop.name, workshop.account, str(workshop.folder), created))
-    return record is None
 
 
 def _run(
@@ -383,7 +356,7 @@ def _run(
         if not_saved is not None:
             status = not_saved.exit_status
         held.remember_options(status)
-        _note_last_run(held, registry, status)
+        note_last_run(held, registry, status, state_saved=not_saved is None)
         try:
             audit.event(
                 "run_end",
@@ -399,35 +372,3 @@ def _run(
                 raise  # else the state's own failure is the one to tell
         if not_saved is not None:
             raise not_saved
-
-
-def _note_last_run(held: Session, registry: Registry, status: ExitStatus | str) -> None:
-    """The registry's line for `keyprov workshops`: never a reason for a run to fail."""
-    fields: dict[str, Any] = {
-        "last_run": now(),
-        "last_command": held.command,
-        "last_exit": int(status) if isinstance(status, ExitStatus) else 1,
-    }
-    if held.participants is not None:
-        fields["participants"] = len(held.participants)
-    if held.server is not None:
-        fields["keys_enabled"] = held.keys_enabled()
-    with contextlib.suppress(OSError, LocalFileError):
-        registry.update(held.workshop.name, held.workshop.account, **fields)
-
-
-@contextlib.contextmanager
-def audited(
-    workshop: Workshop, client: OpenRouterClient, command: str, **details: object
-) -> Iterator[AuditLog]:
-    """An audit log for a command that reads only: no lock, so it never waits for a run."""
-    ensure_private_dir(workshop.folder)
-    with AuditLog(workshop.audit_path) as audit:
-        audit.event(
-            "run_start",
-            command=command,
-            tool_version=tool_version(),
-            base_url=client.base_url,
-            **details,
-        )
-        yield audit
