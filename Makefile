@@ -19,9 +19,11 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m keyprov.demo
+	$(BIN)/python -m keyprov.cli.demo
 
+# The import rule between the rooms of src/keyprov (docs/architecture.md) is part of lint.
 lint: $(STAMP)
+	$(BIN)/python tests/import_rule.py
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 

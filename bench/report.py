@@ -12,7 +12,7 @@ from pathlib import Path
 
 from scenarios import CommandRow, ScaleRow, SpeedRow, StartupRow
 
-from keyprov.creator import DEFAULT_CONCURRENCY
+from keyprov.engine.creator import DEFAULT_CONCURRENCY
 
 BENCH_DIR = Path(__file__).resolve().parent
 FIRST_REQUEST_TARGET = 0.2

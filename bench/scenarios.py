@@ -27,8 +27,8 @@ from harness import (
     write_xlsx_roster,
 )
 
-from keyprov.client import OpenRouterClient
-from keyprov.creator import DEFAULT_CONCURRENCY
+from keyprov.api.client import OpenRouterClient
+from keyprov.engine.creator import DEFAULT_CONCURRENCY
 from keyprov.errors import KeyprovError
 
 
@@ -272,7 +272,7 @@ def peak_rss_mb() -> float:
 def child_plan(roster: Path) -> dict[str, object]:
     """Read, validate and plan a roster for a workshop with no keys yet: the work before the
     first request, which no server latency hides."""
-    from keyprov.planner import make_plan
+    from keyprov.engine.planner import make_plan
     from keyprov.provision import ProvisionSettings, load_roster
 
     started = time.perf_counter()

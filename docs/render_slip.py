@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pypdfium2 as pdfium
 
-from keyprov.handouts import Handout, render_handouts_pdf
-from keyprov.handouts.pdf import MARGIN, PAPER_SIZES, SLIPS_PER_PAGE
+from keyprov.handouts import Handout
+from keyprov.handouts.pdf import MARGIN, PAPER_SIZES, SLIPS_PER_PAGE, render_handouts_pdf
 
 PLACEHOLDER_KEY = "sk-or-v1-" + "0123456789abcdef" * 4
 OUT = Path(__file__).resolve().parent / "slip.png"

@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from keyprov.client import OpenRouterClient
+from keyprov.api.client import OpenRouterClient
 from keyprov.sandbox import Sandbox
-from tests.helpers import FAST_RETRY
+from tests.helpers import FAST_RETRY, CliWorkshop
 from tests.smtp import LoopbackController, Mailbox
 
 
@@ -42,6 +43,15 @@ def sandbox(management_key: str) -> Iterator[Sandbox]:
 
 
 @pytest.fixture
+def workshop(sandbox: Sandbox, management_key: str, tmp_path: Path) -> CliWorkshop:
+    """A roster ws.csv in tmp_path, run through the CLI against this test's sandbox.
+
+    Tests that need more (mail, a second machine) define their own `workshop` fixture.
+    """
+    return CliWorkshop(sandbox, management_key, tmp_path)
+
+
+@pytest.fixture
 def client(sandbox: Sandbox, management_key: str) -> Iterator[OpenRouterClient]:
     with OpenRouterClient(management_key, sandbox.base_url, retry=FAST_RETRY) as api:
         yield api
@@ -55,7 +65,7 @@ def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     connections for what follows from them, not for how long production waits. Retry-After is
     still obeyed. Subprocesses keep the production policy.
     """
-    monkeypatch.setattr("keyprov.transport.DEFAULT_RETRY", FAST_RETRY)
+    monkeypatch.setattr("keyprov.api.transport.DEFAULT_RETRY", FAST_RETRY)
 
 
 @pytest.fixture

@@ -21,10 +21,10 @@ from typing import Any
 
 from openpyxl import load_workbook
 
-from keyprov.client import RetryPolicy
-from keyprov.ledger import Ledger
-from keyprov.pseudonyms import NameMode, NamingPolicy
+from keyprov.api.client import RetryPolicy
 from keyprov.sandbox import RequestRecord, Sandbox
+from keyprov.workshop.journal import Ledger
+from keyprov.workshop.keynames import NameMode, NamingPolicy
 
 REPO = Path(__file__).resolve().parent.parent
 FAST_RETRY = RetryPolicy(max_attempts=8, max_total_seconds=30, base_wait=0.01, max_wait=0.05)

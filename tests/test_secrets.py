@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 
 from keyprov import cli
-from keyprov.ledger import Ledger
 from keyprov.sandbox import Sandbox
+from keyprov.workshop.journal import Ledger
+from tests.delivery.test_send import smtp_env
 from tests.helpers import Invocation, invoke, make_roster, run_keyprov, sandbox_env
 from tests.smtp import Mailbox
-from tests.test_send import smtp_env
 
 SECRET_FILES = {"keys.xlsx", "state.jsonl", "handouts.pdf", "mail-merge.csv"}
 
@@ -55,7 +55,7 @@ def test_sentinel_secrets_never_leave_the_secret_files(
 
     # The demo, with the sentinel as the sandbox's management key.
     demo = subprocess.run(
-        [sys.executable, "-m", "keyprov.demo", "--out", str(tmp_path / "demo-out")],
+        [sys.executable, "-m", "keyprov.cli.demo", "--out", str(tmp_path / "demo-out")],
         env={**os.environ, "OPENROUTER_PROVISIONING_KEY": management_key},
         cwd=Path(__file__).resolve().parent.parent,
         capture_output=True,
@@ -154,7 +154,7 @@ def test_sentinel_secrets_never_leave_the_secret_files(
     def explode(*_args, **_kwargs):
         raise RuntimeError(f"boom with {management_key} and {leaked}")
 
-    monkeypatch.setattr("keyprov.snapshot.make_plan", explode)
+    monkeypatch.setattr("keyprov.engine.snapshot.make_plan", explode)
     monkeypatch.chdir(tmp_path)
     for key, value in env.items():
         monkeypatch.setenv(key, value)

@@ -5,9 +5,62 @@ from __future__ import annotations
 import contextlib
 import os
 import resource
+import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
+
+from keyprov.errors import ConfigurationError, KeyprovError
+
+
+def _existing_ancestor(path: Path) -> Path:
+    path = path.absolute()
+    while not path.exists():
+        path = path.parent
+    return path if path.is_dir() else path.parent
+
+
+def work_tree_of(path: Path) -> Path | None:
+    """The git work tree holding `path` (which may not exist yet), or None."""
+    if shutil.which("git") is None:
+        return None
+    done = subprocess.run(
+        ["git", "-C", str(_existing_ancestor(path)), "rev-parse", "--show-toplevel"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return Path(done.stdout.strip()) if done.returncode == 0 and done.stdout.strip() else None
+
+
+def is_ignored(path: Path) -> bool:
+    """True when git would not pick `path` up (tracked files are never ignored)."""
+    top = work_tree_of(path)
+    if top is None:
+        return True
+    done = subprocess.run(
+        ["git", "-C", str(top), "check-ignore", "-q", str(path.absolute())],
+        capture_output=True,
+        check=False,
+    )
+    return done.returncode == 0
+
+
+def refuse_unignored(paths: list[Path], *, force: bool) -> None:
+    """Raise unless every path is outside git or git-ignored (or the user said --force)."""
+    if force:
+        return
+    exposed = [path for path in paths if not is_ignored(path)]
+    if exposed:
+        top = work_tree_of(exposed[0])
+        names = ", ".join(str(path) for path in exposed)
+        raise ConfigurationError(
+            f"refusing to write secrets to {names}: inside the git work tree {top} and not "
+            "git-ignored, so a `git add .` would commit live keys. Add the folder to "
+            ".gitignore, choose an --out folder outside the repository, or pass --force."
+        )
+
 
 PRIVATE_FILE_MODE = 0o600
 PRIVATE_DIR_MODE = 0o700
@@ -94,3 +147,18 @@ def allow_open_files(wanted: int) -> None:
     if soft != resource.RLIM_INFINITY and soft < wanted:
         with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+
+
+def write_report_file(
+    path: Path, content: bytes, *, then: str, error: type[KeyprovError] = KeyprovError
+) -> None:
+    """Write a file a command produces (keys.xlsx, report.xlsx, a chart) atomically, owner-only.
+
+    A disk that fails is `error`, saying which file, why, and `then`: what was kept, and what
+    to do next.
+    """
+    try:
+        with atomic_private_writer(path) as handle:
+            handle.write(content)
+    except OSError as failure:
+        raise error(f"{path}: could not be written ({failure}); {then}") from failure

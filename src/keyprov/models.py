@@ -129,3 +129,14 @@ class Model:
     def free(self) -> bool:
         """A `:free` variant, which can end without notice."""
         return self.id.endswith(":free")
+
+
+def window_usage(key: ApiKey) -> float:
+    """What the key spent in its limit's current window: the day, week or month of its
+    limit_reset, or all time without one (what OpenRouter subtracts for limit_remaining).
+
+    A reset this version does not know is read as all time, the most the key can have spent,
+    so a budget computed from it errs on the side of less.
+    """
+    by_reset = {"daily": key.usage_daily, "weekly": key.usage_weekly, "monthly": key.usage_monthly}
+    return float(by_reset.get(key.limit_reset or "", key.usage))

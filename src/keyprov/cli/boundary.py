@@ -8,13 +8,12 @@ from collections.abc import Sequence
 
 import click
 
-from keyprov import render
+from keyprov.api.config import refuse_secrets_in_argv
 from keyprov.cli import interrupts
 from keyprov.cli.common import cli
 from keyprov.errors import KeyprovError
 from keyprov.files import allow_open_files
 from keyprov.redaction import HIDDEN, redact
-from keyprov.settings import refuse_secrets_in_argv
 from keyprov.status import ExitStatus
 
 KEY_LIKE = re.compile(r"[A-Za-z0-9]{24,}")
@@ -77,9 +76,12 @@ def run(arguments: list[str]) -> int:
         click.echo(asked.format_message())  # `keyprov` alone: its help, as with -h
         return ExitStatus.OK
     except click.UsageError as error:
+        # Here, not at the top: render.setup reads the doctor's checks, which start-up need not.
+        from keyprov.render.setup import usage_error_lines
+
         context = error.ctx
         messages.say(
-            *render.usage_error_lines(
+            *usage_error_lines(
                 context.get_usage() if context else None,
                 context.command_path if context else None,
                 error.format_message(),

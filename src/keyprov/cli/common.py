@@ -9,17 +9,17 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from keyprov import render
+from keyprov.api.config import ApiSettings, api_settings_from_env
 from keyprov.cli import interrupts
 from keyprov.errors import OptionError
-from keyprov.locate import Relocation, telling_relocations
 from keyprov.redaction import install_redacting_logging
+from keyprov.render.text import Lines
 from keyprov.render.workshops import relocation_line
-from keyprov.settings import ApiSettings, api_settings_from_env
 from keyprov.status import ExitStatus
+from keyprov.workshop.locate import Relocation, telling_relocations
 
 if TYPE_CHECKING:
-    from keyprov.client import OpenRouterClient, RetryEvent
+    from keyprov.api.client import OpenRouterClient, RetryEvent
     from keyprov.lifecycle import Change
 
 COMMAND_MODULES = {
@@ -154,7 +154,7 @@ def api_settings() -> ApiSettings:
 def client_for(api: ApiSettings, **options: Any) -> OpenRouterClient:
     """The client a command talks to the server with; while the server has never answered,
     each retry is a line on stderr, so a wrong address is not waited out in silence."""
-    from keyprov.client import OpenRouterClient
+    from keyprov.api.client import OpenRouterClient
 
     client = OpenRouterClient(api.api_key, api.base_url, **options)
 
@@ -166,15 +166,17 @@ def client_for(api: ApiSettings, **options: Any) -> OpenRouterClient:
     return client
 
 
-def echo(lines: render.Lines | list[str]) -> None:
+def echo(lines: Lines | list[str]) -> None:
     """Print a command's outcome: from here on, Ctrl-C changes only the exit code (130)."""
     interrupts.settle()
     if isinstance(lines, list):
-        lines = render.Lines([(False, line) for line in lines])
+        lines = Lines([(False, line) for line in lines])
     for to_stderr, text in lines.lines:
         click.echo(text, err=to_stderr)
 
 
 def changes_done(changes: list[Change], empty: str) -> None:
-    echo(render.change_lines(changes, empty))
+    from keyprov.render.lifecycle import change_lines  # only where keys changed: it is heavy
+
+    echo(change_lines(changes, empty))
     sys.exit(ExitStatus.OK if all(change.ok for change in changes) else ExitStatus.INCOMPLETE)

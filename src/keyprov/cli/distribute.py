@@ -7,12 +7,17 @@ from pathlib import Path
 
 import click
 
-from keyprov import render
 from keyprov.cli.common import api_settings, cli, client_for, echo
 from keyprov.cli.options import PARTICIPANT_HELP, workshop_options
 from keyprov.delivery import DEFAULT_RATE_PER_MINUTE, DeliveryResult, Outcome, RetryPolicy
 from keyprov.lifecycle.distribute import ONLY_CHOICES, Sending, send_keys, write_handouts
-from keyprov.workshop import WorkshopRef
+from keyprov.render.distribute import (
+    handouts_lines,
+    send_lines,
+    send_progress_line,
+    send_start_line,
+)
+from keyprov.workshop.folder import WorkshopRef
 
 PAPERS = ("a4", "letter")
 
@@ -64,7 +69,7 @@ def handouts_command(
             participants=list(participants) or None,
             only=only,  # type: ignore[arg-type]
         )
-    echo(render.handouts_lines(files))
+    echo(handouts_lines(files))
     sys.exit(files.exit_status)
 
 
@@ -159,7 +164,7 @@ def send_command(
             on_plan=None if dry_run else progress.plan,
             on_result=progress.result,
         )
-    echo(render.send_lines(sending))
+    echo(send_lines(sending))
     sys.exit(sending.exit_status)
 
 
@@ -174,10 +179,10 @@ class _Progress:
     def plan(self, sending: Sending) -> None:
         self.total = len(sending.plan.to_send)
         if self.total:
-            click.echo(render.send_start_line(sending, self.rate), err=True)
+            click.echo(send_start_line(sending, self.rate), err=True)
 
     def result(self, result: DeliveryResult) -> None:
         if result.outcome is Outcome.ALREADY_SENT:
             return
         self.done += 1
-        click.echo(render.send_progress_line(self.done, self.total, result), err=True)
+        click.echo(send_progress_line(self.done, self.total, result), err=True)

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import click
 
-from keyprov import render
 from keyprov.cli.common import api_settings, changes_done, cli, client_for, echo
 from keyprov.cli.options import (
     PARTICIPANT_HELP,
@@ -28,8 +27,9 @@ from keyprov.lifecycle import (
     set_limit,
     usage_report,
 )
-from keyprov.options import DesiredOptions
+from keyprov.render.lifecycle import check_lines, report_lines, revoke_lines
 from keyprov.status import ExitStatus
+from keyprov.workshop.options import DesiredOptions
 
 
 @cli.command("check", short_help="Is the workshop ready? Exit 0 when it is, 1 when not.")
@@ -79,7 +79,7 @@ def check_command(
             given=given_to_lifecycle(click.get_current_context(), roster),
             warn_days=warn_days,
         )
-    echo(render.check_lines(result))
+    echo(check_lines(result))
     sys.exit(ExitStatus.OK if result.ready else ExitStatus.INCOMPLETE)
 
 
@@ -100,7 +100,7 @@ def report_command(roster: Path | None, workshop: str | None, out_dir: Path) -> 
     api = api_settings()
     with client_for(api) as client:
         report = usage_report(workshop_ref(roster, workshop, out_dir), client)
-    echo(render.report_lines(report))
+    echo(report_lines(report))
 
 
 @cli.command("set-limit", short_help="Top up: set a key's limit, or add to it.")
@@ -247,5 +247,5 @@ def revoke_command(
     api = api_settings()
     with client_for(api, pool_size=concurrency) as client:
         changes = revoke(ref, client, delete=delete, dry_run=dry_run, concurrency=concurrency)
-    echo(render.revoke_lines(changes, workshop=ref.name, delete=delete, dry_run=dry_run))
+    echo(revoke_lines(changes, workshop=ref.name, delete=delete, dry_run=dry_run))
     sys.exit(ExitStatus.OK if all(change.ok for change in changes) else ExitStatus.INCOMPLETE)

@@ -9,11 +9,11 @@ from typing import Any, TypeVar
 
 import click
 
-from keyprov.fanout import DEFAULT_CONCURRENCY
-from keyprov.registry import Registry
+from keyprov.engine.fanout import DEFAULT_CONCURRENCY
 from keyprov.roster import DEFAULT_MAX_LIMIT, LIMIT_RESETS
 from keyprov.roster.headers import FIELDS
-from keyprov.workshop import WorkshopRef
+from keyprov.workshop.folder import WorkshopRef
+from keyprov.workshop.registry import Registry
 
 F = TypeVar("F", bound=Callable[..., Any])
 NONE = "none"
@@ -171,7 +171,7 @@ REMEMBERED_PARAMETERS = {
     "sheet": "sheet",
     "columns": "column_overrides",
 }
-"""Command-line parameters of the options a workshop remembers (keyprov.options.REMEMBERED)."""
+"""Command-line parameters of the options a workshop remembers (workshop.options.REMEMBERED)."""
 
 
 def given_options(ctx: click.Context) -> frozenset[str]:

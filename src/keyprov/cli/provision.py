@@ -8,12 +8,12 @@ from pathlib import Path
 
 import click
 
-from keyprov import render
 from keyprov.cli import interrupts
 from keyprov.cli.common import api_settings, cli, client_for, echo
 from keyprov.cli.options import concurrency_option, given_options, roster_options
-from keyprov.progress import Reporter
+from keyprov.cli.progress import Reporter
 from keyprov.provision import ProvisionSettings, provision
+from keyprov.render.run import provision_lines
 
 
 @cli.command("provision", short_help="Create one capped key per participant (safe to rerun).")
@@ -153,5 +153,5 @@ def provision_command(
             )
     finally:
         reporter.close()
-    echo(render.provision_lines(result, quiet=quiet, prune=prune, list_all=list_all))
+    echo(provision_lines(result, quiet=quiet, prune=prune, list_all=list_all))
     sys.exit(result.exit_status)

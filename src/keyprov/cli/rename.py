@@ -17,11 +17,11 @@ from keyprov.cli.options import (
     parse_columns,
 )
 from keyprov.lifecycle.rename import rename_keys
-from keyprov.options import DesiredOptions
-from keyprov.pseudonyms import NameMode
 from keyprov.render.rename import rename_lines
 from keyprov.roster.headers import FIELDS
-from keyprov.workshop import WorkshopRef
+from keyprov.workshop.folder import WorkshopRef
+from keyprov.workshop.keynames import NameMode
+from keyprov.workshop.options import DesiredOptions
 
 
 @cli.command("rename-keys", short_help="Key names without personal data (or readable again).")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from keyprov import render
 from keyprov.cli.common import cli, echo
 from keyprov.cli.options import out_option
-from keyprov.doctor import run_doctor
+from keyprov.lifecycle.doctor import run_doctor
+from keyprov.render.setup import doctor_lines
 from keyprov.sandbox.command import sandbox_command
 from keyprov.status import ExitStatus
 
@@ -28,7 +28,7 @@ def doctor_command(out_dir: Path) -> None:
         keyprov doctor --out /secure/keyprov-output
     """
     checks = run_doctor(out_dir or Path("output"))
-    echo(render.doctor_lines(checks))
+    echo(doctor_lines(checks))
     sys.exit(ExitStatus.OK if all(check.ok for check in checks) else ExitStatus.INCOMPLETE)
 
 

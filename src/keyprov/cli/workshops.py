@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from keyprov import render
 from keyprov.cli.common import cli, echo
-from keyprov.locate import listed_workshops
-from keyprov.registry import Registry
+from keyprov.render.text import Lines
 from keyprov.render.workshops import workshops_lines
+from keyprov.workshop.locate import listed_workshops
+from keyprov.workshop.registry import Registry
 
 
 @cli.command("workshops", short_help="List your workshops: folder, keys, last run.")
@@ -23,5 +23,5 @@ def workshops_command() -> None:
         keyprov workshops
     """
     registry = Registry.default()
-    lines: render.Lines = workshops_lines(listed_workshops(registry), str(registry.path))
+    lines: Lines = workshops_lines(listed_workshops(registry), str(registry.path))
     echo(lines)

@@ -20,9 +20,9 @@ import socket
 import ssl
 from email.message import EmailMessage
 
+from keyprov.api.baseurl import is_loopback
 from keyprov.delivery.settings import PLAIN, PORT, SECURITY, SSL, STARTTLS, SmtpSettings
 from keyprov.errors import ConfigurationError
-from keyprov.netaddr import is_loopback
 from keyprov.redaction import redact
 
 

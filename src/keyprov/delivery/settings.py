@@ -11,8 +11,8 @@ from email.errors import HeaderParseError
 from email.utils import parseaddr
 from pathlib import Path
 
+from keyprov.api.baseurl import is_loopback
 from keyprov.errors import ConfigurationError
-from keyprov.netaddr import is_loopback
 from keyprov.redaction import register_secret
 
 PREFIX = "KEYPROV_SMTP_"

@@ -10,19 +10,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from keyprov.audit import set_subject
-from keyprov.client import OpenRouterClient
+from keyprov.api.client import OpenRouterClient
+from keyprov.engine.fanout import DEFAULT_CONCURRENCY, fan_out
+from keyprov.engine.session import Session, session
+from keyprov.engine.snapshot import OwnedKey, Snapshot, snapshot
 from keyprov.errors import ApiError, ConfigurationError, KeyprovError
-from keyprov.fanout import DEFAULT_CONCURRENCY, fan_out
-from keyprov.guarding import remove_workshop_guardrail
-from keyprov.ledger import Ledger, LedgerEntry
+from keyprov.guardrails.guarding import remove_workshop_guardrail
 from keyprov.lifecycle.orphans import keys_left_behind
-from keyprov.locate import find_workshop
-from keyprov.options import DesiredOptions
-from keyprov.session import Session, session
-from keyprov.snapshot import OwnedKey, Snapshot, snapshot
 from keyprov.status import ExitStatus
-from keyprov.workshop import WorkshopRef
+from keyprov.workshop.audit import set_subject
+from keyprov.workshop.folder import WorkshopRef
+from keyprov.workshop.journal import Ledger, LedgerEntry
+from keyprov.workshop.locate import find_workshop
+from keyprov.workshop.options import DesiredOptions
 
 
 @dataclass(frozen=True)

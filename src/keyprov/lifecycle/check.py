@@ -6,19 +6,20 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
-from keyprov.client import OpenRouterClient
+from keyprov.api.client import OpenRouterClient
+from keyprov.engine.expiry import DEFAULT_WARN_DAYS
+from keyprov.engine.planner import LIMIT_TOLERANCE, Action, ParticipantPlan
+from keyprov.engine.session import audited
+from keyprov.engine.snapshot import snapshot
 from keyprov.errors import ApiError
-from keyprov.expiry import DEFAULT_WARN_DAYS
-from keyprov.guarding import guardrail_problems, remembered_policy
-from keyprov.ledger import LedgerEntry
-from keyprov.locate import find_workshop
+from keyprov.guardrails.guarding import guardrail_problems, remembered_policy
 from keyprov.models import ApiKey, Credits
-from keyprov.options import DesiredOptions, expires_at
-from keyprov.planner import LIMIT_TOLERANCE, Action, ParticipantPlan
 from keyprov.roster import Participant
-from keyprov.session import audited
-from keyprov.snapshot import snapshot
-from keyprov.workshop import WorkshopRef
+from keyprov.values import parse_time
+from keyprov.workshop.folder import WorkshopRef
+from keyprov.workshop.journal import LedgerEntry
+from keyprov.workshop.locate import find_workshop
+from keyprov.workshop.options import DesiredOptions, expires_at
 
 NOTHING_LEFT = 0.005
 """Remaining below this shows as 0.00 USD: the key cannot pay for a request."""
@@ -53,13 +54,6 @@ class CheckResult:
     @property
     def not_ready(self) -> list[CheckRow]:
         return [row for row in self.rows if row.problems]
-
-
-def parse_time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def check_workshop(

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from keyprov.client import OpenRouterClient
+from keyprov.api.client import OpenRouterClient
 from keyprov.delivery import (
     DEFAULT_RATE_PER_MINUTE,
     DeliveryJournal,
@@ -26,13 +26,13 @@ from keyprov.delivery import (
     send_all,
 )
 from keyprov.delivery import Outcome as Delivery
+from keyprov.engine.session import Session, session
 from keyprov.errors import ConfigurationError
 from keyprov.handouts import Handout, write_mail_merge_csv
 from keyprov.lifecycle.selection import ONLY_CHOICES, LeftOut, LeftOutKind, Only, handouts_of
-from keyprov.registry import now
-from keyprov.session import Session, session
 from keyprov.status import ExitStatus
-from keyprov.workshop import WorkshopRef
+from keyprov.workshop.folder import WorkshopRef
+from keyprov.workshop.registry import now
 
 HANDOUTS_FILE_NAME = "handouts.pdf"
 MAIL_MERGE_FILE_NAME = "mail-merge.csv"

@@ -7,12 +7,12 @@ revoke, works on a workshop that exists only as keys on the server.
 
 from __future__ import annotations
 
-from keyprov.client import OpenRouterClient
-from keyprov.folder_identity import with_legacy_name
-from keyprov.locate import UnknownWorkshopError, account_label, locate
-from keyprov.naming import workshop_prefix
-from keyprov.registry import Registry
-from keyprov.workshop import WorkshopRef
+from keyprov.api.client import OpenRouterClient
+from keyprov.workshop.folder import WorkshopRef
+from keyprov.workshop.folder_identity import with_legacy_name
+from keyprov.workshop.keynames import workshop_prefix
+from keyprov.workshop.locate import UnknownWorkshopError, account_label, locate
+from keyprov.workshop.registry import Registry
 
 
 def keys_left_behind(ref: WorkshopRef, client: OpenRouterClient) -> bool:

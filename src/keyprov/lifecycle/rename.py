@@ -4,7 +4,7 @@ The names are changed on the server by PATCHing each key's `name`; nothing else 
 changes, so its secret, budget and spend stay as they were. Stopped at any moment, a rerun
 finishes the job: the target naming (with the secret pseudonyms are made with) is written to
 state.jsonl and keys.xlsx before the first PATCH, every name is read in either form from then
-on (keyprov.pseudonyms.KeyNameIndex), and the PATCHes still to do are worked out from the
+on (keyprov.workshop.keynames.KeyNameIndex), and the PATCHes still to do are worked out from the
 names the server holds now. No key is ever created or deleted here.
 """
 
@@ -13,30 +13,30 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from keyprov.audit import set_subject
-from keyprov.client import OpenRouterClient
+from keyprov.api.client import OpenRouterClient
+from keyprov.engine.fanout import DEFAULT_CONCURRENCY, fan_out
+from keyprov.engine.session import Session, session
+from keyprov.engine.snapshot import Snapshot, snapshot
 from keyprov.errors import ApiError, ConfigurationError
-from keyprov.fanout import DEFAULT_CONCURRENCY, fan_out
-from keyprov.ledger import LedgerEntry
 from keyprov.lifecycle.changes import Change
-from keyprov.locate import find_workshop, remembered_locally
 from keyprov.models import ApiKey
-from keyprov.naming import identity_from_key_name
-from keyprov.options import DesiredOptions
-from keyprov.pseudonyms import (
+from keyprov.roster import Participant
+from keyprov.status import ExitStatus
+from keyprov.workshop.audit import set_subject
+from keyprov.workshop.folder import Workshop, WorkshopRef
+from keyprov.workshop.journal import LedgerEntry
+from keyprov.workshop.keynames import (
     KeyNameIndex,
     NameMode,
     NamingPolicy,
     Rename,
     RenamePlan,
+    identity_from_key_name,
     new_workshop_secret,
     rename_plan,
 )
-from keyprov.roster import Participant
-from keyprov.session import Session, session
-from keyprov.snapshot import Snapshot, snapshot
-from keyprov.status import ExitStatus
-from keyprov.workshop import Workshop, WorkshopRef
+from keyprov.workshop.locate import find_workshop, remembered_locally
+from keyprov.workshop.options import DesiredOptions
 
 
 @dataclass(frozen=True)

@@ -5,28 +5,28 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from keyprov.charts import SpendBar, window_description, write_spend_chart
-from keyprov.client import OpenRouterClient
+from keyprov.api.client import OpenRouterClient
+from keyprov.engine.session import audited
+from keyprov.engine.snapshot import OwnedKey, snapshot
 from keyprov.files import ensure_private_dir
-from keyprov.guarding import remembered_policy
-from keyprov.locate import find_workshop
-from keyprov.models import ApiKey
-from keyprov.naming import natural_key
-from keyprov.outputs import REPORT_FILE_NAME, ReportRow, ReportTotals, write_report_workbook
-from keyprov.session import audited
-from keyprov.snapshot import OwnedKey, snapshot
-from keyprov.workshop import WorkshopRef
+from keyprov.guardrails.guarding import remembered_policy
+from keyprov.lifecycle.charts import SpendBar, window_description, write_spend_chart
+from keyprov.lifecycle.report_sheet import (
+    REPORT_FILE_NAME,
+    ReportRow,
+    ReportTotals,
+    write_report_workbook,
+)
+from keyprov.models import window_usage
+from keyprov.workshop.folder import WorkshopRef
+from keyprov.workshop.keynames import natural_key
+from keyprov.workshop.locate import find_workshop
 
 SPEND_CHART_NAME = "spend.png"
 WINDOW_USAGE = {"daily": "usage_daily", "weekly": "usage_weekly", "monthly": "usage_monthly"}
 
 UsageRow = ReportRow
 """One key of the workshop as the server reports it (the name the report used before)."""
-
-
-def window_usage(key: ApiKey) -> float:
-    """Usage in the window the limit applies to: the reset period's, else all-time."""
-    return float(getattr(key, WINDOW_USAGE[key.limit_reset])) if key.limit_reset else key.usage
 
 
 @dataclass

@@ -14,22 +14,22 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 
-from keyprov.audit import set_subject
-from keyprov.client import OpenRouterClient
-from keyprov.creator import CreateRequest, create_keys, delete_undelivered
+from keyprov.api.client import OpenRouterClient
+from keyprov.engine.creator import CreateRequest, create_keys, delete_undelivered
+from keyprov.engine.expiry import describe_expiry, expires_at, refuse_past, same_expiry
+from keyprov.engine.fanout import DEFAULT_CONCURRENCY, fan_out
+from keyprov.engine.outcomes import ParticipantResult
+from keyprov.engine.session import Session, session
+from keyprov.engine.snapshot import OwnedKey, Snapshot
 from keyprov.errors import ApiError, ConfigurationError, KeyprovError
-from keyprov.expiry import describe_expiry, expires_at, refuse_past, same_expiry
-from keyprov.fanout import DEFAULT_CONCURRENCY, fan_out
-from keyprov.guarding import assign_to_workshop_guardrail
-from keyprov.ledger import LedgerEntry
+from keyprov.guardrails.guarding import assign_to_workshop_guardrail
 from keyprov.lifecycle.changes import Change, _outcome
-from keyprov.models import ApiKey
-from keyprov.options import DesiredOptions
-from keyprov.outcomes import ParticipantResult
+from keyprov.models import ApiKey, window_usage
 from keyprov.roster import Participant
-from keyprov.session import Session, session
-from keyprov.snapshot import OwnedKey, Snapshot
-from keyprov.workshop import WorkshopRef
+from keyprov.workshop.audit import set_subject
+from keyprov.workshop.folder import WorkshopRef
+from keyprov.workshop.journal import LedgerEntry
+from keyprov.workshop.options import DesiredOptions
 
 MIN_SUCCESSOR_LIMIT = 0.01
 """USD: the least a successor's limit is, when the old key's spend used up (or overran) it."""
@@ -75,13 +75,6 @@ class Successor:
             rotation.entry, rotation.keys, limit=limit, expires_at=expires or model.expires_at
         )
         return cls(rotation, request, full, spent)
-
-
-def window_usage(key: ApiKey) -> float:
-    """What the key spent in its limit's current window: the day, week or month of its
-    limit_reset, or all time without one (what OpenRouter subtracts for limit_remaining)."""
-    by_reset = {"daily": key.usage_daily, "weekly": key.usage_weekly, "monthly": key.usage_monthly}
-    return by_reset.get(key.limit_reset or "", key.usage)
 
 
 def successor_limit(

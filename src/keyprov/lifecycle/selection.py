@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from keyprov.engine.session import Session
 from keyprov.errors import ConfigurationError
-from keyprov.guarding import remembered_policy
+from keyprov.guardrails.guarding import remembered_policy
 from keyprov.handouts import Handout
 from keyprov.handouts.wording import parse_expiry
-from keyprov.ledger import LedgerEntry
 from keyprov.models import ApiKey
-from keyprov.session import Session
+from keyprov.workshop.journal import LedgerEntry
 
 Only = Literal["new", "replaced"]
 ONLY_CHOICES: tuple[Only, ...] = ("new", "replaced")

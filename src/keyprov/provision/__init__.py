@@ -4,10 +4,11 @@
 run; `credits` the credits preflight; `guarded` the workshop's guardrail during a run.
 """
 
-from keyprov.creator import DEFAULT_CONCURRENCY
-from keyprov.outcomes import Outcome, ParticipantResult
+from keyprov.engine.creator import DEFAULT_CONCURRENCY
+from keyprov.engine.outcomes import Outcome, ParticipantResult
+from keyprov.provision.result import ProvisionResult
 from keyprov.provision.run import provision
-from keyprov.provision.settings import ProvisionResult, ProvisionSettings, load_roster
+from keyprov.provision.settings import ProvisionSettings, load_roster
 
 __all__ = [
     "DEFAULT_CONCURRENCY",

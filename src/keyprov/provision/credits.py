@@ -5,14 +5,14 @@ from __future__ import annotations
 import threading
 from concurrent.futures import Future
 
-from keyprov.audit import AuditLog
-from keyprov.client import OpenRouterClient
+from keyprov.api.client import OpenRouterClient
+from keyprov.engine.planner import Action, Plan
 from keyprov.errors import ApiError, InsufficientCreditsError
-from keyprov.ledger import Ledger
 from keyprov.models import Credits
-from keyprov.planner import Action, Plan
 from keyprov.provision.settings import ProvisionSettings
 from keyprov.roster import Participant
+from keyprov.workshop.audit import AuditLog
+from keyprov.workshop.journal import Ledger
 
 CREDITS_UNKNOWN = (
     "the account's credits could not be read (GET /credits failed), so the keys were created "

@@ -23,13 +23,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from keyprov.client import OpenRouterClient
+from keyprov.api.client import OpenRouterClient
 from keyprov.errors import LocalFileError
-from keyprov.ledger import STATE_FILE_NAME, Ledger
 from keyprov.models import ApiKey, Credits
 from keyprov.provision.credits import read_credits
-from keyprov.registry import Registry
-from keyprov.workshop import WorkshopRef
+from keyprov.workshop.folder import WorkshopRef
+from keyprov.workshop.journal import STATE_FILE_NAME, Ledger
+from keyprov.workshop.registry import Registry
 
 T = TypeVar("T")
 
@@ -67,7 +67,7 @@ class FirstReads:
 
     @classmethod
     def start(cls, client: OpenRouterClient, folders: Iterable[Path]) -> FirstReads:
-        """Send the reads; `folders`: every folder the workshop may be in (keyprov.locate)."""
+        """Send the reads; `folders`: every folder the workshop may be in (workshop.locate)."""
         states = {
             (folder / STATE_FILE_NAME).resolve(): _file_state(folder / STATE_FILE_NAME)
             for folder in folders

@@ -7,18 +7,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from keyprov.client import OpenRouterClient
+from keyprov.api.client import OpenRouterClient
+from keyprov.engine.session import Session
 from keyprov.errors import ApiError
-from keyprov.guarding import (
+from keyprov.guardrails.guarding import (
     Guard,
     assign_keys,
     catalogue_for,
     desired_policy,
     remembered_policy,
 )
-from keyprov.guardrail_policy import Catalogue, GuardrailPolicy
-from keyprov.provision.settings import ProvisionResult, ProvisionSettings
-from keyprov.session import Session
+from keyprov.guardrails.policy import Catalogue, GuardrailPolicy
+from keyprov.provision.result import ProvisionResult
+from keyprov.provision.settings import ProvisionSettings
 from keyprov.status import ExitStatus
 
 

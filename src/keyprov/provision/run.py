@@ -13,37 +13,38 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from keyprov.apply import PlanApplier
-from keyprov.audit import AuditLog
-from keyprov.client import OpenRouterClient
-from keyprov.creator import Creator
-from keyprov.expiry import expiry_warning
-from keyprov.folder_identity import with_legacy_name
-from keyprov.guarding import (
+from keyprov.api.client import OpenRouterClient
+from keyprov.engine.apply import PlanApplier
+from keyprov.engine.creator import Creator
+from keyprov.engine.expiry import expiry_warning
+from keyprov.engine.outcomes import ResultCallback, Results
+from keyprov.engine.planner import Action, Plan
+from keyprov.engine.session import Session, session
+from keyprov.engine.snapshot import ListingCallback, snapshot
+from keyprov.guardrails.guarding import (
     POLICY_OPTION,
     Guard,
     ensure_guardrail,
     guardrail_change,
 )
-from keyprov.locate import (
+from keyprov.provision.credits import CREDITS_UNKNOWN, check_credits, prefetch_credits, read_credits
+from keyprov.provision.first_reads import FirstReads, workshop_folders
+from keyprov.provision.guarded import Guarded, assign_everyone
+from keyprov.provision.result import ProvisionResult
+from keyprov.provision.settings import ProvisionSettings, load_roster
+from keyprov.roster import Participant
+from keyprov.workshop.audit import AuditLog
+from keyprov.workshop.folder import Workshop
+from keyprov.workshop.folder_identity import with_legacy_name
+from keyprov.workshop.keynames import NameMode
+from keyprov.workshop.locate import (
     account_label,
     locate,
     overlapping_workshops,
     refuse_another_server,
     remembered_locally,
 )
-from keyprov.outcomes import ResultCallback, Results
-from keyprov.planner import Action, Plan
-from keyprov.provision.credits import CREDITS_UNKNOWN, check_credits, prefetch_credits, read_credits
-from keyprov.provision.first_reads import FirstReads, workshop_folders
-from keyprov.provision.guarded import Guarded, assign_everyone
-from keyprov.provision.settings import ProvisionResult, ProvisionSettings, load_roster
-from keyprov.pseudonyms import NameMode
-from keyprov.registry import Registry
-from keyprov.roster import Participant
-from keyprov.session import Session, session
-from keyprov.snapshot import ListingCallback, snapshot
-from keyprov.workshop import Workshop
+from keyprov.workshop.registry import Registry
 
 
 @dataclass(frozen=True)

@@ -1,25 +1,18 @@
-"""What a provision run is asked to do, and what it did."""
+"""What a provision run is asked to do: the roster, the options, and how the keys should be."""
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-from keyprov.creator import DEFAULT_CONCURRENCY
-from keyprov.expiry import refuse_past
-from keyprov.guardrail_policy import GuardrailPolicy
-from keyprov.models import ApiKey, Credits
-from keyprov.options import DesiredOptions, RosterOptions, expires_at
-from keyprov.outcomes import ParticipantResult
-from keyprov.planner import Plan
+from keyprov.engine.creator import DEFAULT_CONCURRENCY
+from keyprov.engine.expiry import refuse_past
 from keyprov.roster import DEFAULT_MAX_LIMIT, Roster
-from keyprov.run_stats import RunStats
-from keyprov.status import ExitStatus
-from keyprov.workshop import WorkshopRef
+from keyprov.workshop.folder import WorkshopRef
+from keyprov.workshop.options import DesiredOptions, RosterOptions, expires_at
 
 
 @dataclass(frozen=True)
@@ -50,7 +43,7 @@ class ProvisionSettings:
     known_as: str | None = None
     """The name as given, when `workshop` is the older folder name it is filed under."""
     given: frozenset[str] | None = None
-    """The remembered options (keyprov.options.REMEMBERED) the command line gave; the
+    """The remembered options (keyprov.workshop.options.REMEMBERED) the command line gave; the
     workshop's remembered values stand in for the others. None: every value is meant."""
 
     @property
@@ -101,55 +94,6 @@ class ProvisionSettings:
     @property
     def roster_options(self) -> RosterOptions:
         return self.desired.roster_options()
-
-
-@dataclass
-class ProvisionResult:
-    workshop: str
-    plan: Plan
-    results: list[ParticipantResult] = field(default_factory=list)
-    keys_path: Path | None = None
-    audit_path: Path | None = None
-    duration: float = 0.0
-    credits: Credits | None = None
-    pruned: list[ApiKey] = field(default_factory=list)
-    dry_run: bool = False
-    roster: Path | None = None
-    """The roster file as the run was given it, for the commands the output suggests."""
-    roster_notes: list[str] = field(default_factory=list)
-    """Rows skipped on purpose (cancelled registrations) and warnings about reading the file."""
-    warnings: list[str] = field(default_factory=list)
-    """What the run could not check, though it went on."""
-    guardrail: GuardrailPolicy | None = None
-    """The models, providers and data retention the workshop's keys are held to."""
-    guardrail_change: str | None = None
-    """What the run changed (a dry run: would change) on the workshop's guardrail."""
-    stats: RunStats | None = None
-    """What the run went through: retries, unanswered creates and how they were resolved."""
-    expires_at: str | None = None
-    """The expiry the run gives the keys it creates (--expires), None: they never expire."""
-    allow_overcommit: bool = False
-
-    def counts(self) -> Counter[str]:
-        return Counter(result.outcome.value for result in self.results)
-
-    @property
-    def credits_short(self) -> bool:
-        """The credits left do not cover the new keys' limits, and the run would not go on."""
-        return (
-            self.credits is not None
-            and self.credits.remaining < self.plan.new_budget
-            and not self.allow_overcommit
-        )
-
-    @property
-    def exit_status(self) -> ExitStatus:
-        if self.dry_run:
-            # The code the real run would start with: it stops before creating when short.
-            return ExitStatus.BAD_INPUT if self.credits_short else ExitStatus.OK
-        if all(result.outcome.is_provisioned for result in self.results):
-            return ExitStatus.OK
-        return ExitStatus.INCOMPLETE
 
 
 def load_roster(settings: ProvisionSettings) -> Roster:

@@ -6,7 +6,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from keyprov.lifecycle import Change, CheckResult, UsageReport
-from keyprov.outputs import ReportRow, ReportTotals
+from keyprov.lifecycle.report_sheet import ReportRow, ReportTotals
 from keyprov.render.text import natural_key, plural, table, usd
 
 ROLE_NOTES = {"current": "", "retired": "replaced", "unknown": "secret not in local state"}

@@ -6,13 +6,13 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-from keyprov.commands import participant_options, rotate_command
-from keyprov.expiry import describe_expiry
+from keyprov.engine.expiry import describe_expiry
+from keyprov.engine.outcomes import participant_options, rotate_command
+from keyprov.engine.planner import Action, ParticipantPlan, Plan
 from keyprov.models import Credits
-from keyprov.naming import identity_from_key_name
-from keyprov.planner import Action, ParticipantPlan, Plan
 from keyprov.provision import ProvisionResult
 from keyprov.render.text import Lines, plural, table
+from keyprov.workshop.keynames import identity_from_key_name
 
 ACTION_TITLES = {
     Action.CREATE: "create",

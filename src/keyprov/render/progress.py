@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from keyprov.outcomes import Outcome, ParticipantResult
+from keyprov.engine.outcomes import Outcome, ParticipantResult
 from keyprov.render.text import display_width, plural, who
 
 BAR_CELLS = 30

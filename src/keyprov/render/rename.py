@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from keyprov.lifecycle.rename import RenameResult
-from keyprov.pseudonyms import NameMode
 from keyprov.render.lifecycle import change_lines
 from keyprov.render.text import Lines, plural
+from keyprov.workshop.keynames import NameMode
 
 FORM_WORDS = {
     NameMode.PSEUDONYMOUS: "pseudonymous names (keyprov:{workshop}:<pseudonym>)",

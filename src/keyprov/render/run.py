@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from keyprov.engine.outcomes import Outcome, ParticipantResult
+from keyprov.engine.run_stats import RunStats
 from keyprov.models import ApiKey
-from keyprov.naming import identity_from_key_name
-from keyprov.outcomes import Outcome, ParticipantResult
 from keyprov.provision import ProvisionResult
 from keyprov.redaction import redact
 from keyprov.render.plan import dry_run_lines, expiry_lines, secret_lost_lines
 from keyprov.render.text import Lines, natural_key, plural, seconds, table, who
-from keyprov.run_stats import RunStats
+from keyprov.workshop.keynames import identity_from_key_name
 
 PRUNED_SHOWN = 10
 """Disabled keys listed one per line; beyond this many the audit log has the rest."""

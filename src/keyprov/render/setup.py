@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from keyprov.doctor import Check
+from keyprov.lifecycle.doctor import Check
 from keyprov.render.text import table
 
 

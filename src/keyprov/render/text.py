@@ -6,7 +6,7 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from keyprov.naming import natural_key
+from keyprov.workshop.keynames import natural_key
 
 __all__ = [
     "Lines",

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from keyprov.locate import ListedWorkshop, Relocation
 from keyprov.render.text import Lines, natural_key, plural, table
+from keyprov.workshop.locate import ListedWorkshop, Relocation
 
 HEADER = (
     "workshop",

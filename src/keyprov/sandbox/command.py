@@ -14,7 +14,8 @@ from types import FrameType
 
 import click
 
-from keyprov.netaddr import is_loopback
+from keyprov.api.baseurl import is_loopback
+from keyprov.api.config import BASE_URL_VARIABLE
 from keyprov.sandbox.faults import FORCED_KINDS, Faults, parse_kind
 from keyprov.sandbox.remote_commands import force_command, spend_command
 from keyprov.sandbox.server import (
@@ -22,7 +23,6 @@ from keyprov.sandbox.server import (
     MANAGEMENT_KEY_ENV,
     Sandbox,
 )
-from keyprov.settings import BASE_URL_VARIABLE
 
 
 def _parse_forced(

@@ -7,8 +7,8 @@ from urllib.parse import urlsplit
 
 import requests
 
+from keyprov.api.baseurl import is_loopback
 from keyprov.errors import ConfigurationError
-from keyprov.netaddr import is_loopback
 from keyprov.sandbox.control import CONTROL_PREFIX
 
 DEFAULT_URL = "http://127.0.0.1:8787/api/v1"

@@ -9,11 +9,11 @@ from typing import Any
 
 import click
 
+from keyprov.api.config import BASE_URL_VARIABLE
 from keyprov.errors import KeyprovError
 from keyprov.sandbox.faults import FORCED_KINDS, parse_kind
 from keyprov.sandbox.remote import DEFAULT_URL, ControlClient
 from keyprov.sandbox.server import default_management_key
-from keyprov.settings import BASE_URL_VARIABLE
 
 USD = click.FloatRange(min=0)
 
