@@ -88,7 +88,7 @@ def note_last_run(
         fields["keys_enabled"] = held.keys_enabled()
     if state_saved:
         # The state as this run leaves it: an older copy restored later is told from it.
-        fields["last_state"] = end_run(held.ledger)
+        fields["last_state"], fields["last_state_size"] = end_run(held.ledger)
     with contextlib.suppress(OSError, LocalFileError):
         registry.update(held.workshop.name, held.workshop.account, **fields)
 

@@ -92,17 +92,19 @@ class Ledger:
             current = {entry.hash for entry in self._entries.values() if entry.hash}
             return current.union(*(entry.retired for entry in self._entries.values()))
 
-    def carry_on(self, trusted: Callable[[LedgerEntry], bool], run_id: str) -> bool:
-        """Take the trusted intents of an earlier run on as `run_id`'s (compaction writes them
-        so); whether there were any."""
+    def record_carried(self, trusted: Callable[[LedgerEntry], bool], run_id: str) -> None:
+        """Take the trusted intents of earlier (crashed) runs on as `run_id`'s."""
         with self._lock:
-            carried = {
-                identity: replace(entry, pending_run=run_id)
-                for identity, entry in self._entries.items()
-                if entry.pending and trusted(entry)
-            }
-            self._entries.update(carried)
-        return bool(carried)
+            runs = sorted(
+                {e.pending_run for e in self._entries.values() if e.pending and trusted(e)},
+                key=str,
+            )
+            for identity, entry in list(self._entries.items()):
+                if entry.pending and trusted(entry):
+                    self._entries[identity] = replace(entry, pending_run=run_id)
+            record = {"event": "carried", "runs": runs, "run": run_id}
+            unsynced = self._append(record)
+        self._sync(unsynced)
 
     def record_intent(self, identity: str, key_name: str) -> None:
         """Journal that a create is about to be sent, before it is sent, with the run that

@@ -147,6 +147,7 @@ class Replayed:
 
 
 RECORD_KINDS = (
+    "carried",
     "intent",
     "created",
     "recovered",
@@ -192,6 +193,12 @@ def replay(path: Path) -> tuple[dict[str, LedgerEntry], Replayed]:
             if event == "naming":
                 secret = record.get("secret")
                 replayed.naming = (str(record["mode"]), None if secret is None else str(secret))
+                continue
+            if event == "carried":
+                carried, run = list(record["runs"]), record["run"]
+                for identity, entry in entries.items():
+                    if entry.pending and entry.pending_run in carried:
+                        entries[identity] = replace(entry, pending_run=run)
                 continue
             if event == "targets":
                 for identity, target in dict(record["targets"]).items():

@@ -58,12 +58,12 @@ class WorkshopRecord:
     participants: int | None = None
     keys_enabled: int | None = None
     last_run_id: str | None = None
-    """The last run that held the workshop (its audit run id): see keyprov.run_trust."""
-    previous_run_id: str | None = None
-    carried_on: bool = False
-    """Whether the last run took on the previous run's intents (it had crashed)."""
+    """The last run that held the workshop (its audit run id): see workshop.run_trust."""
+    carried_runs: list[str] = field(default_factory=list)
+    """The earlier runs whose intents the last run took on as its own (they had crashed)."""
     last_state: str | None = None
     """The sha256 of state.jsonl as the last run left it; None while it runs, or if it died."""
+    last_state_size: int | None = None
 
     @property
     def path(self) -> Path:
