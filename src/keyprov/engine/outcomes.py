@@ -45,6 +45,8 @@ class Outcome(StrEnum):
     DISABLED = "disabled on server"
     SECRET_LOST = "secret lost"
     DUPLICATED = "has extra keys"
+    ELSEWHERE = "held by another copy"
+    """Another copy of the workshop (another machine, another folder) holds their key."""
 
     @property
     def is_provisioned(self) -> bool:

@@ -15,6 +15,7 @@ from typing import Any
 
 from keyprov.api.client import OpenRouterClient
 from keyprov.engine.apply import PlanApplier
+from keyprov.engine.copies import settle_with_copies
 from keyprov.engine.creator import Creator
 from keyprov.engine.expiry import expiry_warning
 from keyprov.engine.outcomes import ResultCallback, Results
@@ -100,6 +101,8 @@ def _provision_in(
     result.guardrail_change = guard.change
     try:
         result.results = applier.apply(result.plan)
+        result.warnings.extend(settle_with_copies(held, results))
+        result.results = [results.by_identity[r.identity] for r in result.results]
     finally:
         result.pruned = applier.pruned
     held.exit_status = result.exit_status

@@ -190,6 +190,14 @@ class Ledger:
         self.replayed.sheet_digest = digest
         self.replayed.sheet_content = content
 
+    def record_dropped(self, identity: str) -> None:
+        """Forget this participant's key: another copy of the workshop holds theirs, and the
+        one this run made (and nobody was given) was deleted."""
+        with self._lock:
+            self._entries.pop(identity, None)
+            unsynced = self._append({"event": "dropped", "identity": identity})
+        self._sync(unsynced)
+
     def record_renamed(self, old: str, new: str, participant_id: str) -> None:
         """The participant known as `old` (their email) is `new` (their id) from now on."""
         with self._lock:

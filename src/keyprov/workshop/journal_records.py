@@ -148,6 +148,7 @@ class Replayed:
 
 RECORD_KINDS = (
     "carried",
+    "dropped",
     "intent",
     "created",
     "recovered",
@@ -224,6 +225,10 @@ def replay(path: Path) -> tuple[dict[str, LedgerEntry], Replayed]:
                 "written by another program or a newer keyprov. Use that keyprov, or move "
                 "the file away (keys.xlsx then gives the keys back)."
             )
+        if event == "dropped":
+            entries.pop(identity, None)
+            replayed.damaged.pop(identity, None)
+            continue
         if event == "renamed":
             if record["from"] in entries:
                 moved = entries.pop(record["from"])
