@@ -24,8 +24,6 @@ from keyprov.sandbox import Faults, Sandbox
 from keyprov.workshop.journal import Ledger
 from tests.helpers import CliWorkshop, keyprov_process_env, make_roster
 
-UNFIXED = pytest.mark.xfail(strict=True, reason="issue 28: fixed in the next commits")
-
 
 @pytest.fixture
 def workshop(sandbox: Sandbox, management_key: str, tmp_path: Path) -> CliWorkshop:

@@ -16,14 +16,10 @@ import sys
 import unicodedata
 from pathlib import Path
 
-import pytest
-
 from keyprov.sandbox import Sandbox
 from keyprov.workshop.journal import Ledger
 from keyprov.workshop.registry import Registry
 from tests.helpers import Invocation, invoke, keyprov_process_env, make_roster, sandbox_env
-
-UNFIXED = pytest.mark.xfail(strict=True, reason="issue 28: fixed in the next commits")
 
 
 class User:

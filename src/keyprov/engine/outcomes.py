@@ -45,7 +45,7 @@ class Outcome(StrEnum):
     DISABLED = "disabled on server"
     SECRET_LOST = "secret lost"
     DUPLICATED = "has extra keys"
-    ELSEWHERE = "held by another copy"
+    ELSEWHERE = "held elsewhere"
     """Another copy of the workshop (another machine, another folder) holds their key."""
 
     @property
