@@ -42,7 +42,7 @@ def test_a_malformed_guardrail_list_is_retried_like_a_5xx(
     ids = many_guardrails(sandbox, 3)
     sandbox.force(fault, path_prefix="/guardrails")
 
-    listed = client.list_guardrails()
+    listed = client.guardrails.list_guardrails()
 
     assert [g.id for g in listed] == ids
     assert statuses(sandbox, "/api/v1/guardrails") == [(200, fault), (200, None)]
@@ -52,11 +52,11 @@ def test_a_guardrail_list_that_stays_malformed_is_raised_not_read_as_empty(
     sandbox: Sandbox, client: OpenRouterClient
 ) -> None:
     many_guardrails(sandbox, 1)
-    client.list_models()  # something has answered: the address is right
+    client.guardrails.list_models()  # something has answered: the address is right
     sandbox.force("list_no_data", count=50, path_prefix="/guardrails")
 
     with pytest.raises(MalformedAnswerError, match="without a 'data' array"):
-        client.list_guardrails()
+        client.guardrails.list_guardrails()
 
 
 @pytest.mark.parametrize("fault", ["list_short_page", "list_repeat_page", "list_missing_key"])
@@ -66,7 +66,7 @@ def test_an_assignment_listing_that_shifts_is_read_again_from_the_start(
     guardrail, hashes = assigned_keys(sandbox, 150)
     sandbox.force(fault, path_prefix=f"/guardrails/{guardrail}")
 
-    listed = client.list_guardrail_assignments(guardrail)
+    listed = client.guardrails.list_guardrail_assignments(guardrail)
 
     assert sorted(a.key_hash for a in listed) == sorted(hashes)
     faults = [f for _, f in statuses(sandbox, f"/api/v1/guardrails/{guardrail}/assignments/keys")]
@@ -80,7 +80,7 @@ def test_a_short_page_that_keeps_coming_is_an_inconsistent_listing(
     sandbox.force("list_missing_key", count=50, path_prefix="/guardrails/assignments")
 
     with pytest.raises(InconsistentListingError, match="counts 20"):
-        client.list_key_assignments()
+        client.guardrails.list_key_assignments()
 
 
 def test_the_account_wide_assignments_are_read_over_every_page(
@@ -88,7 +88,7 @@ def test_the_account_wide_assignments_are_read_over_every_page(
 ) -> None:
     guardrail, hashes = assigned_keys(sandbox, 201)
 
-    listed = client.list_key_assignments()
+    listed = client.guardrails.list_key_assignments()
 
     assert sorted(a.key_hash for a in listed) == sorted(hashes)
     assert {a.guardrail_id for a in listed} == {guardrail}
@@ -98,11 +98,11 @@ def test_the_account_wide_assignments_are_read_over_every_page(
 def test_a_create_answered_with_a_web_page_is_an_unknown_outcome(
     sandbox: Sandbox, client: OpenRouterClient
 ) -> None:
-    client.list_guardrails()
+    client.guardrails.list_guardrails()
     sandbox.force("html_200", method="POST", path_prefix="/guardrails")
 
     with pytest.raises(OutcomeUnknownError, match="creating guardrail 'keyprov:ws'"):
-        client.create_guardrail("keyprov:ws", allowed_models=["openai/gpt-4o-mini"])
+        client.guardrails.create_guardrail("keyprov:ws", allowed_models=["openai/gpt-4o-mini"])
 
     assert len([r for r in sandbox.request_log if r.method == "POST"]) == 1, "never resent"
 
@@ -114,29 +114,31 @@ def test_a_5xx_on_assign_is_retried_since_assignment_is_declarative(
     _, key = sandbox.create_key_directly("keyprov:ws:p", limit=1)
     sandbox.force(502, method="POST")
 
-    assert client.assign_keys(guardrail, [key["hash"]]) == 1
+    assert client.guardrails.assign_keys(guardrail, [key["hash"]]) == 1
     assert [r.status for r in sandbox.request_log] == [502, 200]
 
 
 def test_update_get_and_delete_by_id(sandbox: Sandbox, client: OpenRouterClient) -> None:
-    created = client.create_guardrail("keyprov:ws", allowed_models=["openai/gpt-4o-mini"])
+    created = client.guardrails.create_guardrail(
+        "keyprov:ws", allowed_models=["openai/gpt-4o-mini"]
+    )
     assert created.updated_at is None and created.zdr == frozenset()
 
-    updated = client.update_guardrail(created.id, enforce_zdr_openai=True)
+    updated = client.guardrails.update_guardrail(created.id, enforce_zdr_openai=True)
     assert updated.zdr == {"openai"} and updated.updated_at is not None
-    assert client.get_guardrail(created.id) == updated
+    assert client.guardrails.get_guardrail(created.id) == updated
 
-    assert client.delete_guardrail(created.id) is True
-    assert client.delete_guardrail(created.id) is False, "already gone"
+    assert client.guardrails.delete_guardrail(created.id) is True
+    assert client.guardrails.delete_guardrail(created.id) is False, "already gone"
     with pytest.raises(NotFoundError):
-        client.get_guardrail(created.id)
+        client.guardrails.get_guardrail(created.id)
 
 
 def test_unassign_takes_keys_off(sandbox: Sandbox, client: OpenRouterClient) -> None:
     guardrail, hashes = assigned_keys(sandbox, 3)
-    assert client.unassign_keys(guardrail, hashes[:2]) == 2
+    assert client.guardrails.unassign_keys(guardrail, hashes[:2]) == 2
     assert [a["key_hash"] for a in sandbox.assignments()] == hashes[2:]
-    assert client.unassign_keys(guardrail, []) == 0
+    assert client.guardrails.unassign_keys(guardrail, []) == 0
 
 
 # -- answers the sandbox cannot be made to give ------------------------------------------------

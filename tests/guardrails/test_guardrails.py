@@ -31,11 +31,13 @@ MINI_CANONICAL = "openai/gpt-4o-mini-2024-07-18"
 
 @pytest.fixture
 def catalogue(client: OpenRouterClient) -> Catalogue:
-    return Catalogue(client.list_models())
+    return Catalogue(client.guardrails.list_models())
 
 
 def ensure(client: OpenRouterClient, policy: GuardrailPolicy, catalogue: Catalogue):
-    plan = plan_guardrail(policy, client.list_guardrails(), WORKSHOP, catalogue=catalogue)
+    plan = plan_guardrail(
+        policy, client.guardrails.list_guardrails(), WORKSHOP, catalogue=catalogue
+    )
     return plan, apply_guardrail(client, plan)
 
 
@@ -133,10 +135,10 @@ def test_an_edit_on_the_server_fails_the_check_and_the_next_ensure_restores_it(
     policy = GuardrailPolicy.from_options(f"{MINI},{HAIKU}")
     _, guardrail = ensure(client, policy, catalogue)
     assert guardrail is not None
-    client.update_guardrail(
+    client.guardrails.update_guardrail(
         guardrail.id, allowed_models=[MINI, HAIKU, "anthropic/claude-sonnet-4.5"]
     )
-    edited = client.get_guardrail(guardrail.id)
+    edited = client.guardrails.get_guardrail(guardrail.id)
 
     problems = check_guardrail(policy, edited, catalogue=catalogue)
 
@@ -170,7 +172,9 @@ def test_check_words_a_lifted_restriction_and_zdr_switched_off(
     policy = GuardrailPolicy.from_options(MINI, zdr=True)
     _, guardrail = ensure(client, policy, catalogue)
     assert guardrail is not None
-    edited = client.update_guardrail(guardrail.id, allowed_models=None, enforce_zdr_openai=False)
+    edited = client.guardrails.update_guardrail(
+        guardrail.id, allowed_models=None, enforce_zdr_openai=False
+    )
 
     problems = check_guardrail(policy, edited, catalogue=catalogue)
 

@@ -28,12 +28,12 @@ MINI, HAIKU = "openai/gpt-4o-mini", "anthropic/claude-3.5-haiku"
 
 @pytest.fixture
 def catalogue(client: OpenRouterClient) -> Catalogue:
-    return Catalogue(client.list_models())
+    return Catalogue(client.guardrails.list_models())
 
 
 def workshop_guardrail(client: OpenRouterClient, catalogue: Catalogue) -> Guardrail:
     policy = GuardrailPolicy.from_options(f"{MINI},{HAIKU}")
-    plan = plan_guardrail(policy, client.list_guardrails(), "ws", catalogue=catalogue)
+    plan = plan_guardrail(policy, client.guardrails.list_guardrails(), "ws", catalogue=catalogue)
     guardrail = apply_guardrail(client, plan)
     assert guardrail is not None
     return guardrail
@@ -62,7 +62,7 @@ def test_150_keys_are_assigned_in_two_batches_and_listed_over_two_pages(
     sizes = [len(json.loads(r.body)["key_hashes"]) for r in assign_posts(sandbox)]
     assert sizes == [100, 50]
     assert {a["key_hash"] for a in sandbox.assignments()} == set(hashes)
-    listed = client.list_guardrail_assignments(guardrail.id)
+    listed = client.guardrails.list_guardrail_assignments(guardrail.id)
     assert sorted(a.key_hash for a in listed) == sorted(hashes)
     pages = [r.query for r in sandbox.request_log if r.method == "GET"]
     assert pages == [{"offset": "0", "limit": "100"}, {"offset": "100", "limit": "100"}]
@@ -76,7 +76,7 @@ def test_a_rerun_finds_nothing_missing_and_writes_nothing(
     assign(client, guardrail.id, hashes)
     sandbox.clear_log()
 
-    missing = missing_assignments(guardrail, client.list_key_assignments(), hashes)
+    missing = missing_assignments(guardrail, client.guardrails.list_key_assignments(), hashes)
     result = assign(client, guardrail.id, missing)
 
     assert missing == set() and result.assigned == frozenset()
@@ -123,7 +123,7 @@ def test_a_key_on_another_guardrail_is_reported_then_moved(
     other = sandbox.create_guardrail_directly("someone else's", allowed_models=["openai/gpt-5"])
     (_, mine), (_, theirs) = make_keys(sandbox, 2)
     sandbox.assign_keys_directly(other["id"], [theirs])
-    everyone = client.list_key_assignments()
+    everyone = client.guardrails.list_key_assignments()
 
     foreign = foreign_assignments(guardrail, everyone, [mine, theirs])
     problems = assignment_problems(
@@ -140,7 +140,10 @@ def test_a_key_on_another_guardrail_is_reported_then_moved(
         mine: guardrail.id,
         theirs: guardrail.id,
     }
-    assert assignment_problems(guardrail, client.list_key_assignments(), [mine, theirs]) == {}
+    assert (
+        assignment_problems(guardrail, client.guardrails.list_key_assignments(), [mine, theirs])
+        == {}
+    )
 
 
 def test_an_unknown_hash_refused_by_the_server_is_raised_not_ignored(
@@ -159,9 +162,9 @@ def test_a_participant_key_on_the_guardrail_sees_only_the_allowed_models(
     [(secret, key_hash)] = make_keys(sandbox, 1)
     policy = GuardrailPolicy.from_options(f"{MINI},{HAIKU}")
 
-    before = client.models_for_key(secret)
+    before = client.guardrails.models_for_key(secret)
     assign(client, guardrail.id, [key_hash])
-    after = client.models_for_key(secret)
+    after = client.guardrails.models_for_key(secret)
 
     assert len(before) > 2
     problems, _ = check_key_models(policy, before, catalogue)
@@ -184,7 +187,7 @@ def test_an_allowed_model_the_key_cannot_reach_is_a_note_not_a_problem(
     [(secret, key_hash)] = make_keys(sandbox, 1)
     assign(client, guardrail.id, [key_hash])
 
-    problems, notes = check_key_models(policy, client.models_for_key(secret), catalogue)
+    problems, notes = check_key_models(policy, client.guardrails.models_for_key(secret), catalogue)
 
     assert problems == []
     assert notes == [
@@ -199,15 +202,15 @@ def test_a_disabled_participant_key_is_rejected_without_blaming_the_management_k
     client.update_key(key_hash, disabled=True)
 
     with pytest.raises(KeyRejectedError) as raised:
-        client.models_for_key(secret)
+        client.guardrails.models_for_key(secret)
 
     assert raised.value.status == 401
     assert secret not in str(raised.value) and "OPENROUTER_PROVISIONING_KEY" not in str(
         raised.value
     )
-    client.list_guardrails()  # the management key still works on the same client
+    client.guardrails.list_guardrails()  # the management key still works on the same client
 
 
 def test_models_for_key_refuses_a_value_that_is_no_key(client: OpenRouterClient) -> None:
     with pytest.raises(ValueError):
-        client.models_for_key("sk-or-v1-abc\r\nX-Injected: 1")
+        client.guardrails.models_for_key("sk-or-v1-abc\r\nX-Injected: 1")

@@ -15,7 +15,7 @@ MINI, HAIKU = "openai/gpt-4o-mini", "anthropic/claude-3.5-haiku"
 
 @pytest.fixture
 def catalogue(client: OpenRouterClient) -> Catalogue:
-    return Catalogue(client.list_models())
+    return Catalogue(client.guardrails.list_models())
 
 
 @pytest.mark.parametrize(

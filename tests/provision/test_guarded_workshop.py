@@ -72,14 +72,14 @@ def test_check_fails_for_an_unassigned_key_and_an_edited_guardrail(
     assert workshop.provision("--models", MODELS).returncode == 0
     (guardrail,) = workshop.sandbox.guardrails()
     key = workshop.key_of("person1@example.org")
-    client.unassign_keys(guardrail["id"], [key["hash"]])
+    client.guardrails.unassign_keys(guardrail["id"], [key["hash"]])
     done = workshop.keyprov("check", "ws.csv")
     assert done.returncode == 1
     assert "guardrail" in done.stdout
 
     assert workshop.provision().returncode == 0, "the next provision puts it back"
     assert workshop.keyprov("check", "ws.csv").returncode == 0
-    client.update_guardrail(guardrail["id"], allowed_models=["openai/gpt-4o"])
+    client.guardrails.update_guardrail(guardrail["id"], allowed_models=["openai/gpt-4o"])
     edited = workshop.keyprov("check", "ws.csv")
     assert edited.returncode == 1 and "gpt-4o" in edited.stdout
 
@@ -90,7 +90,7 @@ def test_a_participant_key_lists_only_the_allowed_models(
     make_roster(workshop.roster, 1)
     assert workshop.provision("--models", MODELS).returncode == 0
     (row,) = workshop.sheet()
-    models = {model.id for model in client.models_for_key(str(row[2]))}
+    models = {model.id for model in client.guardrails.models_for_key(str(row[2]))}
     assert models == set(MODELS.split(","))
 
 

@@ -3,7 +3,8 @@
 One method per endpoint; each answer is checked against the contract (`answers`) before it is
 believed, and the HTTP layer under it (`transport`) is the one place that retries. A listing
 of every key is read until a short page (many pages at once when many keys are expected:
-`key_listing`) and is believed only if no key appears twice.
+`listing`) and is believed only if no key appears twice. The guardrail and model endpoints are
+`client.guardrails`; both hold the one transport rather than inheriting from it.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from urllib.parse import quote
 from keyprov.api import answers
 from keyprov.api.guardrail_endpoints import GuardrailEndpoints
 from keyprov.api.listing import PAGE_SIZE, read_listing
+from keyprov.api.pacing import Limiter
 from keyprov.api.retries import RetryEvent, RetryPolicy, parse_retry_after
-from keyprov.api.transport import DEFAULT_BASE_URL, LISTING_ATTEMPTS
+from keyprov.api.transport import DEFAULT_BASE_URL, LISTING_ATTEMPTS, HttpTransport
 from keyprov.errors import (
     NotFoundError,
 )
@@ -33,13 +35,37 @@ __all__ = [
 ]
 
 
-class OpenRouterClient(GuardrailEndpoints):
-    """One method per endpoint of OpenRouter's key-management API (guardrails and models in
-    `GuardrailEndpoints`).
+class OpenRouterClient:
+    """One method per endpoint of OpenRouter's key-management API; the guardrail and model
+    endpoints are `guardrails` (GuardrailEndpoints). Both send through one `transport`.
 
     Raises ConfigurationError at once for a base URL the key must not go to, and
     ServerUnreachableError when nothing at the base URL has ever answered as the API.
     """
+
+    def __init__(self, api_key: str, base_url: str = DEFAULT_BASE_URL, **options: Any) -> None:
+        self.transport = HttpTransport(api_key, base_url, **options)
+        self.guardrails = GuardrailEndpoints(self.transport)
+
+    @property
+    def base_url(self) -> str:
+        return self.transport.base_url
+
+    @property
+    def limiter(self) -> Limiter:
+        return self.transport.limiter
+
+    @property
+    def on_retry(self) -> Callable[[RetryEvent], None] | None:
+        """Told of every retry (a command shows them while the server has never answered)."""
+        return self.transport.on_retry
+
+    @on_retry.setter
+    def on_retry(self, listener: Callable[[RetryEvent], None] | None) -> None:
+        self.transport.on_retry = listener
+
+    def close(self) -> None:
+        self.transport.close()
 
     def __repr__(self) -> str:
         return f"OpenRouterClient(base_url={self.base_url!r}, api_key=<hidden>)"
@@ -58,7 +84,7 @@ class OpenRouterClient(GuardrailEndpoints):
             "offset": str(offset),
             "include_disabled": "true" if include_disabled else "false",
         }
-        return self._idempotent(
+        return self.transport.idempotent(
             "list keys", "GET", "/keys", answers.key_page, required_route=True, params=params
         )
 
@@ -86,7 +112,7 @@ class OpenRouterClient(GuardrailEndpoints):
                 return unused.pop()
             return self.list_keys_page(offset, include_disabled=include_disabled)
 
-        return self._reread(
+        return self.transport.reread(
             "list keys", lambda: read_listing(read_page, expected=expected, on_page=on_page)
         )
 
@@ -94,7 +120,7 @@ class OpenRouterClient(GuardrailEndpoints):
 
     def get_key(self, key_hash: str) -> ApiKey:
         """The key; NotFoundError only when OpenRouter itself says there is no such key."""
-        return self._idempotent(
+        return self.transport.idempotent(
             "get key",
             "GET",
             _key_path(key_hash),
@@ -103,7 +129,7 @@ class OpenRouterClient(GuardrailEndpoints):
 
     def update_key(self, key_hash: str, **fields: Any) -> ApiKey:
         """PATCH with absolute values, so resending after a lost answer is harmless."""
-        return self._idempotent(
+        return self.transport.idempotent(
             "update key",
             "PATCH",
             _key_path(key_hash),
@@ -114,7 +140,7 @@ class OpenRouterClient(GuardrailEndpoints):
     def delete_key(self, key_hash: str) -> bool:
         """Delete a key; False when it was already gone (a retried delete may find that)."""
         try:
-            self._idempotent("delete key", "DELETE", _key_path(key_hash), answers.deleted)
+            self.transport.idempotent("delete key", "DELETE", _key_path(key_hash), answers.deleted)
         except NotFoundError:
             return False
         return True
@@ -133,7 +159,7 @@ class OpenRouterClient(GuardrailEndpoints):
             payload["limit_reset"] = limit_reset
         if expires_at is not None:
             payload["expires_at"] = expires_at
-        return self._create(
+        return self.transport.create(
             "create key", f"creating key {name!r}", "/keys", answers.created_key, payload
         )
 
@@ -141,12 +167,14 @@ class OpenRouterClient(GuardrailEndpoints):
 
     def current_key(self) -> dict[str, Any]:
         """GET /key: what the server says about the management key itself."""
-        return self._idempotent(
+        return self.transport.idempotent(
             "current key", "GET", "/key", answers.current_key, required_route=True
         )
 
     def credits(self) -> Credits:
-        return self._idempotent("credits", "GET", "/credits", answers.credits, required_route=True)
+        return self.transport.idempotent(
+            "credits", "GET", "/credits", answers.credits, required_route=True
+        )
 
 
 def _key_path(key_hash: str) -> str:

@@ -33,8 +33,12 @@ Item = TypeVar("Item")
 PageReader = Callable[[Any, str, int], tuple[list[Item], int]]
 
 
-class GuardrailEndpoints(HttpTransport):
-    """Guardrails, their key assignments, and the model listings."""
+class GuardrailEndpoints:
+    """Guardrails, their key assignments, and the model listings, sent through `transport`
+    (the client's: one key, one base URL, one pacer, one retry layer)."""
+
+    def __init__(self, transport: HttpTransport) -> None:
+        self.transport = transport
 
     # -- guardrails --------------------------------------------------------------------------
 
@@ -52,7 +56,7 @@ class GuardrailEndpoints(HttpTransport):
 
     def get_guardrail(self, guardrail_id: str) -> Guardrail:
         """The guardrail; NotFoundError when OpenRouter says there is none with that id."""
-        return self._idempotent(
+        return self.transport.idempotent(
             "get guardrail",
             "GET",
             _guardrail_path(guardrail_id),
@@ -64,7 +68,7 @@ class GuardrailEndpoints(HttpTransport):
     def create_guardrail(self, name: str, **fields: Any) -> Guardrail:
         """Create a guardrail. Raises OutcomeUnknownError when it may or may not exist now."""
         payload = {"name": name, **fields}
-        return self._create(
+        return self.transport.create(
             "create guardrail",
             f"creating guardrail {name!r}",
             "/guardrails",
@@ -74,7 +78,7 @@ class GuardrailEndpoints(HttpTransport):
 
     def update_guardrail(self, guardrail_id: str, **fields: Any) -> Guardrail:
         """PATCH: every array sent replaces the whole value, so resending is harmless."""
-        return self._idempotent(
+        return self.transport.idempotent(
             "update guardrail",
             "PATCH",
             _guardrail_path(guardrail_id),
@@ -87,7 +91,7 @@ class GuardrailEndpoints(HttpTransport):
     def delete_guardrail(self, guardrail_id: str) -> bool:
         """Delete a guardrail; False when it was already gone."""
         try:
-            self._idempotent(
+            self.transport.idempotent(
                 "delete guardrail", "DELETE", _guardrail_path(guardrail_id), answers.deleted
             )
         except NotFoundError:
@@ -133,7 +137,7 @@ class GuardrailEndpoints(HttpTransport):
         key_hashes = list(dict.fromkeys(hashes))
         if not key_hashes:
             return 0  # the body needs one hash at least (minItems: 1): nothing to send
-        return self._idempotent(
+        return self.transport.idempotent(
             operation,
             "POST",
             f"{_guardrail_path(guardrail_id)}/assignments/keys{suffix}",
@@ -145,7 +149,7 @@ class GuardrailEndpoints(HttpTransport):
 
     def list_models(self) -> list[Model]:
         """The whole catalogue, every modality, in one answer (no paging parameters: §4.10)."""
-        return self._idempotent(
+        return self.transport.idempotent(
             "list models",
             "GET",
             "/models",
@@ -164,7 +168,7 @@ class GuardrailEndpoints(HttpTransport):
         if not isinstance(secret, str) or not secret or not secret.isprintable() or " " in secret:
             raise ValueError("models_for_key needs a participant's API key (one printable token)")
         try:
-            return self._idempotent(
+            return self.transport.idempotent(
                 "list a key's models",
                 "GET",
                 "/models/user",
@@ -200,7 +204,7 @@ class GuardrailEndpoints(HttpTransport):
                     "offset": str(offset),
                     "limit": str(GUARDRAIL_PAGE_SIZE),
                 }
-                page, total = self._idempotent(
+                page, total = self.transport.idempotent(
                     operation,
                     "GET",
                     path,
@@ -226,7 +230,7 @@ class GuardrailEndpoints(HttpTransport):
                         )
                     return items
 
-        return self._reread(operation, read_once)
+        return self.transport.reread(operation, read_once)
 
 
 def _repeated(path: str, offset: int, earlier: int, ident: str) -> InconsistentListingError:

@@ -12,7 +12,7 @@ reading would be:
 
 - a key on two pages (or twice on one) means the listing shifted under the reader, or the
   server repeated a page, so another key may have been skipped: InconsistentListingError, and
-  the caller reads the whole listing again (`HttpTransport._reread`);
+  the caller reads the whole listing again (`HttpTransport.reread`);
 - a page shorter than 100 ends the listing, so a page after it that is not empty means one of
   them is wrong (a page cut short, or keys deleted meanwhile): InconsistentListingError too. A
   sequential reading would not have asked, and believed the short page; asked, the later

@@ -136,7 +136,7 @@ class HttpTransport:
 
     # -- one logical request, retried ----------------------------------------------------------
 
-    def _idempotent(
+    def idempotent(
         self,
         operation: str,
         method: str,
@@ -158,7 +158,7 @@ class HttpTransport:
             operation, retryable, required_route, self._attempt, method, path, read, **kwargs
         )
 
-    def _reread(self, operation: str, read_listing: Callable[[], T]) -> T:
+    def reread(self, operation: str, read_listing: Callable[[], T]) -> T:
         """A whole listing, read again from the start while its pages disagree.
 
         Offsets shift when items are created or deleted during a listing, so an item on two
@@ -192,7 +192,7 @@ class HttpTransport:
                 raise
             if isinstance(error, NotFoundError) and not required_route:
                 # No key with that hash, or no API at this address? Ask a route that exists.
-                self._idempotent(
+                self.idempotent(
                     "current key", "GET", "/key", answers.current_key, required_route=True
                 )
                 raise
@@ -309,7 +309,7 @@ class HttpTransport:
 
     # -- one HTTP request --------------------------------------------------------------------
 
-    def _create(
+    def create(
         self, operation: str, what: str, path: str, read: Reader[T], payload: dict[str, Any]
     ) -> T:
         """POST `payload` to make something, resent only when the server certainly did not act.

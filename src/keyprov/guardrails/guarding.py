@@ -62,7 +62,7 @@ def catalogue_for(
     when the policy restricts anything or `needed`; None otherwise (no request)."""
     if not policy.restricts and not needed:
         return None
-    catalogue = Catalogue(client.list_models())
+    catalogue = Catalogue(client.guardrails.list_models())
     validate_models(policy, catalogue)
     return catalogue
 
@@ -84,7 +84,7 @@ class Guard:
 
 def ensure_guardrail(held: Session, policy: GuardrailPolicy, catalogue: Catalogue | None) -> Guard:
     """Create, PATCH (the whole desired set), keep or delete the workshop's guardrail."""
-    existing = held.client.list_guardrails()
+    existing = held.client.guardrails.list_guardrails()
     name = guardrail_name(held.workshop.name)
     if catalogue is None and not any(g.name == name for g in existing):
         return Guard(policy, None)  # nothing to keep in step
@@ -109,7 +109,7 @@ def assign_keys(held: Session, guard: Guard, key_hashes: Iterable[str]) -> Assig
     if guard.guardrail is None:
         return None
     wanted = [key_hash for key_hash in dict.fromkeys(key_hashes) if key_hash]
-    on = {a.key_hash for a in held.client.list_guardrail_assignments(guard.guardrail.id)}
+    on = {a.key_hash for a in held.client.guardrails.list_guardrail_assignments(guard.guardrail.id)}
     missing = [key_hash for key_hash in wanted if key_hash not in on]
     if not missing:
         return AssignResult(frozenset(wanted), frozenset())
@@ -128,7 +128,7 @@ def guardrail_change(
 ) -> str | None:
     """For a dry run: what provision would change on the guardrail, in words (reads only)."""
     plan = plan_guardrail(
-        policy, client.list_guardrails(), workshop, catalogue=catalogue or Catalogue(())
+        policy, client.guardrails.list_guardrails(), workshop, catalogue=catalogue or Catalogue(())
     )
     return plan.in_words() if plan.writes else None
 
@@ -141,7 +141,9 @@ def guardrail_problems(
 ) -> tuple[list[str], dict[str, str]]:
     """For check: what is wrong with the guardrail, and per key what is wrong with its
     assignment (reads only)."""
-    existing = [g for g in client.list_guardrails() if g.name == guardrail_name(workshop)]
+    existing = [
+        g for g in client.guardrails.list_guardrails() if g.name == guardrail_name(workshop)
+    ]
     if not policy.restricts and not existing:
         return [], {}
     catalogue = catalogue_for(client, policy, needed=True)
@@ -152,8 +154,8 @@ def guardrail_problems(
         problems.append(f"{len(existing)} guardrails are named keyprov:{workshop}")
     if guardrail is None or not policy.restricts:
         return problems, {}
-    assignments = client.list_key_assignments()
-    names = {g.id: g.name for g in client.list_guardrails()}
+    assignments = client.guardrails.list_key_assignments()
+    names = {g.id: g.name for g in client.guardrails.list_guardrails()}
     per_key = assignment_problems(guardrail, assignments, list(key_hashes), guardrail_names=names)
     return problems, per_key
 
@@ -164,7 +166,9 @@ def assign_to_workshop_guardrail(held: Session, key_hashes: Iterable[str]) -> st
     policy = remembered_policy(held.workshop.options)
     if not policy.restricts:
         return None
-    guardrail = find_guardrail(held.client.list_guardrails(), guardrail_name(held.workshop.name))
+    guardrail = find_guardrail(
+        held.client.guardrails.list_guardrails(), guardrail_name(held.workshop.name)
+    )
     if guardrail is None:
         return "the workshop's guardrail is missing on the server: run keyprov provision"
     result = assign_keys(held, Guard(policy, None, guardrail), key_hashes)
@@ -176,9 +180,9 @@ def assign_to_workshop_guardrail(held: Session, key_hashes: Iterable[str]) -> st
 def remove_workshop_guardrail(held: Session) -> str | None:
     """For revoke --delete, after the keys: the guardrail goes too; its name when deleted."""
     name = guardrail_name(held.workshop.name)
-    guardrail = find_guardrail(held.client.list_guardrails(), name)
+    guardrail = find_guardrail(held.client.guardrails.list_guardrails(), name)
     if guardrail is None:
         return None
-    held.client.delete_guardrail(guardrail.id)
+    held.client.guardrails.delete_guardrail(guardrail.id)
     held.audit.event("guardrail", action="delete", name=name, id=guardrail.id)
     return name

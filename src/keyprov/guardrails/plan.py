@@ -147,8 +147,8 @@ def plan_guardrail(
 ) -> GuardrailPlan:
     """Create, PATCH (the whole desired body), leave, or delete the workshop's guardrail.
 
-    `existing` is every guardrail of the workspace (`client.list_guardrails()`); `catalogue`
-    maps the policy's ids to the canonical slugs the server echoes. Raises
+    `existing` is every guardrail of the workspace (`client.guardrails.list_guardrails()`);
+    `catalogue` maps the policy's ids to the canonical slugs the server echoes. Raises
     GuardrailConflictError when more than one guardrail carries the workshop's name.
     """
     name = guardrail_name(workshop)
@@ -194,16 +194,16 @@ def apply_guardrail(client: GuardrailClient, plan: GuardrailPlan) -> Guardrail |
         return plan.guardrail
     if plan.action is GuardrailAction.PATCH:
         assert plan.guardrail is not None
-        return client.update_guardrail(plan.guardrail.id, **plan.body)
+        return client.guardrails.update_guardrail(plan.guardrail.id, **plan.body)
     if plan.action is GuardrailAction.DELETE:
         assert plan.guardrail is not None
-        client.delete_guardrail(plan.guardrail.id)
+        client.guardrails.delete_guardrail(plan.guardrail.id)
         return None
     for attempt in range(1, CREATE_ATTEMPTS + 1):
         try:
-            return client.create_guardrail(plan.name, **plan.body)
+            return client.guardrails.create_guardrail(plan.name, **plan.body)
         except OutcomeUnknownError:
-            found = find_guardrail(client.list_guardrails(), plan.name)
+            found = find_guardrail(client.guardrails.list_guardrails(), plan.name)
             if found is not None:
                 return found
             if attempt == CREATE_ATTEMPTS:
@@ -238,7 +238,7 @@ def assign(
     """
     wanted = list(dict.fromkeys(key_hashes))
     counted = sum(
-        client.assign_keys(guardrail_id, wanted[start : start + batch])
+        client.guardrails.assign_keys(guardrail_id, wanted[start : start + batch])
         for start in range(0, len(wanted), batch)
     )
     if counted >= len(wanted):
@@ -246,11 +246,11 @@ def assign(
     missing = _not_on(client, guardrail_id, wanted)
     if missing:
         for start in range(0, len(missing), batch):
-            client.assign_keys(guardrail_id, missing[start : start + batch])
+            client.guardrails.assign_keys(guardrail_id, missing[start : start + batch])
         missing = _not_on(client, guardrail_id, missing)
     return AssignResult(frozenset(wanted) - set(missing), frozenset(missing))
 
 
 def _not_on(client: GuardrailClient, guardrail_id: str, hashes: list[str]) -> list[str]:
-    on = {a.key_hash for a in client.list_guardrail_assignments(guardrail_id)}
+    on = {a.key_hash for a in client.guardrails.list_guardrail_assignments(guardrail_id)}
     return [key_hash for key_hash in hashes if key_hash not in on]
