@@ -71,9 +71,20 @@ def secret_digest_of(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()[:16]
 
 
-_TEXT = ("key_name", "name", "email", "participant_id", "hash", "secret", "label")
-_MORE_TEXT = ("limit_reset", "expires_at", "created_at", "roster_limit_reset", "handed_out")
-_NUMBERS = ("limit", "roster_limit", "limit_target")
+_NONE = type(None)
+_TEXT = (
+    *("key_name", "name", "email", "participant_id", "hash", "secret", "label"),
+    *("limit_reset", "expires_at", "created_at", "roster_limit_reset", "handed_out"),
+    *("limit_op", "secret_digest", "pending_run"),
+)
+_NUMBERS = frozenset(("limit", "roster_limit", "limit_target"))
+_ALLOWED: dict[str, tuple[type, ...]] = {
+    **{name: (str, _NONE) for name in _TEXT},
+    **{name: (int, float, _NONE) for name in _NUMBERS},
+    "pending": (bool,),
+    "removed": (bool,),
+    "retired": (list, tuple),
+}
 _KNOWN = frozenset(item.name for item in fields(LedgerEntry))
 
 
@@ -89,23 +100,20 @@ def record_damage(event: str, values: dict[str, Any]) -> tuple[dict[str, Any], s
     kept: dict[str, Any] = {}
     wrong: list[str] = []
     for name, value in values.items():
-        if name not in _KNOWN:
+        allowed = _ALLOWED.get(name)
+        if allowed is None:
+            if name in _KNOWN:
+                kept[name] = value
             continue
-        if name in (*_TEXT, *_MORE_TEXT, "limit_op", "secret_digest", "pending_run"):
-            ok = value is None or isinstance(value, str)
-        elif name in _NUMBERS:
-            ok = value is None or (isinstance(value, int | float) and not isinstance(value, bool))
-        elif name in ("pending", "removed"):
-            ok = isinstance(value, bool)
-        elif name == "retired":
-            ok = isinstance(value, list | tuple) and all(isinstance(h, str) for h in value)
-            value = tuple(value) if ok else ()
-        else:
-            ok = True
-        if ok:
-            kept[name] = value
-        else:
+        if not isinstance(value, allowed) or (value.__class__ is bool and name in _NUMBERS):
             wrong.append(f"its {name} is {type(value).__name__}")
+        elif name == "retired":
+            if all(isinstance(h, str) for h in value):
+                kept[name] = tuple(value)
+            else:
+                wrong.append("its retired holds what is not a hash")
+        else:
+            kept[name] = value
     if not isinstance(kept.get("key_name"), str):
         kept["key_name"] = ""
     holds_key = kept.get("hash") is not None or kept.get("secret") is not None
