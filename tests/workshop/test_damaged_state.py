@@ -148,14 +148,15 @@ def test_a_restored_older_folder_never_deletes_a_handed_out_key(workshop: CliWor
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if sum(r.method == "POST" for r in workshop.sandbox.request_log) >= 10:
-            break
-        time.sleep(0.005)
     backup = workshop.folder / "backup"
-    shutil.copytree(folder_of(workshop), backup)  # rsync at night, mid-run
-    in_flight = [e for e in Ledger.open(backup / "state.jsonl").entries() if e.pending]
+    in_flight: list = []
+    deadline = time.monotonic() + 60
+    while not in_flight and time.monotonic() < deadline and run.poll() is None:
+        if sum(r.method == "POST" for r in workshop.sandbox.request_log) >= 10:
+            shutil.rmtree(backup, ignore_errors=True)
+            shutil.copytree(folder_of(workshop), backup)  # rsync at night, mid-run
+            in_flight = [e for e in Ledger.open(backup / "state.jsonl").entries() if e.pending]
+        time.sleep(0.005)
     assert in_flight, "the copy holds intents of creates whose keys are handed out since"
     assert run.wait(timeout=120) == 0
     workshop.sandbox.faults = Faults()
