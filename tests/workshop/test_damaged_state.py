@@ -199,3 +199,26 @@ def test_swapped_key_cells_are_matched_to_their_keys(workshop: CliWorkshop) -> N
     assert workshop.writes() == []
     one_enabled_key_each(workshop, emails)
     assert secrets_in_sheet(workshop) == handed_out, "each secret back on its own row"
+
+
+@pytest.mark.parametrize("command", [("provision", "ws.csv"), ("check", "ws.csv")])
+def test_a_secret_recovery_cannot_place_is_a_warning_line_in_every_command(
+    workshop: CliWorkshop, command: tuple[str, ...]
+) -> None:
+    make_roster(workshop.roster, 2)
+    assert workshop.provision().returncode == 0
+    path = folder_of(workshop) / "keys.xlsx"
+    book = load_workbook(path)
+    book.active["C2"] = "sk-or-v1-" + "0" * 64  # pasted over: opens no key of the workshop
+    book.save(path)
+    (folder_of(workshop) / "state.jsonl").unlink()
+
+    done = workshop.keyprov(*command)
+
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert (
+        "warning: keys.xlsx: the API key on the row of person0@example.org opens no key of "
+        "this workshop that keyprov can tell; it was not taken back"
+    ) in done.stderr.splitlines()
+    assert "WARNING" not in done.stderr and "keyprov." not in done.stderr
+    assert workshop.calls("POST") == []

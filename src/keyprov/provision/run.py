@@ -70,7 +70,6 @@ def _provision_in(
     current = held.snapshot(events.on_listing, first_page)
     result.plan = current.plan(participants, expires_at=settings.expires_at)
     result.warnings.extend(_expiry_warnings(settings))
-    result.warnings.extend(current.warnings)
     if not current.entries:
         result.warnings.extend(_overlap_warnings(held.workshop, participants))
     _mark_removed(held, participants)

@@ -10,6 +10,9 @@ damaged, or the server holds a key of this workshop that the state does not know
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from keyprov.api.client import OpenRouterClient
@@ -19,6 +22,20 @@ from keyprov.workshop.folder import Workshop
 from keyprov.workshop.journal import Ledger, LedgerEntry
 from keyprov.workshop.keynames import read_about, workshop_prefix
 from keyprov.workshop.recovery import file_digest, keys_to_recover, sheet_keys
+
+WarningListener = Callable[[str], None]
+_listener: ContextVar[WarningListener | None] = ContextVar("take_back", default=None)
+
+
+@contextlib.contextmanager
+def telling_recovery_warnings(listener: WarningListener) -> Iterator[None]:
+    """Call `listener` with each warning taking back lost secrets gives, in this block, as
+    soon as it is known (whichever command reads the state): the user must hear it."""
+    token = _listener.set(listener)
+    try:
+        yield
+    finally:
+        _listener.reset(token)
 
 
 @dataclass(frozen=True)
@@ -82,4 +99,7 @@ def take_back(
     recovered, warnings = keys_to_recover(sheet, entries, by_hash, client, identity_of)
     taken.recovered.extend(recovered)
     taken.warnings.extend(warnings)
+    listener = _listener.get()
+    for warning in warnings if listener is not None else ():
+        listener(warning)
     return taken
