@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from mail import MAIL_NOTE, MailRow, mail_table, mail_verdicts
 from scenarios import CommandRow, ScaleRow, SpeedRow, StartupRow
 from watch_poll import WatchRow, watch_table, watch_verdicts
 
@@ -27,6 +28,7 @@ class Results:
     lifecycle: list[CommandRow] = field(default_factory=list)
     scale: list[ScaleRow] = field(default_factory=list)
     watch: list[WatchRow] = field(default_factory=list)
+    mail: list[MailRow] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
 
 
@@ -234,18 +236,40 @@ def report(results: Results, command: str, latency: float) -> str:
         "",
         *watch_table(results.watch),
         "",
+        *mail_section(results.mail),
     ]
     if results.skipped:
         lines += ["Not run (too long for one bench):", ""]
         lines += [f"- {item}" for item in results.skipped]
         lines.append("")
     lines += ["## Against the targets", "", *verdicts(results), *watch_verdicts(results.watch)]
-    lines.append("")
+    lines += [*mail_verdicts(results.mail), ""]
     return "\n".join(lines)
+
+
+def mail_section(rows: list[MailRow]) -> list[str]:
+    if not rows:
+        return []
+    title = "## Sending mail: the whole `keyprov send` process"
+    return [title, "", *MAIL_NOTE, "", *mail_table(rows), ""]
 
 
 def only_report(results: Results, command: str, only: str) -> str:
     """One scenario's table alone (`--only`), with the machine it ran on."""
+    if only == "mail":
+        return "\n".join(
+            [
+                "# keyprov benchmark: sending mail",
+                "",
+                f"Written by `{command}`; `make bench` runs it with every other scenario.",
+                "",
+                *machine_description(),
+                "",
+                *mail_section(results.mail),
+                *mail_verdicts(results.mail),
+                "",
+            ]
+        )
     assert only == "watch", only
     lines = [
         "# keyprov benchmark: one `keyprov watch` poll",

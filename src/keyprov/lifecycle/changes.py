@@ -16,6 +16,7 @@ from keyprov.engine.session import Session, session
 from keyprov.engine.snapshot import OwnedKey, Snapshot, snapshot
 from keyprov.errors import ApiError, ConfigurationError, KeyprovError
 from keyprov.guardrails.guarding import remove_workshop_guardrail
+from keyprov.lifecycle.orphans import keys_left_behind
 from keyprov.lifecycle.steps import (
     ChangeProgress,
     Confirm,
@@ -302,10 +303,11 @@ def revoke(
             )
             for item in _owned(snapshot(workshop, client), ref)
         ]
-    with session(ref, client, "revoke") as held:
+    creating = keys_left_behind(ref, client)
+    with session(ref, client, "revoke", creating=creating) as held:
         progress = progress or Silent()
-        owned = _owned(held.snapshot(progress.listing), ref)
-        targets = [item for item in owned if delete or not item.key.disabled]
+        current = held.snapshot(progress.listing, naming_lost_ok=True)
+        targets = [item for item in _owned(current, ref) if delete or not item.key.disabled]
         effect = "are deleted now, for good" if delete else "stop working now"
         ask_first(confirm, Impact("revoke", held.workshop.name, len(targets), effect))
         progress.start(len(targets))

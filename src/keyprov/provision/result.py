@@ -65,6 +65,7 @@ class ProvisionResult:
         if self.dry_run:
             # The code the real run would start with: it stops before creating when short.
             return ExitStatus.BAD_INPUT if self.credits_short else ExitStatus.OK
-        if all(result.outcome.is_provisioned for result in self.results):
+        strangers = any(not key.disabled for key in self.plan.strangers)
+        if not strangers and all(result.outcome.is_provisioned for result in self.results):
             return ExitStatus.OK
         return ExitStatus.INCOMPLETE
