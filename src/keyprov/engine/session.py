@@ -164,7 +164,7 @@ class Session:
         self.saw(keys)
         self.reconciled = True
         entries = {entry.identity: entry for entry in self.ledger.entries()}
-        return Snapshot(self.workshop, entries, keys)
+        return Snapshot(self.workshop, entries, keys, closed=self.ledger.replayed.closed)
 
     def audit_retry(self, event: RetryEvent) -> None:
         subject = current_subject()

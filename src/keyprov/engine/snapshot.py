@@ -44,6 +44,8 @@ class Snapshot:
     workshop: Workshop
     entries: dict[str, LedgerEntry]
     server_keys: list[ApiKey]
+    closed: bool = False
+    """The workshop is closed (keyprov.engine.gating): its keys are disabled on purpose."""
 
     def owned(self, identities: Iterable[str] = ()) -> list[OwnedKey]:
         """The workshop's keys, whose each is by the state, else by name (`identities`, the
@@ -182,7 +184,8 @@ def snapshot(
     entries = {entry.identity: entry for entry in ledger.entries()}
     recovered = lost_entries(workshop, ledger, server, client)
     entries.update((entry.identity, entry) for entry in recovered)
-    return Snapshot(workshop, entries, server_with(server, recovered, client))
+    keys = server_with(server, recovered, client)
+    return Snapshot(workshop, entries, keys, closed=ledger.replayed.closed)
 
 
 def owned_keys(

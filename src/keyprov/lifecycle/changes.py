@@ -186,7 +186,7 @@ def roster_identities(ref: WorkshopRef, remembered: Mapping[str, Any]) -> list[s
         return []
 
 
-def _owned(current: Snapshot, ref: WorkshopRef) -> list[OwnedKey]:
+def workshop_keys(current: Snapshot, ref: WorkshopRef) -> list[OwnedKey]:
     """The workshop's keys; when some are not in the state, the roster says whose they are."""
     owned = current.owned()
     if any(item.role == "unknown" for item in owned):
@@ -216,10 +216,12 @@ def revoke(
                 if delete
                 else ("already disabled" if item.key.disabled else "would be disabled"),
             )
-            for item in _owned(snapshot(workshop, client), ref)
+            for item in workshop_keys(snapshot(workshop, client), ref)
         ]
     with session(ref, client, "revoke") as held:
-        targets = [item for item in _owned(held.snapshot(), ref) if delete or not item.key.disabled]
+        targets = [
+            item for item in workshop_keys(held.snapshot(), ref) if delete or not item.key.disabled
+        ]
         changes = fan_out(
             targets, lambda item: _revoke_one(held, item, delete=delete), concurrency=concurrency
         )

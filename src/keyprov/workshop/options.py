@@ -47,6 +47,7 @@ REMEMBERED = (
     "max_limit",
     "sheet",
     "column_overrides",
+    "claim_url",
 )
 """What provision remembers with the workshop, for later commands to expect."""
 
@@ -66,6 +67,8 @@ class DesiredOptions:
     max_limit: float = DEFAULT_MAX_LIMIT
     sheet: str | None = None
     column_overrides: tuple[tuple[str, str], ...] = ()
+    claim_url: str | None = None
+    """Where the claim page will be (`--claim-url`), printed on slips and in messages."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -76,6 +79,7 @@ class DesiredOptions:
             "max_limit": self.max_limit,
             "sheet": self.sheet,
             "column_overrides": [list(pair) for pair in self.column_overrides],
+            "claim_url": self.claim_url,
         }
 
     @classmethod
@@ -91,6 +95,7 @@ class DesiredOptions:
             column_overrides=tuple(
                 (str(field), str(header)) for field, header in data.get("column_overrides") or ()
             ),
+            claim_url=data.get("claim_url"),
         )
 
     def merged(self, given: Iterable[str] | None, remembered: Mapping[str, Any]) -> DesiredOptions:

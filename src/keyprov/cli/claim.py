@@ -1,0 +1,1 @@
+"""`keyprov claim`: the claim page (placeholder while it is built)."""
