@@ -18,9 +18,9 @@ from keyprov.handouts.wording import HANDOUT_FIELDS
 
 KNOWN_FIELDS = (*HANDOUT_FIELDS, "workshop")
 """Every placeholder: the handout's fields (`keyprov.handouts.handout_fields`) and `workshop`."""
-NOT_IN_SUBJECT = frozenset({"key", "quickstart", "budget_left"})
-"""The key, because a subject shows in notifications, lock screens and server logs; the others
-because they span several lines."""
+NOT_IN_SUBJECT = frozenset({"key", "claim_code", "claim_url", "quickstart", "budget_left"})
+"""The key and the claim code, because a subject shows in notifications, lock screens and
+server logs; the others because they span several lines."""
 
 DEFAULT_SUBJECT = "Your OpenRouter API key"
 DEFAULT_SUBJECT_FOR_WORKSHOP = "Your OpenRouter API key for {workshop}"
@@ -67,16 +67,17 @@ class Template:
             name = misplaced[0]
             why = (
                 "a subject shows in notifications and mail server logs"
-                if name == "key"
+                if name in ("key", "claim_code", "claim_url")
                 else "it spans several lines"
             )
             raise ConfigurationError(
                 f"{self.source}, line 1: the subject uses {{{name}}}, which belongs in the "
                 f"body only ({why})."
             )
-        if "key" not in body_fields:
+        if not body_fields & {"key", "claim_code", "claim_url"}:
             raise ConfigurationError(
-                f"{self.source}: the body never uses {{key}}, so nobody would get their key. "
+                f"{self.source}: the body never uses {{key}} (nor {{claim_code}} or "
+                "{claim_url}, to fetch it on the claim page), so nobody would get their key. "
                 "Put {key} where the key should go."
             )
 

@@ -156,6 +156,8 @@ HANDOUT_FIELDS = (
     "quickstart_python",
     "budget_left",
     "replaces",
+    "claim_code",
+    "claim_url",
 )
 """The names `handout_fields` answers, in the order the mail-merge file and the template
 error messages list them."""
@@ -186,4 +188,6 @@ def handout_fields(
         "quickstart_python": quickstart[2],
         "budget_left": "\n".join(budget_left_lines(base_url=base_url)),
         "replaces": replaces_in_words(handout.replaces),
+        "claim_code": handout.claim_code,
+        "claim_url": handout.claim_url,
     }

@@ -26,7 +26,8 @@ from typing import Any
 
 from keyprov.errors import LocalFileError, StateWriteError
 from keyprov.files import cut_torn_tail, open_private_append
-from keyprov.workshop.claimcodes import code_hash, new_salt
+from keyprov.workshop.claimcodes import code_hash, new_claim_secret, new_salt
+from keyprov.workshop.journal import Ledger
 
 CLAIMS_FILE_NAME = "claims.jsonl"
 
@@ -203,3 +204,12 @@ class ClaimJournal:
 def claimed_keys(folder: Path) -> set[str]:
     """The hashes of the workshop's claimed keys (none when nothing was ever claimed)."""
     return ClaimJournal.of(folder, writing=False).claimed()
+
+
+def ensure_claim_secret(ledger: Ledger) -> str:
+    """The workshop's claim secret, made and journaled the first time codes are needed."""
+    secret = ledger.replayed.claim_secret
+    if secret is None:
+        secret = new_claim_secret()
+        ledger.record_claim_secret(secret)
+    return secret
