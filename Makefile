@@ -46,7 +46,8 @@ check report revoke: $(STAMP)
 	$(BIN)/keyprov $@ "$(ROSTER)" $(ARGS)
 
 # Not part of `make test`: timings are reported (bench/results.md), never asserted. ~15 minutes
-# (ARGS=--max-seconds 25: ~10). Byte code cached as for `make test`: a user's install has it.
+# (ARGS=--max-seconds 25: ~10; ARGS="--only watch": the watch poll alone, into
+# bench/results-watch.md). Byte code cached as for `make test`: a user's install has it.
 bench: $(STAMP)
 	PYTHONDONTWRITEBYTECODE= PYTHONPYCACHEPREFIX=$(CURDIR)/$(VENV)/pycache $(BIN)/python bench/bench.py $(ARGS)
 

@@ -8,7 +8,9 @@ R`), so the server's work does not share the client's interpreter. It measures:
 2. start-up: `keyprov provision --help`, and the first request's arrival after the spawn;
 3. the lifecycle commands (set-limit --all --add, rotate --all, revoke) over a provisioned
    workshop, each its whole process;
-4. scale: reading a 10,000-row roster, provisioning it at R = 200, and its rerun.
+4. scale: reading a 10,000-row roster, provisioning it at R = 200, and its rerun;
+5. on the day: one `keyprov watch --once` poll of 1,000 keys and the requests it sent
+   (`--only watch` runs this alone, into bench/results-watch.md).
 
 The tables are printed and written to bench/results.md with the machine and the date. Nothing
 here is a test: timings depend on the machine, so they are reported, never asserted.
@@ -25,6 +27,7 @@ from pathlib import Path
 
 import report
 import scenarios
+import watch_poll
 
 RESULTS_FILE = Path(__file__).resolve().parent / "results.md"
 REPEAT_BELOW_SECONDS = 30.0
@@ -54,13 +57,26 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--life-rate", type=float, default=50.0, help="R for the lifecycle")
     parser.add_argument("--rows", type=int, default=10_000, help="rows for the scale runs")
     parser.add_argument("--scale-rate", type=float, default=200.0, help="R for the scale runs")
-    parser.add_argument("--output", type=Path, default=RESULTS_FILE)
+    parser.add_argument("--watch-keys", type=int, default=1000, help="keys for the watch poll")
+    parser.add_argument(
+        "--only", choices=["watch"], help="run this scenario alone (written to results-NAME.md)"
+    )
+    parser.add_argument("--output", type=Path, default=None)
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
+def measure_watch(arguments: argparse.Namespace, results: report.Results) -> None:
+    if arguments.watch_keys:
+        print(f"watch: one poll of {arguments.watch_keys} keys ...", flush=True)
+        results.watch.append(watch_poll.watch_poll(arguments.watch_keys, arguments.latency))
+
+
 def measure(arguments: argparse.Namespace) -> report.Results:
     results = report.Results()
+    if arguments.only == "watch":
+        measure_watch(arguments, results)
+        return results
     latency = arguments.latency
     sizes = [int(size) for size in arguments.sizes]
     # The loop sends at most 1 / L requests a second: above that rate the limit never bites.
@@ -97,6 +113,7 @@ def measure(arguments: argparse.Namespace) -> report.Results:
     if arguments.rows:
         print(f"scale: {arguments.rows} rows at R={arguments.scale_rate:g}/s ...", flush=True)
         results.scale = scenarios.scale(arguments.rows, arguments.scale_rate, latency)
+    measure_watch(arguments, results)
     return results
 
 
@@ -110,11 +127,16 @@ def main(argv: list[str]) -> int:
         return 0
     results = measure(arguments)
     command = "make bench" if not argv else "python bench/bench.py " + " ".join(argv)
-    text = report.report(results, command, arguments.latency)
-    arguments.output.write_text(text, encoding="utf-8")
+    if arguments.only:
+        text = report.only_report(results, command, arguments.only)
+        output = arguments.output or RESULTS_FILE.with_name(f"results-{arguments.only}.md")
+    else:
+        text = report.report(results, command, arguments.latency)
+        output = arguments.output or RESULTS_FILE
+    output.write_text(text, encoding="utf-8")
     print()
     print(text)
-    print(f"written to {arguments.output}")
+    print(f"written to {output}")
     return 0
 
 

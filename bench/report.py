@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from scenarios import CommandRow, ScaleRow, SpeedRow, StartupRow
+from watch_poll import WatchRow, watch_table, watch_verdicts
 
 from keyprov.engine.creator import DEFAULT_CONCURRENCY
 
@@ -25,6 +26,7 @@ class Results:
     startup: list[StartupRow] = field(default_factory=list)
     lifecycle: list[CommandRow] = field(default_factory=list)
     scale: list[ScaleRow] = field(default_factory=list)
+    watch: list[WatchRow] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
 
 
@@ -228,10 +230,36 @@ def report(results: Results, command: str, latency: float) -> str:
         "",
         *scale_table(results.scale),
         "",
+        "## On the day: one `keyprov watch` poll",
+        "",
+        *watch_table(results.watch),
+        "",
     ]
     if results.skipped:
         lines += ["Not run (too long for one bench):", ""]
         lines += [f"- {item}" for item in results.skipped]
         lines.append("")
-    lines += ["## Against the targets", "", *verdicts(results), ""]
+    lines += ["## Against the targets", "", *verdicts(results), *watch_verdicts(results.watch)]
+    lines.append("")
+    return "\n".join(lines)
+
+
+def only_report(results: Results, command: str, only: str) -> str:
+    """One scenario's table alone (`--only`), with the machine it ran on."""
+    assert only == "watch", only
+    lines = [
+        "# keyprov benchmark: one `keyprov watch` poll",
+        "",
+        f"Written by `{command}`; `make bench` runs it with every other scenario. The sandbox",
+        "runs in its own process; the workshop is provisioned first, then `keyprov watch ROSTER",
+        "--once` is timed from spawn to exit. The poll is timed on the sandbox from its first",
+        "request's arrival to its last answer.",
+        "",
+        *machine_description(),
+        "",
+        *watch_table(results.watch),
+        "",
+        *watch_verdicts(results.watch),
+        "",
+    ]
     return "\n".join(lines)

@@ -135,7 +135,7 @@ def test_report_figures_equal_the_servers_numbers(workshop: CliWorkshop) -> None
     lines = done.stdout.splitlines()
     (person1,) = [line for line in lines if line.startswith("person1@example.org")]
     assert person1.split()[1:3] == ["Person", "1"]
-    assert person1.split()[-4:] == ["1.00", "0.90", "4.50", "0.10"]
+    assert person1.split()[-5:] == ["1.00", "0.90", "4.50", "0.10", "low"]
     (total,) = [line for line in lines if line.startswith("total")]
     assert total.split()[1:] == ["3", "keys,", "3", "enabled", "3.00", "1.15", "5.25", "1.85"]
     assert by_email["Total"][4] - by_email["Total"][6] == pytest.approx(by_email["Total"][8])
@@ -167,7 +167,8 @@ def test_report_totals_say_what_they_count_when_a_key_was_replaced(
     current, replaced = person0
     # The successor got what was left of the budget (rotate --carry-spend, the default).
     assert current.split()[-4:] == ["0.60", "0.10", "0.10", "0.50"]
-    assert replaced.split()[-6:] == ["1.00", "0.40", "0.40", "0.60", "replaced,", "disabled"]
+    # A disabled key can spend nothing more: its "left" is a dash, not what its limit had left.
+    assert replaced.split()[-6:] == ["1.00", "0.40", "0.40", "—", "replaced,", "disabled"]
     (total,) = [line for line in lines if line.startswith("total")]
     # Limit and left of the 2 enabled keys; what was spent by all 3.
     assert total.split()[1:] == ["3", "keys,", "2", "enabled", "1.60", "0.50", "0.50", "1.50"]

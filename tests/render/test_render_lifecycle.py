@@ -87,9 +87,10 @@ def test_the_report_totals_are_report_xlsx_s_and_say_what_they_add_up() -> None:
         "the 1st, 00:00 UTC)",
         "the keys may use: any model",
         "participant         name               key                 limit  window  all-time   left",
-        "rich2@example.org   Rich Two           sk-or-v1-two...002   2.00    2.16      3.00  -0.16",
+        "rich2@example.org   Rich Two           sk-or-v1-two...002   2.00    2.16      3.00  -0.16"
+        "  OUT",
         "rich2@example.org   Rich Two           sk-or-v1-old...000   2.00    0.30      0.30"
-        "   1.70  replaced, disabled",
+        "      —  replaced, disabled",
         "rich10@example.org  Rich Ten           sk-or-v1-ten...010   2.00    0.50      1.25   1.50",
         "total               3 keys, 2 enabled                       4.00    2.96      4.55   1.34",
         "limit and left add up the 2 enabled keys (what can still be spent); window and "

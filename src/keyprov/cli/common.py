@@ -31,6 +31,7 @@ COMMAND_MODULES = {
     "claim": "claim",
     "close": "gate",
     "report": "lifecycle",
+    "watch": "watch",
     "set-limit": "lifecycle",
     "rotate": "lifecycle",
     "revoke": "lifecycle",

@@ -27,9 +27,18 @@ from keyprov.lifecycle import (
     set_limit,
     usage_report,
 )
-from keyprov.render.lifecycle import check_lines, report_lines, revoke_lines
+from keyprov.lifecycle.report import SORTS
+from keyprov.render.lifecycle import check_lines, report_lines, revoke_lines, styled_report_lines
 from keyprov.status import ExitStatus
 from keyprov.workshop.options import DesiredOptions
+
+COLOURS: dict[str, dict[str, object]] = {
+    "out": {"fg": "red", "bold": True},
+    "low": {"fg": "yellow"},
+    "unused": {"fg": "cyan"},
+    "dim": {"dim": True},
+}
+"""How a terminal shows report's marks (none in a file or a pipe)."""
 
 
 @cli.command("check", short_help="Is the workshop ready? Exit 0 when it is, 1 when not.")
@@ -85,12 +94,20 @@ def check_command(
 
 @cli.command("report", short_help="Who spent what: report.xlsx, spend.png and a table.")
 @workshop_options
-def report_command(roster: Path | None, workshop: str | None, out_dir: Path) -> None:
+@click.option(
+    "--sort",
+    type=click.Choice(SORTS),
+    default="used",
+    show_default=True,
+    help="used: the largest share of the limit used first; left: the least left first; name.",
+)
+def report_command(roster: Path | None, workshop: str | None, out_dir: Path, sort: str) -> None:
     """Usage per participant, read from the server: report.xlsx, spend.png and a table.
 
     For each key of the workshop: its limit, usage in the limit's window (day, week or month
     of limit_reset; all-time when there is none) and all-time, what remains, whether it is
-    disabled and when it expires. No secret is written or printed.
+    disabled and when it expires. Marked: OUT (nothing left), low (under 20 % left), not
+    used (never spent); in colour on a terminal. No secret is written or printed.
 
     \b
     Example:
@@ -99,8 +116,16 @@ def report_command(roster: Path | None, workshop: str | None, out_dir: Path) -> 
     """
     api = api_settings()
     with client_for(api) as client:
-        report = usage_report(workshop_ref(roster, workshop, out_dir), client)
-    echo(report_lines(report))
+        report = usage_report(workshop_ref(roster, workshop, out_dir), client, sort=sort)
+    if sys.stdout.isatty():
+        echo(
+            [
+                click.style(text, **COLOURS.get(style or "", {}))
+                for text, style in styled_report_lines(report)
+            ]
+        )
+    else:
+        echo(report_lines(report))
 
 
 @cli.command("set-limit", short_help="Top up: set a key's limit, or add to it.")
@@ -115,6 +140,13 @@ def report_command(roster: Path | None, workshop: str | None, out_dir: Path) -> 
 @click.option("--all", "everyone", is_flag=True, help="Every participant of the workshop.")
 @click.option("--limit", type=float, metavar="USD", help="The new limit, in US dollars.")
 @click.option("--add", type=float, metavar="USD", help="US dollars to add to the current limit.")
+@click.option(
+    "--below",
+    type=float,
+    metavar="USD",
+    help="With --add: only keys with less than this left in their window (everyone running "
+    "low, in one go).",
+)
 @remembered_max_limit_option()
 @concurrency_option("requests")
 def set_limit_command(
@@ -125,6 +157,7 @@ def set_limit_command(
     everyone: bool,
     limit: float | None,
     add: float | None,
+    below: float | None,
     max_limit: float | None,
     concurrency: int,
 ) -> None:
@@ -137,7 +170,10 @@ def set_limit_command(
     Example:
         keyprov set-limit roster/bssdh.csv --participant ada@example.org --limit 5
         keyprov set-limit roster/bssdh.csv --all --add 2
+        keyprov set-limit roster/bssdh.csv --below 0.5 --add 1    # everyone running low
     """
+    if below is not None and not participants:
+        everyone = True  # --below chooses among everyone unless --participant narrows it
     if everyone == bool(participants):
         raise click.UsageError("give --participant EMAIL (one or more) or --all.")
     ref = workshop_ref(roster, workshop, out_dir)
@@ -152,8 +188,12 @@ def set_limit_command(
             add=add,
             max_limit=max_limit,
             concurrency=concurrency,
+            below=below,
         )
-    changes_done(changes, "no participant has a key yet.")
+    empty = "no participant has a key yet."
+    if below is not None:
+        empty = f"no enabled key has less than {below:.2f} USD left: nothing to top up."
+    changes_done(changes, empty)
 
 
 @cli.command("rotate", short_help="Replace a leaked or lost key (the new one first).")

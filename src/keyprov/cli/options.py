@@ -119,7 +119,10 @@ OUT_OPTION = out_option(
 WORKSHOP_OPTION = click.option(
     "--workshop", metavar="NAME", help="Workshop name (default: the roster file's name)."
 )
-PARTICIPANT_HELP = "The participant's email, or id when the roster has ids. Repeatable."
+PARTICIPANT_HELP = (
+    "The participant's email, id (when the roster has ids) or full name (case and accents "
+    "ignored; a name two participants share is refused). Repeatable."
+)
 
 ROSTER_READING = [
     click.option(

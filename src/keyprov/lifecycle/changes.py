@@ -16,6 +16,8 @@ from keyprov.engine.session import Session, session
 from keyprov.engine.snapshot import OwnedKey, Snapshot, snapshot
 from keyprov.errors import ApiError, ConfigurationError, KeyprovError
 from keyprov.guardrails.guarding import remove_workshop_guardrail
+from keyprov.lifecycle.who import resolve_names
+from keyprov.models import ApiKey
 from keyprov.status import ExitStatus
 from keyprov.workshop.audit import set_subject
 from keyprov.workshop.folder import WorkshopRef
@@ -36,13 +38,13 @@ def _select(ledger: Ledger, participants: list[str] | None) -> list[LedgerEntry]
     entries = [entry for entry in ledger.entries() if entry.has_key]
     if participants is None:
         return entries
-    wanted = {value.strip().lower() for value in participants}
+    wanted = {value.strip().lower() for value in resolve_names(participants, entries)}
     chosen = [e for e in entries if e.identity.lower() in wanted or e.email.lower() in wanted]
     missing = wanted - {e.identity.lower() for e in chosen} - {e.email.lower() for e in chosen}
     if missing:
         raise ConfigurationError(
             f"no key in this workshop's state for {', '.join(sorted(missing))}; check the "
-            "email (or id), or provision them first."
+            "email, id or full name, or provision them first."
         )
     return chosen
 
@@ -63,8 +65,12 @@ def set_limit(
     add: float | None = None,
     max_limit: float | None = None,
     concurrency: int = DEFAULT_CONCURRENCY,
+    below: float | None = None,
 ) -> list[Change]:
     """Set an absolute limit, or add to the current one (PATCH is absolute: read, add, write).
+
+    `below`: only the chosen participants whose enabled key has less than this many USD left
+    in its window now (with `add`: top up everyone running low, in one go).
 
     A new limit above `max_limit` is refused; None: the workshop's, as provisioned (else the
     default of 100 USD). Up to `concurrency` requests are in flight at once, as in provision.
@@ -75,6 +81,8 @@ def set_limit(
     """
     if (limit is None) == (add is None):
         raise ConfigurationError("give exactly one of --limit USD or --add USD.")
+    if below is not None and add is None:
+        raise ConfigurationError("--below USD tops up those running low: give it with --add USD.")
     op = f"add {add:g}" if add is not None else f"set {limit:g}"
     changes: list[Change] = []
     with session(ref, client, "set-limit") as held:
@@ -83,20 +91,29 @@ def set_limit(
             source = "the workshop's --max-limit, as provisioned"
         else:
             ceiling, source = max_limit, "--max-limit"
-        held.snapshot()
-        chosen = _select(held.ledger, participants)
+        server = {key.hash: key for key in held.snapshot().server_keys}
+
+        def choose() -> list[LedgerEntry]:
+            chosen = _select(held.ledger, participants)
+            if below is None:
+                return chosen
+            return [
+                entry for entry in chosen if _has_less_left(server.get(entry.hash or ""), below)
+            ]
+
+        chosen = choose()
         unfinished = [entry for entry in chosen if entry.limit_target is not None]
         changes.extend(
             fan_out(
                 unfinished,
-                lambda entry: _send_limit(held, entry, resumed=True),
+                lambda entry: send_limit(held, entry, resumed=True),
                 concurrency=concurrency,
             )
         )
         if unfinished and all(entry.limit_op == op for entry in unfinished):
             # This is the rerun of the set-limit that stopped: it is now complete.
             return _outcome(held, changes)
-        chosen = _select(held.ledger, participants)
+        chosen = choose()
         # PATCH is absolute, so --add reads every current limit first (all at once).
         current = (
             fan_out(chosen, lambda entry: _current_limit(held, entry), concurrency=concurrency)
@@ -129,11 +146,18 @@ def set_limit(
         changes.extend(
             fan_out(
                 journaled,
-                lambda entry: _send_limit(held, entry, resumed=False),
+                lambda entry: send_limit(held, entry, resumed=False),
                 concurrency=concurrency,
             )
         )
         return _outcome(held, changes)
+
+
+def _has_less_left(key: ApiKey | None, below: float) -> bool:
+    """An enabled key with a limit and less than `below` USD of it left in its window."""
+    if key is None or key.disabled or key.limit is None or key.limit_remaining is None:
+        return False
+    return key.limit_remaining < below
 
 
 def _current_limit(held: Session, entry: LedgerEntry) -> float | ApiError | None:
@@ -146,7 +170,7 @@ def _current_limit(held: Session, entry: LedgerEntry) -> float | ApiError | None
         return error
 
 
-def _send_limit(held: Session, entry: LedgerEntry, *, resumed: bool) -> Change:
+def send_limit(held: Session, entry: LedgerEntry, *, resumed: bool) -> Change:
     """PATCH the limit the state journaled for this participant; journal that it is set."""
     assert entry.hash is not None and entry.limit_target is not None
     set_subject(entry.identity)

@@ -49,6 +49,8 @@ class SpendBar:
     label: str
     spent: float
     limit: float | None
+    used: bool = True
+    """False for a key that never spent anything (all time): it counts as 'not used yet'."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,8 @@ class SpendChartPlan:
     """At 90% to 100% of the limit: the histogram's 90-100% bin."""
     without_limit: int
     histogram: list[HistogramBin] | None
+    not_used: int = 0
+    """Participants whose key never spent anything: said whatever bars are drawn."""
     """Share of limit used by everyone with a limit; None when every participant has a bar."""
 
 
@@ -107,6 +111,7 @@ def plan_spend_chart(bars: Sequence[SpendBar], top: int = TOP_BARS) -> SpendChar
         nearly_out=sum(NEARLY_OUT_SHARE <= share <= 1 for share in shares),
         without_limit=len(planned) - len(shares),
         histogram=_histogram(shares) if len(planned) > top else None,
+        not_used=sum(not bar.used for bar in bars),
     )
 
 
@@ -182,6 +187,7 @@ def _summary(plan: SpendChartPlan) -> str:
     parts = [f"{plan.over_limit} over their limit", f"{plan.nearly_out} at 90-100% of it"]
     if plan.without_limit:
         parts.append(f"{plan.without_limit} without a limit")
+    parts.append(f"{plan.not_used} not used yet")
     counts = f"{plan.participants} {people}: {', '.join(parts)}."
     if plan.histogram is None:
         return f"{counts}\nBars: everyone, the largest share of their limit used first."

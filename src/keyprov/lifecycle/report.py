@@ -17,6 +17,7 @@ from keyprov.lifecycle.report_sheet import (
     ReportTotals,
     write_report_workbook,
 )
+from keyprov.lifecycle.who import folded
 from keyprov.models import window_usage
 from keyprov.workshop.folder import WorkshopRef
 from keyprov.workshop.keynames import natural_key
@@ -43,11 +44,18 @@ class UsageReport:
     """What the workshop's keys may use (its guardrail), in words."""
 
 
-def usage_report(ref: WorkshopRef, client: OpenRouterClient) -> UsageReport:
-    """Usage per key of the workshop, from the server; writes report.xlsx and spend.png."""
+SORTS = ("used", "left", "name")
+
+
+def usage_report(ref: WorkshopRef, client: OpenRouterClient, *, sort: str = "used") -> UsageReport:
+    """Usage per key of the workshop, from the server; writes report.xlsx and spend.png.
+
+    Rows by `sort`: 'used' (the largest share of the limit used first), 'left' (the least
+    left first) or 'name'; a participant's replaced keys after their current one, disabled
+    keys last."""
     workshop = find_workshop(ref, client)
     owned = sorted(snapshot(workshop, client).owned(), key=_report_order)
-    rows = [_row(item) for item in owned]
+    rows = sort_rows([_row(item) for item in owned], sort)
     folder = ensure_private_dir(workshop.folder)
     xlsx_path, chart_path = folder / REPORT_FILE_NAME, folder / SPEND_CHART_NAME
     totals = write_report_workbook(xlsx_path, rows, title=f"{workshop.name}: usage per key")
@@ -55,7 +63,10 @@ def usage_report(ref: WorkshopRef, client: OpenRouterClient) -> UsageReport:
     window = window_description(row.limit_reset for row in current)
     write_spend_chart(
         chart_path,
-        [SpendBar(row.name or row.identity, row.usage_window, row.limit) for row in current],
+        [
+            SpendBar(row.name or row.identity, row.usage_window, row.limit, row.usage_total > 0)
+            for row in current
+        ],
         workshop=workshop.name,
         window=window,
     )
@@ -95,6 +106,23 @@ def _row(item: OwnedKey) -> ReportRow:
 def _report_order(item: OwnedKey) -> tuple[list[int | str], bool]:
     """rich2 before rich10; a participant's current key before the keys it replaced."""
     return natural_key(item.identity), item.role != "current"
+
+
+def sort_rows(rows: list[ReportRow], sort: str) -> list[ReportRow]:
+    """Rows in the order asked for (stable: ties keep the natural order of identities)."""
+    if sort not in SORTS:
+        raise ValueError(f"sort by one of {', '.join(SORTS)}")
+
+    def share(row: ReportRow) -> float:
+        return row.usage_window / row.limit if row.limit else -1.0
+
+    keys = {
+        "used": lambda row: -share(row),
+        "left": lambda row: row.remaining if row.remaining is not None else float("inf"),
+        "name": lambda row: folded(row.name or row.identity),
+    }
+    # Keys that can spend no more (disabled, replaced) after those that can.
+    return sorted(rows, key=lambda row: (row.disabled, row.role != "current", keys[sort](row)))
 
 
 def _rounded(value: float | None, digits: int) -> float | None:

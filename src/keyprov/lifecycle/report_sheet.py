@@ -122,7 +122,7 @@ def write_report_workbook(
             row.limit_reset or "",
             row.usage_window,
             row.usage_total,
-            row.remaining,
+            "—" if row.disabled else row.remaining,  # a disabled key can spend nothing more
             "yes" if row.disabled else "no",
             as_utc_datetime(row.expires_at),
         )

@@ -24,6 +24,7 @@ from keyprov.engine.snapshot import OwnedKey, Snapshot
 from keyprov.errors import ApiError, ConfigurationError, KeyprovError
 from keyprov.guardrails.guarding import assign_to_workshop_guardrail
 from keyprov.lifecycle.changes import Change, _outcome
+from keyprov.lifecycle.who import resolve_names
 from keyprov.models import ApiKey, window_usage
 from keyprov.roster import Participant
 from keyprov.workshop.audit import set_subject
@@ -175,7 +176,7 @@ def _choose(
             if entry.hash is not None and not entry.removed and not server[entry.hash].disabled
         ]
         return chosen + [_orphan_rotation(i, keys, roster) for i, keys in orphans.items()]
-    asked = {value.strip().lower() for value in wanted}
+    asked = {value.strip().lower() for value in resolve_names(wanted, entries.values())}
     chosen = []
     for entry in with_key:
         if entry.identity.lower() in asked or entry.email.lower() in asked:
@@ -191,7 +192,7 @@ def _choose(
     if asked:
         raise ConfigurationError(
             f"no key of this workshop for {', '.join(sorted(asked))}, neither in its state nor "
-            "on the server; check the email (or id), or provision them first."
+            "on the server; check the email, id or full name, or provision them first."
         )
     return chosen
 

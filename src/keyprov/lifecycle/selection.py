@@ -20,6 +20,7 @@ from keyprov.errors import ConfigurationError
 from keyprov.guardrails.guarding import remembered_policy
 from keyprov.handouts import Handout
 from keyprov.handouts.wording import parse_expiry
+from keyprov.lifecycle.who import resolve_names
 from keyprov.models import ApiKey
 from keyprov.workshop.claimcodes import claim_code, claim_link, display_code
 from keyprov.workshop.claims import ensure_claim_secret
@@ -133,14 +134,14 @@ def _unusable(entry: LedgerEntry, key: ApiKey | None, *, closed: bool = False) -
 def _wanted(participants: list[str] | None, entries: list[LedgerEntry]) -> set[str] | None:
     if participants is None:
         return None
-    asked = {value.strip().lower() for value in participants}
+    asked = {value.strip().lower() for value in resolve_names(participants, entries)}
     found = {e.identity for e in entries if {e.identity.lower(), e.email.lower()} & asked}
     known = {e.identity.lower() for e in entries} | {e.email.lower() for e in entries}
     missing = sorted(asked - known)
     if missing:
         raise ConfigurationError(
-            f"no participant {', '.join(missing)} in this workshop's state; check the email "
-            "(or id), or provision them first."
+            f"no participant {', '.join(missing)} in this workshop's state; check the email, "
+            "id or full name, or provision them first."
         )
     return found
 

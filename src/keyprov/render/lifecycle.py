@@ -57,6 +57,36 @@ def check_verdict(result: CheckResult) -> str:
     return verdict
 
 
+LOW_LEFT = 0.2
+"""Less than this share of the limit left: 'low'."""
+
+
+def report_mark(row: ReportRow) -> str:
+    """'OUT' (nothing left), 'low' (under 20 % left), 'not used' (never spent); '' else."""
+    if row.disabled or row.role != "current":
+        return ""
+    if row.limit is not None and row.remaining is not None:
+        if row.remaining < 0.005:
+            return "OUT"
+        if row.limit > 0 and row.remaining / row.limit < LOW_LEFT:
+            return "low"
+    return "not used" if row.usage_total <= 0 else ""
+
+
+MARK_STYLES = {"OUT": "out", "low": "low", "not used": "unused"}
+
+
+def styled_report_lines(report: UsageReport) -> list[tuple[str, str | None]]:
+    """report_lines, each with the style a terminal colours it in (None: plain)."""
+    lines = report_lines(report)
+    marks = [report_mark(row) for row in report.rows]
+    first_row = 3  # the two lines above the table, and its header
+    styles: list[str | None] = [None] * len(lines)
+    for index, mark in enumerate(marks):
+        styles[first_row + index] = "dim" if report.rows[index].disabled else MARK_STYLES.get(mark)
+    return list(zip(lines, styles, strict=True))
+
+
 def report_lines(report: UsageReport) -> list[str]:
     """The usage table with the totals report.xlsx has, and what those totals count."""
     header = ("participant", "name", "key", "limit", "window", "all-time", "left", "")
@@ -77,9 +107,19 @@ def report_lines(report: UsageReport) -> list[str]:
         f"the keys may use: {report.models}",
         *table([header, *rows, total_row], "<<<>>>><"),
         totals_note(totals),
+        *_all_disabled(totals),
         f"report: {report.xlsx_path}",
         f"chart:  {report.chart_path}",
     ]
+
+
+def _all_disabled(totals: ReportTotals) -> list[str]:
+    if totals.keys and not totals.enabled_keys:
+        return [
+            f"every key of the workshop is disabled ({plural(totals.keys, 'key')}, as after "
+            "keyprov revoke): nothing more can be spent."
+        ]
+    return []
 
 
 def totals_note(totals: ReportTotals) -> str:
@@ -96,7 +136,7 @@ def totals_note(totals: ReportTotals) -> str:
 
 
 def _report_row(row: ReportRow) -> tuple[str, ...]:
-    notes = [note for note in (ROLE_NOTES.get(row.role, row.role),) if note]
+    notes = [note for note in (report_mark(row), ROLE_NOTES.get(row.role, row.role)) if note]
     if row.disabled:
         notes.append("disabled")
     return (
@@ -106,7 +146,7 @@ def _report_row(row: ReportRow) -> tuple[str, ...]:
         usd(row.limit),
         usd(row.usage_window),
         usd(row.usage_total),
-        usd(row.remaining),
+        "—" if row.disabled else usd(row.remaining),
         ", ".join(notes),
     )
 

@@ -17,7 +17,7 @@ import click
 from keyprov.api.baseurl import is_loopback
 from keyprov.api.config import BASE_URL_VARIABLE
 from keyprov.sandbox.faults import FORCED_KINDS, Faults, parse_kind
-from keyprov.sandbox.remote_commands import force_command, spend_command
+from keyprov.sandbox.remote_commands import clock_command, force_command, spend_command
 from keyprov.sandbox.server import (
     DEMO_MANAGEMENT_KEY,
     MANAGEMENT_KEY_ENV,
@@ -210,6 +210,7 @@ def sandbox_command(
 
 sandbox_command.add_command(spend_command)
 sandbox_command.add_command(force_command)
+sandbox_command.add_command(clock_command)
 
 if __name__ == "__main__":
     sandbox_command(prog_name="keyprov sandbox")

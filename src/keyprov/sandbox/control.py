@@ -52,6 +52,14 @@ def serve_control(sandbox: Sandbox, method: str, path: str, body: bytes) -> Repl
         return Reply(200, {"cleared": True})
     if sub == "/spend" and method == "POST":
         return Reply(200, {"data": _post_spend(sandbox, json_body(body))})
+    if sub == "/simulate" and method == "POST":
+        return Reply(200, _post_simulate(sandbox, json_body(body)))
+    if sub == "/simulate" and method == "DELETE":
+        return Reply(200, {"stopped": sandbox.stop_simulation()})
+    if sub == "/clock" and method == "GET":
+        return Reply(200, {"now": sandbox.now().isoformat()})
+    if sub == "/clock" and method == "POST":
+        return Reply(200, {"now": _post_clock(sandbox, json_body(body)).isoformat()})
     match = _USAGE_ROUTE.fullmatch(sub)
     if match and method == "POST":
         return _post_usage(sandbox, unquote(match.group(1)), json_body(body))
@@ -158,3 +166,48 @@ def _post_usage(sandbox: Sandbox, key_hash: str, body: object) -> Reply:
         return Reply(200, {"data": sandbox.set_usage(key_hash, **numbers)})
     except KeyError:
         raise ApiError(404, "Resource not found") from None
+
+
+def _number(fields: dict[str, object], name: str, default: float | None) -> float | None:
+    value = fields.get(name, default)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise ApiError(400, f"Invalid request parameters: {name}: must be a number > 0")
+    return float(value)
+
+
+def _post_simulate(sandbox: Sandbox, body: object) -> dict[str, Any]:
+    """`POST /_sandbox/simulate`: `{"name_prefix", "seed", "minutes", "tick"}`, all optional."""
+    fields = _require_object(body)
+    known = {"name_prefix", "seed", "minutes", "tick"}
+    for name in fields:
+        if name not in known:
+            raise ApiError(
+                400, f"Invalid request parameters: {name}: expected one of {sorted(known)}"
+            )
+    prefix, seed = fields.get("name_prefix"), fields.get("seed")
+    if prefix is not None and not isinstance(prefix, str):
+        raise ApiError(400, "Invalid request parameters: name_prefix: must be a string")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise ApiError(400, "Invalid request parameters: seed: must be an integer")
+    minutes = _number(fields, "minutes", 30.0)
+    tick = _number(fields, "tick", 1.0)
+    try:
+        habit = sandbox.simulate(name_prefix=prefix, seed=seed, minutes=minutes or 30.0, tick=tick)
+    except ValueError as exc:
+        raise ApiError(400, f"Invalid request parameters: {exc}") from None
+    counts: dict[str, int] = {}
+    for kind in habit.values():
+        counts[kind] = counts.get(kind, 0) + 1
+    return {"keys": len(habit), "habits": counts}
+
+
+def _post_clock(sandbox: Sandbox, body: object) -> Any:
+    """`POST /_sandbox/clock`: `{"advance": seconds}` moves the sandbox's now forward."""
+    fields = _require_object(body)
+    if set(fields) != {"advance"}:
+        raise ApiError(400, 'Invalid request parameters: give {"advance": seconds}')
+    seconds = _number(fields, "advance", None)
+    assert seconds is not None
+    return sandbox.advance_clock(seconds)

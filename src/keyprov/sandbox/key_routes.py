@@ -56,7 +56,9 @@ class KeyRoutes:
         self._store = store
         self._management_key = management_key
         # Replaced as a whole tuple, so readers never see credits from one call and usage from
-        # another without needing a lock.
+        # another without needing a lock. The second figure is the usage of no key of the
+        # store (spend before the sandbox started): the keys' own usage is added to it, so
+        # GET /credits follows the spend.
         self.credits = (float(total_credits), 0.0)
         self.credits_for_normal_keys = credits_for_normal_keys
 
@@ -98,7 +100,8 @@ class KeyRoutes:
             assert caller is not None
             return Reply(200, {"data": self._current_key(caller)})
         if route.name == "credits":
-            total_credits, total_usage = self.credits
+            total_credits, other_usage = self.credits
+            total_usage = round(other_usage + self._store.total_usage(), 9)
             return Reply(
                 200, {"data": {"total_credits": total_credits, "total_usage": total_usage}}
             )

@@ -61,7 +61,21 @@ def _call(client: ControlClient, method: str, sub: str, body: object = None) -> 
     is_flag=True,
     help="Instead of --usage: each key somewhere between nothing and its limit.",
 )
-@click.option("--seed", type=int, help="With --random: the same amounts on every run.")
+@click.option("--seed", type=int, help="With --random or --simulate: the same on every run.")
+@click.option(
+    "--simulate",
+    is_flag=True,
+    help="Rehearse a workshop: spend over time, until --stop (some keys busy, some idle, a "
+    "few past their limit); GET /credits follows.",
+)
+@click.option(
+    "--minutes",
+    type=click.FloatRange(min=0, min_open=True),
+    default=30.0,
+    show_default=True,
+    help="With --simulate: the pace; a steady key spends its limit in about twice this.",
+)
+@click.option("--stop", is_flag=True, help="Stop a --simulate running on the sandbox.")
 def spend_command(
     url: str,
     allow_remote: bool,
@@ -73,8 +87,15 @@ def spend_command(
     monthly: float | None,
     random_spend: bool,
     seed: int | None,
+    simulate: bool,
+    minutes: float,
+    stop: bool,
 ) -> None:
     """Put spend on a running sandbox's keys, so `keyprov report` has something to show.
+
+    --simulate spends over time instead, as a room does (each key's habit drawn with --seed:
+    about 1 in 8 never start, 1 in 5 spend fast, 1 in 16 overshoot their limit), until
+    `keyprov sandbox spend --stop`: to rehearse `keyprov watch`.
 
     The sandbox serves no inference, so nothing spends its keys otherwise. The amounts are set,
     not added: `--usage 1.5` makes each chosen key look like it spent $1.50, all of it today
@@ -86,7 +107,12 @@ def spend_command(
       keyprov sandbox spend --name-prefix keyprov:example: --usage 1.5
       keyprov sandbox spend --hash 3f9a... --usage 4 --daily 0.5 --weekly 2 --monthly 4
       keyprov sandbox spend --random --seed 7 --url http://127.0.0.1:8787/api/v1
+      keyprov sandbox spend --simulate --name-prefix keyprov:example: --minutes 10 --seed 3
+      keyprov sandbox spend --stop
     """
+    if stop or simulate:
+        _simulate(url, allow_remote, name_prefix, seed, minutes, stop=stop)
+        return
     if usage is None and not random_spend:
         raise click.UsageError("say how much: --usage USD, or --random")
     body: dict[str, Any] = {
@@ -104,6 +130,51 @@ def spend_command(
     total = sum(key["usage"] for key in keys)
     noun = "key" if len(keys) == 1 else "keys"
     click.echo(f"spend set on {len(keys)} {noun}: {total:.2f} USD in all")
+
+
+def _simulate(
+    url: str,
+    allow_remote: bool,
+    name_prefix: str | None,
+    seed: int | None,
+    minutes: float,
+    *,
+    stop: bool,
+) -> None:
+    client = _client(url, allow_remote)
+    if stop:
+        stopped = _call(client, "DELETE", "/simulate")["stopped"]
+        click.echo("simulated spend stopped" if stopped else "no simulated spend was running")
+        return
+    body = {"name_prefix": name_prefix, "seed": seed, "minutes": minutes}
+    answer = _call(client, "POST", "/simulate", body)
+    habits = ", ".join(f"{count} {kind}" for kind, count in sorted(answer["habits"].items()))
+    click.echo(
+        f"simulating spend on {answer['keys']} keys ({habits}) until `keyprov sandbox spend --stop`"
+    )
+
+
+@click.command("clock")
+@_control_options
+@click.option(
+    "--advance",
+    "hours",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Move the sandbox's clock forward this many hours: past midnight UTC the daily "
+    "windows start again.",
+)
+def clock_command(url: str, allow_remote: bool, hours: float | None) -> None:
+    """Show the running sandbox's clock (UTC), or move it forward with --advance HOURS.
+
+    \b
+    Example:
+      keyprov sandbox clock --advance 24     # tomorrow: every daily limit starts again
+    """
+    client = _client(url, allow_remote)
+    if hours is None:
+        click.echo(_call(client, "GET", "/clock")["now"])
+        return
+    click.echo(_call(client, "POST", "/clock", {"advance": hours * 3600})["now"])
 
 
 @click.command("force")

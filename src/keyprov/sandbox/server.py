@@ -33,6 +33,7 @@ from keyprov.sandbox.keys import parse_create
 from keyprov.sandbox.model_routes import ModelRoutes
 from keyprov.sandbox.options import Behaviour
 from keyprov.sandbox.pipeline import API_PREFIX, serve_api
+from keyprov.sandbox.rehearsal_hooks import RehearsalHooks
 from keyprov.sandbox.replies import (
     MANAGEMENT_ONLY,
     Reply,
@@ -55,8 +56,10 @@ def default_management_key() -> str:
     return os.environ.get(MANAGEMENT_KEY_ENV) or DEMO_MANAGEMENT_KEY
 
 
-class Sandbox:
+class Sandbox(RehearsalHooks):
     """OpenRouter's management API on a local port, backed by memory (and optionally a file).
+
+    A workshop can be rehearsed on it: spend over time and a clock (`RehearsalHooks`).
 
     Usage::
 
@@ -84,6 +87,7 @@ class Sandbox:
         self._host = host
         self._requested_port = port
         self._store = Store(state_path)
+        self._init_rehearsal()
         self._keys = KeyRoutes(
             self._store,
             key,
@@ -120,6 +124,7 @@ class Sandbox:
         return self
 
     def stop(self) -> None:
+        self.stop_simulation()
         server, thread = self._server, self._thread
         if server is None or thread is None:
             return
@@ -283,7 +288,9 @@ class Sandbox:
         return [self._store.set_usage(h, numbers) for h, numbers in plans.items()]
 
     def set_credits(self, total_credits: float, total_usage: float) -> None:
-        self._keys.credits = (float(total_credits), float(total_usage))
+        """GET /credits answers these figures now; spend put on keys later adds to the usage."""
+        other = float(total_usage) - self._store.total_usage()
+        self._keys.credits = (float(total_credits), other)
 
     def create_key_directly(self, name: str, **fields: Any) -> tuple[str, dict[str, Any]]:
         """Store a key as POST /keys would, but without HTTP, faults or logging.

@@ -48,6 +48,8 @@ class Store:
         self._next_seq = 1 + max(
             (r.seq for r in [*state.keys, *state.guardrails, *state.assignments]), default=0
         )
+        self._deleted_usage = 0.0
+        """What deleted keys had spent: the account's usage keeps it (GET /credits)."""
 
     # -- keys ----------------------------------------------------------------------------------
 
@@ -112,10 +114,41 @@ class Store:
             self._save()
             return record.to_api()
 
+    def add_spend(self, amounts: Mapping[str, float]) -> None:
+        """Spend `amounts` USD now on these keys: every window counts it (one save for all)."""
+        with self._lock:
+            for key_hash, amount in amounts.items():
+                record = self._keys.get(key_hash)
+                if record is None:
+                    continue
+                record.usage += amount
+                record.usage_daily += amount
+                record.usage_weekly += amount
+                record.usage_monthly += amount
+            self._save()
+
+    def reset_windows(self, windows: Iterable[str]) -> None:
+        """Start the given usage windows ('daily', 'weekly', 'monthly') again on every key, as
+        OpenRouter does at midnight UTC (weeks on Mondays, months on the 1st)."""
+        names = [USAGE_FIELDS[window] for window in windows]
+        with self._lock:
+            for record in self._keys.values():
+                for name in names:
+                    setattr(record, name, 0.0)
+                    setattr(record, "byok_" + name, 0.0)
+            self._save()
+
+    def total_usage(self) -> float:
+        """Every key's all-time usage, deleted keys' included: the account's spend."""
+        with self._lock:
+            return self._deleted_usage + sum(r.usage for r in self._keys.values())
+
     def delete_key(self, key_hash: str) -> bool:
         with self._lock:
-            if self._keys.pop(key_hash, None) is None:
+            gone = self._keys.pop(key_hash, None)
+            if gone is None:
                 return False
+            self._deleted_usage += gone.usage
             self._assignments.pop((KEY, key_hash), None)  # an unguarded key is just gone
             self._save()
             return True
