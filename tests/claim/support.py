@@ -58,10 +58,10 @@ class Browser:
     def __init__(self, base: str, *, verify: bool | str = True) -> None:
         self.base = base.removesuffix("/claim")
         self.session = requests.Session()
-        self.session.verify = verify
+        self.verify = verify  # per request: REQUESTS_CA_BUNDLE would override a session's
 
     def open(self, query: str = "") -> requests.Response:
-        return self.session.get(f"{self.base}/claim{query}", timeout=30)
+        return self.session.get(f"{self.base}/claim{query}", timeout=30, verify=self.verify)
 
     def claim(self, code: str, *, token: str | None = None, **headers: str) -> requests.Response:
         if token is None:
@@ -74,6 +74,7 @@ class Browser:
             data={"code": code, "token": token},
             headers=headers,
             timeout=60,
+            verify=self.verify,
         )
 
 

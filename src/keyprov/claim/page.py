@@ -221,7 +221,7 @@ class ClaimPage:
             log_level="warning",
             lifespan="off",
             timeout_keep_alive=5,
-            timeout_graceful_shutdown=10,
+            timeout_graceful_shutdown=3,  # then phones holding a connection open are cut
         )
         self.server = _Server(config)
         self.info = ClaimInfo(

@@ -67,6 +67,9 @@ def self_signed(names: list[str]) -> CertFiles:
         .not_valid_after(now + timedelta(days=VALID_DAYS))
         .add_extension(x509.SubjectAlternativeName(alternative), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
+        )
         .sign(key, hashes.SHA256())
     )
     folder = Path(tempfile.mkdtemp(prefix="keyprov-claim-"))  # mode 0700

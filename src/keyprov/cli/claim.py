@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -112,6 +113,7 @@ def claim_command(
     with client_for(api) as client, ClaimPage(ref, client, settings) as page:
         for to_stderr, text in claim_start_lines(page.info).lines:
             click.echo(text, err=to_stderr)
+        sys.stdout.flush()  # the address now, also when the output is not a terminal
         page.serve()
         counts = page.service.counts()
     echo(claim_end_lines(ref.name, counts))
