@@ -10,7 +10,9 @@ R`), so the server's work does not share the client's interpreter. It measures:
    workshop, each its whole process;
 4. scale: reading a 10,000-row roster, provisioning it at R = 200, and its rerun;
 5. on the day: one `keyprov watch --once` poll of 1,000 keys and the requests it sent
-   (`--only watch` runs this alone, into bench/results-watch.md).
+   (`--only watch` runs this alone, into bench/results-watch.md);
+6. on the day: a room claims at once, 300 claims posted together against `keyprov claim`
+   (`--only claim-burst` runs this alone, into bench/results-claim-burst.md).
 
 The tables are printed and written to bench/results.md with the machine and the date. Nothing
 here is a test: timings depend on the machine, so they are reported, never asserted.
@@ -25,6 +27,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+import claim_burst
 import report
 import scenarios
 import watch_poll
@@ -59,8 +62,11 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--scale-rate", type=float, default=200.0, help="R for the scale runs")
     parser.add_argument("--watch-keys", type=int, default=1000, help="keys for the watch poll")
     parser.add_argument(
-        "--only", choices=["watch"], help="run this scenario alone (written to results-NAME.md)"
+        "--only",
+        choices=["watch", "claim-burst"],
+        help="run this scenario alone (written to results-NAME.md)",
     )
+    parser.add_argument("--claims", type=int, default=300, help="claims posted at once")
     parser.add_argument("--output", type=Path, default=None)
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -72,10 +78,19 @@ def measure_watch(arguments: argparse.Namespace, results: report.Results) -> Non
         results.watch.append(watch_poll.watch_poll(arguments.watch_keys, arguments.latency))
 
 
+def measure_claims(arguments: argparse.Namespace, results: report.Results) -> None:
+    if arguments.claims:
+        print(f"claim burst: {arguments.claims} claims at once ...", flush=True)
+        results.claims.append(claim_burst.claim_burst(arguments.claims, arguments.latency))
+
+
 def measure(arguments: argparse.Namespace) -> report.Results:
     results = report.Results()
     if arguments.only == "watch":
         measure_watch(arguments, results)
+        return results
+    if arguments.only == "claim-burst":
+        measure_claims(arguments, results)
         return results
     latency = arguments.latency
     sizes = [int(size) for size in arguments.sizes]
@@ -114,6 +129,7 @@ def measure(arguments: argparse.Namespace) -> report.Results:
         print(f"scale: {arguments.rows} rows at R={arguments.scale_rate:g}/s ...", flush=True)
         results.scale = scenarios.scale(arguments.rows, arguments.scale_rate, latency)
     measure_watch(arguments, results)
+    measure_claims(arguments, results)
     return results
 
 
