@@ -36,6 +36,12 @@ PAPERS = ("a4", "letter")
 @click.option(
     "--paper", type=click.Choice(PAPERS), default="a4", show_default=True, help="Paper size."
 )
+@click.option(
+    "--claim",
+    is_flag=True,
+    help="Slips with each participant's claim code and a QR code of the claim page instead "
+    "of the key (and no key in mail-merge.csv): they fetch it with keyprov claim.",
+)
 def handouts_command(
     roster: Path | None,
     workshop: str | None,
@@ -43,6 +49,7 @@ def handouts_command(
     participants: tuple[str, ...],
     only: str | None,
     paper: str,
+    claim: bool,
 ) -> None:
     """Write handouts.pdf and mail-merge.csv in the workshop folder (mode 0600).
 
@@ -68,6 +75,7 @@ def handouts_command(
             paper=paper,
             participants=list(participants) or None,
             only=only,  # type: ignore[arg-type]
+            claim=claim,
         )
     echo(handouts_lines(files))
     sys.exit(files.exit_status)
@@ -113,6 +121,12 @@ def handouts_command(
     is_flag=True,
     help="Show the first message (its key masked) and who would get one; send nothing.",
 )
+@click.option(
+    "--claim",
+    is_flag=True,
+    help="Send each participant their claim code and a link to the claim page instead of "
+    "the key (they fetch it with keyprov claim).",
+)
 def send_command(
     roster: Path | None,
     workshop: str | None,
@@ -123,6 +137,7 @@ def send_command(
     rate: float,
     attempts: int,
     dry_run: bool,
+    claim: bool,
 ) -> None:
     """Email each participant their own current key, once.
 
@@ -163,6 +178,7 @@ def send_command(
             dry_run=dry_run,
             on_plan=None if dry_run else progress.plan,
             on_result=progress.result,
+            claim=claim,
         )
     echo(send_lines(sending))
     sys.exit(sending.exit_status)

@@ -50,6 +50,29 @@ replace it.
 """
 
 
+DEFAULT_CLAIM_SUBJECT = "Your OpenRouter API key for {workshop}: your claim code"
+DEFAULT_CLAIM_BODY = """\
+Hello {first_name},
+
+Your own OpenRouter API key for the workshop is waiting for you. Fetch it on the day, on
+the device you will work on:
+
+    {claim_url}
+
+Open the page, check that your claim code is filled in, and press the button (opening the
+page alone changes nothing). Your claim code, if you type it in yourself:
+
+    {claim_code}
+
+The page shows your key once, on that device. Keep the code to yourself: whoever claims
+first gets the key.
+
+Budget:    {budget}
+Valid:     {last_day}
+Models:    {models}
+"""
+
+
 @dataclass(frozen=True)
 class Template:
     subject: str
@@ -85,6 +108,13 @@ class Template:
     def default(cls, workshop: str | None = None) -> Template:
         subject = DEFAULT_SUBJECT_FOR_WORKSHOP if workshop else DEFAULT_SUBJECT
         return cls(subject=subject, body=DEFAULT_BODY)
+
+    @classmethod
+    def default_claim(cls, workshop: str) -> Template:
+        """The message that carries the claim code and link, never the key (send --claim)."""
+        return cls(
+            subject=DEFAULT_CLAIM_SUBJECT, body=DEFAULT_CLAIM_BODY, source="the claim message"
+        )
 
     @classmethod
     def from_file(cls, path: Path) -> Template:

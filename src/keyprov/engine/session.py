@@ -200,7 +200,11 @@ class Session:
                     return None
                 self.workshop, _ = with_naming(self.workshop, self.ledger, [])
             rows = distribution_rows(
-                self.ledger.entries(), self.participants, self.notes, self.server
+                self.ledger.entries(),
+                self.participants,
+                self.notes,
+                self.server,
+                closed=self.ledger.replayed.closed,
             )
             workshop = self.workshop
             about = about_sheet(

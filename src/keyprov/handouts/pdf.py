@@ -33,6 +33,11 @@ KEY_SIZES = (12.5, 12.0, 11.5, 11.0, 10.5, 10.0)
 """Point sizes for the key, largest first: the first at which it fits on the slip's line."""
 MAX_MODELS_SHOWN = 4
 
+KEY_LINE = "Your API key. Type it exactly as printed; it is yours alone."
+CLAIM_LINE = (
+    "Your claim code: open the page below (or scan), type it, and your key is shown to you."
+)
+
 _BLACK = (0, 0, 0)
 _GREY = (95, 95, 95)
 _LIGHT = (170, 170, 170)
@@ -136,15 +141,23 @@ class _Layout:
         pdf.set_text_color(*_GREY)
         pdf.set_font(SANS, "", 7.5)
         pdf.set_xy(x, y)
-        pdf.cell(width, 4, "Your API key. Type it exactly as printed; it is yours alone.")
+        pdf.cell(width, 4, CLAIM_LINE if not handout.secret else KEY_LINE)
         y += 4.5
-        self._key(handout.secret, x, y, width)
+        claim = not handout.secret
+        self._key(handout.claim_code if claim else handout.secret, x, y, width)
         y += 11
-        draw_qr(pdf, handout.secret, x=x + width - QR_SIZE, y=y - 2, size=QR_SIZE)
+        draw_qr(
+            pdf,
+            handout.claim_url if claim else handout.secret,
+            x=x + width - QR_SIZE,
+            y=y - 2,
+            size=QR_SIZE,
+        )
         pdf.set_text_color(*_GREY)
         pdf.set_font(SANS, "", 6.5)
         pdf.set_xy(x + width - QR_SIZE, y - 2 + QR_SIZE)
-        pdf.cell(QR_SIZE, 3, "Scan to copy the key", align="C")
+        caption = "Scan to claim your key" if claim else "Scan to copy the key"
+        pdf.cell(QR_SIZE, 3, caption, align="C")
         self._details(handout, x, y, width - QR_SIZE - 6)
 
     def _header(self, handout: Handout, x: float, y: float, width: float) -> None:
@@ -186,6 +199,7 @@ class _Layout:
             shown = ", ".join(models[: MAX_MODELS_SHOWN - 1])
             shown_models = f"{shown} and {len(models) - MAX_MODELS_SHOWN + 1} more"
         rows = (
+            *((("Claim at", claim_page(fields["claim_url"])),) if not handout.secret else ()),
             ("Budget", fields["budget"]),
             ("Valid", fields["last_day"]),
             ("Models", shown_models),
@@ -198,7 +212,7 @@ class _Layout:
             pdf.set_xy(x, y)
             pdf.cell(label_width, 4.4, label)
             pdf.set_text_color(*_BLACK)
-            pdf.set_font(MONO if label == "Base URL" else SANS, "", 8.5)
+            pdf.set_font(MONO if label in ("Base URL", "Claim at") else SANS, "", 8.5)
             y = self._lines(value, x + label_width, y, width - label_width, 4.4)
         if fields["replaces"]:
             pdf.set_text_color(*_WARNING)
@@ -238,6 +252,11 @@ class _Layout:
             self.pdf.cell(width, height, line)
             y += height
         return y
+
+
+def claim_page(link: str) -> str:
+    """The claim page's address without the code (the code is printed above it)."""
+    return link.partition("?")[0]
 
 
 def wrap(text: str, width: float, measure: Callable[[str], float]) -> list[str]:

@@ -188,6 +188,14 @@ def handout_fields(
         "quickstart_python": quickstart[2],
         "budget_left": "\n".join(budget_left_lines(base_url=base_url)),
         "replaces": replaces_in_words(handout.replaces),
-        "claim_code": handout.claim_code,
-        "claim_url": handout.claim_url,
+        "claim_code": _masked_code(handout.claim_code) if masked else handout.claim_code,
+        "claim_url": handout.claim_url.replace(handout.claim_code, _masked_code(handout.claim_code))
+        if masked and handout.claim_code
+        else handout.claim_url,
     }
+
+
+def _masked_code(code: str) -> str:
+    """`ACDE-****-****`: a preview shows that a code is there, not the code."""
+    first, dash, rest = code.partition("-")
+    return first + dash + "".join("-" if char == "-" else "*" for char in rest)

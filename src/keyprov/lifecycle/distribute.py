@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -83,9 +83,13 @@ def write_handouts(
     paper: str = "a4",
     participants: list[str] | None = None,
     only: Only | None = None,
+    claim: bool = False,
 ) -> HandoutFiles:
     """handouts.pdf and mail-merge.csv in the workshop folder (0600), for the chosen.
 
+    With `claim`, the slips carry each participant's claim code and a QR code of the claim
+    page (the workshop's --claim-url) instead of the key, and mail-merge.csv has no key:
+    participants fetch their key on the claim page (keyprov claim).
     When nobody is chosen, no file is written (an earlier handouts.pdf stays as it was).
     Raises ConfigurationError for an unknown paper size or participant, before any file.
     """
@@ -96,8 +100,12 @@ def write_handouts(
         raise ConfigurationError(
             f"unknown paper size {paper!r}: use one of {', '.join(PAPER_SIZES)}."
         )
-    with session(ref, client, "handouts", details={"paper": paper, "only": only}) as held:
+    details = {"paper": paper, "only": only, "claim": claim}
+    with session(ref, client, "handouts", details=details) as held:
         handouts, left_out = handouts_of(held, participants=participants, only=only)
+        if claim:
+            refuse_without_claim_url(held.workshop.options)
+            handouts = [replace(handout, secret="") for handout in handouts]
         folder = held.workshop.folder
         files = HandoutFiles(
             held.workshop.name,
@@ -116,10 +124,9 @@ def write_handouts(
             for handout in handouts:
                 entry = held.ledger.get(handout.identity)
                 # An email that reached them says more than a printed slip: it is kept.
-                if entry is None or not (entry.handed_out or "").startswith("sent"):
-                    held.ledger.record_update(
-                        handout.identity, handed_out=f"handed out {_day(moment)}"
-                    )
+                if entry is None or not (entry.handed_out or "").startswith(("sent", "claimed")):
+                    how = "claim slip" if claim else "handed out"
+                    held.ledger.record_update(handout.identity, handed_out=f"{how} {_day(moment)}")
         held.audit.event(
             "handouts",
             participants=len(handouts),
@@ -128,6 +135,15 @@ def write_handouts(
             left_out=[_audited(item) for item in left_out],
         )
         return files
+
+
+def refuse_without_claim_url(options: Mapping[str, object]) -> None:
+    if not options.get("claim_url"):
+        raise ConfigurationError(
+            "--claim: the workshop has no claim page address yet. Give it once with "
+            "keyprov provision ROSTER --claim-url https://HOST:PORT/claim (where keyprov claim "
+            "will serve; see docs/claim.md), then run this again."
+        )
 
 
 def _audited(item: LeftOut) -> dict[str, str]:
@@ -190,6 +206,7 @@ def send_keys(
     on_plan: Callable[[Sending], None] | None = None,
     on_result: Callable[[DeliveryResult], None] | None = None,
     environ: Mapping[str, str] | None = None,
+    claim: bool = False,
 ) -> Sending:
     """Email each chosen participant their own current key (see keyprov.delivery).
 
@@ -201,6 +218,11 @@ def send_keys(
     """
     settings = SmtpSettings.from_env(environ)
     template = Template.from_file(template_path) if template_path else None
+    if claim and template is not None and "key" in template.fields:
+        raise ConfigurationError(
+            f"{template.source}: --claim sends the claim code, not the key: use {{claim_url}} "
+            "and {claim_code} and leave {key} out."
+        )
     if resend and not participants:
         raise ConfigurationError("--resend sends a key again: name who with --participant.")
     if not rate_per_minute > 0:
@@ -209,6 +231,9 @@ def send_keys(
     with session(ref, client, "send", details={"mail_server": mail_server}) as held:
         handouts, left_out = handouts_of(held, participants=participants)
         journal = DeliveryJournal(held.workshop.folder)
+        if claim:
+            refuse_without_claim_url(held.workshop.options)
+            template = template or Template.default_claim(held.workshop.name)
         template = template or Template.default(held.workshop.name)
         chosen = {handout.identity for handout in handouts} if resend else set()
         plan = _plan(handouts, journal, chosen, template, settings, held, preview=dry_run)
