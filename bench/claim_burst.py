@@ -33,7 +33,7 @@ from keyprov.api.client import OpenRouterClient
 from keyprov.workshop.claimcodes import claim_code, display_code
 
 TOKEN = re.compile(r'name="token" value="([0-9a-f]+)"')
-KEY = re.compile(r'id="key" type="text" readonly value="(sk-or-v1-[0-9a-f]{64})"')
+KEY = re.compile(r'id="key" rows="3" readonly spellcheck="false">(sk-or-v1-[0-9a-f]{64})<')
 URL = re.compile(r"^  (https?://\S+/claim)$", re.MULTILINE)
 CLIENT_PROCESSES = 4
 

@@ -18,7 +18,7 @@ from keyprov.workshop.journal import Ledger
 from tests.helpers import FAST_RETRY, CliWorkshop
 
 TOKEN = re.compile(r'name="token" value="([0-9a-f]+)"')
-KEY = re.compile(r'id="key" type="text" readonly value="(sk-or-v1-[0-9a-f]{64})"')
+KEY = re.compile(r'id="key" rows="3" readonly spellcheck="false">(sk-or-v1-[0-9a-f]{64})<')
 
 
 def folder_of(workshop: CliWorkshop) -> Path:

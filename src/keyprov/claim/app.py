@@ -51,8 +51,9 @@ SECURITY_HEADERS = [
     ),
     (b"x-frame-options", b"DENY"),
     (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"no-referrer"),
-    (b"cross-origin-opener-policy", b"same-origin"),
+    # Never to another site (a claim link's code stays here); same-origin keeps the Origin
+    # header on the form's POST, which no-referrer would turn into "null".
+    (b"referrer-policy", b"same-origin"),
     (b"cross-origin-resource-policy", b"same-origin"),
     (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
 ]
@@ -68,11 +69,18 @@ STATUS = {
 STATIC_FILES = {"claim.css": "text/css", "claim.js": "text/javascript"}
 
 
+HTTPS_ONLY_HEADERS = [
+    # Browsers ignore it (and complain) on plain http to an address other than loopback.
+    (b"cross-origin-opener-policy", b"same-origin"),
+]
+
+
 class SecurityHeaders:
     """Adds the headers above to every answer, errors and refusals of the Host check too."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, https: bool = False) -> None:
         self.app = app
+        self.headers = SECURITY_HEADERS + (HTTPS_ONLY_HEADERS if https else [])
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -81,9 +89,9 @@ class SecurityHeaders:
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                names = {name for name, _ in SECURITY_HEADERS}
+                names = {name for name, _ in self.headers}
                 kept = [(n, v) for n, v in message.get("headers", []) if n.lower() not in names]
-                message["headers"] = kept + SECURITY_HEADERS
+                message["headers"] = kept + self.headers
             await send(message)
 
         await self.app(scope, receive, with_headers)
@@ -136,6 +144,9 @@ class ClaimApp:
 
     async def home(self, _request: Request) -> Response:
         return RedirectResponse("/claim", status_code=303)
+
+    async def no_icon(self, _request: Request) -> Response:
+        return Response(status_code=204)  # browsers ask for one; there is none to show
 
     async def form(self, request: Request) -> Response:
         device, new = self._device(request)
@@ -214,6 +225,8 @@ def _same_origin(request: Request) -> bool:
     origin = request.headers.get("origin")
     if origin is None:
         return True
+    if origin == "null":  # an opaque origin: only the browser's own word can vouch for it
+        return request.headers.get("sec-fetch-site") == "same-origin"
     host = request.headers.get("host", "")
     return origin in (f"{request.url.scheme}://{host}",)
 
@@ -242,13 +255,14 @@ def claim_app(
     return Starlette(
         routes=[
             Route("/", routes.home, methods=["GET"]),
+            Route("/favicon.ico", routes.no_icon, methods=["GET"]),
             Route("/claim", routes.form, methods=["GET"]),
             Route("/claim", routes.claim, methods=["POST"]),
             Route("/organiser", routes.organiser, methods=["GET"]),
             Route("/static/{name}", routes.static, methods=["GET"]),
         ],
         middleware=[
-            Middleware(SecurityHeaders),
+            Middleware(SecurityHeaders, https=https),
             Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts, www_redirect=False),
         ],
     )

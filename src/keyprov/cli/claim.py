@@ -36,9 +36,26 @@ def _moment(option: str) -> object:
     help="Address to serve on: 0.0.0.0 for the room (then with --self-signed, "
     "--tls-cert/--tls-key, or --plain-http).",
 )
-@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, metavar="N")
-@click.option("--opens", callback=_moment("--opens"), metavar="TIME", help="HH:MM or ISO time.")
-@click.option("--closes", callback=_moment("--closes"), metavar="TIME", help="HH:MM or ISO time.")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8000,
+    show_default=True,
+    metavar="N",
+    help="Port to serve on (the --claim-url's, for the slips' links to open the page).",
+)
+@click.option(
+    "--opens",
+    callback=_moment("--opens"),
+    metavar="TIME",
+    help="Claims open then: HH:MM (today, this machine's time) or YYYY-MM-DDTHH:MM.",
+)
+@click.option(
+    "--closes",
+    callback=_moment("--closes"),
+    metavar="TIME",
+    help="Claims close then (the page says so; keys keep working until keyprov close).",
+)
 @click.option(
     "--tls-cert",
     type=click.Path(path_type=Path, dir_okay=False),

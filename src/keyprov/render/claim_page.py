@@ -27,7 +27,7 @@ def _page(title: str, workshop: str, body: str, *, refresh: int | None = None) -
     return (
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        '<meta name="referrer" content="no-referrer">'
+        '<meta name="referrer" content="same-origin">'
         f"{meta}<title>{escape(title)}</title>"
         '<link rel="stylesheet" href="/static/claim.css">'
         '<script src="/static/claim.js" defer></script></head>\n'
@@ -79,7 +79,8 @@ def key_page(workshop: str, shown: ShownKey, *, base_url: str = BASE_URL) -> str
     body = (
         f"<h1>{greeting} is your API key</h1>\n{again}"
         '<label for="key">Your OpenRouter API key</label>\n'
-        f'<input class="key" id="key" type="text" readonly value="{escape(shown.secret)}">\n'
+        f'<textarea class="key" id="key" rows="3" readonly spellcheck="false">'
+        f"{escape(shown.secret)}</textarea>\n"
         '<button type="button" data-copy="key" data-status="copy-status" hidden>'
         "Copy key</button>\n"
         '<p class="status" id="copy-status" role="status" aria-live="polite"></p>\n'
