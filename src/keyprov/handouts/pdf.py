@@ -77,6 +77,7 @@ def render_handouts_pdf(
     pdf.set_title("OpenRouter API keys" + (f": {title}" if title else ""))
     register_fonts(pdf, [title or "", *(handout.name for handout in handouts)])
     layout = _Layout(pdf, page_width, page_height, title)
+    layout.claim = all(not handout.secret for handout in handouts)
     for start in range(0, len(handouts), SLIPS_PER_PAGE):
         page = handouts[start : start + SLIPS_PER_PAGE]
         pdf.add_page()
@@ -92,6 +93,8 @@ class _Layout:
         self.page_width = page_width
         self.page_height = page_height
         self.title = title
+        self.claim = False
+        """Claim slips (keyprov handouts --claim): a claim code on each, no key."""
         self.slip_height = (page_height - 2 * MARGIN) / SLIPS_PER_PAGE
         self.left = MARGIN + PADDING
         self.width = page_width - 2 * (MARGIN + PADDING)
@@ -121,10 +124,12 @@ class _Layout:
         pdf.set_text_color(*_GREY)
         pdf.set_font(SANS, "", 6.5)
         pdf.set_xy(MARGIN, bottom + 3)
+        holds = "claim code" if self.claim else "key"
         pdf.cell(
             right - MARGIN,
             3,
-            "Cut along the marks. Each slip holds one participant's key: give it to them alone.",
+            f"Cut along the marks. Each slip holds one participant's {holds}: give it to them "
+            "alone.",
             align="C",
         )
 

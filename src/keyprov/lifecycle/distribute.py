@@ -64,6 +64,8 @@ class HandoutFiles:
     left_out: list[LeftOut]
     pages: int = 0
     """Pages of handouts.pdf (0: not written)."""
+    claim: bool = False
+    """Claim slips: each participant's claim code instead of their key."""
 
     @property
     def written(self) -> bool:
@@ -115,6 +117,7 @@ def write_handouts(
             handouts,
             left_out,
             pages=-(-len(handouts) // SLIPS_PER_PAGE),
+            claim=claim,
         )
         held.exit_status = files.exit_status
         if handouts:
