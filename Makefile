@@ -21,11 +21,13 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m keyprov.cli.demo
 
-# The import rule between the rooms of src/keyprov (docs/architecture.md) is part of lint.
+# The import rule between the rooms of src/keyprov (docs/architecture.md) is part of lint, and
+# so is the platform check: mypy as if on Windows and macOS, for what only Linux has (fcntl).
 lint: $(STAMP)
 	$(BIN)/python tests/import_rule.py
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
+	$(BIN)/python tests/platform_types.py src
 
 # Twice as many workers as cores: most tests wait (on loopback HTTP, a sandbox's latency, a
 # subprocess), so two per core keep both busy; with work stealing an idle worker takes the tests

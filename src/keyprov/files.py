@@ -1,12 +1,19 @@
-"""Files that hold secrets: owner-only from the first byte, replaced atomically."""
+"""Files that hold secrets: owner-only from the first byte, replaced atomically.
+
+On Linux and macOS "owner-only" is the mode: 0600 for files, 0700 for folders. Windows has no
+such modes (chmod only sets the read-only flag): there a file's access list, inherited from its
+folder, protects it, and a folder in the user's profile (where keyprov keeps its state, and
+where an instructor's work is) is readable by that user and the administrators only. keyprov
+never fails on Windows for want of a mode, and never reports one as loose there.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
-import resource
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -65,6 +72,10 @@ def refuse_unignored(paths: list[Path], *, force: bool) -> None:
 PRIVATE_FILE_MODE = 0o600
 PRIVATE_DIR_MODE = 0o700
 TEMPORARY_SUFFIX = ".tmp"
+ON_WINDOWS = sys.platform == "win32"
+_BINARY = getattr(os, "O_BINARY", 0)
+"""Windows opens a descriptor in text mode unless told otherwise, and would then write every
+line feed as CR LF: into a workbook, a PDF, the journals. Elsewhere there is no such flag."""
 
 
 def remove_stale_temporaries(folder: Path) -> None:
@@ -76,14 +87,26 @@ def remove_stale_temporaries(folder: Path) -> None:
 def ensure_private_dir(path: Path) -> Path:
     """Create the folder (and parents) owner-only; tighten it if it already exists."""
     path.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
-    if path.stat().st_mode & 0o077:
+    if not ON_WINDOWS and path.stat().st_mode & 0o077:
         path.chmod(PRIVATE_DIR_MODE)
     return path
 
 
+def is_owner_only(path: Path) -> bool:
+    """Whether no other user may read `path` by its mode; on Windows, where the folder's access
+    list decides (see the module's docstring), always True. OSError when it cannot be read."""
+    mode = path.stat().st_mode
+    return ON_WINDOWS or mode & 0o077 == 0
+
+
 def open_private_append(path: Path) -> int:
     """A file descriptor for appending, creating the file with mode 0600 if it is new."""
-    return os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, PRIVATE_FILE_MODE)
+    return os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | _BINARY, PRIVATE_FILE_MODE)
+
+
+def open_private_write(path: Path) -> int:
+    """A file descriptor for writing `path` anew, creating it with mode 0600 if it is new."""
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _BINARY, PRIVATE_FILE_MODE)
 
 
 def cut_torn_tail(path: Path) -> None:
@@ -104,8 +127,17 @@ def cut_torn_tail(path: Path) -> None:
 
 
 def fsync_dir(path: Path) -> None:
-    """Make a rename or a new file in this folder survive a power cut."""
-    fd = os.open(path, os.O_RDONLY)
+    """Make a rename or a new file in this folder survive a power cut.
+
+    Not on Windows, which cannot open a folder as a file: there NTFS journals a rename and a
+    new file's entry itself, and the file's own fsync (FlushFileBuffers) is what is needed.
+    """
+    if ON_WINDOWS:
+        return
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except (PermissionError, IsADirectoryError):
+        return  # a system that opens no folder as a file, as Windows: the same holds there
     try:
         os.fsync(fd)
     finally:
@@ -120,7 +152,7 @@ def atomic_private_writer(path: Path) -> Iterator[BinaryIO]:
     it at any moment, even while it is being written.
     """
     temporary = path.with_name(f".{path.name}.{os.getpid()}{TEMPORARY_SUFFIX}")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE_MODE)
+    fd = open_private_write(temporary)
     try:
         with os.fdopen(fd, "wb") as handle:
             yield handle
@@ -139,8 +171,14 @@ def allow_open_files(wanted: int) -> None:
 
     A run at full concurrency holds a socket and, while it fsyncs, a state-file descriptor
     per worker: more than macOS's default soft limit of 256. Running out would read as a disk
-    failure and stop the run.
+    failure and stop the run. Windows has no such limit to raise (and no `resource` module).
     """
+    if sys.platform == "win32":
+        return
+    try:
+        import resource
+    except ImportError:  # a POSIX Python built without it
+        return
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard != resource.RLIM_INFINITY:
         wanted = min(wanted, hard)

@@ -270,7 +270,9 @@ def test_every_option_has_help_and_says_what_its_value_is() -> None:
     assert metavars["provision --max-limit"] == "USD"
     assert metavars["set-limit --max-limit"] == "USD"
     assert metavars["set-limit --add"] == "USD"
-    assert metavars["provision --expires"] == metavars["check --expires"] == "YYYY-MM-DD"
+    assert metavars["provision --expires"] == metavars["check --expires"] == "DAY|TIME|7d"
+    assert metavars["rotate --expires"] == "DAY|TIME|7d"
+    assert metavars["provision --quickstart"] == "shell|powershell|python|colab"
     assert metavars["provision --concurrency"] == "N"
     assert metavars["check --warn-days"] == "N"
     provision_params = every_command()["provision"].params

@@ -108,13 +108,14 @@ def test_limit_reset_in_words():
         limit_reset_in_words("yearly")
 
 
-def test_quickstart_is_three_lines_without_the_key_and_uses_an_allowed_model():
+def test_the_default_quickstarts_are_shell_and_python_without_the_key():
     lines = quickstart_lines(("anthropic/claude-haiku-4.5", "openai/gpt-4o-mini"))
-    assert len(lines) == 3
     assert lines[0].startswith("export OPENROUTER_API_KEY=")
     assert lines[1].startswith("curl https://openrouter.ai/api/v1/chat/completions ")
     assert '"model":"anthropic/claude-haiku-4.5"' in lines[1]
-    assert 'OpenAI(base_url="https://openrouter.ai/api/v1"' in lines[2]
+    assert lines[2] == "pip install openai"
+    assert any('OpenAI(base_url="https://openrouter.ai/api/v1"' in line for line in lines)
+    assert lines[-1] == "print(reply.choices[0].message.content)"
     assert not any("sk-or-" in line for line in lines)
 
 
@@ -193,7 +194,8 @@ def test_mail_merge_has_one_row_per_participant_with_their_own_key(tmp_path):
 
     rows = read_mail_merge(path)
     assert [row["name"] for row in rows] == list(NAMES)
-    assert list(rows[0]) == list(COLUMNS)
+    not_chosen = {"quickstart_powershell", "quickstart_colab"}
+    assert list(rows[0]) == [column for column in COLUMNS if column not in not_chosen]
     content = path.read_bytes().decode("utf-8-sig")
     for handout, row in zip(handouts, rows, strict=True):
         assert row["email"] == handout.email
@@ -203,11 +205,9 @@ def test_mail_merge_has_one_row_per_participant_with_their_own_key(tmp_path):
         assert row["limit"] == "$2.00"
         assert row["last_day"] == "until Saturday 5 December 2026, 23:59 UTC"
         assert row["last_day_date"] == "2026-12-05"
-        assert row["quickstart"].splitlines() == [
-            row["quickstart_env"],
-            row["quickstart_curl"],
-            row["quickstart_python"],
-        ]
+        assert row["quickstart"] == f"{row['quickstart_shell']}\n\n{row['quickstart_python']}"
+        assert row["quickstart_env"] == "export OPENROUTER_API_KEY=<your key>"
+        assert row["quickstart_curl"].startswith("curl ")
 
 
 def test_mail_merge_is_private_and_written_whole(tmp_path):

@@ -26,7 +26,15 @@ from keyprov.render.run import attention_lines
 from keyprov.sandbox import Faults, Sandbox
 from keyprov.status import ExitStatus
 from keyprov.workshop.journal import Ledger
-from tests.helpers import FAST_RETRY, key_name_in, make_roster, run_keyprov, sandbox_env, write_csv
+from tests.helpers import (
+    FAST_RETRY,
+    CliWorkshop,
+    key_name_in,
+    make_roster,
+    run_keyprov,
+    sandbox_env,
+    write_csv,
+)
 
 
 def settings_for(roster: Path, tmp_path: Path, **overrides: object) -> ProvisionSettings:
@@ -441,3 +449,20 @@ def test_a_record_torn_by_a_full_disk_is_not_glued_to_the_next_runs(
     assert records[-1]["event"] == "run_end" and records[-1]["exit_status"] == 0
     emails = [f"person{i}@example.org" for i in range(6)]
     assert_one_live_key_per_participant(sandbox, again.keys_path, emails, "w")
+
+
+def test_a_limit_change_the_server_keeps_failing_fails_that_participant_and_the_others_go_on(
+    workshop: CliWorkshop, fast_retries
+) -> None:
+    workshop.provisioned(3)
+    make_roster(workshop.roster, 3, limit=2.0)
+    refused = workshop.key_of("person1@example.org")["hash"]
+    workshop.sandbox.force(500, count=100, method="PATCH", path_prefix=f"/keys/{refused}")
+
+    done = workshop.provision()
+
+    assert done.returncode == 1, done.stderr
+    assert "internal error" not in done.stderr
+    assert "could not update the key" in done.stdout + done.stderr
+    limits = {key["name"]: key["limit"] for key in workshop.sandbox.keys()}
+    assert sorted(limits.values()) == [1.0, 2.0, 2.0], "only the refused PATCH left its limit"

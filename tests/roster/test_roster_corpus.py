@@ -2,8 +2,8 @@
 
 expected.json is written by tests/rosters/make_corpus.py, together with the files; a file's
 entry holds either its participants ([name, email, limit, identity], with their spreadsheet
-rows) or its problems (substrings of the error lines, exactly one per problem), and the
-command-line options the file needs.
+rows; every address of those with several) or its problems (substrings of the error lines,
+exactly one per problem), and the command-line options the file needs.
 """
 
 from __future__ import annotations
@@ -112,6 +112,9 @@ def test_read_roster(file: str) -> None:
     roster = read(file)
     got = [[p.name, p.email, p.limit, p.identity] for p in roster.participants]
     assert got == expected["participants"]
+    several = expected.get("emails", {})
+    assert {p.identity: list(p.emails) for p in roster.participants if len(p.emails) > 1} == several
+    assert all(p.emails[0] == p.email for p in roster.participants)
     assert [p.row for p in roster.participants] == expected["rows"]
     assert [notice.row for notice in roster.skipped] == expected.get("skipped", [])
     for wanted in expected.get("warnings", []):

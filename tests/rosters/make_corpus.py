@@ -46,10 +46,12 @@ class Case:
     skipped: list[int] | None = None
     warnings: list[str] | None = None
     without_xlrd: dict[str, Any] | None = None
+    emails: dict[str, list[str]] | None = None
+    """identity -> every address, for the participants who have more than one."""
 
     def expectation(self) -> dict[str, Any]:
         result: dict[str, Any] = {}
-        for key in ("options", "participants", "rows", "errors", "skipped", "warnings"):
+        for key in ("options", "participants", "rows", "errors", "skipped", "warnings", "emails"):
             value = getattr(self, key)
             if value:
                 result[key] = value
@@ -1117,7 +1119,8 @@ case(
         "row 10, column 'Reset': 'yearly' is not one of daily, weekly, monthly",
         "row 11, column 'Email': 'ada.example@example.org' is also on row 2",
         "row 12, column 'Email': the email is empty",
-        "row 13, column 'Email': 'two@example.org; three@example.org' is not a valid email",
+        # Row 13 ('two@example.org; three@example.org') is one participant with two
+        # addresses since issue 29: see two_addresses_*.
     ],
 )(
     text(
@@ -1501,6 +1504,139 @@ case(
         "row 5, column 'email': 'lea@example.org' is also on row 2",
     ],
 )(text("name,email\nLea Example,lea@example.org\n\nName,Email\nLea Example,lea@example.org\n"))
+
+
+# --- a list of addresses, several addresses in a cell, a given name beside a surname --------
+
+# participants_emails.txt as an instructor keeps it: one address per line, no header, a BOM,
+# blank lines, CRLF, and one address typed again in capitals (read once, with a note).
+case(
+    "participants_emails.txt",
+    options=["--limit", "2"],
+    participants=[
+        person("", "anna.berzina@example.org", 2.0),
+        person("", "janis.ozols@example.com", 2.0),
+        person("", "liga.kalnina@example.org", 2.0),
+    ],
+    rows=[1, 2, 4],
+    warnings=["row 6 repeats an address of an earlier row (in any case)"],
+)(
+    text(
+        "\ufeffanna.berzina@example.org\r\njanis.ozols@example.com\r\n\r\n"
+        "Liga.Kalnina@Example.org\r\n\r\nANNA.BERZINA@example.org\r\n\r\n"
+    )
+)
+
+# The same as a one-column CSV with a header line, and one line with two addresses.
+case(
+    "participants_emails_header.csv",
+    options=["--limit", "1"],
+    participants=[
+        person("", "marta.liepa@example.org", 1.0),
+        person("", "rudolfs.kalns@example.org", 1.0),
+    ],
+    rows=[2, 3],
+    emails={"rudolfs.kalns@example.org": ["rudolfs.kalns@example.org", "rk@example.com"]},
+)(text('E-mail\nmarta.liepa@example.org\n"rudolfs.kalns@example.org, rk@example.com"\n'))
+
+# A list with a typo: the typo is reported on its row, as in any roster.
+case(
+    "participants_emails_typo.txt",
+    options=["--limit", "1"],
+    errors=["row 2: 'edgars-at-example.org' is not a valid email address"],
+)(text("ilze.sproge@example.org\nedgars-at-example.org\nkarlis.berzs@example.org\n"))
+
+# A Latvian workbook: Vārds + Uzvārds make the full name; the E-pasts cell sometimes holds
+# two addresses, split on commas, slashes or spaces, the first being the identity.
+case(
+    "two_addresses_latvian.xlsx",
+    options=["--limit", "2"],
+    participants=[
+        person("Anna Bērziņa", "anna.berzina@example.lv", 2.0),
+        person("Jānis Ozols", "janis.ozols@example.lv", 2.0),
+        person("Līga Kalniņa", "liga@example.lv", 2.0),
+        person("Pēteris Zariņš", "peteris@example.lv", 2.0),
+    ],
+    rows=[2, 3, 4, 5],
+    emails={
+        "anna.berzina@example.lv": ["anna.berzina@example.lv", "anna.b@example.com"],
+        "janis.ozols@example.lv": ["janis.ozols@example.lv", "janis@example.com"],
+        "liga@example.lv": ["liga@example.lv", "liga.k@example.com", "lk@example.net"],
+    },
+)(
+    workbook(
+        (
+            "Dalībnieki",
+            [
+                ["Vārds", "Uzvārds", "E-pasts", "Iestāde"],
+                ["Anna", "Bērziņa", "anna.berzina@example.lv, Anna.B@example.com", "LU"],
+                ["Jānis", "Ozols", "janis.ozols@example.lv / janis@example.com", "RTU"],
+                ["Līga", "Kalniņa", "liga@example.lv liga.k@example.com;lk@example.net", None],
+                ["Pēteris", "Zariņš", "peteris@example.lv", "LU"],
+            ],
+        )
+    )
+)
+
+# An address given in two rows, once as the second address of a cell: both rows are named.
+case(
+    "two_addresses_duplicate.csv",
+    options=["--limit", "1"],
+    errors=["row 3, column 'Email': 'oskars@example.com' is also on row 2"],
+)(
+    text(
+        "Name,Surname,Email\n"
+        'Oskars,Liepa,"oskars.liepa@example.org, oskars@example.com"\n'
+        "Oskars,Liepa,oskars@example.com\n"
+    )
+)
+
+# One of two addresses in a cell is not an address.
+case(
+    "two_addresses_bad.csv",
+    options=["--limit", "1"],
+    errors=["row 2, column 'E-mail': 'zane@example.org; zane-at-example.com' holds several"],
+)(text("Name,E-mail\nZane Example,zane@example.org; zane-at-example.com\n"))
+
+# Name + Surname (English), and Name + Last name where Name already holds the full name.
+case(
+    "name_surname.csv",
+    options=["--limit", "1"],
+    participants=[
+        person("Anna Bērziņa", "anna@example.org", 1.0),
+        person("Kārlis Ozols", "karlis@example.org", 1.0),
+    ],
+    rows=[2, 3],
+)(text("Name,Surname,Email\nAnna,Bērziņa,anna@example.org\nKārlis,Ozols,karlis@example.org\n"))
+
+case(
+    "name_family_name_full.csv",
+    options=["--limit", "1"],
+    participants=[person("Ada Lovelace", "ada@example.org", 1.0)],
+    rows=[2],
+)(text("Name,Family name,Email\nAda Lovelace,Lovelace,ada@example.org\n"))
+
+# Lithuanian (Vardas, Pavardė, El. paštas) and Estonian (Eesnimi, Perekonnanimi, E-post).
+case(
+    "lithuanian.csv",
+    options=["--limit", "1"],
+    participants=[person("Jūratė Kazlauskienė", "jurate@example.lt", 1.0)],
+    rows=[2],
+)(text("Vardas;Pavardė;El. paštas\nJūratė;Kazlauskienė;jurate@example.lt\n"))
+
+case(
+    "estonian.xlsx",
+    options=["--limit", "1"],
+    participants=[person("Mari Tamm", "mari.tamm@example.ee", 1.0)],
+    rows=[2],
+)(
+    workbook(
+        (
+            "Leht1",
+            [["Eesnimi", "Perekonnanimi", "E-post"], ["Mari", "Tamm", "mari.tamm@example.ee"]],
+        )
+    )
+)
 
 
 # --- writing it all --------------------------------------------------------------------------

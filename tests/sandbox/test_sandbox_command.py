@@ -262,3 +262,10 @@ def test_force_queues_a_fault_on_a_running_sandbox(running):
     slow = invoke(running, "force", "slow", "--seconds", "0.01")
     assert slow.exit_code == 0
     assert [f["seconds"] for f in running.forced()] == [0.0, 0.01]
+
+
+def test_on_windows_the_lines_to_paste_are_powershell_s(sandbox):
+    from keyprov.sandbox.command import export_lines
+
+    lines = export_lines(sandbox, powershell=True)
+    assert lines[0] == f"$env:OPENROUTER_BASE_URL = '{sandbox.base_url}'"

@@ -15,7 +15,7 @@ from pathlib import Path
 from keyprov.api.baseurl import BASE_URL_VARIABLE, checked_base_url
 from keyprov.api.client import DEFAULT_BASE_URL
 from keyprov.errors import ConfigurationError
-from keyprov.files import is_ignored
+from keyprov.files import ON_WINDOWS, is_ignored
 from keyprov.redaction import SECRET_PATTERN, register_secret
 
 KEY_VARIABLE = "OPENROUTER_PROVISIONING_KEY"
@@ -75,13 +75,19 @@ def _find_key(env: Mapping[str, str], folder: Path) -> tuple[str, str, dict[str,
     value = dotenv.get(KEY_VARIABLE, "").strip()
     if value:
         return value, str(folder / DOTENV_NAME), dotenv
+    setting = (
+        f'`$env:{KEY_VARIABLE} = Read-Host "Key"` (PowerShell)'
+        if ON_WINDOWS
+        else f"`export {KEY_VARIABLE}=...`"
+    )
     raise ConfigurationError(
         f"{KEY_VARIABLE} is not set. keyprov reads the OpenRouter management "
         "(provisioning) key only from the environment, never from the command line: "
-        f"run `export {KEY_VARIABLE}=...` with the key from "
+        f"run {setting} with the key from "
         "https://openrouter.ai/settings/management-keys (paste it from your password "
         f"manager), or name a file holding it in {KEY_FILE_VARIABLE}, or put it in a "
-        "git-ignored .env; then run again. To try keyprov without a key, run `make demo`."
+        "git-ignored .env; then run again. To try keyprov without a key, run "
+        + ("`python -m keyprov.cli.demo`." if ON_WINDOWS else "`make demo`.")
     )
 
 

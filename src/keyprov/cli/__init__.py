@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from keyprov.cli import interrupts
+from keyprov.cli.console import never_fail_on_characters
 
 __all__ = ["cli", "main"]
 
@@ -22,6 +23,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     `interrupts.leave`); with it, it raises SystemExit like any click command.
     """
     interrupts.install()
+    never_fail_on_characters()
     arguments = sys.argv[1:] if argv is None else [str(argument) for argument in argv]
     try:
         # The commands and all they import: most of start-up, so after the handlers.

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from keyprov.cli.common import api_settings, cli, client_for, echo
-from keyprov.cli.options import PARTICIPANT_HELP, workshop_options
+from keyprov.cli.options import PARTICIPANT_HELP, quickstart_option, workshop_options
 from keyprov.delivery import DEFAULT_RATE_PER_MINUTE, DeliveryResult, Outcome, RetryPolicy
 from keyprov.lifecycle.distribute import ONLY_CHOICES, Sending, send_keys, write_handouts
 from keyprov.render.distribute import (
@@ -42,6 +42,10 @@ PAPERS = ("a4", "letter")
     help="Slips with each participant's claim code and a QR code of the claim page instead "
     "of the key (and no key in mail-merge.csv): they fetch it with keyprov claim.",
 )
+@quickstart_option(
+    "Show the first call in these (shell, powershell, python, colab) for this run "
+    "(default: the workshop's, as provisioned)."
+)
 def handouts_command(
     roster: Path | None,
     workshop: str | None,
@@ -50,6 +54,7 @@ def handouts_command(
     only: str | None,
     paper: str,
     claim: bool,
+    quickstarts: tuple[str, ...],
 ) -> None:
     """Write handouts.pdf and mail-merge.csv in the workshop folder (mode 0600).
 
@@ -76,6 +81,7 @@ def handouts_command(
             participants=list(participants) or None,
             only=only,  # type: ignore[arg-type]
             claim=claim,
+            quickstarts=quickstarts or None,
         )
     echo(handouts_lines(files))
     sys.exit(files.exit_status)
@@ -127,6 +133,10 @@ def handouts_command(
     help="Send each participant their claim code and a link to the claim page instead of "
     "the key (they fetch it with keyprov claim).",
 )
+@quickstart_option(
+    "Show the first call in these (shell, powershell, python, colab) for this run "
+    "(default: the workshop's, as provisioned)."
+)
 def send_command(
     roster: Path | None,
     workshop: str | None,
@@ -138,6 +148,7 @@ def send_command(
     attempts: int,
     dry_run: bool,
     claim: bool,
+    quickstarts: tuple[str, ...],
 ) -> None:
     """Email each participant their own current key, once.
 
@@ -176,6 +187,7 @@ def send_command(
             rate_per_minute=rate,
             retry=RetryPolicy(attempts=attempts),
             dry_run=dry_run,
+            quickstarts=quickstarts or None,
             on_plan=None if dry_run else progress.plan,
             on_result=progress.result,
             claim=claim,

@@ -24,7 +24,11 @@ from typing import Any
 from keyprov.status import ExitStatus
 
 INTERRUPTED = "interrupted: keys created so far are saved; run again to continue."
-SIGNALS = (signal.SIGINT, signal.SIGTERM)
+SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGBREAK") if hasattr(signal, name)
+)
+"""Ctrl-C everywhere; SIGTERM (kill, systemd, cron's timeout) where it exists; Ctrl-Break on a
+Windows console."""
 
 
 class _State:
@@ -39,7 +43,7 @@ class _State:
 
 
 def install() -> None:
-    """Take SIGINT and SIGTERM over for one command."""
+    """Take SIGNALS over for one command."""
     _State.interrupted = _State.settled = _State.leaving = _State.own_process = False
     _State.on_repeat = None
     _State.previous = {signum: signal.signal(signum, _on_signal) for signum in SIGNALS}

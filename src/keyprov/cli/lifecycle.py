@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 import sys
-from datetime import date
 from pathlib import Path
 
 import click
 
 from keyprov.cli.common import api_settings, changes_done, cli, client_for, echo
 from keyprov.cli.options import (
+    EXPIRES_METAVAR,
     PARTICIPANT_HELP,
     concurrency_option,
     given_to_lifecycle,
-    parse_date,
+    parse_expires_option,
     remembered_max_limit_option,
     remembered_roster_options,
     workshop_options,
     workshop_ref,
 )
+from keyprov.expiry_option import Expiry
 from keyprov.lifecycle import (
     DEFAULT_WARN_DAYS,
     check_workshop,
@@ -57,7 +58,7 @@ def check_command(
     out_dir: Path,
     default_limit: float | None,
     limit_reset: str | None,
-    expires: date | None,
+    expires: Expiry | None,
     max_limit: float,
     sheet: str | None,
     columns: tuple[tuple[str, str], ...],
@@ -204,9 +205,10 @@ def set_limit_command(
 @click.option("--all", "everyone", is_flag=True, help="Every participant with an enabled key.")
 @click.option(
     "--expires",
-    callback=parse_date,
-    metavar="YYYY-MM-DD",
-    help="Last day (UTC) the new keys work (default: the old key's expiry).",
+    callback=parse_expires_option,
+    metavar=EXPIRES_METAVAR,
+    help="When the new keys stop working: a day (through 23:59:59 UTC), a time "
+    "(2026-12-14T17:00Z) or a while from now (7d) (default: the old key's expiry).",
 )
 @click.option(
     "--carry-spend/--full-limit",
@@ -222,7 +224,7 @@ def rotate_command(
     out_dir: Path,
     participants: tuple[str, ...],
     everyone: bool,
-    expires: date | None,
+    expires: Expiry | None,
     carry_spend: bool,
     concurrency: int,
 ) -> None:

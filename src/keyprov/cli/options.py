@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
 from keyprov.engine.fanout import DEFAULT_CONCURRENCY
+from keyprov.expiry_option import Expiry, ExpiryFormatError, parse_expires
 from keyprov.roster import DEFAULT_MAX_LIMIT, LIMIT_RESETS
 from keyprov.roster.headers import FIELDS
 from keyprov.workshop.folder import WorkshopRef
@@ -20,14 +21,20 @@ NONE = "none"
 """Given for a remembered option, this value clears it."""
 
 
-def parse_date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> date | None:
-    """YYYY-MM-DD; 'none' (no expiry) undoes one the workshop remembers."""
+def parse_expires_option(
+    _ctx: click.Context, _param: click.Parameter, value: str | None
+) -> Expiry | None:
+    """A day, a time in UTC or a while from now (keyprov.expiry_option), a while counted from
+    now: the command's start. 'none' (no expiry) undoes one the workshop remembers."""
     if value is None or value.strip().lower() == NONE:
         return None
     try:
-        return datetime.strptime(value, "%Y-%m-%d").date()
-    except ValueError as error:
-        raise click.BadParameter(f"{value!r} is not a date; write it as YYYY-MM-DD.") from error
+        return parse_expires(value, now=datetime.now(UTC))
+    except ExpiryFormatError as error:
+        raise click.BadParameter(str(error)) from error
+
+
+EXPIRES_METAVAR = "DAY|TIME|7d"
 
 
 def parse_claim_url_option(
@@ -142,9 +149,11 @@ ROSTER_READING = [
     ),
     click.option(
         "--expires",
-        callback=parse_date,
-        metavar="YYYY-MM-DD",
-        help="Last day the new keys work: through 23:59:59 UTC that day (default: never expire).",
+        callback=parse_expires_option,
+        metavar=EXPIRES_METAVAR,
+        help="When the new keys stop working: a day (2026-12-05: through 23:59:59 UTC), a "
+        "time (2026-12-14T17:00Z; an offset is converted to UTC), or a while from this run's "
+        "start (7d, 36h), remembered as the time it comes to (default: never expire).",
     ),
     max_limit_option("Refuse a limit above this many USD (catches 2000 typed for 2.00)."),
     click.option("--sheet", metavar="NAME", help="Excel sheet to read (default: the first)."),
@@ -199,6 +208,7 @@ REMEMBERED_PARAMETERS = {
     "sheet": "sheet",
     "columns": "column_overrides",
     "claim_url": "claim_url",
+    "quickstarts": "quickstarts",
 }
 """Command-line parameters of the options a workshop remembers (workshop.options.REMEMBERED)."""
 
@@ -220,6 +230,38 @@ def given_to_lifecycle(ctx: click.Context, roster: Path | None) -> frozenset[str
     if roster is not None and not roster.is_file():
         given -= {"roster"}
     return given
+
+
+QUICKSTART_METAVAR = "shell|powershell|python|colab"
+"""keyprov.handouts.quickstarts.QUICKSTARTS, written out (tests/handouts/test_quickstarts.py
+checks that they agree)."""
+
+
+def parse_quickstarts(
+    _ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]
+) -> tuple[str, ...]:
+    """`--quickstart colab --quickstart python` or `--quickstart colab,python`."""
+    kinds = [kind for value in values for kind in value.split(",") if kind.strip()]
+    if not kinds:
+        return ()
+    # Here, not at the top: provision's first request goes out before the handouts load.
+    from keyprov.handouts.quickstarts import chosen_quickstarts
+
+    try:
+        return chosen_quickstarts(kinds)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from error
+
+
+def quickstart_option(help_text: str) -> Callable[[F], F]:
+    return click.option(
+        "--quickstart",
+        "quickstarts",
+        multiple=True,
+        callback=parse_quickstarts,
+        metavar=QUICKSTART_METAVAR,
+        help=help_text,
+    )
 
 
 REMEMBERED_MAX_LIMIT_HELP = (

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from datetime import date
 from pathlib import Path
 
 import click
@@ -14,9 +13,11 @@ from keyprov.cli.options import (
     CLAIM_URL_OPTION,
     concurrency_option,
     given_options,
+    quickstart_option,
     roster_options,
 )
 from keyprov.cli.progress import Reporter
+from keyprov.expiry_option import Expiry
 from keyprov.provision import ProvisionSettings, provision
 from keyprov.render.run import provision_lines
 
@@ -68,6 +69,10 @@ from keyprov.render.run import provision_lines
     "reaches OpenRouter) or readably, keyprov:<workshop>:<email or id>. An existing workshop "
     "keeps its names; keyprov rename-keys changes them.",
 )
+@quickstart_option(
+    "How slips and messages show the first call: shell, powershell, python, colab (Google "
+    "Colab, the key as a Colab secret); repeatable (default: shell and python). Remembered."
+)
 @click.option(
     "--quiet", "-q", is_flag=True, help="Print only the summary line, warnings and errors."
 )
@@ -84,7 +89,7 @@ def provision_command(
     out_dir: Path,
     default_limit: float | None,
     limit_reset: str | None,
-    expires: date | None,
+    expires: Expiry | None,
     concurrency: int,
     max_limit: float,
     sheet: str | None,
@@ -100,6 +105,7 @@ def provision_command(
     closed: bool,
     claim_url: str | None,
     key_names: str | None,
+    quickstarts: tuple[str, ...],
     quiet: bool,
     list_all: bool,
 ) -> None:
@@ -144,6 +150,7 @@ def provision_command(
         closed=closed,
         claim_url=claim_url,
         key_names=key_names,
+        quickstarts=quickstarts,
         given=given_options(click.get_current_context()),
     )
     # Request logs (-v) would be torn by a bar redrawn in place: they get the plain lines.

@@ -43,7 +43,7 @@ def compose_message(
 
     message = EmailMessage()
     message["From"] = sender
-    message["To"] = recipient_address(handout)
+    message["To"] = recipient_addresses(handout)
     message["Subject"] = subject
     message["Date"] = format_datetime(datetime.now(UTC))
     message["Message-ID"] = make_msgid(domain=_domain(sender))
@@ -51,12 +51,16 @@ def compose_message(
     return message
 
 
-def recipient_address(handout: Handout) -> Address:
-    """The participant's name and address for the To header; ValueError if unusable."""
-    local, at, domain = handout.email.rpartition("@")
-    if not at or not local or not domain or any(c.isspace() for c in handout.email):
-        raise ValueError(f"{handout.email!r} is not an email address")
-    return Address(display_name=handout.name, username=local, domain=domain)
+def recipient_addresses(handout: Handout) -> tuple[Address, ...]:
+    """The participant's name and every address of theirs, for the To header; ValueError if
+    one is unusable."""
+    found = []
+    for email in handout.addresses:
+        local, at, domain = email.rpartition("@")
+        if not at or not local or not domain or any(c.isspace() for c in email):
+            raise ValueError(f"{email!r} is not an email address")
+        found.append(Address(display_name=handout.name, username=local, domain=domain))
+    return tuple(found)
 
 
 def message_id(message: EmailMessage) -> str:

@@ -239,16 +239,19 @@ def _deliver(
         handout.identity,
         handout.key_hash,
         key_label=handout.key_label,
-        email=handout.email,
+        email=", ".join(handout.addresses),
         message_id=identifier,
     )
     attempts = 0
+    refused: list[str] = []
 
     def attempt() -> None:
         nonlocal attempts
         attempts += 1
         pace.wait()
-        sender.send(message, handout.email)
+        # One message to all of a participant's addresses: one key, one Message-ID in the
+        # journal, and "sent" means the same as for anyone else.
+        refused[:] = sender.send(message, handout.addresses)
 
     try:
         Retrying(
@@ -293,7 +296,10 @@ def _deliver(
     journal.record_sent(
         handout.identity, handout.key_hash, key_label=handout.key_label, message_id=identifier
     )
-    return _result(handout, Outcome.SENT, planned, message_id=identifier, attempts=attempts)
+    detail = f"not to every address: {'; '.join(refused)}" if refused else ""
+    return _result(
+        handout, Outcome.SENT, planned, message_id=identifier, attempts=attempts, detail=detail
+    )
 
 
 def _unsendable(handout: Handout) -> str | None:
@@ -338,7 +344,7 @@ def _result(
 ) -> DeliveryResult:
     return DeliveryResult(
         identity=handout.identity,
-        email=handout.email,
+        email=", ".join(handout.addresses),
         key_label=handout.key_label,
         key_hash=handout.key_hash,
         outcome=outcome,

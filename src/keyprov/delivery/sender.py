@@ -18,6 +18,7 @@ import contextlib
 import smtplib
 import socket
 import ssl
+from collections.abc import Sequence
 from email.message import EmailMessage
 
 from keyprov.api.baseurl import is_loopback
@@ -148,23 +149,31 @@ class SmtpSender:
             ) from error
         self._smtp = smtp
 
-    def send(self, message: EmailMessage, recipient: str) -> None:
-        """Send `message` to `recipient` only (the envelope is set explicitly; the headers
-        do not decide). Raises TemporaryFailure, PermanentFailure or ConfigurationError."""
+    def send(self, message: EmailMessage, recipients: Sequence[str]) -> list[str]:
+        """Send `message` to `recipients` only (the envelope is set explicitly; the headers
+        do not decide): one participant's addresses, in one message. Returns what the server
+        said of the recipients it refused while it took the others (the message was sent);
+        raises TemporaryFailure, PermanentFailure or ConfigurationError when it took none."""
+        if isinstance(recipients, str):  # a str is a Sequence[str]: one letter per recipient
+            raise TypeError("recipients is a list of addresses, not one address")
         self.connect()
         smtp = self._smtp
         assert smtp is not None
         try:
-            smtp.send_message(
-                message, from_addr=self.settings.envelope_sender, to_addrs=[recipient]
+            refused = smtp.send_message(
+                message, from_addr=self.settings.envelope_sender, to_addrs=list(recipients)
             )
         except smtplib.SMTPRecipientsRefused as error:
-            code, reply = error.recipients.get(recipient, (550, b"recipient refused"))
-            detail = f"{recipient} refused: {code} {_text(reply)}"
+            answers = [error.recipients.get(r, (550, b"recipient refused")) for r in recipients]
+            detail = "; ".join(
+                f"{recipient} refused: {code} {_text(reply)}"
+                for recipient, (code, reply) in zip(recipients, answers, strict=True)
+            )
             self._forget_if_closed()
-            if 400 <= code < 500:
-                raise TemporaryFailure(detail, code=code) from error
-            raise PermanentFailure(detail, code=code) from error
+            if any(400 <= code < 500 for code, _reply in answers):
+                # One address may take it later: sending again is worth it.
+                raise TemporaryFailure(detail, code=answers[0][0]) from error
+            raise PermanentFailure(detail, code=answers[0][0]) from error
         except smtplib.SMTPSenderRefused as error:
             self._forget_if_closed()
             if 400 <= error.smtp_code < 500:
@@ -177,7 +186,7 @@ class SmtpSender:
             ) from error
         except smtplib.SMTPNotSupportedError as error:
             raise PermanentFailure(
-                f"{recipient}: the server cannot take this address ({error})"
+                f"{', '.join(recipients)}: the server cannot take this address ({error})"
             ) from error
         except smtplib.SMTPResponseException as error:
             self._forget_if_closed()
@@ -189,6 +198,10 @@ class SmtpSender:
             raise TemporaryFailure(
                 f"connection lost ({_describe(error)})", connection=True
             ) from error
+        return [
+            f"{recipient} refused: {code} {_text(reply)}"
+            for recipient, (code, reply) in refused.items()
+        ]
 
     def close(self) -> None:
         smtp, self._smtp = self._smtp, None

@@ -25,7 +25,7 @@ server logs; the others because they span several lines."""
 DEFAULT_SUBJECT = "Your OpenRouter API key"
 DEFAULT_SUBJECT_FOR_WORKSHOP = "Your OpenRouter API key for {workshop}"
 DEFAULT_BODY = """\
-Hello {first_name},
+{greeting}
 
 {replaces}
 
@@ -39,7 +39,7 @@ Valid:     {last_day}
 Models:    {models}
 Base URL:  {base_url}
 
-Quickstart (your key in the environment, then curl or Python):
+Your first call:
 
 {quickstart}
 

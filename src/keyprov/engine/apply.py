@@ -59,6 +59,7 @@ class PlanApplier:
             if item.action is Action.CREATE:
                 to_create.append(CreateRequest.for_plan_item(item, self.expires_at))
                 continue
+            self._follow_addresses(item)
             if item.undelivered:
                 self._resolve_undelivered(item)
             if item.action is Action.UPDATE or (item.action is Action.DISABLED and self.reenable):
@@ -73,6 +74,18 @@ class PlanApplier:
                 self._prune(key, "its participant is no longer in the roster")
         self.results.raise_fatal()
         return [self.results.by_identity[item.participant.identity] for item in plan.items]
+
+    def _follow_addresses(self, item: ParticipantPlan) -> None:
+        """Keep where a participant's key is sent to what the roster says now: an address
+        added to their cell, or a new one under the same id, is where `send` writes."""
+        participant = item.participant
+        entry = self.session.ledger.get(participant.identity)
+        if entry is None or not entry.has_key or entry.addresses == participant.emails:
+            return
+        several = participant.emails if len(participant.emails) > 1 else ()
+        self.session.ledger.record_update(
+            participant.identity, email=participant.email, emails=several
+        )
 
     def _resolve_undelivered(self, item: ParticipantPlan) -> None:
         """A participant who kept their key while a create for them went unanswered (a crashed
@@ -97,7 +110,7 @@ class PlanApplier:
         try:
             key = self.session.client.update_key(item.key.hash, **changes)
         except ApiError as error:
-            self._finish(item, Outcome.FAILED, f"could not update the key: {error}")
+            self._finish(item, Outcome.FAILED, f"could not update the key: {error}", item.key)
             return
         self.session.saw(key)
         self.session.ledger.record_update(

@@ -47,6 +47,8 @@ class CreateRequest:
     """For a rotation: the keys the new one retires, in the same record that stores it (more
     than one for a participant whose keys' secrets were lost)."""
     note: str = ""
+    emails: tuple[str, ...] = ()
+    """Every address of the participant, when they have several."""
 
     @classmethod
     def for_plan_item(cls, item: ParticipantPlan, expires_at: str | None) -> CreateRequest:
@@ -63,6 +65,7 @@ class CreateRequest:
             roster_limit_reset=participant.limit_reset,
             undelivered=item.undelivered,
             note=item.note,
+            emails=participant.emails,
         )
 
     @classmethod
@@ -94,6 +97,7 @@ class CreateRequest:
             roster_limit=entry.roster_limit if journaled else model.limit,
             roster_limit_reset=entry.roster_limit_reset if journaled else model.limit_reset,
             replaces=replaces,
+            emails=entry.emails,
         )
 
 
@@ -187,6 +191,7 @@ class Creator:
                 roster_limit=request.roster_limit,
                 roster_limit_reset=request.roster_limit_reset,
                 retired=retired,
+                emails=request.emails,
             )
         except StateWriteError as error:
             # The key exists and its secret is in memory; the run's end tries to save it.

@@ -9,8 +9,9 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 from keyprov.errors import OptionError
+from keyprov.expiry_option import Expiry
 from keyprov.values import parse_time
-from keyprov.workshop.options import expires_at
+from keyprov.workshop.options import as_expiry, expires_at
 
 __all__ = [
     "DEFAULT_WARN_DAYS",
@@ -32,26 +33,41 @@ def same_expiry(first: str | None, second: str | None) -> bool:
 
 
 def describe_expiry(value: str | None) -> str:
-    """`2026-12-05` for a key that works through that day (UTC), else the moment itself."""
+    """`2026-12-05` for a key that works through that day (UTC), else the moment itself as
+    `--expires` takes it (`2026-12-14T17:00Z`)."""
     moment = parse_time(value)
     if moment is None:
         return "never"
-    moment = moment.astimezone(UTC)
+    moment = moment.astimezone(UTC).replace(microsecond=0)
     if (moment.hour, moment.minute, moment.second) == (23, 59, 59):
         return moment.date().isoformat()
-    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+    return Expiry(moment).shown
 
 
-def refuse_past(last_day: date | None, *, now: datetime | None = None, source: str = "") -> None:
-    """Raise OptionError for an `--expires` day that is over (UTC): keys made with it would
-    be dead on arrival, and their expiry could never be corrected. `source` says where the
-    value came from when the user did not type it."""
-    if last_day is None:
+def refuse_past(
+    value: Expiry | date | None, *, now: datetime | None = None, source: str = ""
+) -> None:
+    """Raise OptionError for an `--expires` day that is over (UTC), or a moment that is past:
+    keys made with it would be dead on arrival, and their expiry could never be corrected.
+    `source` says where the value came from when the user did not type it."""
+    expiry = as_expiry(value)
+    if expiry is None:
         return
-    today = (now or datetime.now(UTC)).astimezone(UTC).date()
+    moment = (now or datetime.now(UTC)).astimezone(UTC)
+    today = moment.date()
+    where = f" ({source})" if source else ""
+    if not expiry.whole_day:
+        if expiry.at > moment:
+            return
+        raise OptionError(
+            f"--expires {expiry.shown}",
+            f"that time is past{where}: it is {moment:%Y-%m-%dT%H:%M}Z now, so the keys "
+            "would never work, and an expiry cannot be changed once a key is made. Give a "
+            "later time, a day, or a while from now (7d); nothing was sent to the server.",
+        )
+    last_day = expiry.day
     if last_day >= today:
         return
-    where = f" ({source})" if source else ""
     raise OptionError(
         f"--expires {last_day.isoformat()}",
         f"that day is over{where}: today is {today.isoformat()} (UTC), so the keys would never "
@@ -61,19 +77,24 @@ def refuse_past(last_day: date | None, *, now: datetime | None = None, source: s
 
 
 def expiry_warning(
-    last_day: date | None, *, now: datetime | None = None, warn_days: float = DEFAULT_WARN_DAYS
+    value: Expiry | date | None,
+    *,
+    now: datetime | None = None,
+    warn_days: float = DEFAULT_WARN_DAYS,
 ) -> str | None:
-    """A warning when keys given `--expires last_day` stop working within `warn_days` (the
+    """A warning when keys given `--expires value` stop working within `warn_days` (the
     rule by which `check` calls a key "expires soon"), else None."""
-    stops = parse_time(expires_at(last_day))
-    if stops is None:
+    expiry = as_expiry(value)
+    stops = parse_time(expires_at(expiry))
+    if expiry is None or stops is None:
         return None
     moment = now or datetime.now(UTC)
     if stops > moment + timedelta(days=warn_days):
         return None
-    assert last_day is not None
+    when = "at the end of that day (UTC)" if expiry.whole_day else "then"
+    last = "the workshop's last day" if expiry.whole_day else "when the workshop ends"
     return (
-        f"--expires {last_day.isoformat()}: the keys stop working at the end of that day "
-        f'(UTC), within {warn_days:g} days (`keyprov check` calls them "expires soon"). '
-        "Is that the workshop's last day? An expiry cannot be changed on a key once made."
+        f"--expires {expiry.shown}: the keys stop working {when}, within {warn_days:g} "
+        f'days (`keyprov check` calls them "expires soon"). Is that {last}? An expiry '
+        "cannot be changed on a key once made."
     )

@@ -32,7 +32,12 @@ from keyprov.engine.snapshot import (
     with_naming,
 )
 from keyprov.errors import KeyprovError, LocalFileError, StateWriteError
-from keyprov.files import ensure_private_dir, refuse_unignored, remove_stale_temporaries
+from keyprov.files import (
+    ensure_private_dir,
+    is_owner_only,
+    refuse_unignored,
+    remove_stale_temporaries,
+)
 from keyprov.models import ApiKey
 from keyprov.roster import Participant
 from keyprov.status import ExitStatus
@@ -230,7 +235,7 @@ def _sheet_is(path: Path, content: str, replayed: Replayed) -> bool:
     if replayed.torn_tail or replayed.sheet_content != content:
         return False
     try:
-        private = path.stat().st_mode & 0o077 == 0
+        private = is_owner_only(path)
     except OSError:
         return False
     return private and file_digest(path) == replayed.sheet_digest

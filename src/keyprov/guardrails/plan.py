@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
+from keyprov.api.guardrail_endpoints import GuardrailEndpoints
 from keyprov.errors import GuardrailConflictError, OptionError, OutcomeUnknownError
 from keyprov.guardrails.checks import (
     assignment_problems,
@@ -35,7 +36,7 @@ from keyprov.guardrails.policy import (
     model_warnings,
     validate_models,
 )
-from keyprov.models import ZDR_GROUPS, Guardrail, KeyAssignment
+from keyprov.models import ZDR_GROUPS, Guardrail
 from keyprov.workshop.keynames import KEY_NAME_PREFIX
 
 __all__ = [
@@ -70,14 +71,9 @@ MAX_NAME = 200
 
 
 class GuardrailClient(Protocol):
-    """What these calls need of `OpenRouterClient`."""
+    """What these calls need of `OpenRouterClient`: its guardrail endpoints."""
 
-    def list_guardrails(self) -> list[Guardrail]: ...
-    def create_guardrail(self, name: str, **fields: Any) -> Guardrail: ...
-    def update_guardrail(self, guardrail_id: str, **fields: Any) -> Guardrail: ...
-    def delete_guardrail(self, guardrail_id: str) -> bool: ...
-    def list_guardrail_assignments(self, guardrail_id: str) -> list[KeyAssignment]: ...
-    def assign_keys(self, guardrail_id: str, key_hashes: Iterable[str]) -> int: ...
+    guardrails: GuardrailEndpoints
 
 
 def guardrail_name(workshop: str) -> str:

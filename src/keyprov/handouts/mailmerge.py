@@ -20,8 +20,8 @@ from keyprov.handouts.wording import HANDOUT_FIELDS, handout_fields
 # pasting the wrong one.
 COLUMNS = tuple(name for name in HANDOUT_FIELDS if name != "key_label")
 """Merge-field names: no spaces, so every mail-merge tool takes them as they are. `quickstart`
-holds the three lines in one cell; the `quickstart_*` columns hold one each, for tools that
-drop line breaks."""
+holds the workshop's quickstarts in one cell; a `quickstart_*` column is left out when no
+participant's is filled (a quickstart not chosen with --quickstart)."""
 
 # A spreadsheet runs a cell that starts with one of these as a formula. Roster names come from
 # registration forms, so a participant could otherwise plant one that reads the keys of the
@@ -39,10 +39,15 @@ def render_mail_merge_csv(handouts: Sequence[Handout]) -> str:
     """The file's text, header first (see `write_mail_merge_csv`)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(COLUMNS)
-    for handout in handouts:
-        fields = handout_fields(handout)
-        writer.writerow(_inert(fields[column]) for column in COLUMNS)
+    rows = [handout_fields(handout) for handout in handouts]
+    columns = [
+        column
+        for column in COLUMNS
+        if not column.startswith("quickstart_") or any(fields[column] for fields in rows)
+    ]
+    writer.writerow(columns)
+    for fields in rows:
+        writer.writerow(_inert(fields[column]) for column in columns)
     return buffer.getvalue()
 
 

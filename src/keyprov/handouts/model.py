@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from keyprov.handouts.quickstarts import DEFAULT_QUICKSTARTS
 from keyprov.redaction import mask_secret
 
 # Dropped from the front of a name when guessing the first name for "Hello Ada,".
@@ -60,12 +61,29 @@ class Handout:
     claim_url: str = field(default="", repr=False)
     """The claim page's address with the code in it (opening it only fills in the form);
     empty when the workshop has no --claim-url."""
+    emails: tuple[str, ...] = ()
+    """Every address of a participant who has several, `email` first; empty: just `email`."""
+    quickstarts: tuple[str, ...] = DEFAULT_QUICKSTARTS
+    """Which first calls the slip and the message show (`--quickstart`), in their order."""
 
     def __post_init__(self) -> None:
         if not self.first_name:
             object.__setattr__(self, "first_name", first_name_of(self.name))
         if not isinstance(self.models, tuple):
             object.__setattr__(self, "models", tuple(self.models))
+        for listed in ("emails", "quickstarts"):
+            if not isinstance(getattr(self, listed), tuple):
+                object.__setattr__(self, listed, tuple(getattr(self, listed)))
+
+    @property
+    def addresses(self) -> tuple[str, ...]:
+        """Every address the key is sent to, the first being `email`."""
+        return self.emails or (self.email,)
+
+    @property
+    def who(self) -> str:
+        """What a slip is headed with: the name, or for a roster of bare addresses, those."""
+        return self.name or ", ".join(self.addresses)
 
     def __repr__(self) -> str:
         return (

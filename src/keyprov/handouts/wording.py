@@ -11,12 +11,20 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from keyprov.handouts.model import Handout
+from keyprov.handouts.quickstarts import (
+    DEFAULT_QUICKSTARTS,
+    KEY_VARIABLE,
+    QUICKSTARTS,
+    Quickstart,
+    budget_left_lines,
+    quickstart_blocks,
+)
 from keyprov.redaction import mask_secret
 
 BASE_URL = "https://openrouter.ai/api/v1"
 DEFAULT_MODEL = "openai/gpt-4o-mini"
 """The model the quickstart's examples call when the key may use any."""
-KEY_VARIABLE = "OPENROUTER_API_KEY"
+__all__ = ["KEY_VARIABLE", "budget_left_lines"]
 
 _WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 _MONTHS = (
@@ -105,28 +113,25 @@ def models_in_words(models: Sequence[str]) -> str:
     return ", ".join(models) if models else "any model"
 
 
-def quickstart_lines(models: Sequence[str] = (), *, base_url: str = BASE_URL) -> tuple[str, ...]:
-    """Three lines to paste: the key in the environment, a curl call, the Python client.
+def quickstarts_of(handout: Handout, *, base_url: str = BASE_URL) -> tuple[Quickstart, ...]:
+    """The handout's quickstarts (`--quickstart`), calling a model the key may use."""
+    model = handout.models[0] if handout.models else DEFAULT_MODEL
+    return quickstart_blocks(model, base_url, handout.quickstarts)
+
+
+def quickstart_lines(
+    models: Sequence[str] = (),
+    *,
+    base_url: str = BASE_URL,
+    kinds: Sequence[str] = DEFAULT_QUICKSTARTS,
+) -> tuple[str, ...]:
+    """Every line to type or paste of these quickstarts, without their titles.
 
     None of them holds the key itself, so a slip shows the key exactly once.
     """
     model = models[0] if models else DEFAULT_MODEL
-    # No spaces in the JSON: a slip may wrap the command only between its options.
-    body = f'{{"model":"{model}","messages":[{{"role":"user","content":"Hello"}}]}}'
-    return (
-        f"export {KEY_VARIABLE}=<your key>",
-        f'curl {base_url}/chat/completions -H "Authorization: Bearer ${KEY_VARIABLE}" '
-        f"-H \"Content-Type: application/json\" -d '{body}'",
-        f'import os; from openai import OpenAI; client = OpenAI(base_url="{base_url}", '
-        f'api_key=os.environ["{KEY_VARIABLE}"])',
-    )
-
-
-def budget_left_lines(*, base_url: str = BASE_URL) -> tuple[str, ...]:
-    """How a participant sees what is left of their budget: `GET /api/v1/key` with their key."""
-    return (
-        "Budget left: GET /api/v1/key with your key; limit_remaining is what is left, in USD:",
-        f'curl {base_url}/key -H "Authorization: Bearer ${KEY_VARIABLE}"',
+    return tuple(
+        line for block in quickstart_blocks(model, base_url, kinds) for line in block.lines
     )
 
 
@@ -135,6 +140,11 @@ def replaces_in_words(label: str | None) -> str:
     if label is None:
         return ""
     return f"This key replaces your previous key {label}, which no longer works."
+
+
+def greeting(first_name: str) -> str:
+    """'Hello Ada,', or 'Hello,' for a participant known only by their address."""
+    return f"Hello {first_name}," if first_name else "Hello,"
 
 
 HANDOUT_FIELDS = (
@@ -151,13 +161,14 @@ HANDOUT_FIELDS = (
     "models",
     "base_url",
     "quickstart",
+    *(f"quickstart_{kind}" for kind in QUICKSTARTS),
     "quickstart_env",
     "quickstart_curl",
-    "quickstart_python",
     "budget_left",
     "replaces",
     "claim_code",
     "claim_url",
+    "greeting",
 )
 """The names `handout_fields` answers, in the order the mail-merge file and the template
 error messages list them."""
@@ -167,12 +178,19 @@ def handout_fields(
     handout: Handout, *, masked: bool = False, base_url: str = BASE_URL
 ) -> dict[str, str]:
     """Every value a handout shows, by name: the mail-merge columns and the email template's
-    placeholders. With `masked`, the key is its masked label (for previews)."""
-    quickstart = quickstart_lines(handout.models, base_url=base_url)
+    placeholders. With `masked`, the key is its masked label (for previews).
+
+    `quickstart` holds the handout's quickstarts, each under its title; `quickstart_<kind>`
+    one each (empty for a kind not chosen). `quickstart_env` and `quickstart_curl` are the
+    lines templates of earlier versions used: the key in the environment (shell or
+    PowerShell) and the shell's call.
+    """
+    blocks = {block.kind: block for block in quickstarts_of(handout, base_url=base_url)}
+    shell = blocks.get("shell") or blocks.get("powershell")
     return {
         "first_name": handout.first_name,
         "name": handout.name,
-        "email": handout.email,
+        "email": ", ".join(handout.addresses),
         "key": mask_secret(handout.secret) if masked else handout.secret,
         "key_label": handout.key_label,
         "limit": limit_in_words(handout.limit),
@@ -182,16 +200,20 @@ def handout_fields(
         "last_day_date": last_day_date(handout.expires_at),
         "models": models_in_words(handout.models),
         "base_url": base_url,
-        "quickstart": "\n".join(quickstart),
-        "quickstart_env": quickstart[0],
-        "quickstart_curl": quickstart[1],
-        "quickstart_python": quickstart[2],
-        "budget_left": "\n".join(budget_left_lines(base_url=base_url)),
+        "quickstart": "\n\n".join(block.text for block in blocks.values()),
+        **{
+            f"quickstart_{kind}": blocks[kind].text if kind in blocks else ""
+            for kind in QUICKSTARTS
+        },
+        "quickstart_env": shell.lines[0] if shell else "",
+        "quickstart_curl": blocks["shell"].lines[1] if "shell" in blocks else "",
+        "budget_left": "\n".join(budget_left_lines(base_url, handout.quickstarts)),
         "replaces": replaces_in_words(handout.replaces),
         "claim_code": _masked_code(handout.claim_code) if masked else handout.claim_code,
         "claim_url": handout.claim_url.replace(handout.claim_code, _masked_code(handout.claim_code))
         if masked and handout.claim_code
         else handout.claim_url,
+        "greeting": greeting(handout.first_name),
     }
 
 

@@ -154,11 +154,7 @@ def expectations(
     if desired.default_limit is not None:
         limit += f", {desired.default_limit:g} USD for rows without one"
     reset = desired.limit_reset or "never (a limit for the whole workshop)"
-    expiry = (
-        f"the end of {desired.expires.isoformat()} (23:59:59 UTC)"
-        if desired.expires
-        else "none set, so not checked"
-    )
+    expiry = desired.expires.in_words if desired.expires else "none set, so not checked"
     return [
         f"roster:      {desired.roster}{source('roster')}",
         f"limit:       {limit}{source('default_limit')}",

@@ -21,6 +21,7 @@ from keyprov.engine.session import Session
 from keyprov.errors import ApiError
 from keyprov.guardrails.guarding import remembered_policy
 from keyprov.handouts import first_name_of
+from keyprov.handouts.quickstarts import chosen_quickstarts
 from keyprov.lifecycle.claim_limits import FailureBudget
 from keyprov.lifecycle.claim_window import ClaimWindow
 from keyprov.models import ApiKey
@@ -34,6 +35,7 @@ from keyprov.workshop.claimcodes import (
 )
 from keyprov.workshop.claims import Claim, ClaimJournal, ensure_claim_secret
 from keyprov.workshop.journal import LedgerEntry
+from keyprov.workshop.options import DesiredOptions
 
 
 class Refusal(enum.StrEnum):
@@ -57,6 +59,8 @@ class ShownKey:
     limit_reset: str | None
     expires_at: str | None
     models: tuple[str, ...]
+    quickstarts: tuple[str, ...]
+    """The first calls to show (the workshop's --quickstart)."""
     again: bool
     """This device claimed it before: shown again."""
 
@@ -214,6 +218,9 @@ class ClaimService:
             limit_reset=key.limit_reset,
             expires_at=key.expires_at,
             models=tuple(models),
+            quickstarts=chosen_quickstarts(
+                DesiredOptions.from_json(self.held.workshop.options).quickstarts
+            ),
             again=again,
         )
 

@@ -85,6 +85,7 @@ def write_handouts(
     paper: str = "a4",
     participants: list[str] | None = None,
     only: Only | None = None,
+    quickstarts: tuple[str, ...] | None = None,
     claim: bool = False,
 ) -> HandoutFiles:
     """handouts.pdf and mail-merge.csv in the workshop folder (0600), for the chosen.
@@ -96,7 +97,7 @@ def write_handouts(
     Raises ConfigurationError for an unknown paper size or participant, before any file.
     """
     # fpdf2 is slow to import: only here, not for `send`.
-    from keyprov.handouts.pdf import PAPER_SIZES, SLIPS_PER_PAGE, write_handouts_pdf
+    from keyprov.handouts.pdf import PAPER_SIZES, write_handouts_pdf
 
     if paper not in PAPER_SIZES:
         raise ConfigurationError(
@@ -104,7 +105,9 @@ def write_handouts(
         )
     details = {"paper": paper, "only": only, "claim": claim}
     with session(ref, client, "handouts", details=details) as held:
-        handouts, left_out = handouts_of(held, participants=participants, only=only)
+        handouts, left_out = handouts_of(
+            held, participants=participants, only=only, quickstarts=quickstarts
+        )
         if claim:
             refuse_without_claim_url(held.workshop.options)
             handouts = [replace(handout, secret="") for handout in handouts]
@@ -116,12 +119,12 @@ def write_handouts(
             paper,
             handouts,
             left_out,
-            pages=-(-len(handouts) // SLIPS_PER_PAGE),
             claim=claim,
         )
         held.exit_status = files.exit_status
         if handouts:
-            write_handouts_pdf(files.pdf, handouts, paper=paper, title=held.workshop.name)
+            pages = write_handouts_pdf(files.pdf, handouts, paper=paper, title=held.workshop.name)
+            files = replace(files, pages=pages)
             write_mail_merge_csv(files.mail_merge, handouts)
             moment = now()
             for handout in handouts:
@@ -206,6 +209,7 @@ def send_keys(
     rate_per_minute: float = DEFAULT_RATE_PER_MINUTE,
     retry: RetryPolicy | None = None,
     dry_run: bool = False,
+    quickstarts: tuple[str, ...] | None = None,
     on_plan: Callable[[Sending], None] | None = None,
     on_result: Callable[[DeliveryResult], None] | None = None,
     environ: Mapping[str, str] | None = None,
@@ -232,7 +236,7 @@ def send_keys(
         raise ConfigurationError(f"--rate {rate_per_minute}: give more than 0 messages a minute.")
     mail_server = f"{settings.host}:{settings.port} ({settings.security})"
     with session(ref, client, "send", details={"mail_server": mail_server}) as held:
-        handouts, left_out = handouts_of(held, participants=participants)
+        handouts, left_out = handouts_of(held, participants=participants, quickstarts=quickstarts)
         journal = DeliveryJournal(held.workshop.folder)
         if claim:
             refuse_without_claim_url(held.workshop.options)
@@ -339,7 +343,7 @@ def _plan(
             Recipient(
                 planned.handout.identity,
                 planned.handout.name,
-                planned.handout.email,
+                ", ".join(planned.handout.addresses),
                 planned.handout.key_label,
                 planned.reason.value,
                 planned.replaces,
@@ -347,7 +351,9 @@ def _plan(
             for planned in plan.to_send
         ],
         [
-            Recipient(handout.identity, handout.name, handout.email, handout.key_label)
+            Recipient(
+                handout.identity, handout.name, ", ".join(handout.addresses), handout.key_label
+            )
             for handout in plan.already_sent
         ],
         text,

@@ -10,12 +10,16 @@ from pathlib import Path
 from keyprov.api.client import OpenRouterClient
 from keyprov.api.config import api_settings_from_env
 from keyprov.errors import ApiError, ConfigurationError, CredentialError, ServerUnreachableError
-from keyprov.files import PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, is_ignored
+from keyprov.files import ON_WINDOWS, PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, is_ignored
 from keyprov.workshop.audit import AUDIT_FILE_NAME
 from keyprov.workshop.journal import STATE_FILE_NAME
 from keyprov.workshop.keys_sheet import KEYS_FILE_NAME
 
 SECRET_FILES = (KEYS_FILE_NAME, STATE_FILE_NAME)
+WINDOWS_PERMISSIONS = (
+    "Windows: protected by the folder's access list, as inherited (keep outputs inside your "
+    "user profile, not in a shared folder)"
+)
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,10 @@ def _output_checks(out_dir: Path) -> list[Check]:
         sorted(path for path in out_dir.glob("*") if path.is_dir()) if out_dir.is_dir() else []
     )
     for folder in folders:
+        if ON_WINDOWS:
+            # No modes there: the access list of the user's profile protects the files.
+            checks.append(Check(f"permissions {folder.name}", True, WINDOWS_PERMISSIONS))
+            continue
         loose = []
         if stat.S_IMODE(folder.stat().st_mode) & ~PRIVATE_DIR_MODE:
             loose.append(f"{folder.name}/ is {stat.filemode(folder.stat().st_mode)}")

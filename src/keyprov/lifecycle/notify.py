@@ -130,7 +130,7 @@ class Notifier:
                 message["To"] = address
                 message.set_content(body)
                 try:
-                    sender.send(message, address)
+                    sender.send(message, [address])
                 except (DeliveryError, ConfigurationError) as error:
                     problems.append(f"{address}: {getattr(error, 'detail', error)}")
         return "; ".join(problems) or None

@@ -23,6 +23,7 @@ from keyprov.engine.outcomes import ParticipantResult
 from keyprov.engine.session import Session, session
 from keyprov.engine.snapshot import OwnedKey, Snapshot
 from keyprov.errors import ApiError, ConfigurationError, KeyprovError
+from keyprov.expiry_option import Expiry
 from keyprov.guardrails.guarding import assign_to_workshop_guardrail
 from keyprov.lifecycle.changes import Change, _outcome
 from keyprov.lifecycle.who import resolve_names
@@ -31,7 +32,7 @@ from keyprov.roster import Participant
 from keyprov.workshop.audit import set_subject
 from keyprov.workshop.folder import WorkshopRef
 from keyprov.workshop.journal import LedgerEntry
-from keyprov.workshop.options import DesiredOptions
+from keyprov.workshop.options import DesiredOptions, as_expiry
 
 MIN_SUCCESSOR_LIMIT = 0.01
 """USD: the least a successor's limit is, when the old key's spend used up (or overran) it."""
@@ -102,7 +103,7 @@ def rotate(
     client: OpenRouterClient,
     *,
     participants: list[str] | None,
-    expires: date | None = None,
+    expires: Expiry | date | None = None,
     carry_spend: bool = True,
     concurrency: int = DEFAULT_CONCURRENCY,
 ) -> list[Change]:
@@ -121,6 +122,7 @@ def rotate(
     OptionError (before any request) for an `expires` day that is over, and
     ConfigurationError for a participant with no key in the state or on the server.
     """
+    expires = as_expiry(expires)
     refuse_past(expires)
     wanted = expires_at(expires)
     with session(ref, client, "rotate") as held:
@@ -326,10 +328,14 @@ def _limit_notes(held: Session, successor: Successor) -> Iterable[str]:
         yield f"from {NEXT_WINDOW[reset]}, restore the whole {reset} limit: {command}"
 
 
-def _remember_expiry(held: Session, expires: date) -> None:
+def _remember_expiry(held: Session, expires: Expiry) -> None:
     """Every key expires so now: later commands expect it (as if provision had applied it)."""
     if held.workshop.options:
-        held.remember = {**held.workshop.options, "expires": expires.isoformat()}
+        held.remember = {
+            **held.workshop.options,
+            "expires": expires.to_json(),
+            "expires_duration": expires.duration,
+        }
 
 
 def _finish_rotations(held: Session, current: Snapshot, concurrency: int) -> list[Change]:

@@ -19,6 +19,7 @@ from keyprov.engine.session import Session
 from keyprov.errors import ConfigurationError
 from keyprov.guardrails.guarding import remembered_policy
 from keyprov.handouts import Handout
+from keyprov.handouts.quickstarts import chosen_quickstarts
 from keyprov.handouts.wording import parse_expiry
 from keyprov.lifecycle.who import resolve_names
 from keyprov.models import ApiKey
@@ -55,14 +56,21 @@ class LeftOut:
 
 
 def handouts_of(
-    held: Session, *, participants: list[str] | None = None, only: Only | None = None
+    held: Session,
+    *,
+    participants: list[str] | None = None,
+    only: Only | None = None,
+    quickstarts: tuple[str, ...] | None = None,
 ) -> tuple[list[Handout], list[LeftOut]]:
     """Each chosen participant's current, enabled key; and who was left out, and why.
 
     Without `participants`, everyone the state holds who was in the roster at the last
     provision; a participant named in `participants` is included even if not. In
-    alphabetical order of their names.
+    alphabetical order of their names. `quickstarts` overrides the workshop's remembered
+    `--quickstart` for these handouts.
     """
+    remembered = held.workshop.options.get("quickstarts") or ()
+    kinds = chosen_quickstarts(quickstarts or remembered)
     current = held.snapshot()
     server = {key.hash: key for key in current.server_keys}
     entries = list(current.entries.values())
@@ -90,7 +98,7 @@ def handouts_of(
         if only == "replaced" and (not entry.retired or entry.handed_out):
             left_out.append(_left_out(entry, LeftOutKind.NOT_REPLACED))
             continue
-        handouts.append(_handout(entry, key, server, held.workshop.options, codes))
+        handouts.append(_handout(entry, key, server, held.workshop.options, kinds, codes))
     # The state holds participants in the order their keys were made (concurrently): a pile
     # of slips is easier to hand out in alphabetical order.
     handouts.sort(key=_alphabetical)
@@ -103,7 +111,7 @@ _BASE_LETTERS = str.maketrans({"æ": "ae", "œ": "oe", "ø": "o", "ł": "l", "đ
 
 def _alphabetical(handout: Handout) -> tuple[str, str]:
     """Accents and case aside, as a reader looks for a name: Émile with the Es."""
-    letters = unicodedata.normalize("NFKD", handout.name.casefold()).translate(_BASE_LETTERS)
+    letters = unicodedata.normalize("NFKD", handout.who.casefold()).translate(_BASE_LETTERS)
     return "".join(char for char in letters if not unicodedata.combining(char)), handout.email
 
 
@@ -165,6 +173,7 @@ def _handout(
     key: ApiKey,
     server: dict[str, ApiKey],
     options: Mapping[str, Any],
+    quickstarts: tuple[str, ...],
     codes: ClaimCodes,
 ) -> Handout:
     assert entry.secret is not None and entry.hash is not None
@@ -182,6 +191,8 @@ def _handout(
         expires_at=key.expires_at,
         models=models,
         replaces=replaced.label if replaced is not None else None,
+        emails=entry.emails,
+        quickstarts=quickstarts,
         claim_code=display_code(codes.code(entry.identity)),
         claim_url=codes.link(entry.identity),
     )

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import date
 from pathlib import Path
 from typing import Any
 
 from keyprov.engine.creator import DEFAULT_CONCURRENCY
 from keyprov.engine.expiry import refuse_past
+from keyprov.expiry_option import Expiry
 from keyprov.roster import DEFAULT_MAX_LIMIT, Roster
 from keyprov.workshop.folder import WorkshopRef
 from keyprov.workshop.options import DesiredOptions, RosterOptions, expires_at
@@ -22,7 +22,7 @@ class ProvisionSettings:
     out_dir: Path | None = None
     default_limit: float | None = None
     limit_reset: str | None = None
-    expires: date | None = None
+    expires: Expiry | None = None
     concurrency: int = DEFAULT_CONCURRENCY
     max_limit: float = DEFAULT_MAX_LIMIT
     sheet: str | None = None
@@ -45,6 +45,8 @@ class ProvisionSettings:
     key_names: str | None = None
     """For a new workshop: 'pseudonymous' (the default) or 'readable' key names. An existing
     workshop keeps its own (`keyprov rename-keys` changes it)."""
+    quickstarts: tuple[str, ...] = ()
+    """--quickstart: what slips and messages show (empty: the default); remembered."""
     given: frozenset[str] | None = None
     """The remembered options (keyprov.workshop.options.REMEMBERED) the command line gave; the
     workshop's remembered values stand in for the others. None: every value is meant."""
@@ -67,6 +69,7 @@ class ProvisionSettings:
             self.max_limit,
             self.sheet,
             self.column_overrides,
+            self.quickstarts,
             self.claim_url,
         )
 
@@ -89,6 +92,7 @@ class ProvisionSettings:
             max_limit=desired.max_limit,
             sheet=desired.sheet,
             column_overrides=desired.column_overrides,
+            quickstarts=desired.quickstarts,
             claim_url=desired.claim_url,
         )
 

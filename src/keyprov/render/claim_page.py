@@ -9,13 +9,13 @@ from __future__ import annotations
 from datetime import datetime
 from html import escape
 
+from keyprov.handouts.quickstarts import budget_left_lines, quickstart_blocks
 from keyprov.handouts.wording import (
     BASE_URL,
+    DEFAULT_MODEL,
     budget_in_words,
-    budget_left_lines,
     last_day_in_words,
     models_in_words,
-    quickstart_lines,
 )
 from keyprov.lifecycle.claiming import ClaimCounts, ClaimOutcome, Refusal, ShownKey
 from keyprov.render.text import plural
@@ -74,8 +74,12 @@ def key_page(workshop: str, shown: ShownKey, *, base_url: str = BASE_URL) -> str
         if shown.again
         else ""
     )
-    quickstart = "\n".join(quickstart_lines(shown.models, base_url=base_url))
-    budget_left = "\n".join(budget_left_lines(base_url=base_url))
+    model = shown.models[0] if shown.models else DEFAULT_MODEL
+    quickstarts = "\n".join(
+        f"<p>{escape(block.title)}</p>\n<pre>{escape(chr(10).join(block.lines))}</pre>"
+        for block in quickstart_blocks(model, base_url, shown.quickstarts)
+    )
+    budget_left = "\n".join(budget_left_lines(base_url, shown.quickstarts))
     body = (
         f"<h1>{greeting} is your API key</h1>\n{again}"
         '<label for="key">Your OpenRouter API key</label>\n'
@@ -92,7 +96,7 @@ def key_page(workshop: str, shown: ShownKey, *, base_url: str = BASE_URL) -> str
         f"<dt>Models</dt><dd>{escape(models_in_words(shown.models))}</dd>"
         f"<dt>Base URL</dt><dd>{escape(base_url)}</dd>"
         "</dl>\n"
-        f"<h2>Quickstart</h2>\n<pre>{escape(quickstart)}</pre>\n"
+        f"<h2>Your first call</h2>\n{quickstarts}\n"
         f'<pre class="small">{escape(budget_left)}</pre>'
     )
     return _page("Your API key", workshop, body)

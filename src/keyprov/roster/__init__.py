@@ -7,7 +7,8 @@ fixes the file once; nothing is guessed where a guess could give someone a wrong
 
 One module per step: `loading` (file -> grid), `headers` (header row -> columns, with
 `content` choosing between columns by their cells) and `rows` (rows -> participants, with
-`folding` reporting one problem of many rows once); `table` holds the grid and the
+`folding` reporting one problem of many rows once), or, for a file that is only a list of
+addresses, `address_list` instead of the last two; `table` holds the grid and the
 cell-as-text rules they share, `values` what a valid email, amount or reset is, and `options`
 checks --limit, --limit-reset and --max-limit before any file is read. This module joins the
 steps and is the only one the rest of keyprov imports.
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from keyprov.errors import RosterError, RosterProblem
+from keyprov.roster.address_list import is_address_list, read_address_list
 from keyprov.roster.headers import HeaderMatcher, find_header, normalise_header, resolve_columns
 from keyprov.roster.loading import load_table
 from keyprov.roster.options import check_options
@@ -70,6 +72,12 @@ def read_roster(
     check_options(default_limit, default_limit_reset, max_limit)
     matcher = HeaderMatcher.build(column_overrides or {})
     table = load_table(path, shown, sheet, matcher)
+    if is_address_list(table, matcher):
+        listed = read_address_list(table, shown, default_limit, default_limit_reset)
+        if listed.problems:
+            raise RosterError(listed.problems)
+        warnings = [*table.warnings, *listed.warnings]
+        return Roster(path=path, participants=listed.participants, warnings=warnings)
     header = find_header(table, matcher, shown)
     columns, problems = resolve_columns(header, matcher, table, shown)
     problems += check_limit_column(header, default_limit, shown)

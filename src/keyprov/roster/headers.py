@@ -32,16 +32,20 @@ SYNONYMS: Mapping[str, tuple[str, ...]] = {
     "name": words(
         "name fullname yourname yourfullname participant participantname attendeename student "
         "studentname firstandlastname firstnameandlastname nameandsurname nomcomplet "
-        "nombrecompleto"
+        "nombrecompleto "
+        # Latvian, Lithuanian, Estonian: 'Vārds' and 'Vardas' are a given name beside a surname.
+        "vards vardsuzvards vardas vardaspavarde vardasirpavarde nimi eesjaperekonnanimi"
     ),
-    "first_name": words("firstname first givenname givennames forename prenom vorname"),
+    "first_name": words("firstname first givenname givennames forename prenom vorname eesnimi"),
     "last_name": words(
-        "lastname last surname familyname nom nachname familienname apellido apellidos"
+        "lastname last surname familyname nom nachname familienname apellido apellidos "
+        "uzvards pavarde perekonnanimi"
     ),
     "email": words(
         "email emailaddress emailaddr mail mailaddress youremail youremailaddress useremail "
         "participantemail attendeeemail studentemail emailadresse mailadresse courriel "
-        "adressecourriel adressedecourriel adresseemail correo correoelectronico"
+        "adressecourriel adressedecourriel adresseemail correo correoelectronico "
+        "epasts epastaadrese elpastas elpastoadresas epastas epost epostiaadress"
     ),
     "limit": words(
         # Not "credits": that is a course's ECTS credits in many university exports.
@@ -59,6 +63,9 @@ SYNONYMS: Mapping[str, tuple[str, ...]] = {
     ),
 }
 FIELD_OF_HEADER = {synonym: name for name, synonyms in SYNONYMS.items() for synonym in synonyms}
+GIVEN_NAME_BESIDE_SURNAME = frozenset(words("name vards vardas nimi"))
+"""Headers that are the given name when a surname column is beside them ('Name' + 'Surname',
+'Vārds' + 'Uzvārds'), and the full name otherwise."""
 
 
 def normalise_header(text: str) -> str:
@@ -271,6 +278,8 @@ def resolve_columns(
     )
     for name in ("email", "limit", "limit_reset", "id"):
         pick(name)
+    if _name_is_given_name(found, header, matcher, table):
+        found["first_name"] = found.pop("name")
     parts = [name for name in ("first_name", "last_name") if name in found]
     empty_names = _names_giving_way(found, parts, matcher, table, header.index)
     if empty_names is not None:
@@ -300,6 +309,33 @@ def resolve_columns(
     )
     columns = Columns(index=index, header=headers, status=status, warnings=tuple(notes))
     return columns, []
+
+
+def _name_is_given_name(
+    found: Mapping[str, list[int]], header: Header, matcher: HeaderMatcher, table: Table
+) -> bool:
+    """Whether 'Name' is the given name, the surname being in a column of its own.
+
+    So it is when a surname column is beside it and no first-name column, unless the user
+    named the name column, or its cells already end with the surname ('Ada Lovelace' beside
+    'Lovelace'): then it is the full name, as it always was.
+    """
+    names = found.get("name", [])
+    if len(names) != 1 or "first_name" in found or len(found.get("last_name", [])) != 1:
+        return False
+    if "name" in matcher.override_keys:
+        return False
+    if normalise_header(cell_text(header.cells[names[0]])) not in GIVEN_NAME_BESIDE_SURNAME:
+        return False
+    surname_position = found["last_name"][0]
+    both = [
+        (normalise_text(cell_text(cells[names[0]])).casefold(), surname.casefold())
+        for cells in table.rows[header.index + 1 :]
+        if len(cells) > max(names[0], surname_position)
+        and (surname := normalise_text(cell_text(cells[surname_position])))
+        and normalise_text(cell_text(cells[names[0]]))
+    ]
+    return not both or not all(name.endswith(surname) for name, surname in both)
 
 
 def _names_giving_way(

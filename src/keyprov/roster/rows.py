@@ -20,9 +20,9 @@ from keyprov.roster.table import Cell, Table, cell_text, is_blank, listing, norm
 from keyprov.roster.values import (
     DEFAULT_MAX_LIMIT,
     LIMIT_RESETS,
-    clean_email,
     is_email,
     parse_amount,
+    split_addresses,
 )
 
 __all__ = ["DEFAULT_MAX_LIMIT", "LIMIT_RESETS", "Participant", "RowReader", "RowResults"]
@@ -50,6 +50,13 @@ class Participant:
     """True for a row without an id in a roster with an id column: its identity is its email
     until it gets an id. A run that then meets the new id should match it against this email
     before treating the participant as new, so they keep their key."""
+    emails: tuple[str, ...] = ()
+    """Every address of the participant, `email` (the first) included: a cell may hold two
+    ('a@x.lv, b@y.com'); `send` writes to all of them. Filled from `email` when not given."""
+
+    def __post_init__(self) -> None:
+        if not self.emails:
+            object.__setattr__(self, "emails", (self.email,))
 
     @property
     def identity(self) -> str:
@@ -124,7 +131,8 @@ class RowReader:
                 problems.append(duplicate)
                 continue
             first_row_of[participant.identity] = row
-            first_with_email[participant.email] = participant
+            for address in participant.emails:
+                first_with_email[address] = participant
             result.participants.append(participant)
         result.problems = fold_repeats(problems)
         result.warnings.extend(self._fallback_note(result.participants))
@@ -184,8 +192,10 @@ class RowReader:
                 f"{identity!r} is also on row {first_row_of[identity]}; each participant may "
                 "appear once. Delete one of the two rows.",
             )
-        first = first_with_email.get(participant.email)
-        if first is not None:
+        for address in participant.emails:
+            first = first_with_email.get(address)
+            if first is None:
+                continue
             # With ids as identity, one email on two rows is still almost surely one person
             # registered twice; two keys would go to the same inbox.
             ids = (
@@ -194,7 +204,7 @@ class RowReader:
             return self._problem(
                 participant.row,
                 "email",
-                f"{participant.email!r} is also on row {first.row}{ids}; each participant may "
+                f"{address!r} is also on row {first.row}{ids}; each participant may "
                 "appear once. Delete one of the two rows, or correct the email.",
             )
         return None
@@ -234,16 +244,19 @@ class RowReader:
                     "have no name. Fill them in; keys.xlsx lists them.",
                 )
             )
-        email = self._email(raw_email, row, problems)
+        emails = self._emails(raw_email, row, problems)
         limit = self._limit(columns.cell(cells, "limit"), row, problems)
         limit_reset = self._limit_reset(columns.text(cells, "limit_reset"), row, problems)
-        if len(problems) > found or limit is None or email is None:
+        if len(problems) > found or limit is None or emails is None:
             return None
+        email = emails[0]
         if "id" not in columns.index:
-            return Participant(name, email, limit, limit_reset, row)
+            return Participant(name, email, limit, limit_reset, row, emails=emails)
         participant_id = columns.text(cells, "id") or None
         fallback = participant_id is None
-        return Participant(name, email, limit, limit_reset, row, participant_id, fallback)
+        return Participant(
+            name, email, limit, limit_reset, row, participant_id, fallback, emails=emails
+        )
 
     def _repeats_header(self, cells: Sequence[Cell]) -> bool:
         key = normalise_header(self.columns.text(cells, "email"))
@@ -257,33 +270,13 @@ class RowReader:
         parts = (self.columns.text(cells, "first_name"), self.columns.text(cells, "last_name"))
         return " ".join(part for part in parts if part)
 
-    def _email(self, text: str, row: int, problems: list[RosterProblem]) -> str | None:
-        email = clean_email(text)
-        if not email:
-            problems.append(
-                self._problem(
-                    row,
-                    "email",
-                    "the email is empty; every participant needs one. Fill it in, or delete "
-                    "the row if it is not a participant.",
-                    "have no email; every participant needs one. Fill them in, or delete the "
-                    "rows that are not participants.",
-                )
-            )
-            return None
-        if not is_email(email):
-            problems.append(
-                self._problem(
-                    row,
-                    "email",
-                    f"{text!r} is not a valid email address. Correct it (one address, like "
-                    "name@example.org).",
-                    f"hold {text!r}, which is not a valid email address. Correct them (one "
-                    "address each, like name@example.org).",
-                )
-            )
-            return None
-        return email
+    def _emails(self, text: str, row: int, problems: list[RosterProblem]) -> tuple[str, ...] | None:
+        """The row's addresses (one, or several in one cell), or None after its problem."""
+        problem = address_problem(text)
+        if problem is None:
+            return tuple(dict.fromkeys(split_addresses(text)))
+        problems.append(self._problem(row, "email", *problem))
+        return None
 
     def _limit(self, cell: Cell, row: int, problems: list[RosterProblem]) -> float | None:
         text = normalise_text(cell_text(cell))
@@ -348,6 +341,34 @@ class RowReader:
             )
         )
         return None
+
+
+def address_problem(text: str) -> tuple[str, str] | None:
+    """What is wrong with an email cell (the message for one row, and for many), or None."""
+    addresses = split_addresses(text)
+    if not addresses[0]:
+        return (
+            "the email is empty; every participant needs one. Fill it in, or delete the row if "
+            "it is not a participant.",
+            "have no email; every participant needs one. Fill them in, or delete the rows that "
+            "are not participants.",
+        )
+    if len(addresses) == 1 and not is_email(addresses[0]):
+        return (
+            f"{text!r} is not a valid email address. Correct it (one address, like "
+            "name@example.org).",
+            f"hold {text!r}, which is not a valid email address. Correct them (one address "
+            "each, like name@example.org).",
+        )
+    wrong = [address for address in addresses if not is_email(address)]
+    if wrong:
+        return (
+            f"{text!r} holds several addresses, and {wrong[0]!r} is not a valid one. Correct "
+            "it (addresses like name@example.org, separated by commas).",
+            f"hold {text!r}, in which {wrong[0]!r} is not a valid address. Correct them "
+            "(addresses like name@example.org, separated by commas).",
+        )
+    return None
 
 
 def _is_skipped_status(status: str) -> bool:

@@ -51,6 +51,26 @@ def is_email(email: str) -> bool:
     return len(email) <= MAX_EMAIL_LENGTH and EMAIL_PATTERN.match(email) is not None
 
 
+_ADDRESS_SEPARATORS = re.compile(r"[\s,;/]+")
+
+
+def split_addresses(text: str) -> list[str]:
+    """The addresses of a cell that holds several ('a@x.lv, b@y.com', 'a@x.lv / b@y.com'),
+    cleaned, in order. A cell is several addresses when it has two '@', or when one of its
+    parts is an address and another is not (a typo beside it); else it is one address (or
+    one typo, such as 'omar at example.org'), whole.
+
+    Commas, semicolons, slashes and spaces separate them, as the mail tools that wrote such
+    cells split them. A '/' may be part of an address, but one that does is rare enough, next
+    to a second address in the same cell, to be read as a separator.
+    """
+    whole = clean_email(text)
+    parts = [clean_email(part) for part in _ADDRESS_SEPARATORS.split(text) if part]
+    if len(parts) > 1 and (text.count("@") > 1 or any(is_email(part) for part in parts)):
+        return parts
+    return [whole]
+
+
 def _without_currency(text: str) -> str:
     matched = _CURRENCY.match(text)
     return matched.group(1) if matched else text.strip()

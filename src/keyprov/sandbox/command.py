@@ -16,6 +16,7 @@ import click
 
 from keyprov.api.baseurl import is_loopback
 from keyprov.api.config import BASE_URL_VARIABLE
+from keyprov.files import ON_WINDOWS
 from keyprov.sandbox.faults import FORCED_KINDS, Faults, parse_kind
 from keyprov.sandbox.remote_commands import clock_command, force_command, spend_command
 from keyprov.sandbox.server import (
@@ -44,11 +45,18 @@ def _parse_forced(
     return parsed
 
 
-def export_lines(sandbox: Sandbox) -> list[str]:
-    """What a user pastes into the shell that runs keyprov; every line is safe to paste."""
-    lines = [f"export {BASE_URL_VARIABLE}={shlex.quote(sandbox.base_url)}"]
+def export_lines(sandbox: Sandbox, *, powershell: bool = ON_WINDOWS) -> list[str]:
+    """What a user pastes into the shell that runs keyprov (PowerShell's syntax on Windows);
+    every line is safe to paste."""
+
+    def setting(name: str, value: str) -> str:
+        if powershell:
+            return f"$env:{name} = '{value.replace(chr(39), chr(39) * 2)}'"
+        return f"export {name}={shlex.quote(value)}"
+
+    lines = [setting(BASE_URL_VARIABLE, sandbox.base_url)]
     if sandbox.management_key == DEMO_MANAGEMENT_KEY:
-        lines.append(f"export {MANAGEMENT_KEY_ENV}={shlex.quote(DEMO_MANAGEMENT_KEY)}")
+        lines.append(setting(MANAGEMENT_KEY_ENV, DEMO_MANAGEMENT_KEY))
     else:
         # Never echo a key that came from the environment: it may be a real one.
         lines.append(f"# {MANAGEMENT_KEY_ENV}: the sandbox takes the one already set in yours")

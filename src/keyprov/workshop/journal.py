@@ -109,6 +109,7 @@ class Ledger:
         roster_limit: float | None = None,
         roster_limit_reset: str | None = None,
         retired: tuple[str, ...] = (),
+        emails: tuple[str, ...] = (),
     ) -> LedgerEntry:
         """Durably store a new key's secret; only after this does the participant count as done.
 
@@ -133,6 +134,7 @@ class Ledger:
             roster_limit=roster_limit,
             roster_limit_reset=roster_limit_reset,
             retired=retired,
+            emails=emails if len(emails) > 1 else (),
         )
         with self._lock:
             self._entries[identity] = entry

@@ -49,10 +49,18 @@ class LedgerEntry:
     limit_op: str | None = None
     """The set-limit that aimed at `limit_target` ('add 2', 'set 5'), so that its rerun
     completes it instead of adding again."""
+    emails: tuple[str, ...] = ()
+    """Every address of a participant whose roster cell holds several, `email` first; empty
+    for one address (the state of a workshop from before is read so)."""
 
     def __repr__(self) -> str:
         secret = mask_secret(self.secret) if self.secret else None
         return f"LedgerEntry(identity={self.identity!r}, hash={self.hash!r}, secret={secret!r})"
+
+    @property
+    def addresses(self) -> tuple[str, ...]:
+        """Where the participant's key is sent: every address, the first being `email`."""
+        return self.emails or ((self.email,) if self.email else ())
 
     @property
     def has_key(self) -> bool:
@@ -169,8 +177,9 @@ def replay(path: Path) -> tuple[dict[str, LedgerEntry], Replayed]:
                 )
             continue
         fields = record if record.keys() <= _ENTRY_FIELDS else _known_fields(record)
-        if "retired" in fields:
-            fields["retired"] = tuple(fields["retired"])
+        for listed in ("retired", "emails"):
+            if listed in fields:
+                fields[listed] = tuple(fields[listed])
         if event == "intent":
             previous = entries.get(identity) or LedgerEntry(identity, fields["key_name"])
             entries[identity] = replace(previous, key_name=fields["key_name"], pending=True)

@@ -77,7 +77,7 @@ class DistributionRow:
         """A participant's row as the local state knows their key."""
         return cls(
             entry.name,
-            entry.email,
+            ", ".join(entry.addresses),
             entry.secret,
             entry.limit,
             entry.limit_reset,
@@ -247,7 +247,7 @@ def distribution_rows(
         rows.append(
             DistributionRow(
                 participant.name,
-                participant.email,
+                ", ".join(participant.emails),
                 None,
                 participant.limit,
                 participant.limit_reset,

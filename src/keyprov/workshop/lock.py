@@ -1,44 +1,68 @@
-"""One run per workshop at a time: overlapping cron runs must not race each other."""
+"""One run per workshop at a time: overlapping cron runs must not race each other.
+
+The locks are filelock's (flock on Linux and macOS, LockFileEx on Windows): the operating
+system releases them when the process ends, even when it is killed, so a crashed run never
+leaves a stale lock behind. Which process holds a lock is written beside it (`<lock>.holder`),
+not in it: on Windows a locked file cannot be read by another process, and filelock may
+truncate a lock file when it opens it.
+"""
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
+from filelock import FileLock, Timeout
+
 from keyprov.errors import LockedError
-from keyprov.files import PRIVATE_FILE_MODE
+from keyprov.files import open_private_write
 
 LOCK_FILE_NAME = ".lock"
+HOLDER_SUFFIX = ".holder"
 
 
 @contextlib.contextmanager
 def exclusive_lock(path: Path, *, what: str) -> Iterator[None]:
     """Hold the lock file at `path`, or raise LockedError at once (never wait: cron must not
-    pile up); `what` says in the message what the other run is working on.
-
-    flock is released by the kernel when the process dies, even by SIGKILL, so a crashed run
-    never leaves a stale lock behind.
-    """
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE_MODE)
+    pile up); `what` says in the message what the other run is working on."""
+    # The lock file holds nothing; the folder it is in is owner-only.
+    lock = FileLock(str(path), timeout=0)
+    holder = path.with_name(path.name + HOLDER_SUFFIX)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError as error:
-        holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
-        os.close(fd)
+        lock.acquire()
+    except Timeout as error:
         raise LockedError(
-            f"another keyprov run (pid {holder}) is working on {what}; nothing was changed. "
-            "Wait for it to finish, then run again."
+            f"another keyprov run (pid {_holder_of(holder)}) is working on {what}; nothing was "
+            "changed. Wait for it to finish, then run again."
         ) from error
     try:
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        with contextlib.suppress(OSError):  # only for the message of a run that waits
+            fd = open_private_write(holder)
+            with os.fdopen(fd, "w", encoding="ascii") as handle:
+                handle.write(str(os.getpid()))
         yield
     finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
+        with contextlib.suppress(OSError):
+            holder.unlink()
+        lock.release()
+
+
+@contextlib.contextmanager
+def waiting_lock(path: Path) -> Iterator[None]:
+    """Hold the lock file at `path`, waiting for it: for a lock held only while a small file
+    is rewritten, never for a whole run."""
+    lock = FileLock(str(path), timeout=-1)
+    with lock:
+        yield
+
+
+def _holder_of(holder: Path) -> str:
+    try:
+        return holder.read_text(encoding="ascii", errors="replace").strip() or "unknown"
+    except OSError:
+        return "unknown"
 
 
 def workshop_lock(folder: Path) -> contextlib.AbstractContextManager[None]:

@@ -21,6 +21,7 @@ from keyprov.api.client import OpenRouterClient
 from keyprov.errors import LocalFileError, NotFoundError
 from keyprov.models import ApiKey
 from keyprov.redaction import mask_secret
+from keyprov.roster.values import split_addresses
 from keyprov.workshop.journal import LedgerEntry
 from keyprov.workshop.keys_sheet import COLUMNS
 
@@ -123,12 +124,15 @@ def keys_to_recover(
 
 
 def _merge(previous: LedgerEntry | None, identity: str, row: SheetKey, key: ApiKey) -> LedgerEntry:
+    # keys.xlsx lists every address of a participant who has several, the first theirs.
+    addresses = tuple(split_addresses(row.email))
     taken = LedgerEntry(
         identity=identity,
         key_name=key.name,
         name=row.name,
-        email=row.email,
-        participant_id=None if identity == row.email else identity,
+        email=addresses[0],
+        emails=addresses if len(addresses) > 1 else (),
+        participant_id=None if identity == addresses[0] else identity,
         hash=key.hash,
         secret=row.secret,
         label=key.label,

@@ -10,7 +10,6 @@ was provisioned with), so a registry that is lost is rebuilt by pointing --out a
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import re
@@ -21,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from keyprov.errors import LocalFileError
-from keyprov.files import PRIVATE_FILE_MODE, atomic_private_writer, ensure_private_dir
-from keyprov.workshop.lock import exclusive_lock
+from keyprov.files import atomic_private_writer, ensure_private_dir
+from keyprov.workshop.lock import exclusive_lock, waiting_lock
 
 HOME_VARIABLE = "KEYPROV_HOME"
 REGISTRY_FILE_NAME = "workshops.json"
@@ -189,14 +188,9 @@ class Registry:
     @contextlib.contextmanager
     def _updating(self) -> Iterator[list[WorkshopRecord]]:
         home = self._ensure_home()
-        fd = os.open(home / ".registry.lock", os.O_RDWR | os.O_CREAT, PRIVATE_FILE_MODE)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)  # short: only while the file is rewritten
+        with waiting_lock(home / ".registry.lock"):  # short: only while the file is rewritten
             records = self.all()
             yield records
             data = {"format": _FORMAT, "workshops": [asdict(record) for record in records]}
             with atomic_private_writer(self.path) as handle:
                 handle.write((json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode())
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
