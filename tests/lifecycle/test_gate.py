@@ -120,3 +120,18 @@ def test_a_closed_provision_stopped_before_disabling_is_finished_by_its_rerun(
     assert rerun.returncode == 0, rerun.stderr
     assert len(workshop.sandbox.keys()) == 6 and enabled(workshop.sandbox) == []
     assert workshop.calls("POST") == []
+
+
+def test_open_leaves_replaced_and_pruned_keys_disabled(workshop: CliWorkshop) -> None:
+    make_roster(workshop.roster, 3)
+    assert workshop.provision().returncode == 0
+    rotated = workshop.keyprov("rotate", "ws.csv", "--participant", "person0@example.org")
+    assert rotated.returncode == 0, rotated.stderr
+    make_roster(workshop.roster, 2)  # person2 cancelled
+    assert workshop.provision("--prune").returncode == 0
+    assert workshop.keyprov("close", "ws.csv", "--yes").returncode == 0
+    assert enabled(workshop.sandbox) == []
+    assert workshop.keyprov("open", "ws.csv").returncode == 0
+    names = {key["name"] for key in enabled(workshop.sandbox)}
+    assert len(enabled(workshop.sandbox)) == 2, "the two current keys, nothing else"
+    assert names == {workshop.key_name(f"person{i}@example.org") for i in (0, 1)}

@@ -81,6 +81,9 @@ class ClaimInfo:
     workshop: str
     url: str
     """The address to project for the room."""
+    also: str | None
+    """The same page by this machine's address, when `url` names it otherwise (a name
+    that mDNS may not resolve on every phone)."""
     local_url: str
     organiser_url: str
     https: bool
@@ -199,8 +202,9 @@ class ClaimPage:
             names += [hostname, f"{hostname}.local"]
         certs = self._certificate(names)
         url = f"{scheme}://{shown_host}:{port}{CLAIM_PATH}"
-        if claim_url and _same_place(claim_url, scheme, port):
-            url = claim_url
+        also = None
+        if claim_url and _same_place(claim_url, scheme, port) and room:
+            url, also = claim_url, url
         self.url = url
         self.local_url = f"{scheme}://127.0.0.1:{port}{CLAIM_PATH}"
         app = claim_app(
@@ -227,6 +231,7 @@ class ClaimPage:
         self.info = ClaimInfo(
             workshop=held.workshop.name,
             url=url,
+            also=also if also != url else None,
             local_url=self.local_url,
             organiser_url=f"{scheme}://127.0.0.1:{port}/organiser",
             https=settings.https,

@@ -16,6 +16,7 @@ class _Info(Protocol):
 
     workshop: str
     url: str
+    also: str | None
     local_url: str
     organiser_url: str
     https: bool
@@ -57,6 +58,12 @@ def claim_start_lines(info: _Info) -> Lines:
         text_qr(info.url),
         "",
     )
+    if info.also:
+        lines.out(
+            f"If a phone cannot find that name, the same page is at {info.also} (the "
+            "certificate and the Host check allow both).",
+            "",
+        )
     if info.claim_url and info.claim_url != info.url:
         lines.err(
             f"warning: the slips and messages point to {info.claim_url}, but this page is at "
