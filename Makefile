@@ -8,7 +8,7 @@ ROSTER ?=
 LIMIT  ?=
 ARGS   ?=
 
-.PHONY: venv demo test lint provision check report revoke sandbox bench clean
+.PHONY: venv demo test test-ahead lint provision check report revoke sandbox bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,12 @@ TEST_WORKERS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 1) * 2 )))
 # and every `python -m keyprov` the tests start re-compiles keyprov. Nothing lands in src/.
 test: lint
 	PYTHONDONTWRITEBYTECODE= PYTHONPYCACHEPREFIX=$(CURDIR)/$(VENV)/pycache $(BIN)/pytest -q -n $(TEST_WORKERS) --dist worksteal
+
+# The suite with the wall clock moved DAYS ahead in every process (tests/travel): a test that
+# depends on the day it runs fails here before it fails on CI. Not part of `make test`.
+DAYS ?= 200
+test-ahead: $(STAMP)
+	KEYPROV_TRAVEL_DAYS=$(DAYS) PYTHONPATH=$(CURDIR)/tests/travel PYTHONDONTWRITEBYTECODE= PYTHONPYCACHEPREFIX=$(CURDIR)/$(VENV)/pycache $(BIN)/pytest -q -n $(TEST_WORKERS) --dist worksteal -p no:cacheprovider
 
 provision: $(STAMP)
 	@test -n "$(ROSTER)" || { echo "usage: make provision ROSTER=roster/<file>.csv [LIMIT=2] [ARGS='--expires 2026-12-05']" >&2; exit 2; }

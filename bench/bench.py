@@ -11,7 +11,9 @@ R`), so the server's work does not share the client's interpreter. It measures:
 4. scale: reading a 10,000-row roster, provisioning it at R = 200, and its rerun;
 5. on the day: one `keyprov watch --once` poll of 1,000 keys and the requests it sent
    (`--only watch` runs this alone, into bench/results-watch.md);
-6. on the day: a room claims at once, 300 claims posted together against `keyprov claim`
+6. mail: `keyprov send` of 300 messages through a local fake of each HTTP mail API at its
+   rate (`bench/mail.py`; `--only mail` runs this alone, into bench/results-mail.md);
+7. on the day: a room claims at once, 300 claims posted together against `keyprov claim`
    (`--only claim-burst` runs this alone, into bench/results-claim-burst.md).
 
 The tables are printed and written to bench/results.md with the machine and the date. Nothing
@@ -28,6 +30,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import claim_burst
+import mail
 import report
 import scenarios
 import watch_poll
@@ -62,8 +65,11 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--scale-rate", type=float, default=200.0, help="R for the scale runs")
     parser.add_argument("--watch-keys", type=int, default=1000, help="keys for the watch poll")
     parser.add_argument(
+        "--mail-messages", type=int, default=300, help="messages for the mail runs (0: none)"
+    )
+    parser.add_argument(
         "--only",
-        choices=["watch", "claim-burst"],
+        choices=["watch", "mail", "claim-burst"],
         help="run this scenario alone (written to results-NAME.md)",
     )
     parser.add_argument("--claims", type=int, default=300, help="claims posted at once")
@@ -84,10 +90,21 @@ def measure_claims(arguments: argparse.Namespace, results: report.Results) -> No
         results.claims.append(claim_burst.claim_burst(arguments.claims, arguments.latency))
 
 
+def measure_mail(arguments: argparse.Namespace, results: report.Results) -> None:
+    messages = arguments.mail_messages
+    for provider, rate in mail.MAIL_RUNS if messages else ():
+        pace = f"--rate {rate:g}" if rate else "its default pace"
+        print(f"send: {messages} messages through {provider}'s fake, {pace} ...", flush=True)
+        results.mail.append(mail.mail_speed(provider, messages, rate))
+
+
 def measure(arguments: argparse.Namespace) -> report.Results:
     results = report.Results()
     if arguments.only == "watch":
         measure_watch(arguments, results)
+        return results
+    if arguments.only == "mail":
+        measure_mail(arguments, results)
         return results
     if arguments.only == "claim-burst":
         measure_claims(arguments, results)
@@ -129,6 +146,7 @@ def measure(arguments: argparse.Namespace) -> report.Results:
         print(f"scale: {arguments.rows} rows at R={arguments.scale_rate:g}/s ...", flush=True)
         results.scale = scenarios.scale(arguments.rows, arguments.scale_rate, latency)
     measure_watch(arguments, results)
+    measure_mail(arguments, results)
     measure_claims(arguments, results)
     return results
 

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -170,8 +170,14 @@ class Workspace:
         environment.pop("OPENROUTER_PROVISIONING_KEY_FILE", None)
         return environment
 
-    def run(self, sandbox: SandboxProcess, arguments: Sequence[str]) -> ProcessRun:
-        """`keyprov ARGUMENTS` against `sandbox`, its request log cleared first."""
+    def run(
+        self,
+        sandbox: SandboxProcess,
+        arguments: Sequence[str],
+        env: Mapping[str, str] | None = None,
+    ) -> ProcessRun:
+        """`keyprov ARGUMENTS` against `sandbox` (and `env` added to its environment), its
+        request log cleared first."""
         sandbox.clear_log()
         with tempfile.TemporaryFile("w+", encoding="utf-8") as errors:
             started = time.monotonic()
@@ -180,7 +186,7 @@ class Workspace:
                 stdout=subprocess.DEVNULL,
                 stderr=errors,
                 stdin=subprocess.DEVNULL,
-                env=self.environment(sandbox),
+                env={**self.environment(sandbox), **(env or {})},
                 cwd=self.folder,
             )
             # wait4, not wait: the peak RSS of this child alone.

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from claim_burst import BurstRow, burst_table, burst_verdicts
+from mail import MAIL_NOTE, MailRow, mail_table, mail_verdicts
 from scenarios import CommandRow, ScaleRow, SpeedRow, StartupRow
 from watch_poll import WatchRow, watch_table, watch_verdicts
 
@@ -29,6 +30,7 @@ class Results:
     scale: list[ScaleRow] = field(default_factory=list)
     watch: list[WatchRow] = field(default_factory=list)
     claims: list[BurstRow] = field(default_factory=list)
+    mail: list[MailRow] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
 
 
@@ -242,6 +244,7 @@ def report(results: Results, command: str, latency: float) -> str:
         "",
         *burst_table(results.claims),
         "",
+        *mail_section(results.mail),
     ]
     if results.skipped:
         lines += ["Not run (too long for one bench):", ""]
@@ -249,7 +252,7 @@ def report(results: Results, command: str, latency: float) -> str:
         lines.append("")
     lines += ["## Against the targets", "", *verdicts(results), *watch_verdicts(results.watch)]
     lines += burst_verdicts(results.claims)
-    lines.append("")
+    lines += [*mail_verdicts(results.mail), ""]
     return "\n".join(lines)
 
 
@@ -259,6 +262,13 @@ CLAIM_BURST_TEXT = [
     "then all post their codes at the same moment. Each post is timed to its answer; every",
     "key shown is compared with the workshop's state.",
 ]
+
+
+def mail_section(rows: list[MailRow]) -> list[str]:
+    if not rows:
+        return []
+    title = "## Sending mail: the whole `keyprov send` process"
+    return [title, "", *MAIL_NOTE, "", *mail_table(rows), ""]
 
 
 def only_report(results: Results, command: str, only: str) -> str:
@@ -276,6 +286,20 @@ def only_report(results: Results, command: str, only: str) -> str:
                 *burst_table(results.claims),
                 "",
                 *burst_verdicts(results.claims),
+                "",
+            ]
+        )
+    if only == "mail":
+        return "\n".join(
+            [
+                "# keyprov benchmark: sending mail",
+                "",
+                f"Written by `{command}`; `make bench` runs it with every other scenario.",
+                "",
+                *machine_description(),
+                "",
+                *mail_section(results.mail),
+                *mail_verdicts(results.mail),
                 "",
             ]
         )

@@ -2,7 +2,7 @@
 
 No test writes a date later than today by hand, and none reads the real date any other way
 (`test_suite_clock.py` checks both), so the suite passes on any day, and moved months ahead
-with `faketime` too.
+with `make test-ahead` (tests/travel) too.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ def test_a_small_bench_run_writes_its_tables(tmp_path: Path) -> None:
     arguments = ["--sizes", "12", "--rates", "40", "--latency", "0.02", "--repeats", "1"]
     arguments += ["--life-keys", "6", "--life-rate", "40", "--rows", "150"]
     arguments += ["--scale-rate", "100", "--startup-runs", "1", "--output", str(results)]
-    arguments += ["--watch-keys", "130", "--claims", "9"]
+    arguments += ["--watch-keys", "130", "--mail-messages", "5", "--claims", "9"]
     done = subprocess.run(
         [sys.executable, str(BENCH), *arguments],
         capture_output=True,
@@ -55,4 +55,7 @@ def test_a_small_bench_run_writes_its_tables(tmp_path: Path) -> None:
     rerun = next(cells for cells in rows if cells[0] == "rerun, fully provisioned")
     assert rerun[5] == "0", "a rerun of a provisioned roster must create nothing"
     assert any(cells[0].startswith("spawn to first request") for cells in rows)
+    mail = [cells for cells in rows if cells[0] in ("SendGrid", "SMTP2GO", "Mailgun")]
+    assert [cells[0] for cells in mail] == ["SendGrid", "SMTP2GO", "Mailgun"]
+    assert all(cells[7] == "5" and cells[9] == "0" for cells in mail), "every message sent"
     assert "machine: " in text and "Against the targets" in text

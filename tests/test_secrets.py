@@ -6,6 +6,7 @@ byte the tool printed or wrote outside keys.xlsx and state.jsonl is searched for
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import secrets
@@ -19,8 +20,10 @@ import pytest
 from keyprov import cli
 from keyprov.sandbox import Sandbox
 from keyprov.workshop.journal import Ledger
+from tests.delivery.test_mail_http import api_key_for, mail_env
 from tests.delivery.test_send import smtp_env
 from tests.helpers import Invocation, invoke, make_roster, run_keyprov, sandbox_env
+from tests.mail_fake_apis import FAKES
 from tests.smtp import Mailbox
 
 SECRET_FILES = {"keys.xlsx", "state.jsonl", "handouts.pdf", "mail-merge.csv"}
@@ -121,6 +124,26 @@ def test_sentinel_secrets_never_leave_the_secret_files(
         run("send", "ws.csv", **{**login, "KEYPROV_SMTP_HOST": "smtp.example.org"}).returncode == 2
     )
 
+    # Through HTTP mail APIs, whose keys are sentinels too (Mailgun's also as the base64 of its
+    # Basic auth): a refused key, an unknown outcome, a lookup and --resend-unknown, verbose.
+    mail_keys: list[str] = []
+    for provider, participant in (("sendgrid", "person5"), ("mailgun", "person6")):
+        with FAKES[provider](api_key_for(provider)) as fake:
+            http = mail_env(fake)
+            mail_keys += [fake.api_key, base64.b64encode(f"api:{fake.api_key}".encode()).decode()]
+            rotate = ("rotate", "ws.csv", "--participant", f"{participant}@example.org")
+            assert run(*rotate).returncode == 0
+            assert run("--verbose", "send", "ws.csv", "--dry-run", **http).returncode == 0
+            mail_keys.append(api_key_for(provider))  # a mistyped key is a secret too
+            wrong = {**http, "KEYPROV_MAIL_API_KEY": mail_keys[-1]}
+            assert run("--verbose", "send", "ws.csv", *fast, **wrong).returncode == 2
+            fake.fail_next = ["500_after"]
+            assert run("--verbose", "send", "ws.csv", *fast, **http).returncode == 1
+            looked_up = run("--verbose", "send", "ws.csv", *fast, **http).returncode
+            assert looked_up == (1 if provider == "sendgrid" else 0)
+            assert run("send", "ws.csv", *fast, "--resend-unknown", **http).returncode == 0
+            assert len(fake.delivered) == (2 if provider == "sendgrid" else 1)
+
     assert run("--verbose", "revoke", "ws.csv", "--dry-run").returncode == 0
     assert run("--verbose", "revoke", "ws.csv").returncode == 0
     assert run("--verbose", "check", "ws.csv").returncode == 1, "every key is disabled now"
@@ -169,7 +192,7 @@ def test_sentinel_secrets_never_leave_the_secret_files(
 
     keys = {*created_secrets(out), *rotated_away, *created_secrets(tmp_path / "demo-out")}
     assert len(keys) >= 14 + 1 + 8, "the workshop's keys, the one rotated away, the demo's"
-    sentinels = [management_key, smtp_password, *keys]
+    sentinels = [management_key, smtp_password, *mail_keys, *keys]
     for text in printed:
         for sentinel in sentinels:
             assert sentinel not in text

@@ -43,8 +43,31 @@ _GRAMMAR = re.compile(
 )
 _PLAIN_RULE = (
     "Use an https:// address (plain http is allowed only for 127.0.0.1, ::1 and localhost, "
-    "where the sandbox runs)."
+    "where {local} runs)."
 )
+
+
+@dataclass(frozen=True)
+class UrlRole:
+    """Whose address it is, for the error messages: the variable that holds it, the secret
+    sent to it, the address used when it is unset and what a right one looks like."""
+
+    variable: str = BASE_URL_VARIABLE
+    secret: str = "the provisioning key"
+    default: str = "https://openrouter.ai/api/v1"
+    example: str = "https://openrouter.ai/api/v1 or http://127.0.0.1:8787/api/v1"
+    local: str = "the sandbox"
+
+
+OPENROUTER = UrlRole()
+
+
+class _Problem(Exception):
+    """What is wrong with an address, worded with {placeholders} its role fills in."""
+
+    def __init__(self, url: str, problem: str, fix: str = "", *, show: bool = True) -> None:
+        super().__init__(problem)
+        self.url, self.problem, self.fix, self.show = url, problem, fix, show
 
 
 @dataclass(frozen=True)
@@ -60,27 +83,35 @@ class BaseUrl:
     loopback: bool
 
 
-def checked_base_url(url: str) -> BaseUrl:
-    """The address, or a ConfigurationError that names OPENROUTER_BASE_URL and what is wrong."""
+def checked_base_url(url: str, role: UrlRole = OPENROUTER) -> BaseUrl:
+    """The address, or a ConfigurationError that names the role's variable (by default
+    OPENROUTER_BASE_URL) and what is wrong."""
+    try:
+        return _checked(url)
+    except _Problem as problem:
+        raise _error(role, problem) from None
+
+
+def _checked(url: str) -> BaseUrl:
     _refuse_ambiguous_characters(url)
     match = _GRAMMAR.fullmatch(url)
     if match is None:
         if "://" not in url:
-            raise _error(url, "has no scheme.", "Start it with https:// (http:// for the sandbox).")
+            raise _Problem(url, "has no scheme.", "Start it with https:// (http:// for {local}).")
         scheme = url.partition(":")[0].lower()
         if scheme not in ("http", "https"):
             raise _transport_error(url, scheme)
-        raise _error(
+        raise _Problem(
             url,
             "is not an address of the form https://host[:port]/path.",
-            "Write it like https://openrouter.ai/api/v1 or http://127.0.0.1:8787/api/v1.",
+            "Write it like {example}.",
         )
     scheme = match["scheme"].lower()
     if scheme not in ("http", "https"):
         raise _transport_error(url, scheme)
     port = int(match["port"]) if match["port"] is not None else None
     if port is not None and not 0 < port < 65536:
-        raise _error(url, f"has port {port}, which does not exist.")
+        raise _Problem(url, f"has port {port}, which does not exist.")
     host = match["host"].strip("[]").lower()
     _require_one_reading(url, host, port)
     loopback = is_loopback(host)
@@ -92,31 +123,31 @@ def checked_base_url(url: str) -> BaseUrl:
 def _refuse_ambiguous_characters(url: str) -> None:
     """What makes parsers disagree, or sends part of the address somewhere unexpected."""
     if not url:
-        raise _error(url, "is empty.", "Unset it to use https://openrouter.ai/api/v1.")
+        raise _Problem(url, "is empty.", "Unset it to use {default}.")
     if any(ord(char) <= 0x20 or ord(char) == 0x7F for char in url):
-        raise _error(
+        raise _Problem(
             url,
             "contains a space, tab, line break or other control character, which HTTP "
             "libraries drop or read differently.",
             "Remove it (check the quotes around the value).",
         )
     if not url.isascii():
-        raise _error(
+        raise _Problem(
             url,
             "contains non-ASCII characters.",
             "Write an international host name in its IDNA form (xn--...).",
         )
     if "@" in url:
-        raise _error(
+        raise _Problem(
             url,
             "contains '@', so it names a user name or password (user@host), or hides the "
-            "real host behind one. keyprov sends the provisioning key only in the "
-            "Authorization header, to the host the address names.",
+            "real host behind one. keyprov sends {secret} only in a request header, to the "
+            "host the address names.",
             "Remove everything between :// and @.",
             show=False,  # what stands before an @ is a user name and password
         )
     if "\\" in url:
-        raise _error(
+        raise _Problem(
             url,
             "contains a backslash, which Python's URL parser and the HTTP library read "
             "differently (one would connect to the host before it).",
@@ -124,10 +155,10 @@ def _refuse_ambiguous_characters(url: str) -> None:
         )
     for char, what in (("?", "a query (?...)"), ("#", "a fragment (#...)"), ("%", "a % escape")):
         if char in url:
-            raise _error(
+            raise _Problem(
                 url,
                 f"contains {what}, which an API base address never has.",
-                "Give only https://host[:port]/path, like https://openrouter.ai/api/v1.",
+                "Give only https://host[:port]/path, like {default}.",
             )
 
 
@@ -141,14 +172,14 @@ def _require_one_reading(url: str, host: str, port: int | None) -> None:
             "requests": _urllib3_reading(_prepared(url + "/keys")),
         }
     except (ValueError, LocationParseError, requests.exceptions.RequestException) as error:
-        raise _error(url, f"cannot be parsed ({error}).") from error
+        raise _Problem(url, f"cannot be parsed ({error}).") from error
     for library, (seen_host, seen_port) in readings.items():
         if (seen_host, seen_port) != (host, port):
-            raise _error(
+            raise _Problem(
                 url,
                 f"is read by {library} as host {seen_host!r}, port {seen_port}, not host "
                 f"{host!r}, port {port}: libraries disagree on where it leads.",
-                "Write it like https://openrouter.ai/api/v1 or http://127.0.0.1:8787/api/v1.",
+                "Write it like {example}.",
             )
 
 
@@ -164,12 +195,15 @@ def _prepared(url: str) -> str:
     return prepared
 
 
-def _transport_error(url: str, scheme: str) -> ConfigurationError:
+def _transport_error(url: str, scheme: str) -> _Problem:
     how = "in clear text" if scheme == "http" else "over an unknown transport"
-    return _error(url, f"would send the provisioning key {how}.", _PLAIN_RULE)
+    return _Problem(url, f"would send {{secret}} {how}.", _PLAIN_RULE)
 
 
-def _error(url: str, problem: str, fix: str = "", *, show: bool = True) -> ConfigurationError:
+def _error(role: UrlRole, problem: _Problem) -> ConfigurationError:
     # Shown with any key-like token masked; never at all when it may hold a password.
-    named = f"{BASE_URL_VARIABLE}={redact(url)!r}" if show else BASE_URL_VARIABLE
-    return ConfigurationError(f"{named} {problem} {fix}".rstrip())
+    named = f"{role.variable}={redact(problem.url)!r}" if problem.show else role.variable
+    text = f"{problem.problem} {problem.fix}"
+    for name in ("secret", "default", "example", "local"):
+        text = text.replace("{" + name + "}", getattr(role, name))
+    return ConfigurationError(f"{named} {text}".rstrip())

@@ -16,7 +16,7 @@ from keyprov.api.baseurl import BASE_URL_VARIABLE, checked_base_url
 from keyprov.api.client import DEFAULT_BASE_URL
 from keyprov.errors import ConfigurationError
 from keyprov.files import ON_WINDOWS, is_ignored
-from keyprov.redaction import SECRET_PATTERN, register_secret
+from keyprov.redaction import HIDDEN, SECRET_PATTERN, register_secret
 
 KEY_VARIABLE = "OPENROUTER_PROVISIONING_KEY"
 KEY_FILE_VARIABLE = "OPENROUTER_PROVISIONING_KEY_FILE"
@@ -116,16 +116,45 @@ def check_transport(base_url: str) -> None:
     checked_base_url(base_url)
 
 
+SHORTEST_SHOWN_PART = 16
+"""A run this long of the management key's secret part (hex: 64 bits) is the key typed."""
+
+
 def refuse_secrets_in_argv(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> None:
-    """A key typed on the command line is already in shell history: say so, never echo it."""
+    """A key typed on the command line is already in shell history: say so, never echo it.
+
+    Any value holding a key's form (`sk-or-...`), or the management key's secret part with or
+    without its `sk-or-v1-` prefix (wherever the key comes from), or a long run of it."""
     env = os.environ if environ is None else environ
-    known = env.get(KEY_VARIABLE, "").strip()
+    part = _management_secret_part(env)
     for position, argument in enumerate(argv, start=1):
-        if SECRET_PATTERN.search(argument) or (len(known) >= 8 and known in argument):
+        if SECRET_PATTERN.search(argument) or (part and _holds_part_of(argument, part)):
             raise ConfigurationError(
-                f"argument {position} looks like an API key. keyprov never takes keys on the "
+                f"argument {position} looks like an API key (it is not shown: {HIDDEN}). "
+                "keyprov never takes keys on the "
                 f"command line (they end up in shell history and `ps`); set {KEY_VARIABLE} "
                 "in the environment instead. If that was the real management key, consider "
                 "it exposed: remove it from your shell history and rotate it at "
                 "https://openrouter.ai/settings/management-keys."
             )
+
+
+def _management_secret_part(env: Mapping[str, str]) -> str:
+    """The management key without its prefix, from wherever a command would read it; empty
+    when there is none (the command itself then says so)."""
+    try:
+        key, _source, _dotenv = _find_key(env, Path.cwd())
+    except (ConfigurationError, OSError, UnicodeDecodeError):
+        return ""
+    return key.removeprefix(KEY_PREFIX)
+
+
+def _holds_part_of(argument: str, part: str) -> bool:
+    if len(part) < 8:
+        return False
+    if len(part) <= SHORTEST_SHOWN_PART:
+        return part in argument
+    return any(
+        argument[start : start + SHORTEST_SHOWN_PART] in part
+        for start in range(len(argument) - SHORTEST_SHOWN_PART + 1)
+    )

@@ -14,9 +14,10 @@ from keyprov.cli import interrupts
 from keyprov.errors import OptionError
 from keyprov.redaction import install_redacting_logging
 from keyprov.render.text import Lines
-from keyprov.render.workshops import relocation_line
+from keyprov.render.workshops import recovery_warning_line, relocation_line
 from keyprov.status import ExitStatus
 from keyprov.workshop.locate import Relocation, telling_relocations
+from keyprov.workshop.take_back import telling_recovery_warnings
 
 if TYPE_CHECKING:
     from keyprov.api.client import OpenRouterClient, RetryEvent
@@ -66,6 +67,11 @@ def add_verbose_option(command: click.Command) -> None:
         )
 
 
+def say_recovery_warning(warning: str) -> None:
+    """On stderr at once, like a relocation: every command that reads the state may meet one."""
+    click.echo(recovery_warning_line(warning), err=True)
+
+
 def say_relocation(relocation: Relocation) -> None:
     """On stderr at once, before the command goes on: not an outcome, so no `echo`."""
     click.echo(relocation_line(relocation), err=True)
@@ -81,7 +87,10 @@ class KeyprovCommand(click.Command):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             # Whichever command it is: working on a workshop elsewhere is said at once.
-            with telling_relocations(say_relocation):
+            with (
+                telling_relocations(say_relocation),
+                telling_recovery_warnings(say_recovery_warning),
+            ):
                 return super().invoke(ctx)
         except OptionError as error:
             # The library checks some option values (a --limit of 0); the user hears about them

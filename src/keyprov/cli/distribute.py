@@ -16,6 +16,7 @@ from keyprov.render.distribute import (
     send_lines,
     send_progress_line,
     send_start_line,
+    send_warnings,
 )
 from keyprov.workshop.folder import WorkshopRef
 
@@ -87,7 +88,9 @@ def handouts_command(
     sys.exit(files.exit_status)
 
 
-@cli.command("send", short_help="Email each participant their own key (SMTP from KEYPROV_SMTP_*).")
+@cli.command(
+    "send", short_help="Email each participant their own key (SMTP, SendGrid, SMTP2GO, Mailgun)."
+)
 @workshop_options
 @click.option(
     "--template",
@@ -106,12 +109,19 @@ def handouts_command(
     help="Send again to the --participant named, even if they were sent their key already.",
 )
 @click.option(
+    "--resend-unknown",
+    is_flag=True,
+    help="Send again the messages an HTTP provider may or may not have delivered (a 5xx or no "
+    "answer), once its log could not confirm them: a participant whose first copy did arrive "
+    "gets their key twice (the same key, to their own address).",
+)
+@click.option(
     "--rate",
     type=click.FloatRange(min=0, min_open=True),
-    default=DEFAULT_RATE_PER_MINUTE,
-    show_default=True,
+    default=None,
     metavar="N",
-    help="At most N messages a minute (the default keeps under Microsoft 365's limit).",
+    help=f"At most N messages a minute. Default: {DEFAULT_RATE_PER_MINUTE:g} over SMTP (under "
+    "Microsoft 365's limit); SendGrid 600, SMTP2GO 6 (its published 360 an hour), Mailgun 60.",
 )
 @click.option(
     "--attempts",
@@ -144,7 +154,8 @@ def send_command(
     template: Path | None,
     participants: tuple[str, ...],
     resend: bool,
-    rate: float,
+    resend_unknown: bool,
+    rate: float | None,
     attempts: int,
     dry_run: bool,
     claim: bool,
@@ -152,10 +163,15 @@ def send_command(
 ) -> None:
     """Email each participant their own current key, once.
 
-    The mail server is configured only in the environment, never on the command line:
-    KEYPROV_SMTP_HOST, KEYPROV_SMTP_PORT (default 587), KEYPROV_SMTP_USER,
-    KEYPROV_SMTP_PASSWORD (or KEYPROV_SMTP_PASSWORD_FILE), KEYPROV_SMTP_FROM and
-    KEYPROV_SMTP_SECURITY: starttls (the default), ssl, or plain (to this machine only).
+    The way out is configured only in the environment, never on the command line.
+    KEYPROV_MAIL=smtp (the default) uses a mail server: KEYPROV_SMTP_HOST, KEYPROV_SMTP_PORT
+    (default 587), KEYPROV_SMTP_USER, KEYPROV_SMTP_PASSWORD (or KEYPROV_SMTP_PASSWORD_FILE),
+    KEYPROV_SMTP_FROM and KEYPROV_SMTP_SECURITY: starttls (the default), ssl, or plain (to
+    this machine only). KEYPROV_MAIL=sendgrid, smtp2go or mailgun uses that provider's API:
+    KEYPROV_MAIL_API_KEY (or KEYPROV_MAIL_API_KEY_FILE), KEYPROV_MAIL_FROM (a sender the
+    provider verified), for Mailgun KEYPROV_MAIL_DOMAIN and KEYPROV_MAIL_REGION (us or eu).
+    KEYPROV_MAIL_DAILY_QUOTA is the plan's messages a day (default: the free tier's); a run
+    stops there (exit 1) and the next day's run goes on. See docs/handouts.md.
 
     A rerun sends only to participants not yet sent their current key; a key replaced by
     rotate is sent again, saying which key it replaces. Each step is journaled before it
@@ -170,13 +186,22 @@ def send_command(
         keyprov send roster/bssdh.csv --dry-run
         keyprov send roster/bssdh.csv
         keyprov send roster/bssdh.csv --resend --participant ada@example.org
+        export KEYPROV_MAIL=sendgrid KEYPROV_MAIL_FROM='Workshop team <team@example.org>'
+        export KEYPROV_MAIL_API_KEY_FILE=~/.config/keyprov/sendgrid-key
+        keyprov send roster/bssdh.csv --dry-run
 
-    Exit codes: 0 everyone sent, 1 some not (run again to continue), 2 configuration.
+    Through an HTTP provider, a message that got no clear answer (a 5xx, a timeout) may
+    have been delivered, and none of them can tell a second copy from a new message: it is
+    held, looked up in the provider's log on the next run (SMTP2GO, Mailgun; SendGrid's log
+    needs a paid add-on), and sent again only with --resend-unknown.
+
+    Exit codes: 0 everyone sent, 1 some not (run again to continue; over the day's quota:
+    tomorrow), 2 configuration (also an API key, sender or account refused mid-run).
     """
     if resend and not participants:
         raise click.UsageError("--resend sends a key again: name who with --participant.")
     api = api_settings()
-    progress = _Progress(rate)
+    progress = _Progress()
     with client_for(api) as client:
         sending = send_keys(
             WorkshopRef(roster, workshop, out_dir),
@@ -184,6 +209,7 @@ def send_command(
             template_path=template,
             participants=list(participants) or None,
             resend=resend,
+            resend_unknown=resend_unknown,
             rate_per_minute=rate,
             retry=RetryPolicy(attempts=attempts),
             dry_run=dry_run,
@@ -199,18 +225,21 @@ def send_command(
 class _Progress:
     """One line on stderr per message as it goes: a paced run takes minutes."""
 
-    def __init__(self, rate: float) -> None:
-        self.rate = rate
+    def __init__(self) -> None:
         self.total = 0
         self.done = 0
 
     def plan(self, sending: Sending) -> None:
         self.total = len(sending.plan.to_send)
+        for line in send_warnings(sending):
+            click.echo(line, err=True)
         if self.total:
-            click.echo(send_start_line(sending, self.rate), err=True)
+            click.echo(send_start_line(sending, sending.rate_per_minute), err=True)
 
     def result(self, result: DeliveryResult) -> None:
-        if result.outcome is Outcome.ALREADY_SENT:
+        if result.outcome in (Outcome.ALREADY_SENT, Outcome.OVER_QUOTA):
             return
+        if result.outcome is Outcome.UNKNOWN and result.reason is None:
+            return  # held from an earlier run: the summary names it
         self.done += 1
         click.echo(send_progress_line(self.done, self.total, result), err=True)

@@ -1,16 +1,23 @@
-"""Emailing each participant their own key over SMTP, once, safely again after a crash.
+"""Emailing each participant their own key, once, safely again after a crash: over SMTP or
+through an HTTP mail API (SendGrid, SMTP2GO, Mailgun).
 
-`SmtpSettings.from_env` reads `KEYPROV_SMTP_*`; `Template` is the message (default or from a
-file); `compose_message` builds one participant's message; `SmtpSender` sends it and sorts
-failures into temporary and permanent; `DeliveryJournal` records every step in
-`deliveries.jsonl`; `send_all` applies the rerun, rotation and resend rules.
+`MailSettings.from_env` reads KEYPROV_MAIL and what it needs (`SmtpSettings` for SMTP);
+`Template` is the message (default or from a file); `compose_message` builds one
+participant's message; a `Mailer` (`SmtpSender`, or `mailer_for`'s HTTP sender) sends it and
+sorts failures; `DeliveryJournal` records every step in `deliveries.jsonl`; `send_all`
+applies the rerun, rotation, unknown-outcome and quota rules.
 """
 
-from keyprov.delivery.compose import compose_message, message_id, render_preview
+from keyprov.delivery.compose import (
+    compose_message,
+    message_id,
+    render_preview,
+)
 from keyprov.delivery.engine import (
     DEFAULT_RATE_PER_MINUTE,
     DeliveryPlan,
     DeliveryResult,
+    DeliveryStopped,
     Outcome,
     PlannedDelivery,
     Reason,
@@ -19,6 +26,15 @@ from keyprov.delivery.engine import (
     send_all,
 )
 from keyprov.delivery.journal import JOURNAL_FILE_NAME, DeliveryJournal, SentKey, Status
+from keyprov.delivery.mail_settings import ApiMailSettings, MailSettings, Quota
+from keyprov.delivery.mailer import (
+    Accepted,
+    Mailer,
+    OutcomeUnknown,
+    Outgoing,
+    RateLimited,
+    StopSending,
+)
 from keyprov.delivery.sender import (
     DeliveryError,
     PermanentFailure,
@@ -32,19 +48,29 @@ __all__ = [
     "DEFAULT_RATE_PER_MINUTE",
     "JOURNAL_FILE_NAME",
     "KNOWN_FIELDS",
+    "Accepted",
+    "ApiMailSettings",
     "DeliveryError",
     "DeliveryJournal",
     "DeliveryPlan",
     "DeliveryResult",
+    "DeliveryStopped",
+    "MailSettings",
+    "Mailer",
     "Outcome",
+    "OutcomeUnknown",
+    "Outgoing",
     "PermanentFailure",
     "PlannedDelivery",
+    "Quota",
+    "RateLimited",
     "Reason",
     "RetryPolicy",
     "SentKey",
     "SmtpSender",
     "SmtpSettings",
     "Status",
+    "StopSending",
     "Template",
     "TemporaryFailure",
     "compose_message",

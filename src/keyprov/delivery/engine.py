@@ -1,167 +1,107 @@
-"""Sending every participant their own current key, once, and safely again after a crash.
+"""Sending every participant their own current key, once, and safely again after a crash,
+through any `Mailer` (SMTP or an HTTP provider); who is sent what is `outcomes`' plan.
 
-The rules, per participant (by identity) and their current key (by hash), from the journal:
-
-| journal says                          | a run                                             |
-|---------------------------------------|---------------------------------------------------|
-| this key sent                         | skips it (unless the identity is in `resend`)      |
-| nothing for this key, another sent    | sends it, saying it replaces the one sent before  |
-| nothing at all                        | sends it                                          |
-| `sending` without an outcome          | sends it again (it may or may not have left)      |
-| failed                                | sends it again                                    |
-
-Only enabled keys may be passed in: nothing here asks the server, and what is passed is sent.
+Per message: journaled (`sending`) before it is handed over, then `sent` with the provider's
+id, `failed`, or `unknown`. Only enabled keys may be passed in: nothing here asks the
+OpenRouter server, and what is passed is sent.
 """
 
 from __future__ import annotations
 
-import enum
 import re
 import time
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import replace
 
-from tenacity import (
-    Retrying,
-    retry_if_exception_type,
-    stop_after_attempt,
-    wait_random_exponential,
-)
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+from tenacity import wait_random_exponential as exponential
 
 from keyprov.delivery.compose import compose_message, message_id
-from keyprov.delivery.journal import DeliveryJournal, Status
-from keyprov.delivery.sender import (
-    DeliveryError,
-    PermanentFailure,
-    SmtpSender,
-    TemporaryFailure,
+from keyprov.delivery.journal import DeliveryJournal
+from keyprov.delivery.mail_settings import Quota
+from keyprov.delivery.mailer import Accepted, Mailer, OutcomeUnknown, Outgoing, RateLimited
+from keyprov.delivery.outcomes import (
+    DeliveryPlan,
+    DeliveryResult,
+    Outcome,
+    PlannedDelivery,
+    Reason,
+    RetryPolicy,
+    plan_deliveries,
+    result_for,
 )
+from keyprov.delivery.reconcile import reconcile_held
+from keyprov.delivery.sender import DeliveryError, PermanentFailure, TemporaryFailure
 from keyprov.delivery.template import Template
 from keyprov.errors import ConfigurationError
 from keyprov.handouts import Handout
 from keyprov.redaction import mask_secret
 
+__all__ = [
+    "DEFAULT_RATE_PER_MINUTE",
+    "DeliveryPlan",
+    "DeliveryResult",
+    "DeliveryStopped",
+    "Outcome",
+    "PlannedDelivery",
+    "Reason",
+    "RetryPolicy",
+    "plan_deliveries",
+    "send_all",
+]
+
 DEFAULT_RATE_PER_MINUTE = 30.0
 """Microsoft 365's limit for one mailbox, the strictest of the common providers."""
+UNKNOWN_IN_A_ROW = 3
+"""Messages in a row without a clear answer after which a run stops: an outage should leave
+few messages in doubt."""
 _LABEL = re.compile(r"sk-or-v1-[0-9a-f]{3}\.\.\.[0-9a-f]{3}")
 
 
-class Reason(enum.StrEnum):
-    NEW = "new key"
-    ROTATED = "replaces an earlier key"
-    UNCONFIRMED = "earlier sending not confirmed"
-    RETRY = "failed before"
-    RESEND = "resend asked for"
+class DeliveryStopped(ConfigurationError):
+    """The mail account refused to go on (a refused key, sender or credits) mid-run: nothing
+    more was sent. `results` has every participant's outcome, the rest NOT_ATTEMPTED."""
 
-
-class Outcome(enum.StrEnum):
-    SENT = "sent"
-    ALREADY_SENT = "already sent"
-    FAILED = "failed"
-    NOT_ATTEMPTED = "not attempted"
-    """The run stopped before this participant: the mail server could not be reached."""
-
-
-@dataclass(frozen=True)
-class PlannedDelivery:
-    handout: Handout
-    reason: Reason
-    replaces: str | None
-    """The label of the key this one replaces, for the message's first line."""
-
-
-@dataclass(frozen=True)
-class DeliveryPlan:
-    to_send: tuple[PlannedDelivery, ...]
-    already_sent: tuple[Handout, ...]
-
-
-@dataclass(frozen=True)
-class DeliveryResult:
-    """What happened to one participant's message: safe to print and to audit (no secret)."""
-
-    identity: str
-    email: str
-    key_label: str
-    key_hash: str
-    outcome: Outcome
-    reason: Reason | None = None
-    message_id: str | None = None
-    detail: str = ""
-    permanent: bool = False
-    """For FAILED: True when sending again will not help (a bad address), False when a rerun
-    may succeed."""
-    attempts: int = 0
-
-    @property
-    def ok(self) -> bool:
-        return self.outcome in (Outcome.SENT, Outcome.ALREADY_SENT)
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Attempts per message for temporary failures, with full-jitter exponential waits."""
-
-    attempts: int = 4
-    base_wait: float = 2.0
-    max_wait: float = 60.0
-
-
-def plan_deliveries(
-    handouts: Sequence[Handout], journal: DeliveryJournal, *, resend: Collection[str] = ()
-) -> DeliveryPlan:
-    """Who gets a message and why (see the module's table); ConfigurationError for a list
-    that cannot be right (two entries for one participant or one key, an unknown resend)."""
-    _check(handouts, resend)
-    to_send: list[PlannedDelivery] = []
-    already_sent: list[Handout] = []
-    for handout in handouts:
-        status = journal.status(handout.identity, handout.key_hash)
-        previous = journal.last_sent(handout.identity)
-        replaces = handout.replaces
-        if replaces is None and previous is not None and previous.key_hash != handout.key_hash:
-            replaces = previous.key_label
-        if status is Status.SENT:
-            if handout.identity in resend:
-                to_send.append(PlannedDelivery(handout, Reason.RESEND, replaces))
-            else:
-                already_sent.append(handout)
-            continue
-        reason = {
-            Status.UNKNOWN: Reason.UNCONFIRMED,
-            Status.FAILED: Reason.RETRY,
-        }.get(status, Reason.ROTATED if replaces else Reason.NEW)
-        to_send.append(PlannedDelivery(handout, reason, replaces))
-    return DeliveryPlan(tuple(to_send), tuple(already_sent))
+    def __init__(self, message: str, results: list[DeliveryResult]) -> None:
+        super().__init__(message)
+        self.results = results
 
 
 def send_all(
     handouts: Sequence[Handout],
     journal: DeliveryJournal,
-    sender: SmtpSender,
+    sender: Mailer,
     *,
     template: Template | None = None,
     workshop: str | None = None,
     rate_per_minute: float = DEFAULT_RATE_PER_MINUTE,
     resend: Collection[str] = (),
+    resend_unknown: bool = False,
     retry: RetryPolicy | None = None,
+    quota: Quota | None = None,
     on_result: Callable[[DeliveryResult], None] | None = None,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
 ) -> list[DeliveryResult]:
     """Email each participant their own current key; return one result per handout, in order.
 
-    Pass only enabled keys. Messages start at most `rate_per_minute` a minute; a temporary
-    failure is retried with backoff (`retry`), a permanent one is reported for that
-    participant and the others go on. If the server cannot be reached, the run stops and the
-    rest are NOT_ATTEMPTED. Raises ConfigurationError (nothing more is sent: bad list, server
-    unusable) and StateWriteError (the journal cannot be written).
+    Pass only enabled keys. Messages start at most `rate_per_minute` a minute (and no sooner
+    than the provider asks); a temporary failure is retried with backoff (`retry`), a
+    permanent one is reported for that participant and the others go on. Messages whose
+    outcome an HTTP provider left unknown are looked up first where it allows, and sent again
+    only with `resend_unknown`. The run stops, leaving the rest NOT_ATTEMPTED (or
+    OVER_QUOTA), when the server cannot be reached, when the `quota` for the last 24 hours is
+    used up, or after UNKNOWN_IN_A_ROW unknown outcomes. Raises ConfigurationError (nothing
+    sent: bad list, server unusable), DeliveryStopped (the account refused mid-run) and
+    StateWriteError (the journal cannot be written).
     """
     if not rate_per_minute > 0:
         raise ConfigurationError(f"a rate of {rate_per_minute} messages a minute sends nothing.")
     template = template or Template.default(workshop)
     retry = retry or RetryPolicy()
-    plan = plan_deliveries(handouts, journal, resend=resend)
+    plan_deliveries(handouts, journal, resend=resend)  # refuses a bad list before any request
+    looked_up = reconcile_held(handouts, journal, sender, sleep=sleep, clock=clock)
+    plan = plan_deliveries(handouts, journal, resend=resend, resend_unknown=resend_unknown)
     results: dict[str, DeliveryResult] = {}
 
     def report(result: DeliveryResult) -> None:
@@ -170,136 +110,234 @@ def send_all(
             on_result(result)
 
     for handout in plan.already_sent:
-        report(_result(handout, Outcome.ALREADY_SENT))
-    pace = _Pacer(60.0 / rate_per_minute, sleep, clock)
-    stopped: str | None = None
+        report(looked_up.get(handout.identity) or result_for(handout, Outcome.ALREADY_SENT))
+    for handout in plan.held:
+        report(looked_up.get(handout.identity) or result_for(handout, Outcome.UNKNOWN))
+    run = _Run(
+        journal, sender, template, workshop, retry, _Pacer(60 / rate_per_minute, sleep, clock)
+    )
+    left = None if quota is None else quota.per_day - journal.sent_since(sender.transport)
     if plan.to_send:
         try:
             sender.connect()
         except TemporaryFailure as error:
-            stopped = error.detail
+            run.stopped = error.detail
     for planned in plan.to_send:
-        if stopped is not None:
-            report(_result(planned.handout, Outcome.NOT_ATTEMPTED, planned, detail=stopped))
+        handout = planned.handout
+        if run.stopped is not None:
+            report(result_for(handout, run.stopped_as, planned, detail=run.stopped))
+            continue
+        needed = len(handout.addresses)
+        if left is not None and left < needed:
+            assert quota is not None
+            run.stop(_quota_words(quota), Outcome.OVER_QUOTA)
+            report(result_for(handout, Outcome.OVER_QUOTA, planned, detail=run.stopped))
             continue
         try:
-            report(_deliver(planned, journal, sender, template, workshop, retry, pace, sleep))
-        except _Unreachable as unreachable:
-            report(unreachable.result)
-            stopped = f"not attempted: the mail server could not be reached ({unreachable})"
+            result = run.deliver(planned, sleep)
+        except _Stop as stop:
+            report(stop.result)
+            run.stop(stop.why)
+            continue
+        except ConfigurationError as error:
+            # The account refused: every later request would be refused too.
+            report(result_for(handout, Outcome.FAILED, planned, detail=str(error)))
+            run.stop(
+                f"not attempted: the run stopped at {sender.title}'s refusal (the error below)"
+            )
+            for later in plan.to_send[plan.to_send.index(planned) + 1 :]:
+                report(result_for(later.handout, Outcome.NOT_ATTEMPTED, later, detail=run.stopped))
+            done = [results[h.identity] for h in handouts if h.identity in results]
+            raise DeliveryStopped(str(error), done) from error
+        if left is not None and result.outcome in (Outcome.SENT, Outcome.UNKNOWN):
+            left -= needed
+        report(result)
+        run.count_unknown(result, sender)
     return [results[handout.identity] for handout in handouts]
 
 
-class _Unreachable(Exception):
-    """The server could not be reached even after retries: the run stops."""
+def _quota_words(quota: Quota) -> str:
+    return (
+        f"over the daily quota: {quota.per_day} a day ({quota.source}) is used up for the "
+        "last 24 hours; run keyprov send again tomorrow"
+    )
 
-    def __init__(self, result: DeliveryResult) -> None:
-        super().__init__(result.detail)
+
+class _Stop(Exception):
+    """This message's outcome, and the reason the run sends nothing more."""
+
+    def __init__(self, result: DeliveryResult, why: str) -> None:
+        super().__init__(why)
         self.result = result
+        self.why = why
 
 
-def _deliver(
-    planned: PlannedDelivery,
-    journal: DeliveryJournal,
-    sender: SmtpSender,
-    template: Template,
-    workshop: str | None,
-    retry: RetryPolicy,
-    pace: _Pacer,
-    sleep: Callable[[float], None],
-) -> DeliveryResult:
-    handout = planned.handout
-    problem = _unsendable(handout)
-    message = None
-    if problem is None:
-        try:
-            message = compose_message(
-                handout,
-                template,
-                sender=sender.settings.from_address,
-                workshop=workshop,
-                replaces=planned.replaces,
+class _Run:
+    """What one run shares between messages: where it sends, its pace, and whether it stopped."""
+
+    def __init__(
+        self,
+        journal: DeliveryJournal,
+        sender: Mailer,
+        template: Template,
+        workshop: str | None,
+        retry: RetryPolicy,
+        pace: _Pacer,
+    ) -> None:
+        self.journal = journal
+        self.sender = sender
+        self.template = template
+        self.workshop = workshop
+        self.retry = retry
+        self.pace = pace
+        self.stopped: str | None = None
+        self.stopped_as = Outcome.NOT_ATTEMPTED
+        self.unknown_in_a_row = 0
+
+    def stop(self, why: str, outcome: Outcome = Outcome.NOT_ATTEMPTED) -> None:
+        self.stopped, self.stopped_as = why, outcome
+
+    def count_unknown(self, result: DeliveryResult, sender: Mailer) -> None:
+        self.unknown_in_a_row = (
+            self.unknown_in_a_row + 1 if result.outcome is Outcome.UNKNOWN else 0
+        )
+        if self.unknown_in_a_row >= UNKNOWN_IN_A_ROW:
+            self.stop(
+                f"not attempted: {self.unknown_in_a_row} messages in a row got no clear answer "
+                f"from {sender.description}; the run stopped so that no more are in doubt"
             )
-        except ValueError as error:
-            problem = f"not sent: {error}"
-    if message is None:
-        problem = problem or "not sent"
-        journal.record_failed(
+
+    def deliver(self, planned: PlannedDelivery, sleep: Callable[[float], None]) -> DeliveryResult:
+        handout = planned.handout
+        journal = self.journal
+        recipients = handout.addresses
+        problem = _unsendable(handout)
+        message = None
+        if problem is None:
+            try:
+                message = compose_message(
+                    handout,
+                    self.template,
+                    sender=self.sender.from_address,
+                    workshop=self.workshop,
+                    replaces=planned.replaces,
+                )
+            except ValueError as error:
+                problem = f"not sent: {error}"
+        if message is None:
+            problem = problem or "not sent"
+            journal.record_failed(
+                handout.identity,
+                handout.key_hash,
+                key_label=handout.key_label,
+                message_id=None,
+                reason=problem,
+                permanent=True,
+            )
+            return result_for(handout, Outcome.FAILED, planned, detail=problem, permanent=True)
+
+        identifier = message_id(message)
+        journal.record_sending(
             handout.identity,
             handout.key_hash,
             key_label=handout.key_label,
-            message_id=None,
-            reason=problem,
-            permanent=True,
+            email=handout.email,
+            message_id=identifier,
+            transport=self.sender.transport,
+            recipients=recipients,
         )
-        return _result(handout, Outcome.FAILED, planned, detail=problem, permanent=True)
+        outgoing = Outgoing(message, recipients, identifier)
+        attempts = 0
 
-    identifier = message_id(message)
-    journal.record_sending(
-        handout.identity,
-        handout.key_hash,
-        key_label=handout.key_label,
-        email=", ".join(handout.addresses),
-        message_id=identifier,
-    )
-    attempts = 0
-    refused: list[str] = []
+        def attempt() -> Accepted:
+            nonlocal attempts
+            attempts += 1
+            self.pace.wait()
+            accepted = self.sender.deliver(outgoing)
+            self.pace.hold(accepted.wait_before_next)
+            return accepted
 
-    def attempt() -> None:
-        nonlocal attempts
-        attempts += 1
-        pace.wait()
-        # One message to all of a participant's addresses: one key, one Message-ID in the
-        # journal, and "sent" means the same as for anyone else.
-        refused[:] = sender.send(message, handout.addresses)
+        fields = {"message_id": identifier}
+        try:
+            accepted = self._retrying(sleep)(attempt)
+        except OutcomeUnknown as error:
+            journal.record_unknown(
+                handout.identity,
+                handout.key_hash,
+                key_label=handout.key_label,
+                message_id=identifier,
+                reason=error.detail,
+            )
+            return result_for(
+                handout, Outcome.UNKNOWN, planned, detail=error.detail, attempts=attempts, **fields
+            )
+        except DeliveryError as error:
+            permanent = isinstance(error, PermanentFailure)
+            journal.record_failed(
+                handout.identity,
+                handout.key_hash,
+                key_label=handout.key_label,
+                message_id=identifier,
+                reason=error.detail,
+                permanent=permanent,
+            )
+            result = result_for(
+                handout,
+                Outcome.FAILED,
+                planned,
+                detail=error.detail,
+                permanent=permanent,
+                attempts=attempts,
+                **fields,
+            )
+            if isinstance(error, RateLimited):
+                raise _Stop(result, f"not attempted: {error.detail}") from error
+            if isinstance(error, TemporaryFailure) and error.connection:
+                reason = f"not attempted: the mail server could not be reached ({error.detail})"
+                raise _Stop(result, reason) from error
+            return result
+        except ConfigurationError as error:
+            journal.record_failed(
+                handout.identity,
+                handout.key_hash,
+                key_label=handout.key_label,
+                message_id=identifier,
+                reason=str(error),
+                permanent=False,
+            )
+            raise
+        provider_id = accepted.provider_id
+        journal.record_sent(
+            handout.identity,
+            handout.key_hash,
+            key_label=handout.key_label,
+            message_id=identifier,
+            provider_id=provider_id,
+        )
+        result = result_for(handout, Outcome.SENT, planned, attempts=attempts, **fields)
+        return replace(result, provider_id=provider_id, detail=accepted.note)
 
-    try:
-        Retrying(
+    def _retrying(self, sleep: Callable[[float], None]) -> Retrying:
+        retry = self.retry
+        backoff = exponential(multiplier=retry.base_wait, max=retry.max_wait)
+
+        def wait(state: RetryCallState) -> float:
+            error = state.outcome.exception() if state.outcome else None
+            return error.wait if isinstance(error, RateLimited) else backoff(state)
+
+        def worth_retrying(error: BaseException) -> bool:
+            if isinstance(error, RateLimited):
+                # A wait longer than this is said, not slept through.
+                return error.wait <= retry.max_told_wait
+            return isinstance(error, TemporaryFailure)
+
+        return Retrying(
             stop=stop_after_attempt(retry.attempts),
-            wait=wait_random_exponential(multiplier=retry.base_wait, max=retry.max_wait),
-            retry=retry_if_exception_type(TemporaryFailure),
+            wait=wait,
+            retry=retry_if_exception(worth_retrying),
             sleep=sleep,
             reraise=True,
-        )(attempt)
-    except DeliveryError as error:
-        permanent = isinstance(error, PermanentFailure)
-        journal.record_failed(
-            handout.identity,
-            handout.key_hash,
-            key_label=handout.key_label,
-            message_id=identifier,
-            reason=error.detail,
-            permanent=permanent,
         )
-        result = _result(
-            handout,
-            Outcome.FAILED,
-            planned,
-            message_id=identifier,
-            detail=error.detail,
-            permanent=permanent,
-            attempts=attempts,
-        )
-        if isinstance(error, TemporaryFailure) and error.connection:
-            raise _Unreachable(result) from error
-        return result
-    except ConfigurationError as error:
-        journal.record_failed(
-            handout.identity,
-            handout.key_hash,
-            key_label=handout.key_label,
-            message_id=identifier,
-            reason=str(error),
-            permanent=False,
-        )
-        raise
-    journal.record_sent(
-        handout.identity, handout.key_hash, key_label=handout.key_label, message_id=identifier
-    )
-    detail = f"not to every address: {'; '.join(refused)}" if refused else ""
-    return _result(
-        handout, Outcome.SENT, planned, message_id=identifier, attempts=attempts, detail=detail
-    )
 
 
 def _unsendable(handout: Handout) -> str | None:
@@ -314,47 +352,8 @@ def _unsendable(handout: Handout) -> str | None:
     return None
 
 
-def _check(handouts: Sequence[Handout], resend: Collection[str]) -> None:
-    seen: dict[str, set[str]] = {"identity": set(), "key hash": set(), "key": set()}
-    for handout in handouts:
-        for kind, value in (
-            ("identity", handout.identity),
-            ("key hash", handout.key_hash),
-            ("key", handout.secret),
-        ):
-            if value in seen[kind]:
-                shown = handout.key_label if kind == "key" else value
-                raise ConfigurationError(
-                    f"two participants in the list share one {kind} ({shown}); nothing was "
-                    "sent. Each participant must appear once, with a key of their own."
-                )
-            seen[kind].add(value)
-    unknown = sorted(set(resend) - seen["identity"])
-    if unknown:
-        raise ConfigurationError(
-            f"cannot resend to {', '.join(unknown)}: not among the participants to send to."
-        )
-
-
-def _result(
-    handout: Handout,
-    outcome: Outcome,
-    planned: PlannedDelivery | None = None,
-    **fields: object,
-) -> DeliveryResult:
-    return DeliveryResult(
-        identity=handout.identity,
-        email=", ".join(handout.addresses),
-        key_label=handout.key_label,
-        key_hash=handout.key_hash,
-        outcome=outcome,
-        reason=planned.reason if planned else None,
-        **fields,  # type: ignore[arg-type]
-    )
-
-
 class _Pacer:
-    """At most one message start per `interval` seconds."""
+    """At most one message start per `interval` seconds, and none before a provider's say."""
 
     def __init__(
         self, interval: float, sleep: Callable[[float], None], clock: Callable[[], float]
@@ -370,3 +369,8 @@ class _Pacer:
             self._sleep(self._next - now)
             now = self._next
         self._next = now + self._interval
+
+    def hold(self, seconds: float) -> None:
+        """The provider asks for `seconds` before the next request (its rate headers)."""
+        if seconds > 0:
+            self._next = max(self._next or 0.0, self._clock() + seconds)

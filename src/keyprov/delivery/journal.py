@@ -1,10 +1,15 @@
 """The delivery journal, `deliveries.jsonl`: which key was sent to whom, never the key itself.
 
 Append-only, one JSON record per line, each fsynced before the next step: `sending` before a
-message goes out, then `sent` (with its Message-ID) or `failed`. Records are keyed by the
-participant's identity and the key's hash. A `sending` with nothing after it means a run
-stopped while sending: whether the message left is unknown, so it is sent again (at worst a
-second copy of the same key to the same person). A last line torn by a crash is ignored.
+message goes out (with the transport it goes through), then `sent` (with its Message-ID and
+the provider's own id), `failed`, or `unknown` (an HTTP provider gave no usable answer after
+the request left). Records are keyed by the participant's identity and the key's hash.
+
+A `sending` with nothing after it means a run stopped while sending. Over SMTP the message is
+then sent again (at worst a second copy of the same key to the same person), as it always
+was. Through an HTTP provider it is *held*, like an `unknown`: none of them can tell a second
+request from a new message, so it is looked up in the provider's log where that is possible
+and otherwise sent again only when the user asks. A last line torn by a crash is ignored.
 """
 
 from __future__ import annotations
@@ -14,10 +19,11 @@ import errno
 import json
 import os
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from keyprov.delivery.mailer import Attempt
 from keyprov.errors import ConfigurationError, StateWriteError
 from keyprov.files import cut_torn_tail, fsync_dir, open_private_append
 
@@ -28,6 +34,9 @@ class Status(enum.StrEnum):
     NEVER = "never sent"
     SENT = "sent"
     UNKNOWN = "sending, outcome unknown"
+    """Over SMTP: sent again."""
+    HELD = "outcome unknown, held"
+    """Through an HTTP provider: not sent again until looked up or asked for."""
     FAILED = "failed"
 
 
@@ -45,6 +54,16 @@ class _KeyState:
     status: Status = Status.NEVER
     key_label: str = ""
     message_id: str = ""
+    attempt: Attempt | None = None
+    """The last message handed to a transport for this key."""
+
+
+@dataclass(frozen=True)
+class _Sending:
+    at: datetime
+    transport: str
+    addresses: int
+    message_id: str
 
 
 class DeliveryJournal:
@@ -54,6 +73,9 @@ class DeliveryJournal:
         self.path = folder / JOURNAL_FILE_NAME
         self._keys: dict[tuple[str, str], _KeyState] = {}
         self._last_sent: dict[str, SentKey] = {}
+        self._sendings: list[_Sending] = []
+        self._refused: set[str] = set()
+        """Message-IDs the server refused: they cost no quota."""
         self._tail_checked = False
         if self.path.exists():
             self._replay()
@@ -67,10 +89,38 @@ class DeliveryJournal:
         """The key most recently sent to this participant, if any."""
         return self._last_sent.get(identity)
 
+    def held_attempt(self, identity: str, key_hash: str) -> Attempt | None:
+        """The message whose outcome is unknown, when this key's status is HELD."""
+        state = self._keys.get((identity, key_hash))
+        return state.attempt if state and state.status is Status.HELD else None
+
+    def sent_since(self, transport: str, hours: float = 24.0) -> int:
+        """Addresses messages went to through `transport` in the last `hours`, counting
+        every message that may have been accepted (sent, unknown, interrupted)."""
+        since = datetime.now(UTC) - timedelta(hours=hours)
+        return sum(
+            item.addresses
+            for item in self._sendings
+            if item.transport == transport
+            and item.at >= since
+            and item.message_id not in self._refused
+        )
+
     def record_sending(
-        self, identity: str, key_hash: str, *, key_label: str, email: str, message_id: str
+        self,
+        identity: str,
+        key_hash: str,
+        *,
+        key_label: str,
+        email: str,
+        message_id: str,
+        transport: str = "smtp",
+        recipients: tuple[str, ...] = (),
     ) -> None:
         """Before the message is handed to the server."""
+        extra: dict[str, Any] = {"transport": transport}
+        if recipients and recipients != (email,):
+            extra["recipients"] = list(recipients)
         self._append(
             "sending",
             identity=identity,
@@ -78,12 +128,45 @@ class DeliveryJournal:
             key_label=key_label,
             email=email,
             message_id=message_id,
+            **extra,
         )
 
-    def record_sent(self, identity: str, key_hash: str, *, key_label: str, message_id: str) -> None:
-        """After the server accepted the message."""
+    def record_sent(
+        self,
+        identity: str,
+        key_hash: str,
+        *,
+        key_label: str,
+        message_id: str,
+        provider_id: str | None = None,
+        reconciled: bool = False,
+    ) -> None:
+        """After the server accepted the message (or its log showed it did)."""
+        extra: dict[str, Any] = {}
+        if provider_id:
+            extra["provider_id"] = provider_id
+        if reconciled:
+            extra["reconciled"] = True
         self._append(
-            "sent", identity=identity, key_hash=key_hash, key_label=key_label, message_id=message_id
+            "sent",
+            identity=identity,
+            key_hash=key_hash,
+            key_label=key_label,
+            message_id=message_id,
+            **extra,
+        )
+
+    def record_unknown(
+        self, identity: str, key_hash: str, *, key_label: str, message_id: str, reason: str
+    ) -> None:
+        """After a request that left got no usable answer: it may have been delivered."""
+        self._append(
+            "unknown",
+            identity=identity,
+            key_hash=key_hash,
+            key_label=key_label,
+            message_id=message_id,
+            reason=reason,
         )
 
     def record_failed(
@@ -112,6 +195,10 @@ class DeliveryJournal:
         state = self._keys.setdefault((identity, key_hash), _KeyState())
         event = record["event"]
         label = record.get("key_label") or state.key_label
+        if event == "sending":
+            self._note_sending(record, state)
+        elif event == "failed" and record.get("message_id"):
+            self._refused.add(str(record["message_id"]))
         if event == "sent":
             state.status = Status.SENT
             state.key_label = label
@@ -122,8 +209,29 @@ class DeliveryJournal:
         elif state.status is not Status.SENT:
             # Once a key was sent it stays sent: a forced resend that did not finish must not
             # make the next run send it yet again.
-            state.status = Status.UNKNOWN if event == "sending" else Status.FAILED
+            if event == "sending":
+                over_smtp = state.attempt is None or state.attempt.transport == "smtp"
+                state.status = Status.UNKNOWN if over_smtp else Status.HELD
+            elif event == "unknown":
+                state.status = Status.HELD
+            else:
+                state.status = Status.FAILED
             state.key_label = label
+
+    def _note_sending(self, record: dict[str, Any], state: _KeyState) -> None:
+        email = str(record.get("email") or "")
+        recipients = tuple(record.get("recipients") or ()) or ((email,) if email else ())
+        transport = str(record.get("transport") or "smtp")
+        at = str(record.get("at") or "")
+        message_id = str(record.get("message_id") or "")
+        state.attempt = Attempt(message_id, recipients, at, transport)
+        try:
+            moment = datetime.fromisoformat(at)
+        except ValueError:
+            return
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        self._sendings.append(_Sending(moment, transport, max(len(recipients), 1), message_id))
 
     def _append(self, event: str, **fields: Any) -> None:
         record = {"at": datetime.now(UTC).isoformat(timespec="milliseconds"), "event": event}

@@ -20,11 +20,15 @@ import socket
 import ssl
 from collections.abc import Sequence
 from email.message import EmailMessage
+from typing import TYPE_CHECKING
 
 from keyprov.api.baseurl import is_loopback
 from keyprov.delivery.settings import PLAIN, PORT, SECURITY, SSL, STARTTLS, SmtpSettings
 from keyprov.errors import ConfigurationError
 from keyprov.redaction import redact
+
+if TYPE_CHECKING:
+    from keyprov.delivery.mailer import Accepted, Outgoing
 
 
 class DeliveryError(Exception):
@@ -54,7 +58,14 @@ class PermanentFailure(DeliveryError):
 
 
 class SmtpSender:
-    """One connection to the mail server, opened on first use and again after a drop."""
+    """One connection to the mail server, opened on first use and again after a drop.
+
+    A `keyprov.delivery.mailer.Mailer`: over SMTP a message whose outcome is unknown (the
+    connection dropped after DATA) is sent again, as it always was.
+    """
+
+    transport = "smtp"
+    holds_unknown = False
 
     def __init__(
         self, settings: SmtpSettings, *, ssl_context: ssl.SSLContext | None = None
@@ -62,6 +73,26 @@ class SmtpSender:
         self.settings = settings
         self._context = ssl_context
         self._smtp: smtplib.SMTP | None = None
+
+    @property
+    def title(self) -> str:
+        return "the mail server"
+
+    @property
+    def from_address(self) -> str:
+        return self.settings.from_address
+
+    @property
+    def description(self) -> str:
+        settings = self.settings
+        return f"{settings.host}:{settings.port} ({settings.security})"
+
+    def deliver(self, outgoing: Outgoing) -> Accepted:
+        """Send to every address of the participant in one transaction."""
+        from keyprov.delivery.mailer import Accepted  # the interface's module imports this one
+
+        refused = self.send(outgoing.message, outgoing.recipients)
+        return Accepted(note=f"not to every address: {'; '.join(refused)}" if refused else "")
 
     def __enter__(self) -> SmtpSender:
         return self

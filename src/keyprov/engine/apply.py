@@ -19,6 +19,14 @@ from keyprov.models import ApiKey
 
 CLOSED_NOTE = "disabled until the workshop opens (keyprov open) or the key is claimed"
 
+_MAY_BE_THEIRS = (
+    "not created: keys named as this workshop's that its state never made are on the server "
+    "(another copy of the workshop, on another machine or in another folder, made them?), "
+    "and one of them may be theirs. Run keyprov from the copy that made them (its folder "
+    "holds their secrets); if that copy is lost, `keyprov revoke` here disables every key of "
+    "the workshop, and the next provision makes new ones, to be handed out again."
+)
+
 
 class PlanApplier:
     """Applies a provision plan: everything but the creates first, then the creates."""
@@ -56,6 +64,9 @@ class PlanApplier:
                 )
             for key in item.retired:
                 self._prune(key, f"replaced by rotation for {item.participant.identity}")
+            if item.action is Action.CREATE and plan.anyones:
+                self._finish(item, Outcome.ELSEWHERE, _MAY_BE_THEIRS, None)
+                continue
             if item.action is Action.CREATE:
                 to_create.append(CreateRequest.for_plan_item(item, self.expires_at))
                 continue

@@ -13,8 +13,8 @@ from pathlib import Path
 from keyprov.engine.session import Session
 from keyprov.errors import KeyprovError
 from keyprov.models import ApiKey
-from keyprov.workshop.keynames import workshop_slug
 from keyprov.workshop.keys_sheet import KeyStatus, RowNote
+from keyprov.workshop.names import workshop_slug
 
 
 def rotate_command(workshop: str, roster: Path | None, *options: str) -> str:
@@ -45,6 +45,8 @@ class Outcome(StrEnum):
     DISABLED = "disabled on server"
     SECRET_LOST = "secret lost"
     DUPLICATED = "has extra keys"
+    ELSEWHERE = "held elsewhere"
+    """Another copy of the workshop (another machine, another folder) holds their key."""
 
     @property
     def is_provisioned(self) -> bool:

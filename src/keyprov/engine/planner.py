@@ -16,7 +16,7 @@ from keyprov.engine.expiry import describe_expiry, same_expiry
 from keyprov.models import ApiKey
 from keyprov.roster import Participant
 from keyprov.workshop.journal import LedgerEntry
-from keyprov.workshop.keynames import identity_from_key_name
+from keyprov.workshop.keynames import identity_from_key_name, is_pseudonym
 
 LIMIT_TOLERANCE = 1e-9
 
@@ -75,6 +75,13 @@ class Plan:
     owners: Mapping[str, tuple[str, str, str]] = field(default_factory=dict)
     """For keys not in the roster: key hash -> (name, email, id or '') as the state knows
     them, so a pseudonym is shown as the person it stands for."""
+    strangers: list[ApiKey] = field(default_factory=list)
+    """Keys named as this workshop's, of nobody in the roster, that its state never made:
+    duplicates, or another copy of the workshop's (another machine, another folder). Never
+    'no longer in the roster', never pruned."""
+    anyones: list[ApiKey] = field(default_factory=list)
+    """The enabled strangers whose pseudonym no identity here gives: any participant's key
+    may be among them, so none is created a key while they are there."""
 
     @property
     def expiry_mismatches(self) -> list[ParticipantPlan]:
@@ -127,8 +134,16 @@ def make_plan(
     def owner(key: ApiKey) -> str | None:
         return owner_of_hash.get(key.hash) or name_to_identity(key.name)
 
-    not_in_roster = [
+    journaled = set(owner_of_hash) | {h for entry in ledger.values() for h in entry.retired}
+    outside = [
         key for key in server_keys if (who := owner(key)) is not None and who not in in_roster
+    ]
+    not_in_roster = [key for key in outside if key.hash in journaled]
+    strangers = [key for key in outside if key.hash not in journaled]
+    anyones = [
+        key
+        for key in strangers
+        if not key.disabled and is_pseudonym(owner(key) or "") and owner(key) not in ledger
     ]
     known = {entry.hash: entry for entry in ledger.values() if entry.hash}
     owners = {
@@ -140,7 +155,7 @@ def make_plan(
         for key in not_in_roster
         if key.hash in known
     }
-    return Plan(workshop, items, not_in_roster, expires_at, owners)
+    return Plan(workshop, items, not_in_roster, expires_at, owners, strangers, anyones)
 
 
 def _flag_expiry(item: ParticipantPlan, wanted: str | None) -> ParticipantPlan:

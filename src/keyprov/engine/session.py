@@ -21,31 +21,30 @@ from keyprov import tool_version
 from keyprov.api.client import OpenRouterClient, RetryEvent
 from keyprov.engine.early_retries import EarlyRetries, holding_retries
 from keyprov.engine.run_stats import RunStats
+from keyprov.engine.session_files import audited, file_workshop, note_last_run, opened
 from keyprov.engine.snapshot import (
     ListingCallback,
     Snapshot,
     confirm_known,
     expected_keys,
     list_server_keys,
-    lost_entries,
     server_with,
     with_naming,
 )
-from keyprov.errors import KeyprovError, LocalFileError, StateWriteError
+from keyprov.errors import KeyprovError, StateWriteError
 from keyprov.files import (
-    ensure_private_dir,
     is_owner_only,
     refuse_unignored,
-    remove_stale_temporaries,
 )
 from keyprov.models import ApiKey
 from keyprov.roster import Participant
 from keyprov.status import ExitStatus
 from keyprov.workshop.audit import AuditLog, current_subject
 from keyprov.workshop.folder import Workshop, WorkshopRef
+from keyprov.workshop.folder_identity import forget_new_folder, with_legacy_name
 from keyprov.workshop.journal import Ledger
 from keyprov.workshop.journal_records import Replayed
-from keyprov.workshop.keynames import NameMode, about_sheet
+from keyprov.workshop.keynames import NameMode, NamingSecretLostError, about_sheet
 from keyprov.workshop.keys_sheet import (
     RowNote,
     distribution_rows,
@@ -53,11 +52,15 @@ from keyprov.workshop.keys_sheet import (
     write_keys_workbook,
 )
 from keyprov.workshop.locate import account_label, locate, refuse_another_server
-from keyprov.workshop.lock import workshop_lock
 from keyprov.workshop.recovery import file_digest
-from keyprov.workshop.registry import Registry, WorkshopFile, WorkshopRecord, now, server_of
+from keyprov.workshop.registry import Registry, WorkshopFile, now, server_of
+from keyprov.workshop.run_trust import RunTrust, start_run
+from keyprov.workshop.take_back import take_back
 
 log = logging.getLogger(__name__)
+
+
+__all__ = ["Session", "audited", "session"]
 
 
 @dataclass
@@ -85,6 +88,8 @@ class Session:
     """Whether this session took back what keys.xlsx holds and the state lost (snapshot)."""
     wanted_naming: NameMode | None = None
     """For a new workshop: how to name its keys (pseudonymous when None)."""
+    trust: RunTrust = field(default_factory=RunTrust)
+    """Whose intents prove that nobody holds a key (keyprov.run_trust)."""
     remember: dict[str, Any] | None = None
     """The options a provision applied, to be remembered in workshop.json (if it got as far
     as applying them)."""
@@ -115,6 +120,7 @@ class Session:
                 created,
                 self.remember,
                 server_of(self.client.base_url),
+                (found.display if found is not None else "") or self.workshop.display,
             ).write(self.workshop.folder)
 
     def note(self, identity: str, note: RowNote) -> None:
@@ -137,10 +143,16 @@ class Session:
                 self.server.pop(key_hash, None)
 
     def snapshot(
-        self, on_listing: ListingCallback | None = None, first_page: list[ApiKey] | None = None
+        self,
+        on_listing: ListingCallback | None = None,
+        first_page: list[ApiKey] | None = None,
+        *,
+        naming_lost_ok: bool = False,
     ) -> Snapshot:
         """The state as this session holds it, and the server's keys, listed now (but for
         `first_page`, when the caller read it already and knows it is as new as the state).
+        `naming_lost_ok`: the workshop's keys by their names alone when no file holds the
+        secret of their pseudonyms (for revoke), rather than NamingSecretLostError.
 
         Keys keys.xlsx holds that the state lost are taken back into the state first, and
         every key the state knows is confirmed on the server, listed or not.
@@ -148,14 +160,34 @@ class Session:
         expected = expected_keys(self.ledger)
         listed = list_server_keys(self.client, on_listing, expected=expected, first_page=first_page)
         keys = confirm_known(self.client, self.ledger.entries(), listed)
-        self.workshop, new_naming = with_naming(
-            self.workshop, self.ledger, keys, wanted=self.wanted_naming
-        )
+        try:
+            self.workshop, new_naming = with_naming(
+                self.workshop, self.ledger, keys, wanted=self.wanted_naming
+            )
+        except NamingSecretLostError:
+            if not naming_lost_ok:
+                raise
+            # Revoking what no file can say is whose: each key by its name alone, and no
+            # naming made up for keys.xlsx (the session writes none).
+            self.saw(keys)
+            return Snapshot(self.workshop, {}, keys)
         if new_naming:
             naming = self.workshop.naming
             self.ledger.record_naming(naming.mode.value, naming.secret)
             self.audit.event("key_names", mode=naming.mode.value)
-        recovered = lost_entries(self.workshop, self.ledger, keys, self.client)
+        taken = take_back(self.workshop, self.ledger, keys, self.client)
+        for entry in taken.repaired:
+            self.ledger.record_recovered(entry)
+            self.audit.event(
+                "repaired",
+                participant=entry.identity,
+                hash=entry.hash,
+                label=entry.label,
+                damage=self.ledger.replayed.damaged.get(entry.identity, "hash not on server"),
+            )
+        for identity in (*(entry.identity for entry in taken.repaired), *taken.settled):
+            self.ledger.replayed.damaged.pop(identity, None)
+        recovered = taken.recovered
         for entry in recovered:
             self.ledger.record_recovered(entry)
             self.audit.event(
@@ -168,8 +200,10 @@ class Session:
         keys = server_with(keys, recovered, self.client)
         self.saw(keys)
         self.reconciled = True
-        entries = {entry.identity: entry for entry in self.ledger.entries()}
-        return Snapshot(self.workshop, entries, keys, closed=self.ledger.replayed.closed)
+        entries = self.trust.view({entry.identity: entry for entry in self.ledger.entries()})
+        return Snapshot(
+            self.workshop, entries, keys, tuple(taken.warnings), closed=self.ledger.replayed.closed
+        )
 
     def audit_retry(self, event: RetryEvent) -> None:
         subject = current_subject()
@@ -196,6 +230,8 @@ class Session:
                 # Keys are created concurrently, so the state holds them in no useful order.
                 self.ledger.follow(participant.identity for participant in self.participants)
             self.ledger.compact()
+            if self.ledger.replayed.damaged:
+                return None  # rebuilt from a damaged record, keys.xlsx would lose its secret
             if not self.reconciled:
                 digest = file_digest(self.workshop.keys_path)
                 replayed = self.ledger.replayed
@@ -203,6 +239,8 @@ class Session:
                     # keys.xlsx may hold secrets this state lost, and this run stopped before
                     # taking them back: rebuilt from the state, it would lose them.
                     return None
+                if digest is None and replayed.naming is None and not self.ledger.entries():
+                    return None  # nothing to write, and no naming to make up for it
                 self.workshop, _ = with_naming(self.workshop, self.ledger, [])
             rows = distribution_rows(
                 self.ledger.entries(),
@@ -271,6 +309,7 @@ def session(
         if alongside is not None:
             alongside()
         account = account_label(client)
+        ref = with_legacy_name(ref, registry, account)
         if not creating:
             # A workshop that exists nowhere gets no lock file either: exit 2, nothing written.
             # (The folder the user stands in says nothing of where its workshop lives.)
@@ -280,50 +319,22 @@ def session(
             # The whole folder must be ignored: temporary copies of the secret files live there.
             refuse_unignored([workshop.folder / ".any-file"], force=force)
             refuse_another_server(workshop, client.base_url)
-            with _opened(workshop) as (ledger, audit):
-                _file_workshop(workshop, record, registry, server_of(client.base_url))
-                held = Session(workshop, client, ledger, audit, command)
-                yield from _run(held, registry, details, early)
-
-
-@contextlib.contextmanager
-def _opened(workshop: Workshop) -> Iterator[tuple[Ledger, AuditLog]]:
-    """The folder (made owner-only), its lock, its state and its audit log."""
-    try:
-        folder = ensure_private_dir(workshop.folder)
-        lock = workshop_lock(folder)
-        lock.__enter__()
-    except OSError as error:
-        raise LocalFileError(
-            f"{workshop.folder}: keyprov cannot write the workshop's files here "
-            f"({error.strerror or error}). Make the folder writable (chmod u+w), or give "
-            "--out a folder you can write to."
-        ) from error
-    try:
-        with Ledger.open(workshop.state_path) as ledger:
+            made = [path for path in (workshop.folder, workshop.folder.parent) if not path.exists()]
+            refused = False
             try:
-                audit = AuditLog(workshop.audit_path, locked=True)
-            except OSError as error:
-                raise LocalFileError(
-                    f"{workshop.audit_path} cannot be opened ({error.strerror or error}); "
-                    "make the workshop folder and its files writable, then run again."
-                ) from error
-            with audit:
-                remove_stale_temporaries(folder)
-                yield ledger, audit
-    finally:
-        lock.__exit__(None, None, None)
-
-
-def _file_workshop(
-    workshop: Workshop, record: WorkshopRecord | None, registry: Registry, server: str
-) -> None:
-    """Say in the folder which workshop it holds, and where the registry finds it."""
-    if WorkshopFile.read(workshop.folder) is None:
-        WorkshopFile(workshop.name, workshop.account, now(), server=server).write(workshop.folder)
-    if record is None or Path(record.folder) != workshop.folder:
-        created = record.created if record is not None else now()
-        registry.put(WorkshopRecord(workshop.name, workshop.account, str(workshop.folder), created))
+                with opened(workshop) as (ledger, audit):
+                    filed = file_workshop(workshop, record, registry, server_of(client.base_url))
+                    record = registry.find(workshop.name, workshop.account)
+                    held = Session(workshop, client, ledger, audit, command)
+                    held.trust = start_run(registry, record, ledger, audit.run_id)
+                    try:
+                        yield from _run(held, registry, details, early)
+                    except KeyprovError as error:
+                        refused = error.exit_status is ExitStatus.BAD_INPUT and not ledger.entries()
+                        raise
+            finally:
+                if refused and made:
+                    forget_new_folder(workshop, made, registry if filed else None)
 
 
 def _run(
@@ -357,7 +368,7 @@ def _run(
         if not_saved is not None:
             status = not_saved.exit_status
         held.remember_options(status)
-        _note_last_run(held, registry, status)
+        note_last_run(held, registry, status, state_saved=not_saved is None)
         try:
             audit.event(
                 "run_end",
@@ -373,35 +384,3 @@ def _run(
                 raise  # else the state's own failure is the one to tell
         if not_saved is not None:
             raise not_saved
-
-
-def _note_last_run(held: Session, registry: Registry, status: ExitStatus | str) -> None:
-    """The registry's line for `keyprov workshops`: never a reason for a run to fail."""
-    fields: dict[str, Any] = {
-        "last_run": now(),
-        "last_command": held.command,
-        "last_exit": int(status) if isinstance(status, ExitStatus) else 1,
-    }
-    if held.participants is not None:
-        fields["participants"] = len(held.participants)
-    if held.server is not None:
-        fields["keys_enabled"] = held.keys_enabled()
-    with contextlib.suppress(OSError, LocalFileError):
-        registry.update(held.workshop.name, held.workshop.account, **fields)
-
-
-@contextlib.contextmanager
-def audited(
-    workshop: Workshop, client: OpenRouterClient, command: str, **details: object
-) -> Iterator[AuditLog]:
-    """An audit log for a command that reads only: no lock, so it never waits for a run."""
-    ensure_private_dir(workshop.folder)
-    with AuditLog(workshop.audit_path) as audit:
-        audit.event(
-            "run_start",
-            command=command,
-            tool_version=tool_version(),
-            base_url=client.base_url,
-            **details,
-        )
-        yield audit

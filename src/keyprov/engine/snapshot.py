@@ -19,7 +19,9 @@ from keyprov.roster import Participant
 from keyprov.workshop.folder import Workshop
 from keyprov.workshop.journal import Ledger, LedgerEntry
 from keyprov.workshop.keynames import NameMode, SheetAbout, decide_naming, read_about
-from keyprov.workshop.recovery import file_digest, keys_to_recover, sheet_keys
+from keyprov.workshop.registry import Registry
+from keyprov.workshop.run_trust import trust_of
+from keyprov.workshop.take_back import take_back
 
 log = logging.getLogger(__name__)
 LOOKUP_WORKERS = 8
@@ -44,6 +46,8 @@ class Snapshot:
     workshop: Workshop
     entries: dict[str, LedgerEntry]
     server_keys: list[ApiKey]
+    warnings: tuple[str, ...] = ()
+    """What taking back lost secrets could not do (keyprov.take_back), for the user."""
     closed: bool = False
     """The workshop is closed (keyprov.engine.gating): its keys are disabled on purpose."""
 
@@ -131,28 +135,6 @@ def confirm_known(
     return [*listed, *found]
 
 
-def lost_entries(
-    workshop: Workshop, ledger: Ledger, server: list[ApiKey], client: OpenRouterClient
-) -> list[LedgerEntry]:
-    """Keys keys.xlsx holds that the state lost (see workshop.recovery), checked on the server.
-
-    keys.xlsx is read back only when it is not the one this state last wrote.
-    """
-    replayed = ledger.replayed
-    digest = file_digest(workshop.keys_path)
-    if digest is None or (digest == replayed.sheet_digest and not replayed.torn_tail):
-        return []
-    entries = {entry.identity: entry for entry in ledger.entries()}
-    by_hash = {key.hash: key for key in server}
-    whose = read_about(workshop.keys_path).identities
-
-    def identity_of(key: ApiKey) -> str | None:
-        # A pseudonym does not say whose key it is: keys.xlsx's workshop sheet does.
-        return whose.get(key.hash) or workshop.identity_of(key)
-
-    return keys_to_recover(sheet_keys(workshop.keys_path), entries, by_hash, client, identity_of)
-
-
 def with_naming(
     workshop: Workshop, ledger: Ledger, server: list[ApiKey], *, wanted: NameMode | None = None
 ) -> tuple[Workshop, bool]:
@@ -182,10 +164,12 @@ def snapshot(
     server = confirm_known(client, ledger.entries(), listed)
     workshop, _new = with_naming(workshop, ledger, server)
     entries = {entry.identity: entry for entry in ledger.entries()}
-    recovered = lost_entries(workshop, ledger, server, client)
-    entries.update((entry.identity, entry) for entry in recovered)
-    keys = server_with(server, recovered, client)
-    return Snapshot(workshop, entries, keys, closed=ledger.replayed.closed)
+    taken = take_back(workshop, ledger, server, client)
+    entries.update((entry.identity, entry) for entry in (*taken.repaired, *taken.recovered))
+    record = Registry.default().find(workshop.name, workshop.account)
+    entries = trust_of(record, workshop.state_path).view(entries)
+    keys = server_with(server, taken.recovered, client)
+    return Snapshot(workshop, entries, keys, tuple(taken.warnings), closed=ledger.replayed.closed)
 
 
 def owned_keys(

@@ -16,6 +16,7 @@ from keyprov.engine.session import Session, session
 from keyprov.engine.snapshot import OwnedKey, Snapshot, snapshot
 from keyprov.errors import ApiError, ConfigurationError, KeyprovError
 from keyprov.guardrails.guarding import remove_workshop_guardrail
+from keyprov.lifecycle.orphans import keys_left_behind
 from keyprov.lifecycle.who import resolve_names
 from keyprov.models import ApiKey
 from keyprov.status import ExitStatus
@@ -242,10 +243,10 @@ def revoke(
             )
             for item in workshop_keys(snapshot(workshop, client), ref)
         ]
-    with session(ref, client, "revoke") as held:
-        targets = [
-            item for item in workshop_keys(held.snapshot(), ref) if delete or not item.key.disabled
-        ]
+    creating = keys_left_behind(ref, client)
+    with session(ref, client, "revoke", creating=creating) as held:
+        current = held.snapshot(naming_lost_ok=True)
+        targets = [item for item in workshop_keys(current, ref) if delete or not item.key.disabled]
         changes = fan_out(
             targets, lambda item: _revoke_one(held, item, delete=delete), concurrency=concurrency
         )

@@ -112,6 +112,13 @@ def check_workshop(
     needed = sum(max(0.0, key.limit_remaining or 0.0) for key in live if key.limit is not None)
     result = CheckResult(workshop.name, rows, None, needed)
     result.workshop_problems.extend(guard_problems)
+    strangers = [key for key in plan.strangers if not key.disabled]
+    if strangers:
+        result.workshop_problems.append(
+            f"{len(strangers)} enabled key(s) named as this workshop's were never made by this "
+            "copy of it (another copy on another machine or in another folder, or duplicates): "
+            "a participant may hold two keys. Run keyprov from the copy that made them."
+        )
     remembered = set(workshop.options) - set(given) if given is not None else set()
     result.expectations = expectations(desired, warn_days, remembered=remembered)
     result.expectations.append(f"models:      {policy.in_words()}")

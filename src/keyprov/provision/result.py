@@ -63,6 +63,8 @@ class ProvisionResult:
         if self.dry_run:
             # The code the real run would start with: it stops before creating when short.
             return ExitStatus.BAD_INPUT if self.credits_short else ExitStatus.OK
-        if not self.not_closed and all(result.outcome.is_provisioned for result in self.results):
+        strangers = any(not key.disabled for key in self.plan.strangers)
+        provisioned = all(result.outcome.is_provisioned for result in self.results)
+        if not strangers and not self.not_closed and provisioned:
             return ExitStatus.OK
         return ExitStatus.INCOMPLETE

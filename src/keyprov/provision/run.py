@@ -8,13 +8,14 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 from keyprov.api.client import OpenRouterClient
 from keyprov.engine.apply import PlanApplier
+from keyprov.engine.copies import settle_with_copies
 from keyprov.engine.creator import Creator
 from keyprov.engine.expiry import expiry_warning
 from keyprov.engine.gating import keep_closed
@@ -37,6 +38,7 @@ from keyprov.provision.settings import ProvisionSettings, load_roster
 from keyprov.roster import Participant
 from keyprov.workshop.audit import AuditLog
 from keyprov.workshop.folder import Workshop
+from keyprov.workshop.folder_identity import with_legacy_name
 from keyprov.workshop.keynames import NameMode
 from keyprov.workshop.locate import (
     account_label,
@@ -102,6 +104,8 @@ def _provision_in(
     result.guardrail_change = guard.change
     try:
         result.results = applier.apply(result.plan)
+        result.warnings.extend(settle_with_copies(held, results))
+        result.results = [results.by_identity[r.identity] for r in result.results]
     finally:
         result.pruned = applier.pruned
     result.not_closed = [
@@ -157,6 +161,8 @@ def provision(
     created so far are in the local state and in keys.xlsx.
     """
     started = time.monotonic()
+    filed = with_legacy_name(settings.workshop_ref, Registry.default(), None)
+    settings = replace(settings, workshop=filed.workshop, known_as=filed.known_as)
     remembered = remembered_locally(settings.workshop_ref)
     settings = settings.with_remembered(remembered)
     roster = load_roster(settings)

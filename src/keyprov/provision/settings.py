@@ -47,13 +47,15 @@ class ProvisionSettings:
     workshop keeps its own (`keyprov rename-keys` changes it)."""
     quickstarts: tuple[str, ...] = ()
     """--quickstart: what slips and messages show (empty: the default); remembered."""
+    known_as: str | None = None
+    """The name as given, when `workshop` is the older folder name it is filed under."""
     given: frozenset[str] | None = None
     """The remembered options (keyprov.workshop.options.REMEMBERED) the command line gave; the
     workshop's remembered values stand in for the others. None: every value is meant."""
 
     @property
     def workshop_ref(self) -> WorkshopRef:
-        return WorkshopRef(self.roster, self.workshop, self.out_dir)
+        return WorkshopRef(self.roster, self.workshop, self.out_dir, self.known_as)
 
     @property
     def workshop_name(self) -> str:

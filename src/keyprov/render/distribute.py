@@ -9,13 +9,34 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from keyprov.delivery.providers import PROVIDERS
 from keyprov.render.text import Lines, plural, seconds, table, who
 
 if TYPE_CHECKING:
     from keyprov.delivery import DeliveryResult
-    from keyprov.lifecycle.distribute import HandoutFiles, LeftOut, Sending
+    from keyprov.lifecycle.distribute import DailyQuota, HandoutFiles, LeftOut, Sending
 
 OUTCOME_WIDTH = len("not attempted")
+RESEND_UNKNOWN = "outcome unknown; sent again as asked"
+
+
+def unknown_hint(transport: str, count: int) -> str:
+    """What to do about messages that may have been delivered, for this transport."""
+    provider = PROVIDERS.get(transport)
+    them = "it" if count == 1 else "them"
+    if provider is not None and provider.reconciles:
+        first = f"the next run looks {them} up in {provider.title}'s log first (a log can lag)"
+    elif provider is not None:
+        first = f"{provider.title}'s log cannot be searched without its paid add-on"
+    else:
+        first = "only the provider that took the attempt can look it up"
+    return (
+        f"{plural(count, 'message')} may have been delivered: {first}; keyprov send "
+        f"--resend-unknown sends {them} again, and a participant whose first copy arrived then "
+        "gets their key twice (the same key, to their own address)."
+    )
+
+
 LEFT_OUT_HINTS = {
     "handed out already": "--only new",
     "not replaced since handed out": "--only replaced",
@@ -89,6 +110,31 @@ def send_progress_line(done: int, total: int, result: DeliveryResult) -> str:
     return line
 
 
+def send_warnings(sending: Sending) -> list[str]:
+    """Before a real run: what --resend-unknown risks, and a quota the run will reach."""
+    warnings = []
+    unknown = [r for r in sending.plan.to_send if r.reason == RESEND_UNKNOWN]
+    if unknown:
+        warnings.append(
+            f"warning: --resend-unknown sends {plural(len(unknown), 'message')} again whose "
+            "first copy may have been delivered: those participants may get their key twice "
+            "(the same key, to their own address)."
+        )
+    quota = sending.quota
+    if quota is not None and sending.plan.addresses > quota.left:
+        warnings.append(f"warning: {_quota_reached(sending, quota)}")
+    return warnings
+
+
+def _quota_reached(sending: Sending, quota: DailyQuota) -> str:
+    return (
+        f"{plural(sending.plan.addresses, 'address', 'addresses')} to send to and "
+        f"{quota.left} left of the daily quota ({quota.per_day} a day: {quota.source}; "
+        f"{quota.used} sent in the last 24 hours): the run stops there (exit 1); run it "
+        "again tomorrow for the rest"
+    )
+
+
 def send_lines(sending: Sending) -> Lines:
     """After a real run: the counts, then each participant who still has no message."""
     if sending.dry_run:
@@ -96,13 +142,24 @@ def send_lines(sending: Sending) -> Lines:
     lines = Lines()
     outcomes = Counter(result.outcome.value for result in sending.results)
     for result in sending.results:
+        person = who("", result.email, result.identity)
         if result.ok:
+            if result.detail:
+                lines.err(f"note  {person}  {result.key_label}: {result.detail}")
+            continue
+        if result.outcome.value == "over quota":
+            continue
+        if sending.stopped and (
+            result.outcome.value == "not attempted" or result.detail == sending.stopped
+        ):
+            continue  # the error line below says it once
+        if result.outcome.value == "unknown":
+            lines.err(f"UNKNOWN  {person}  {result.key_label}: {result.detail}")
             continue
         if result.outcome.value == "failed" and result.permanent:
             hint = "the server refused it for good: check the address; a rerun tries again"
         else:
             hint = "a rerun tries again"
-        person = who("", result.email, result.identity)
         lines.err(f"FAIL  {person}  {result.key_label}: {result.detail} ({hint})")
     _left_out(lines, sending.left_out, verb="not sent")
     counts = [
@@ -110,15 +167,34 @@ def send_lines(sending: Sending) -> Lines:
         f"{outcomes['already sent']} already sent",
     ]
     counts += [f"{outcomes[kind]} {kind}" for kind in ("failed", "not attempted") if outcomes[kind]]
+    if outcomes["unknown"]:
+        counts.append(f"{outcomes['unknown']} outcome unknown")
+    if outcomes["over quota"]:
+        counts.append(f"{outcomes['over quota']} left: run again tomorrow")
     missing = sum(item.missing for item in sending.left_out)
     if missing:
         counts.append(f"{missing} without a usable key")
     lines.out(f"{sending.workshop}: {', '.join(counts)}")
-    if sending.exit_status:
+    if sending.stopped:
+        lines.err(
+            f"error: {sending.stopped}",
+            "nothing more was sent; fix that, then run keyprov send again: only those not yet "
+            "sent their current key get a message.",
+        )
+    elif outcomes["over quota"]:
+        quota = sending.quota
+        source = f" ({quota.per_day} a day: {quota.source})" if quota else ""
+        lines.err(
+            f"the daily quota{source} is reached: run keyprov send again tomorrow; only those "
+            "not yet sent their current key get a message."
+        )
+    elif missing or any(r.outcome.value in ("failed", "not attempted") for r in sending.results):
         lines.err(
             "run keyprov send again to continue: only those not yet sent their current key "
             "get a message."
         )
+    if outcomes["unknown"] and not sending.stopped:
+        lines.err(unknown_hint(sending.transport, outcomes["unknown"]))
     return lines
 
 
@@ -129,8 +205,21 @@ def send_dry_run_lines(sending: Sending) -> Lines:
     if plan.to_send:
         lines.out("dry run: the first message, with its key masked:", "")
         lines.out(*(f"    {line}".rstrip() for line in plan.preview.rstrip("\n").split("\n")))
+        lines.out("")
+        if sending.transport != "smtp":
+            lines.out(
+                f"transport: {sending.mail_server}, from {sending.sender}, at most "
+                f"{sending.rate_per_minute:g} messages a minute"
+            )
+        quota = sending.quota
+        if quota is not None:
+            lines.out(
+                f"quota: {quota.per_day} a day ({quota.source}); {quota.used} sent in the "
+                f"last 24 hours, {quota.left} left"
+            )
+            if plan.addresses > quota.left:
+                lines.err(f"warning: {_quota_reached(sending, quota)}")
         lines.out(
-            "",
             f"would send {plural(len(plan.to_send), 'message')} through {sending.mail_server}:",
         )
         rows = [
@@ -144,6 +233,12 @@ def send_dry_run_lines(sending: Sending) -> Lines:
         lines.out(
             f"already sent their current key: {plural(len(plan.already_sent), 'participant')} "
             "(--resend --participant EMAIL sends one again)"
+        )
+    if plan.held:
+        lines.out(
+            f"outcome unknown: {plural(len(plan.held), 'participant')} whose message may have "
+            "been delivered (a run looks them up first where the provider allows; "
+            "--resend-unknown sends them again)"
         )
     _left_out(lines, sending.left_out, verb="would not be sent")
     lines.out("dry run: nothing was sent.")

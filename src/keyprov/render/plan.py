@@ -46,6 +46,11 @@ def plan_lines(
         f"  with extra keys:           {len(duplicates):>5}   (--prune disables the extras)",
         f"  keys not in the roster:    {len(plan.not_in_roster):>5}   (--prune disables them)",
     ]
+    if plan.strangers:
+        lines.append(
+            f"  keys its state never made: {len(plan.strangers):>5}   (another copy's, or "
+            "duplicates: never pruned)"
+        )
     if credits is not None:
         lines.append(
             f"  credits left:         {credits.remaining:>10.2f} USD "

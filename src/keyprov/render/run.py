@@ -48,6 +48,7 @@ def provision_lines(
             f"warning: {gone} of this workshop belong to participants no longer in the "
             "roster; --prune disables them."
         )
+    lines.err(*stranger_lines(result.plan.strangers))
     if list_all:
         lines.out(*result_table(result.results))
     if not quiet:
@@ -76,6 +77,21 @@ def closed_lines(result: ProvisionResult) -> list[str]:
         )
         lines.extend(f"  {item}" for item in result.not_closed)
     return lines
+
+
+def stranger_lines(strangers: Sequence[ApiKey]) -> list[str]:
+    """Keys of this workshop's name that its state never made: never 'not in the roster'."""
+    enabled = [key for key in strangers if not key.disabled]
+    if not enabled:
+        return []
+    return [
+        f"warning: {plural(len(enabled), 'enabled key')} named as this workshop's "
+        f"({', '.join(key.label for key in enabled[:3])}{', …' if len(enabled) > 3 else ''}) "
+        "were never made by this copy of the workshop: another copy (on another machine or in "
+        "another folder) made them, or they are duplicates. --prune leaves them, and keyprov "
+        "check fails while they are enabled: run keyprov from the copy that made them, or, if "
+        "it is lost, `keyprov revoke` disables every key of the workshop."
+    ]
 
 
 def summary_line(result: ProvisionResult) -> str:

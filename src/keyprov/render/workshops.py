@@ -75,6 +75,12 @@ def _moment(value: str | None) -> str:
     return f"{moment:%Y-%m-%d %H:%M} {zone}".rstrip()
 
 
+def recovery_warning_line(warning: str) -> str:
+    """Said on stderr as soon as taking back lost secrets from keys.xlsx meets a row it
+    cannot take back, whichever command it is."""
+    return f"warning: {warning}"
+
+
 def relocation_line(relocation: Relocation) -> str:
     """Said on stderr as soon as a command knows its workshop is not where it was pointed."""
     name, folder, previous = relocation.name, relocation.folder, relocation.previous

@@ -11,8 +11,9 @@ from keyprov.errors import ConfigurationError
 from keyprov.models import ApiKey
 from keyprov.workshop.audit import AUDIT_FILE_NAME
 from keyprov.workshop.journal import STATE_FILE_NAME
-from keyprov.workshop.keynames import NameMode, NamingPolicy, workshop_prefix, workshop_slug
+from keyprov.workshop.keynames import NameMode, NamingPolicy, workshop_prefix
 from keyprov.workshop.keys_sheet import KEYS_FILE_NAME
+from keyprov.workshop.names import display_name, workshop_slug
 
 DEFAULT_OUT_DIR = Path("output")
 READABLE = NamingPolicy(NameMode.READABLE)
@@ -43,6 +44,8 @@ class Workshop:
 
     naming: NamingPolicy = READABLE
     """How its keys are named on the server; a state from before key-name modes: readable."""
+    display: str = ""
+    """Its name as given (NFC), of which `name` is the folder name (keyprov.naming)."""
 
     def key_name(self, identity: str) -> str:
         return self.naming.key_name(self.name, identity)
@@ -75,14 +78,30 @@ class WorkshopRef:
     workshop: str | None
     out_dir: Path | None = None
     """--out, when given: where the workshop folder is (or is to be made)."""
+    known_as: str | None = None
+    """The name the user gave, when `workshop` is the folder name an existing workshop of that
+    name has had since before names were hashed (keyprov.folder_identity)."""
+
+    @property
+    def given_name(self) -> str:
+        """The name as the user gave it (--workshop, else the roster file's name)."""
+        if self.known_as:
+            return self.known_as
+        if self.workshop:
+            return self.workshop
+        if self.roster is not None:
+            return self.roster.stem
+        raise ConfigurationError("name the workshop: give its ROSTER file or --workshop NAME.")
+
+    @property
+    def display(self) -> str:
+        """The workshop's identity with its account: its name in NFC."""
+        return display_name(self.given_name)
 
     @property
     def name(self) -> str:
-        if self.workshop:
-            return workshop_slug(self.workshop)
-        if self.roster is not None:
-            return workshop_slug(self.roster.stem)
-        raise ConfigurationError("name the workshop: give its ROSTER file or --workshop NAME.")
+        """Its folder name, also in its keys' names (keyprov.naming.workshop_slug)."""
+        return workshop_slug(self.workshop or self.given_name)
 
     @property
     def default_folder(self) -> Path:

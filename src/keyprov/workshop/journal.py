@@ -16,7 +16,7 @@ import errno
 import json
 import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,7 +25,7 @@ from typing import Any
 from keyprov.errors import StateWriteError
 from keyprov.files import atomic_private_writer, cut_torn_tail, fsync_dir, open_private_append
 from keyprov.models import CreatedKey
-from keyprov.workshop.journal_records import LedgerEntry, Replayed, replay
+from keyprov.workshop.journal_records import LedgerEntry, Replayed, replay, secret_digest_of
 
 __all__ = ["STATE_FILE_NAME", "Ledger", "LedgerEntry", "Replayed"]
 
@@ -48,6 +48,8 @@ class Ledger:
         self._lock = threading.Lock()
         self._journal_ready = False
         self._write_error: OSError | None = None
+        self.run_id: str | None = None
+        """The run writing to this state (its audit run id), stamped on its intents."""
 
     @classmethod
     def open(cls, path: Path) -> Ledger:
@@ -90,12 +92,33 @@ class Ledger:
             current = {entry.hash for entry in self._entries.values() if entry.hash}
             return current.union(*(entry.retired for entry in self._entries.values()))
 
+    def record_carried(self, trusted: Callable[[LedgerEntry], bool], run_id: str) -> None:
+        """Take the trusted intents of earlier (crashed) runs on as `run_id`'s."""
+        with self._lock:
+            runs = sorted(
+                {e.pending_run for e in self._entries.values() if e.pending and trusted(e)},
+                key=str,
+            )
+            for identity, entry in list(self._entries.items()):
+                if entry.pending and trusted(entry):
+                    self._entries[identity] = replace(entry, pending_run=run_id)
+            record = {"event": "carried", "runs": runs, "run": run_id}
+            unsynced = self._append(record)
+        self._sync(unsynced)
+
     def record_intent(self, identity: str, key_name: str) -> None:
-        """Journal that a create is about to be sent, before it is sent."""
+        """Journal that a create is about to be sent, before it is sent, with the run that
+        sends it (`run_id`): only that run, or the next after it crashed, may take the key the
+        create made for one nobody holds."""
         with self._lock:
             previous = self._entries.get(identity) or LedgerEntry(identity, key_name)
-            self._entries[identity] = replace(previous, key_name=key_name, pending=True)
-            unsynced = self._append({"event": "intent", "identity": identity, "key_name": key_name})
+            self._entries[identity] = replace(
+                previous, key_name=key_name, pending=True, pending_run=self.run_id
+            )
+            record = {"event": "intent", "identity": identity, "key_name": key_name}
+            if self.run_id is not None:
+                record["run"] = self.run_id
+            unsynced = self._append(record)
         self._sync(unsynced)
 
     def record_created(
@@ -126,6 +149,7 @@ class Ledger:
             participant_id=participant_id,
             hash=key.hash,
             secret=created.secret,
+            secret_digest=secret_digest_of(created.secret),
             label=key.label,
             limit=key.limit,
             limit_reset=key.limit_reset,
@@ -184,6 +208,14 @@ class Ledger:
         self.replayed.sheet_digest = digest
         self.replayed.sheet_content = content
 
+    def record_dropped(self, identity: str) -> None:
+        """Forget this participant's key: another copy of the workshop holds theirs, and the
+        one this run made (and nobody was given) was deleted."""
+        with self._lock:
+            self._entries.pop(identity, None)
+            unsynced = self._append({"event": "dropped", "identity": identity})
+        self._sync(unsynced)
+
     def record_renamed(self, old: str, new: str, participant_id: str) -> None:
         """The participant known as `old` (their email) is `new` (their id) from now on."""
         with self._lock:
@@ -220,8 +252,10 @@ class Ledger:
         saves the keys created since. Raises StateWriteError when it cannot be written.
         """
         with self._lock:
+            if not self._entries and self.replayed.naming is None and not self.path.exists():
+                return  # nothing to keep: a run that made nothing leaves no state behind
             lines = [
-                _encode({"event": "created" if entry.has_key else "intent", **_entry_fields(entry)})
+                _encode({"event": _kind_of(entry), **_entry_fields(entry)})
                 for entry in self._entries.values()
             ]
             if self.replayed.naming is not None:
@@ -307,6 +341,12 @@ class Ledger:
 
 def _encode(record: dict[str, Any]) -> bytes:
     return (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+
+
+def _kind_of(entry: LedgerEntry) -> str:
+    """A participant with any part of a key (a damaged record too) is kept as `created`, so
+    that no secret, and no hash, is compacted away into an intent."""
+    return "created" if entry.hash is not None or entry.secret is not None else "intent"
 
 
 def _entry_fields(entry: LedgerEntry) -> dict[str, Any]:

@@ -8,8 +8,9 @@ saying what to do, never a guess.
 
 from __future__ import annotations
 
+import hashlib
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,12 @@ class LedgerEntry:
     emails: tuple[str, ...] = ()
     """Every address of a participant whose roster cell holds several, `email` first; empty
     for one address (the state of a workshop from before is read so)."""
+    secret_digest: str | None = None
+    """A digest of `secret` as the server gave it (`secret_digest_of`): a secret changed in
+    the file since is told from it. None in records from before."""
+    pending_run: str | None = None
+    """The run (its audit run id) whose intent `pending` is: only that run's, or the crashed
+    run's right before, proves that nobody holds the key it made (keyprov.workshop.run_trust)."""
 
     def __repr__(self) -> str:
         secret = mask_secret(self.secret) if self.secret else None
@@ -65,6 +72,75 @@ class LedgerEntry:
     @property
     def has_key(self) -> bool:
         return self.hash is not None and self.secret is not None
+
+
+def secret_digest_of(secret: str) -> str:
+    """16 hex digits of the secret's sha256: enough to tell a changed secret, nothing to use."""
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()[:16]
+
+
+_NONE = type(None)
+_TEXT = (
+    *("key_name", "name", "email", "participant_id", "hash", "secret", "label"),
+    *("limit_reset", "expires_at", "created_at", "roster_limit_reset", "handed_out"),
+    *("limit_op", "secret_digest", "pending_run"),
+)
+_NUMBERS = frozenset(("limit", "roster_limit", "limit_target"))
+_ALLOWED: dict[str, tuple[type, ...]] = {
+    **{name: (str, _NONE) for name in _TEXT},
+    **{name: (int, float, _NONE) for name in _NUMBERS},
+    "pending": (bool,),
+    "removed": (bool,),
+    "retired": (list, tuple),
+    "emails": (list, tuple),
+}
+_KNOWN = frozenset(item.name for item in fields(LedgerEntry))
+
+
+def record_damage(event: str, values: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """A journal record's fields, each of the type it must have (a value of another type is
+    dropped), and what is wrong with it when it cannot stand for its participant's key as it
+    is: None for a sound record.
+
+    A `created` record must hold its key's hash, secret and name, and a secret that is the
+    one the server gave (its digest, its label). An intent holds no key: one that does was a
+    `created` record once (changed by hand, or by a keyprov of another version).
+    """
+    kept: dict[str, Any] = {}
+    wrong: list[str] = []
+    for name, value in values.items():
+        allowed = _ALLOWED.get(name)
+        if allowed is None:
+            if name in _KNOWN:
+                kept[name] = value
+            continue
+        if not isinstance(value, allowed) or (value.__class__ is bool and name in _NUMBERS):
+            wrong.append(f"its {name} is {type(value).__name__}")
+        elif name in ("retired", "emails"):
+            if all(isinstance(item, str) for item in value):
+                kept[name] = tuple(value)
+            else:
+                wrong.append(f"its {name} holds what is not text")
+        else:
+            kept[name] = value
+    if not isinstance(kept.get("key_name"), str):
+        kept["key_name"] = ""
+    holds_key = kept.get("hash") is not None or kept.get("secret") is not None
+    if event == "intent" and not holds_key:
+        return kept, "; ".join(wrong) or None
+    if event == "intent":
+        wrong.append("it is an intent that holds a key")
+    for name in ("hash", "secret"):
+        if not kept.get(name):
+            wrong.append(f"it has no {name}")
+    if not kept["key_name"]:
+        wrong.append("it has no key_name")
+    secret, digest, label = kept.get("secret"), kept.get("secret_digest"), kept.get("label")
+    if secret and digest and secret_digest_of(secret) != digest:
+        wrong.append("its secret is not the one the server gave")
+    elif secret and label and mask_secret(secret) != label:
+        wrong.append("its secret does not match its label")
+    return kept, "; ".join(wrong) or None
 
 
 @dataclass
@@ -88,9 +164,14 @@ class Replayed:
     claim_secret: str | None = None
     """The secret each participant's claim code is derived from (keyprov.workshop.claimcodes);
     None until a command first needs the codes."""
+    damaged: dict[str, str] = field(default_factory=dict)
+    """Participants whose record lacks what it needs, or holds what cannot be (keyprov.damage),
+    with what is wrong: repaired from keys.xlsx and the server, or the run stops."""
 
 
 RECORD_KINDS = (
+    "carried",
+    "dropped",
     "intent",
     "created",
     "recovered",
@@ -145,6 +226,12 @@ def replay(path: Path) -> tuple[dict[str, LedgerEntry], Replayed]:
             if event == "claim_secret":
                 replayed.claim_secret = str(record["secret"])
                 continue
+            if event == "carried":
+                carried, run = list(record["runs"]), record["run"]
+                for identity, entry in entries.items():
+                    if entry.pending and entry.pending_run in carried:
+                        entries[identity] = replace(entry, pending_run=run)
+                continue
             if event == "targets":
                 for identity, target in dict(record["targets"]).items():
                     if identity in entries:
@@ -169,6 +256,10 @@ def replay(path: Path) -> tuple[dict[str, LedgerEntry], Replayed]:
                 "written by another program or a newer keyprov. Use that keyprov, or move "
                 "the file away (keys.xlsx then gives the keys back)."
             )
+        if event == "dropped":
+            entries.pop(identity, None)
+            replayed.damaged.pop(identity, None)
+            continue
         if event == "renamed":
             if record["from"] in entries:
                 moved = entries.pop(record["from"])
@@ -176,15 +267,26 @@ def replay(path: Path) -> tuple[dict[str, LedgerEntry], Replayed]:
                     moved, identity=identity, participant_id=record["participant_id"]
                 )
             continue
+        run = record.pop("run", None)
         fields = record if record.keys() <= _ENTRY_FIELDS else _known_fields(record)
         for listed in ("retired", "emails"):
-            if listed in fields:
+            if isinstance(fields.get(listed), list):
                 fields[listed] = tuple(fields[listed])
-        if event == "intent":
+        if event == "updated":
+            if identity in entries:
+                entries[identity] = replace(entries[identity], **fields)
+            continue
+        fields, damage = record_damage(event, fields)
+        if event == "intent" and damage is None:
             previous = entries.get(identity) or LedgerEntry(identity, fields["key_name"])
-            entries[identity] = replace(previous, key_name=fields["key_name"], pending=True)
-        elif event in ("created", "recovered"):
+            pending_run = run if run is not None else fields.get("pending_run")
+            entries[identity] = replace(
+                previous, key_name=fields["key_name"], pending=True, pending_run=pending_run
+            )
+        else:
             entries[identity] = LedgerEntry(**fields)
-        elif event == "updated" and identity in entries:
-            entries[identity] = replace(entries[identity], **fields)
+        if damage is None:
+            replayed.damaged.pop(identity, None)
+        else:
+            replayed.damaged[identity] = damage
     return entries, replayed

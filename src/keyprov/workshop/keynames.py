@@ -251,12 +251,6 @@ def rename_plan(
 KEY_NAME_PREFIX = "keyprov"
 
 
-def workshop_slug(text: str) -> str:
-    """A workshop name safe inside a key name and a folder name: 'BSSDH 2025' -> 'bssdh-2025'."""
-    slug = re.sub(r"[^a-z0-9._-]+", "-", text.strip().lower()).strip("-.")
-    return slug or "workshop"
-
-
 def workshop_prefix(workshop: str) -> str:
     return f"{KEY_NAME_PREFIX}:{workshop}:"
 
@@ -377,15 +371,18 @@ def decide_naming(
     if about.naming is not None:
         return policy_of(about.naming), True
     prefix = workshop_prefix(workshop)
-    named = [key.name[len(prefix) :] for key in server_keys if key.name.startswith(prefix)]
-    if any(is_pseudonym(suffix) for suffix in named):
+    named = [key for key in server_keys if key.name.startswith(prefix)]
+    if any(is_pseudonym(key.name[len(prefix) :]) for key in named if not key.disabled):
         raise NamingSecretLostError(
             f"the keys of workshop {workshop!r} on the server are named by pseudonyms, and the "
             "secret that makes them is in neither state.jsonl nor keys.xlsx, so keyprov cannot "
-            "tell whose each key is; nothing was created. Restore keys.xlsx (its 'workshop' "
-            "sheet holds the secret) or state.jsonl from a backup, then run again."
+            "tell whose each key is; nothing was created or written. Restore the workshop's "
+            "folder, or its keys.xlsx or state.jsonl, from a backup, then run again. Without a "
+            f"backup: `keyprov revoke --workshop {workshop}` disables those keys, then "
+            "`keyprov provision ROSTER` makes new ones, to be handed out again."
         )
-    if named or any(entry.has_key for entry in ledger.entries()):
+    readable = [key for key in named if not is_pseudonym(key.name[len(prefix) :])]
+    if readable or any(entry.has_key for entry in ledger.entries()):
         return NamingPolicy(NameMode.READABLE), True
     mode = wanted or NameMode.PSEUDONYMOUS
     secret = new_workshop_secret() if mode is NameMode.PSEUDONYMOUS else None

@@ -18,6 +18,7 @@ from typing import Any
 from keyprov.api.client import OpenRouterClient
 from keyprov.errors import ConfigurationError, LocalFileError
 from keyprov.workshop.folder import Workshop, WorkshopRef
+from keyprov.workshop.folder_identity import refuse_foreign_folder, with_legacy_name
 from keyprov.workshop.journal import STATE_FILE_NAME, Ledger
 from keyprov.workshop.keys_sheet import KEYS_FILE_NAME
 from keyprov.workshop.registry import (
@@ -123,16 +124,18 @@ def locate(
     fail before anything is written) does neither.
     """
     announce = not probe
+    ref = with_legacy_name(ref, registry, account)
     name = ref.name
     record = registry.find(name, account)
     wanted = ref.default_folder
     if record is not None and _has_state(record.path):
         if ref.out_dir is None or _same(wanted, record.path):
+            workshop = _workshop(ref, record.path, account)
             if not _same(wanted, record.path):
                 _tell(Relocation("elsewhere", name, record.path, wanted), announce=announce)
-            return _workshop(name, record.path, account), record
+            return workshop, record
         if _holds(wanted, name, account):
-            return _moved(record, wanted, registry, announce=announce)
+            return _moved(ref, record, wanted, registry, announce=announce)
         raise WorkshopElsewhereError(
             f"workshop {name!r} of account {account} lives in {record.folder}, not in {wanted}; "
             "nothing was written. Leave out --out to work on it (from any folder). If you "
@@ -143,13 +146,14 @@ def locate(
     # No record, or its folder was deleted, emptied or moved: no state there to keep apart from.
     holds = _holds(wanted, name, account)  # refuses another account's workshop there
     if record is not None and holds and not _same(wanted, record.path):
-        return _moved(record, wanted, registry, announce=announce)
+        return _moved(ref, record, wanted, registry, announce=announce)
     found = WorkshopFile.read(wanted)
     if found is not None or _has_state(wanted) or creating:
+        workshop = _workshop(ref, wanted, account)
         if record is not None and not _same(wanted, record.path):
             relocation = Relocation("afresh", name, wanted, wanted, record.path)
             _tell(relocation, announce=announce)
-        return _workshop(name, wanted, account), None
+        return workshop, None
     raise UnknownWorkshopError(
         _unknown(name, account, registry, wanted, record) + _one_level_too_deep(ref, account)
     )
@@ -184,20 +188,24 @@ def _holds(folder: Path, name: str, account: str) -> bool:
 
 
 def _moved(
-    record: WorkshopRecord, folder: Path, registry: Registry, *, announce: bool
+    ref: WorkshopRef, record: WorkshopRecord, folder: Path, registry: Registry, *, announce: bool
 ) -> tuple[Workshop, WorkshopRecord]:
     """The workshop in the folder it was moved to; the registry finds it there from now on."""
+    workshop = _workshop(ref, folder, record.account)
     moved = replace(record, folder=str(folder))
     if announce:
         registry.put(moved)
     previous = record.path
     _tell(Relocation("moved", record.name, folder, folder, previous), announce=announce)
-    return _workshop(record.name, folder, record.account), moved
+    return workshop, moved
 
 
-def _workshop(name: str, folder: Path, account: str) -> Workshop:
+def _workshop(ref: WorkshopRef, folder: Path, account: str) -> Workshop:
+    """The workshop in `folder`, which must not hold another (keyprov.folder_identity)."""
+    refuse_foreign_folder(folder, ref.name, account)
     found = WorkshopFile.read(folder)
-    return Workshop(name, folder.absolute(), account, dict(found.options) if found else {})
+    options = dict(found.options) if found else {}
+    return Workshop(ref.name, folder.absolute(), account, options, display=ref.display)
 
 
 def _unknown(
@@ -304,6 +312,7 @@ def remembered_locally(ref: WorkshopRef) -> dict[str, Any]:
     it may be remembered: so the folder is looked up by name alone. When the account turns
     out to be another one, the caller reads the roster again with that workshop's options.
     """
+    ref = with_legacy_name(ref, Registry.default(), None)
     folder = ref.default_folder
     if ref.out_dir is None:
         records = [record for record in Registry.default().all() if record.name == ref.name]

@@ -12,7 +12,6 @@ undelivered one and deleted.
 from __future__ import annotations
 
 import hashlib
-import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -23,9 +22,8 @@ from keyprov.models import ApiKey
 from keyprov.redaction import mask_secret
 from keyprov.roster.values import split_addresses
 from keyprov.workshop.journal import LedgerEntry
+from keyprov.workshop.journal_records import secret_digest_of
 from keyprov.workshop.keys_sheet import COLUMNS
-
-log = logging.getLogger(__name__)
 
 _HEADERS = {name: index for index, (name, _width) in enumerate(COLUMNS)}
 
@@ -98,29 +96,54 @@ def keys_to_recover(
     server: Mapping[str, ApiKey],
     client: OpenRouterClient,
     identity_of: Callable[[ApiKey], str | None],
-) -> list[LedgerEntry]:
+) -> tuple[list[LedgerEntry], list[str]]:
     """The entries to take back: one per participant whose key keys.xlsx holds and the state
-    does not, each checked on the server. `identity_of(key)` names a key's participant (None
-    for a key that is not this workshop's)."""
+    does not, each checked on the server; and a warning for each secret taken back by no one.
+    `identity_of(key)` names a key's participant (None for a key that is not this workshop's).
+
+    A secret is its key's wherever its row is: a sheet sorted on one column only moves the
+    API keys to other rows, and a secret that does not open the key of its own row is matched
+    to the one key of the workshop, unknown to the state, that carries its label."""
     known = {entry.hash for entry in entries.values() if entry.hash}
     known |= {h for entry in entries.values() for h in entry.retired}
+    unclaimed: dict[str, list[ApiKey]] = {}
+    for key in server.values():
+        if key.hash not in known and identity_of(key) is not None:
+            unclaimed.setdefault(key.label, []).append(key)
+    rows = {row.key_hash: row for row in sheet}
     recovered: dict[str, LedgerEntry] = {}
+    warnings = []
     for row in sheet:
         if row.key_hash in known:
             continue
-        key = server.get(row.key_hash)
-        if key is None:
-            try:
-                key = client.get_key(row.key_hash)
-            except NotFoundError:
-                continue  # the key is gone from the server: its secret opens nothing
+        key = _key_of(row, server, client)
+        if key is None or identity_of(key) is None or mask_secret(row.secret) != key.label:
+            matches = unclaimed.get(mask_secret(row.secret), [])
+            if len(matches) != 1:
+                if key is not None or matches:
+                    warnings.append(
+                        f"keys.xlsx: the API key on the row of {row.email or row.name} opens no "
+                        "key of this workshop that keyprov can tell; it was not taken back"
+                    )
+                continue
+            key = matches[0]
+            owner = rows.get(key.hash, row)
+            row = SheetKey(owner.name, owner.email, row.secret, key.hash)
         identity = identity_of(key)
-        if identity is None or mask_secret(row.secret) != key.label:
-            log.warning("keys.xlsx row for %s does not match its key on the server", row.email)
-            continue
+        assert identity is not None
         previous = recovered.get(identity) or entries.get(identity)
         recovered[identity] = _merge(previous, identity, row, key)
-    return list(recovered.values())
+    return list(recovered.values()), warnings
+
+
+def _key_of(row: SheetKey, server: Mapping[str, ApiKey], client: OpenRouterClient) -> ApiKey | None:
+    key = server.get(row.key_hash)
+    if key is not None:
+        return key
+    try:
+        return client.get_key(row.key_hash)
+    except NotFoundError:
+        return None  # the key is gone from the server: its secret opens nothing
 
 
 def _merge(previous: LedgerEntry | None, identity: str, row: SheetKey, key: ApiKey) -> LedgerEntry:
@@ -135,6 +158,7 @@ def _merge(previous: LedgerEntry | None, identity: str, row: SheetKey, key: ApiK
         participant_id=None if identity == addresses[0] else identity,
         hash=key.hash,
         secret=row.secret,
+        secret_digest=secret_digest_of(row.secret),
         label=key.label,
         limit=key.limit,
         limit_reset=key.limit_reset,

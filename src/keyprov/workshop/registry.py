@@ -56,6 +56,13 @@ class WorkshopRecord:
     last_exit: int | None = None
     participants: int | None = None
     keys_enabled: int | None = None
+    last_run_id: str | None = None
+    """The last run that held the workshop (its audit run id): see workshop.run_trust."""
+    carried_runs: list[str] = field(default_factory=list)
+    """The earlier runs whose intents the last run took on as its own (they had crashed)."""
+    last_state: str | None = None
+    """The sha256 of state.jsonl as the last run left it; None while it runs, or if it died."""
+    last_state_size: int | None = None
 
     @property
     def path(self) -> Path:
@@ -73,6 +80,9 @@ class WorkshopFile:
     """The options provision applied last, as JSON: later commands use them."""
     server: str = ""
     """Which server its keys are on (see `server_of`); empty in a folder from before."""
+    display: str = ""
+    """The workshop's name as given (NFC), of which `name` is the folder name; empty in a
+    folder from before."""
 
     @classmethod
     def read(cls, folder: Path) -> WorkshopFile | None:
@@ -85,6 +95,7 @@ class WorkshopFile:
                 str(data["created"]),
                 dict(data.get("options") or {}),
                 str(data.get("server") or ""),
+                str(data.get("display") or ""),
             )
         except (FileNotFoundError, NotADirectoryError):
             return None  # no such folder (yet): making it says what is wrong, if anything
@@ -155,6 +166,10 @@ class Registry:
                 r for r in records if (r.name, r.account) != (record.name, record.account)
             ]
             records.append(record)
+
+    def remove(self, name: str, account: str) -> None:
+        with self._updating() as records:
+            records[:] = [r for r in records if (r.name, r.account) != (name, account)]
 
     def update(self, name: str, account: str, **fields: Any) -> None:
         with self._updating() as records:
