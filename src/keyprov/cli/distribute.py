@@ -37,6 +37,12 @@ PAPERS = ("a4", "letter")
 @click.option(
     "--paper", type=click.Choice(PAPERS), default="a4", show_default=True, help="Paper size."
 )
+@click.option(
+    "--claim",
+    is_flag=True,
+    help="Slips with each participant's claim code and a QR code of the claim page instead "
+    "of the key (and no key in mail-merge.csv): they fetch it with keyprov claim.",
+)
 @quickstart_option(
     "Show the first call in these (shell, powershell, python, colab) for this run "
     "(default: the workshop's, as provisioned)."
@@ -48,6 +54,7 @@ def handouts_command(
     participants: tuple[str, ...],
     only: str | None,
     paper: str,
+    claim: bool,
     quickstarts: tuple[str, ...],
 ) -> None:
     """Write handouts.pdf and mail-merge.csv in the workshop folder (mode 0600).
@@ -74,6 +81,7 @@ def handouts_command(
             paper=paper,
             participants=list(participants) or None,
             only=only,  # type: ignore[arg-type]
+            claim=claim,
             quickstarts=quickstarts or None,
         )
     echo(handouts_lines(files))
@@ -129,6 +137,12 @@ def handouts_command(
     is_flag=True,
     help="Show the first message (its key masked) and who would get one; send nothing.",
 )
+@click.option(
+    "--claim",
+    is_flag=True,
+    help="Send each participant their claim code and a link to the claim page instead of "
+    "the key (they fetch it with keyprov claim).",
+)
 @quickstart_option(
     "Show the first call in these (shell, powershell, python, colab) for this run "
     "(default: the workshop's, as provisioned)."
@@ -144,6 +158,7 @@ def send_command(
     rate: float | None,
     attempts: int,
     dry_run: bool,
+    claim: bool,
     quickstarts: tuple[str, ...],
 ) -> None:
     """Email each participant their own current key, once.
@@ -201,6 +216,7 @@ def send_command(
             quickstarts=quickstarts or None,
             on_plan=None if dry_run else progress.plan,
             on_result=progress.result,
+            claim=claim,
         )
     echo(send_lines(sending))
     sys.exit(sending.exit_status)

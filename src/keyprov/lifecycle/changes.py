@@ -211,7 +211,7 @@ def roster_identities(ref: WorkshopRef, remembered: Mapping[str, Any]) -> list[s
         return []
 
 
-def _owned(current: Snapshot, ref: WorkshopRef) -> list[OwnedKey]:
+def workshop_keys(current: Snapshot, ref: WorkshopRef) -> list[OwnedKey]:
     """The workshop's keys; when some are not in the state, the roster says whose they are."""
     owned = current.owned()
     if any(item.role == "unknown" for item in owned):
@@ -241,12 +241,12 @@ def revoke(
                 if delete
                 else ("already disabled" if item.key.disabled else "would be disabled"),
             )
-            for item in _owned(snapshot(workshop, client), ref)
+            for item in workshop_keys(snapshot(workshop, client), ref)
         ]
     creating = keys_left_behind(ref, client)
     with session(ref, client, "revoke", creating=creating) as held:
         current = held.snapshot(naming_lost_ok=True)
-        targets = [item for item in _owned(current, ref) if delete or not item.key.disabled]
+        targets = [item for item in workshop_keys(current, ref) if delete or not item.key.disabled]
         changes = fan_out(
             targets, lambda item: _revoke_one(held, item, delete=delete), concurrency=concurrency
         )

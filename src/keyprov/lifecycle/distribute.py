@@ -8,6 +8,7 @@ server now). What was handed out, and how, is journaled so keys.xlsx says it and
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -61,6 +62,8 @@ class HandoutFiles:
     left_out: list[LeftOut]
     pages: int = 0
     """Pages of handouts.pdf (0: not written)."""
+    claim: bool = False
+    """Claim slips: each participant's claim code instead of their key."""
 
     @property
     def written(self) -> bool:
@@ -81,8 +84,13 @@ def write_handouts(
     participants: list[str] | None = None,
     only: Only | None = None,
     quickstarts: tuple[str, ...] | None = None,
+    claim: bool = False,
 ) -> HandoutFiles:
     """handouts.pdf and mail-merge.csv in the workshop folder (0600), for the chosen.
+
+    With `claim`, the slips carry each participant's claim code and a QR code of the claim
+    page (the workshop's --claim-url) instead of the key, and mail-merge.csv has no key:
+    participants fetch their key on the claim page (keyprov claim).
 
     When nobody is chosen, no file is written (an earlier handouts.pdf stays as it was).
     Raises ConfigurationError for an unknown paper size or participant, before any file.
@@ -94,10 +102,14 @@ def write_handouts(
         raise ConfigurationError(
             f"unknown paper size {paper!r}: use one of {', '.join(PAPER_SIZES)}."
         )
-    with session(ref, client, "handouts", details={"paper": paper, "only": only}) as held:
+    details = {"paper": paper, "only": only, "claim": claim}
+    with session(ref, client, "handouts", details=details) as held:
         handouts, left_out = handouts_of(
             held, participants=participants, only=only, quickstarts=quickstarts
         )
+        if claim:
+            refuse_without_claim_url(held.workshop.options)
+            handouts = [replace(handout, secret="") for handout in handouts]
         folder = held.workshop.folder
         files = HandoutFiles(
             held.workshop.name,
@@ -106,6 +118,7 @@ def write_handouts(
             paper,
             handouts,
             left_out,
+            claim=claim,
         )
         held.exit_status = files.exit_status
         if handouts:
@@ -116,9 +129,10 @@ def write_handouts(
             for handout in handouts:
                 entry = held.ledger.get(handout.identity)
                 # An email that reached them says more than a printed slip: it is kept.
-                if entry is None or not (entry.handed_out or "").startswith("sent"):
+                if entry is None or not (entry.handed_out or "").startswith(("sent", "claimed")):
+                    how = "claim slip" if claim else "handed out"
                     held.ledger.record_update(
-                        handout.identity, handed_out=f"handed out {day_of(moment)}"
+                        handout.identity, handed_out=f"{how} {day_of(moment)}"
                     )
         held.audit.event(
             "handouts",
@@ -128,6 +142,15 @@ def write_handouts(
             left_out=[_audited(item) for item in left_out],
         )
         return files
+
+
+def refuse_without_claim_url(options: Mapping[str, object]) -> None:
+    if not options.get("claim_url"):
+        raise ConfigurationError(
+            "--claim: the workshop has no claim page address yet. Give it once with "
+            "keyprov provision ROSTER --claim-url https://HOST:PORT/claim (where keyprov claim "
+            "will serve; see docs/claim.md), then run this again."
+        )
 
 
 def _audited(item: LeftOut) -> dict[str, str]:
