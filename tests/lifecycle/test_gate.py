@@ -135,3 +135,39 @@ def test_open_leaves_replaced_and_pruned_keys_disabled(workshop: CliWorkshop) ->
     names = {key["name"] for key in enabled(workshop.sandbox)}
     assert len(enabled(workshop.sandbox)) == 2, "the two current keys, nothing else"
     assert names == {workshop.key_name(f"person{i}@example.org") for i in (0, 1)}
+
+
+def test_watch_shows_a_closed_workshop_as_waiting_not_as_broken(workshop: CliWorkshop) -> None:
+    make_roster(workshop.roster, 3)
+    assert workshop.provision("--closed").returncode == 0
+
+    closed = workshop.keyprov("watch", "ws.csv", "--once")
+
+    assert closed.returncode == 0, closed.stdout + closed.stderr  # nothing for cron to report
+    (poll,) = [json.loads(text) for text in closed.stdout.splitlines()]
+    assert poll["closed"] is True and poll["keys_waiting"] == 3 and poll["keys_enabled"] == 0
+
+    assert workshop.keyprov("open", "ws.csv").returncode == 0
+    opened = workshop.keyprov("watch", "ws.csv", "--once")
+    (poll,) = [json.loads(text) for text in opened.stdout.splitlines()]
+    assert poll["closed"] is False and poll["keys_waiting"] == 0 and poll["keys_enabled"] == 3
+
+
+def test_the_watch_view_of_a_closed_workshop_says_closed_and_lists_the_keys_as_waiting(
+    workshop: CliWorkshop, client
+) -> None:
+    from keyprov.render import watch as view
+    from tests.lifecycle.watching import start_watch
+
+    make_roster(workshop.roster, 3)
+    assert workshop.provision("--closed").returncode == 0
+    watch = start_watch(client, workshop.sandbox)
+    try:
+        lines = [
+            text for text, _style in view.watch_view(watch.poll(), width=120, height=30, every=30)
+        ]
+    finally:
+        watch.__exit__(None, None, None)
+    assert any(text.startswith("CLOSED: 3 keys disabled until `keyprov open`") for text in lines)
+    assert any(text.startswith("WAITING (3)") for text in lines)
+    assert not any(text.startswith("NOT WORKING") for text in lines)
