@@ -12,7 +12,9 @@ R`), so the server's work does not share the client's interpreter. It measures:
 5. on the day: one `keyprov watch --once` poll of 1,000 keys and the requests it sent
    (`--only watch` runs this alone, into bench/results-watch.md);
 6. mail: `keyprov send` of 300 messages through a local fake of each HTTP mail API at its
-   rate (`bench/mail.py`; `--only mail` runs this alone, into bench/results-mail.md).
+   rate (`bench/mail.py`; `--only mail` runs this alone, into bench/results-mail.md);
+7. on the day: a room claims at once, 300 claims posted together against `keyprov claim`
+   (`--only claim-burst` runs this alone, into bench/results-claim-burst.md).
 
 The tables are printed and written to bench/results.md with the machine and the date. Nothing
 here is a test: timings depend on the machine, so they are reported, never asserted.
@@ -27,6 +29,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+import claim_burst
 import mail
 import report
 import scenarios
@@ -66,9 +69,10 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument(
         "--only",
-        choices=["watch", "mail"],
+        choices=["watch", "mail", "claim-burst"],
         help="run this scenario alone (written to results-NAME.md)",
     )
+    parser.add_argument("--claims", type=int, default=300, help="claims posted at once")
     parser.add_argument("--output", type=Path, default=None)
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -78,6 +82,12 @@ def measure_watch(arguments: argparse.Namespace, results: report.Results) -> Non
     if arguments.watch_keys:
         print(f"watch: one poll of {arguments.watch_keys} keys ...", flush=True)
         results.watch.append(watch_poll.watch_poll(arguments.watch_keys, arguments.latency))
+
+
+def measure_claims(arguments: argparse.Namespace, results: report.Results) -> None:
+    if arguments.claims:
+        print(f"claim burst: {arguments.claims} claims at once ...", flush=True)
+        results.claims.append(claim_burst.claim_burst(arguments.claims, arguments.latency))
 
 
 def measure_mail(arguments: argparse.Namespace, results: report.Results) -> None:
@@ -95,6 +105,9 @@ def measure(arguments: argparse.Namespace) -> report.Results:
         return results
     if arguments.only == "mail":
         measure_mail(arguments, results)
+        return results
+    if arguments.only == "claim-burst":
+        measure_claims(arguments, results)
         return results
     latency = arguments.latency
     sizes = [int(size) for size in arguments.sizes]
@@ -134,6 +147,7 @@ def measure(arguments: argparse.Namespace) -> report.Results:
         results.scale = scenarios.scale(arguments.rows, arguments.scale_rate, latency)
     measure_watch(arguments, results)
     measure_mail(arguments, results)
+    measure_claims(arguments, results)
     return results
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from claim_burst import BurstRow, burst_table, burst_verdicts
 from mail import MAIL_NOTE, MailRow, mail_table, mail_verdicts
 from scenarios import CommandRow, ScaleRow, SpeedRow, StartupRow
 from watch_poll import WatchRow, watch_table, watch_verdicts
@@ -28,6 +29,7 @@ class Results:
     lifecycle: list[CommandRow] = field(default_factory=list)
     scale: list[ScaleRow] = field(default_factory=list)
     watch: list[WatchRow] = field(default_factory=list)
+    claims: list[BurstRow] = field(default_factory=list)
     mail: list[MailRow] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
 
@@ -236,6 +238,12 @@ def report(results: Results, command: str, latency: float) -> str:
         "",
         *watch_table(results.watch),
         "",
+        "## On the day: a room claims at once (`keyprov claim`)",
+        "",
+        *CLAIM_BURST_TEXT,
+        "",
+        *burst_table(results.claims),
+        "",
         *mail_section(results.mail),
     ]
     if results.skipped:
@@ -243,8 +251,17 @@ def report(results: Results, command: str, latency: float) -> str:
         lines += [f"- {item}" for item in results.skipped]
         lines.append("")
     lines += ["## Against the targets", "", *verdicts(results), *watch_verdicts(results.watch)]
+    lines += burst_verdicts(results.claims)
     lines += [*mail_verdicts(results.mail), ""]
     return "\n".join(lines)
+
+
+CLAIM_BURST_TEXT = [
+    "A closed workshop is provisioned; `keyprov claim ROSTER` runs in its own process; every",
+    "client (its own cookies and connection, spread over 4 worker processes) opens the form,",
+    "then all post their codes at the same moment. Each post is timed to its answer; every",
+    "key shown is compared with the workshop's state.",
+]
 
 
 def mail_section(rows: list[MailRow]) -> list[str]:
@@ -256,6 +273,22 @@ def mail_section(rows: list[MailRow]) -> list[str]:
 
 def only_report(results: Results, command: str, only: str) -> str:
     """One scenario's table alone (`--only`), with the machine it ran on."""
+    if only == "claim-burst":
+        return "\n".join(
+            [
+                "# keyprov benchmark: a room claims at once",
+                "",
+                f"Written by `{command}`; `make bench` runs it with every other scenario.",
+                *CLAIM_BURST_TEXT,
+                "",
+                *machine_description(),
+                "",
+                *burst_table(results.claims),
+                "",
+                *burst_verdicts(results.claims),
+                "",
+            ]
+        )
     if only == "mail":
         return "\n".join(
             [

@@ -13,6 +13,7 @@ from pathlib import Path
 
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("cli",),
+    ("claim",),
     ("render",),
     ("provision", "lifecycle"),
     ("guardrails",),

@@ -23,7 +23,7 @@ def test_a_small_bench_run_writes_its_tables(tmp_path: Path) -> None:
     arguments = ["--sizes", "12", "--rates", "40", "--latency", "0.02", "--repeats", "1"]
     arguments += ["--life-keys", "6", "--life-rate", "40", "--rows", "150"]
     arguments += ["--scale-rate", "100", "--startup-runs", "1", "--output", str(results)]
-    arguments += ["--watch-keys", "130", "--mail-messages", "5"]
+    arguments += ["--watch-keys", "130", "--mail-messages", "5", "--claims", "9"]
     done = subprocess.run(
         [sys.executable, str(BENCH), *arguments],
         capture_output=True,
@@ -47,6 +47,8 @@ def test_a_small_bench_run_writes_its_tables(tmp_path: Path) -> None:
     ]
     assert all(cells[-1] == "0" for cells in commands), "each lifecycle command exits 0"
     (watch,) = [cells for cells in rows if len(cells) == 10 and cells[0] == "130"]
+    (burst,) = [cells for cells in rows if len(cells) == 10 and cells[0] == "9"]
+    assert burst[7:] == ["9", "9", "9 (9)"], "each claim its own key, none twice, each enabled"
     assert watch[5:8] == ["3", "4", "2"], "one poll: 2 listing pages at once and the credits"
     first = next(cells for cells in rows if cells[0] == "first run")
     assert first[5] == "150", "the first run makes every key"

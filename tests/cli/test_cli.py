@@ -229,7 +229,8 @@ def test_help_lists_the_commands_in_workflow_order_with_whole_summaries(tmp_path
     section = done.stdout.split("Commands:\n")[1]
     names = [line.split()[0] for line in section.splitlines() if line.startswith("  ") and
              not line.startswith("    ")]  # fmt: skip
-    expected = ["provision", "check", "handouts", "send", "report", "watch", "set-limit", "rotate"]
+    expected = ["provision", "check", "handouts", "send", "open", "claim", "close", "report"]
+    expected += ["watch", "set-limit", "rotate"]
     expected += ["revoke", "rename-keys", "workshops"]
     expected += ["doctor", "sandbox"]
     assert names == [name for name in expected if name in every_command()]

@@ -43,6 +43,12 @@ PAPERS = ("a4", "letter")
     help='The workshop as participants know it ("DH Summer Workshop 2026"), for slips, the '
     "PDF and mail subjects; remembered (default: the workshop's name).",
 )
+@click.option(
+    "--claim",
+    is_flag=True,
+    help="Slips with each participant's claim code and a QR code of the claim page instead "
+    "of the key (and no key in mail-merge.csv): they fetch it with keyprov claim.",
+)
 @quickstart_option(
     "Show the first call in these (shell, powershell, python, colab) for this run "
     "(default: the workshop's, as provisioned)."
@@ -55,6 +61,7 @@ def handouts_command(
     only: str | None,
     paper: str,
     title: str | None,
+    claim: bool,
     quickstarts: tuple[str, ...],
 ) -> None:
     """Write handouts.pdf and mail-merge.csv in the workshop folder (mode 0600).
@@ -82,6 +89,7 @@ def handouts_command(
             participants=list(participants) or None,
             only=only,  # type: ignore[arg-type]
             title=title,
+            claim=claim,
             quickstarts=quickstarts or None,
         )
     echo(handouts_lines(files))
@@ -143,6 +151,12 @@ def handouts_command(
     help='The workshop as participants know it ("DH Summer Workshop 2026"), for slips, the '
     "PDF and mail subjects; remembered (default: the workshop's name).",
 )
+@click.option(
+    "--claim",
+    is_flag=True,
+    help="Send each participant their claim code and a link to the claim page instead of "
+    "the key (they fetch it with keyprov claim).",
+)
 @quickstart_option(
     "Show the first call in these (shell, powershell, python, colab) for this run "
     "(default: the workshop's, as provisioned)."
@@ -159,6 +173,7 @@ def send_command(
     attempts: int,
     dry_run: bool,
     title: str | None,
+    claim: bool,
     quickstarts: tuple[str, ...],
 ) -> None:
     """Email each participant their own current key, once.
@@ -220,6 +235,7 @@ def send_command(
             on_plan=None if dry_run else progress.plan,
             on_result=progress.result,
             title=title,
+            claim=claim,
         )
     echo(send_lines(sending))
     sys.exit(sending.exit_status)

@@ -37,6 +37,31 @@ def parse_expires_option(
 EXPIRES_METAVAR = "DAY|TIME|7d"
 
 
+def parse_claim_url_option(
+    _ctx: click.Context, _param: click.Parameter, value: str | None
+) -> str | None:
+    """--claim-url URL; 'none' undoes one the workshop remembers."""
+    from keyprov.errors import OptionError
+    from keyprov.workshop.claimcodes import parse_claim_url
+
+    if value is None or value.strip().lower() == NONE:
+        return None
+    try:
+        return parse_claim_url(value)
+    except OptionError as error:
+        raise click.BadParameter(str(error).partition(": ")[2]) from error
+
+
+CLAIM_URL_OPTION = click.option(
+    "--claim-url",
+    callback=parse_claim_url_option,
+    metavar="URL",
+    help="Where participants will open the claim page (keyprov claim), e.g. "
+    "https://laptop.local:8443/claim: printed with each claim code on the slips, in "
+    "mail-merge.csv and in messages. Remembered; 'none' forgets it.",
+)
+
+
 def parse_columns(
     _ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]
 ) -> tuple[tuple[str, str], ...]:
@@ -182,6 +207,7 @@ REMEMBERED_PARAMETERS = {
     "max_limit": "max_limit",
     "sheet": "sheet",
     "columns": "column_overrides",
+    "claim_url": "claim_url",
     "quickstarts": "quickstarts",
 }
 """Command-line parameters of the options a workshop remembers (workshop.options.REMEMBERED)."""

@@ -10,6 +10,7 @@ import click
 from keyprov.cli import interrupts
 from keyprov.cli.common import api_settings, cli, client_for, echo
 from keyprov.cli.options import (
+    CLAIM_URL_OPTION,
     concurrency_option,
     given_options,
     quickstart_option,
@@ -55,6 +56,13 @@ from keyprov.render.run import provision_lines
     help="Let the keys reach only endpoints that retain no data (zero data retention). Remembered.",
 )
 @click.option(
+    "--closed",
+    is_flag=True,
+    help="Create the keys disabled: they work once keyprov open enables them, or each when "
+    "its participant claims it on the claim page (keyprov claim).",
+)
+@CLAIM_URL_OPTION
+@click.option(
     "--key-names",
     type=click.Choice(("pseudonymous", "readable")),
     help="For a new workshop: name keys by a pseudonym (the default: no email, id or name "
@@ -94,6 +102,8 @@ def provision_command(
     models: str | None,
     providers: str | None,
     zdr: bool | None,
+    closed: bool,
+    claim_url: str | None,
     key_names: str | None,
     quickstarts: tuple[str, ...],
     quiet: bool,
@@ -137,6 +147,8 @@ def provision_command(
         models=models,
         providers=providers,
         zdr=zdr,
+        closed=closed,
+        claim_url=claim_url,
         key_names=key_names,
         quickstarts=quickstarts,
         given=given_options(click.get_current_context()),

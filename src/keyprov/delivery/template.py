@@ -19,9 +19,9 @@ from keyprov.handouts.wording import HANDOUT_FIELDS
 
 KNOWN_FIELDS = (*HANDOUT_FIELDS, "workshop")
 """Every placeholder: the handout's fields (`keyprov.handouts.handout_fields`) and `workshop`."""
-NOT_IN_SUBJECT = frozenset({"key", "quickstart", "budget_left"})
-"""The key, because a subject shows in notifications, lock screens and server logs; the others
-because they span several lines."""
+NOT_IN_SUBJECT = frozenset({"key", "claim_code", "claim_url", "quickstart", "budget_left"})
+"""The key and the claim code, because a subject shows in notifications, lock screens and
+server logs; the others because they span several lines."""
 
 DEFAULT_SUBJECT = "Your OpenRouter API key"
 DEFAULT_SUBJECT_FOR_WORKSHOP = "Your OpenRouter API key for {workshop}"
@@ -55,6 +55,29 @@ replace it.
 """
 
 
+DEFAULT_CLAIM_SUBJECT = "Your OpenRouter API key for {workshop}: your claim code"
+DEFAULT_CLAIM_BODY = """\
+Hello {first_name},
+
+Your own OpenRouter API key for the workshop is waiting for you. Fetch it on the day, on
+the device you will work on:
+
+    {claim_url}
+
+Open the page, check that your claim code is filled in, and press the button (opening the
+page alone changes nothing). Your claim code, if you type it in yourself:
+
+    {claim_code}
+
+The page shows your key once, on that device. Keep the code to yourself: whoever claims
+first gets the key.
+
+Budget:    {budget}
+Valid:     {last_day}
+Models:    {models}
+"""
+
+
 @dataclass(frozen=True)
 class Template:
     subject: str
@@ -73,16 +96,17 @@ class Template:
             name = misplaced[0]
             why = (
                 "a subject shows in notifications and mail server logs"
-                if name == "key"
+                if name in ("key", "claim_code", "claim_url")
                 else "it spans several lines"
             )
             raise ConfigurationError(
                 f"{self.source}, line 1: the subject uses {{{name}}}, which belongs in the "
                 f"body only ({why})."
             )
-        if "key" not in body_fields:
+        if not body_fields & {"key", "claim_code", "claim_url"}:
             raise ConfigurationError(
-                f"{self.source}: the body never uses {{key}}, so nobody would get their key. "
+                f"{self.source}: the body never uses {{key}} (nor {{claim_code}} or "
+                "{claim_url}, to fetch it on the claim page), so nobody would get their key. "
                 "Put {key} where the key should go."
             )
 
@@ -90,6 +114,13 @@ class Template:
     def default(cls, workshop: str | None = None) -> Template:
         subject = DEFAULT_SUBJECT_FOR_WORKSHOP if workshop else DEFAULT_SUBJECT
         return cls(subject=subject, body=DEFAULT_BODY)
+
+    @classmethod
+    def default_claim(cls, workshop: str) -> Template:
+        """The message that carries the claim code and link, never the key (send --claim)."""
+        return cls(
+            subject=DEFAULT_CLAIM_SUBJECT, body=DEFAULT_CLAIM_BODY, source="the claim message"
+        )
 
     @classmethod
     def from_file(cls, path: Path) -> Template:

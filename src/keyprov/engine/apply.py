@@ -17,6 +17,8 @@ from keyprov.engine.session import Session
 from keyprov.errors import ApiError
 from keyprov.models import ApiKey
 
+CLOSED_NOTE = "disabled until the workshop opens (keyprov open) or the key is claimed"
+
 _MAY_BE_THEIRS = (
     "not created: keys named as this workshop's that its state never made are on the server "
     "(another copy of the workshop, on another machine or in another folder, made them?), "
@@ -39,6 +41,7 @@ class PlanApplier:
         prune: bool,
         reenable: bool,
         roster: Path | None = None,
+        closed: bool = False,
     ) -> None:
         self.session = session
         self.results = results
@@ -48,6 +51,8 @@ class PlanApplier:
         self.reenable = reenable
         self.roster = roster
         """The roster as the user gave it, for the commands a result suggests."""
+        self.closed = closed
+        """The workshop is closed: its keys are disabled on purpose (keyprov.engine.gating)."""
         self.pruned: list[ApiKey] = []
 
     def apply(self, plan: Plan) -> list[ParticipantResult]:
@@ -70,6 +75,8 @@ class PlanApplier:
                 self._resolve_undelivered(item)
             if item.action is Action.UPDATE or (item.action is Action.DISABLED and self.reenable):
                 self._update(item)
+            elif item.action is Action.DISABLED and self.closed and item.patch:
+                self._update(item, enable=False)
             else:
                 self._finish_unchanged(item)
         self.creator.create_all(to_create)
@@ -104,12 +111,12 @@ class PlanApplier:
             return
         self.session.ledger.record_update(item.participant.identity, pending=False)
 
-    def _update(self, item: ParticipantPlan) -> None:
+    def _update(self, item: ParticipantPlan, *, enable: bool = True) -> None:
         """PATCH the roster values that changed (and re-enable, when asked)."""
         participant = item.participant
         assert item.key is not None
         changes: dict[str, object] = dict(item.patch)
-        if item.action is Action.DISABLED:
+        if item.action is Action.DISABLED and enable:
             changes["disabled"] = False
         try:
             key = self.session.client.update_key(item.key.hash, **changes)
@@ -124,7 +131,7 @@ class PlanApplier:
             roster_limit=participant.limit,
             roster_limit_reset=participant.limit_reset,
         )
-        note = "re-enabled" if item.action is Action.DISABLED else item.note
+        note = "re-enabled" if item.action is Action.DISABLED and enable else item.note
         self._finish_with_duplicates(item, Outcome.UPDATED, note, key)
 
     def _finish_unchanged(self, item: ParticipantPlan) -> None:
@@ -132,6 +139,9 @@ class PlanApplier:
         if item.action is Action.KEEP:
             assert key is not None
             self._finish_with_duplicates(item, Outcome.PRESENT, "", key)
+        elif item.action is Action.DISABLED and self.closed:
+            assert key is not None
+            self._finish_with_duplicates(item, Outcome.PRESENT, CLOSED_NOTE, key)
         elif item.action is Action.DISABLED:
             self._finish(
                 item, Outcome.DISABLED, f"{item.note}; run with --reenable to enable it again", key

@@ -203,7 +203,9 @@ class Session:
         self.saw(keys)
         self.reconciled = True
         entries = self.trust.view({entry.identity: entry for entry in self.ledger.entries()})
-        return Snapshot(self.workshop, entries, keys, tuple(taken.warnings))
+        return Snapshot(
+            self.workshop, entries, keys, tuple(taken.warnings), closed=self.ledger.replayed.closed
+        )
 
     def audit_retry(self, event: RetryEvent) -> None:
         subject = current_subject()
@@ -243,7 +245,11 @@ class Session:
                     return None  # nothing to write, and no naming to make up for it
                 self.workshop, _ = with_naming(self.workshop, self.ledger, [])
             rows = distribution_rows(
-                self.ledger.entries(), self.participants, self.notes, self.server
+                self.ledger.entries(),
+                self.participants,
+                self.notes,
+                self.server,
+                closed=self.ledger.replayed.closed,
             )
             workshop = self.workshop
             about = about_sheet(

@@ -48,6 +48,8 @@ class Snapshot:
     server_keys: list[ApiKey]
     warnings: tuple[str, ...] = ()
     """What taking back lost secrets could not do (keyprov.take_back), for the user."""
+    closed: bool = False
+    """The workshop is closed (keyprov.engine.gating): its keys are disabled on purpose."""
 
     def owned(self, identities: Iterable[str] = ()) -> list[OwnedKey]:
         """The workshop's keys, whose each is by the state, else by name (`identities`, the
@@ -167,7 +169,7 @@ def snapshot(
     record = Registry.default().find(workshop.name, workshop.account)
     entries = trust_of(record, workshop.state_path).view(entries)
     keys = server_with(server, taken.recovered, client)
-    return Snapshot(workshop, entries, keys, tuple(taken.warnings))
+    return Snapshot(workshop, entries, keys, tuple(taken.warnings), closed=ledger.replayed.closed)
 
 
 def owned_keys(

@@ -59,6 +59,11 @@ class Handout:
     only what the old key left of it): from the next reset, `full_limit` again."""
     first_name: str = ""
     """Derived from `name` when not given."""
+    claim_code: str = field(default="", repr=False)
+    """The participant's claim code (keyprov.workshop.claimcodes), for the claim page."""
+    claim_url: str = field(default="", repr=False)
+    """The claim page's address with the code in it (opening it only fills in the form);
+    empty when the workshop has no --claim-url."""
     emails: tuple[str, ...] = ()
     """Every address of a participant who has several, `email` first; empty: just `email`."""
     quickstarts: tuple[str, ...] = DEFAULT_QUICKSTARTS

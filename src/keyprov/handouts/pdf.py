@@ -39,6 +39,11 @@ CODE_SIZES = (6.6, 6.2, 5.8, 5.4)
 hard to type from: the slips are made taller instead, two to a page."""
 MAX_MODELS_SHOWN = 4
 
+KEY_LINE = "Your API key. Type it exactly as printed; it is yours alone."
+CLAIM_LINE = (
+    "Your claim code: open the page below (or scan), type it, and your key is shown to you."
+)
+
 _BLACK = (0, 0, 0)
 _GREY = (95, 95, 95)
 _LIGHT = (170, 170, 170)
@@ -85,6 +90,7 @@ def _render(handouts: Sequence[Handout], paper: str, title: str | None) -> tuple
     layout = _Layout(pdf, page_width, page_height, title, SLIPS_PER_PAGE)
     if not all(layout.slip(handout, top=MARGIN, draw=False) for handout in handouts):
         layout = _Layout(pdf, page_width, page_height, title, SLIPS_PER_PAGE - 1)
+    layout.claim = all(not handout.secret for handout in handouts)
     per_page = layout.slips_per_page
     for start in range(0, len(handouts), per_page):
         page = handouts[start : start + per_page]
@@ -104,6 +110,8 @@ class _Layout:
         self.page_height = page_height
         self.title = title
         self.slips_per_page = per_page
+        self.claim = False
+        """Claim slips (keyprov handouts --claim): a claim code on each, no key."""
         self.slip_height = (page_height - 2 * MARGIN) / per_page
         self.left = MARGIN + PADDING
         self.width = page_width - 2 * (MARGIN + PADDING)
@@ -133,10 +141,12 @@ class _Layout:
         pdf.set_text_color(*_GREY)
         pdf.set_font(SANS, "", 6.5)
         pdf.set_xy(MARGIN, bottom + 3)
+        holds = "claim code" if self.claim else "key"
         pdf.cell(
             right - MARGIN,
             3,
-            "Cut along the marks. Each slip holds one participant's key: give it to them alone.",
+            f"Cut along the marks. Each slip holds one participant's {holds}: give it to them "
+            "alone.",
             align="C",
         )
 
@@ -163,15 +173,18 @@ class _Layout:
         pdf.set_text_color(*_GREY)
         pdf.set_font(SANS, "", 7.5)
         pdf.set_xy(x, y)
-        pdf.cell(width, 4, "Your API key. Type it exactly as printed; it is yours alone.")
+        claim = not handout.secret  # a claim slip: the code, and a QR code of the claim link
+        pdf.cell(width, 4, CLAIM_LINE if claim else KEY_LINE)
         y += 4.5
-        self._key(handout.secret, x, y, width)
+        self._key(handout.claim_code if claim else handout.secret, x, y, width)
         y += 11
-        draw_qr(pdf, handout.secret, x=x + width - QR_SIZE, y=y - 2, size=QR_SIZE)
+        code = handout.claim_url if claim else handout.secret
+        draw_qr(pdf, code, x=x + width - QR_SIZE, y=y - 2, size=QR_SIZE)
         pdf.set_text_color(*_GREY)
         pdf.set_font(SANS, "", 6.5)
         pdf.set_xy(x + width - QR_SIZE, y - 2 + QR_SIZE)
-        pdf.cell(QR_SIZE, 3, "Scan to copy the key", align="C")
+        caption = "Scan to claim your key" if claim else "Scan to copy the key"
+        pdf.cell(QR_SIZE, 3, caption, align="C")
         return self._details(handout, x, y, room, draw=True)
 
     def _header(self, handout: Handout, x: float, y: float, width: float) -> None:
@@ -214,6 +227,7 @@ class _Layout:
             shown = ", ".join(models[: MAX_MODELS_SHOWN - 1])
             shown_models = f"{shown} and {len(models) - MAX_MODELS_SHOWN + 1} more"
         rows = (
+            *((("Claim at", claim_page(fields["claim_url"])),) if not handout.secret else ()),
             ("Budget", fields["budget"]),
             ("Valid", fields["last_day"]),
             ("Models", shown_models),
@@ -227,7 +241,7 @@ class _Layout:
                 pdf.set_xy(x, y)
                 pdf.cell(label_width, 4.4, label)
             pdf.set_text_color(*_BLACK)
-            pdf.set_font(MONO if label == "Base URL" else SANS, "", 8.5)
+            pdf.set_font(MONO if label in ("Base URL", "Claim at") else SANS, "", 8.5)
             y = self._lines(value, x + label_width, y, width - label_width, 4.4, draw=draw)
         if fields["replaces"]:
             pdf.set_text_color(*_WARNING)
@@ -304,6 +318,11 @@ class _Room:
 
     def width_at(self, y: float) -> float:
         return self.narrow if y < self.beside_qr_until else self.full
+
+
+def claim_page(link: str) -> str:
+    """The claim page's address without the code (the code is printed above it)."""
+    return link.partition("?")[0]
 
 
 def wrap(text: str, width: float, measure: Callable[[str], float]) -> list[str]:

@@ -175,6 +175,8 @@ HANDOUT_FIELDS = (
     "quickstart_curl",
     "budget_left",
     "replaces",
+    "claim_code",
+    "claim_url",
     "greeting",
 )
 """The names `handout_fields` answers, in the order the mail-merge file and the template
@@ -216,5 +218,15 @@ def handout_fields(
         "quickstart_curl": blocks["shell"].lines[1] if "shell" in blocks else "",
         "budget_left": "\n".join(budget_left_lines(base_url, handout.quickstarts)),
         "replaces": replaces_in_words(handout.replaces),
+        "claim_code": _masked_code(handout.claim_code) if masked else handout.claim_code,
+        "claim_url": handout.claim_url.replace(handout.claim_code, _masked_code(handout.claim_code))
+        if masked and handout.claim_code
+        else handout.claim_url,
         "greeting": greeting(handout.first_name),
     }
+
+
+def _masked_code(code: str) -> str:
+    """`ACDE-****-****`: a preview shows that a code is there, not the code."""
+    first, dash, rest = code.partition("-")
+    return first + dash + "".join("-" if char == "-" else "*" for char in rest)

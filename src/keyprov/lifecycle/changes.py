@@ -268,7 +268,7 @@ def roster_identities(ref: WorkshopRef, remembered: Mapping[str, Any]) -> list[s
         return []
 
 
-def _owned(current: Snapshot, ref: WorkshopRef) -> list[OwnedKey]:
+def workshop_keys(current: Snapshot, ref: WorkshopRef) -> list[OwnedKey]:
     """The workshop's keys; when some are not in the state, the roster says whose they are."""
     owned = current.owned()
     if any(item.role == "unknown" for item in owned):
@@ -301,13 +301,13 @@ def revoke(
                 if delete
                 else ("already disabled" if item.key.disabled else "would be disabled"),
             )
-            for item in _owned(snapshot(workshop, client), ref)
+            for item in workshop_keys(snapshot(workshop, client), ref)
         ]
     creating = keys_left_behind(ref, client)
     with session(ref, client, "revoke", creating=creating) as held:
         progress = progress or Silent()
         current = held.snapshot(progress.listing, naming_lost_ok=True)
-        targets = [item for item in _owned(current, ref) if delete or not item.key.disabled]
+        targets = [item for item in workshop_keys(current, ref) if delete or not item.key.disabled]
         effect = "are deleted now, for good" if delete else "stop working now"
         ask_first(confirm, Impact("revoke", held.workshop.name, len(targets), effect))
         progress.start(len(targets))

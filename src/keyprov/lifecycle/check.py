@@ -88,6 +88,7 @@ def check_workshop(
             wanted_expiry,
             _Times(moment, horizon),
             Fixes(workshop.name, str(desired.roster or "ROSTER")),
+            closed=current.closed,
         )
         for item in plan.items
     ]
@@ -102,7 +103,12 @@ def check_workshop(
         else row
         for row in rows
     ]
-    live = [item.key for item in plan.items if item.key is not None and not item.key.disabled]
+    # While closed, the keys waiting disabled will work once it opens: their budget counts.
+    live = [
+        item.key
+        for item in plan.items
+        if item.key is not None and (current.closed or not item.key.disabled)
+    ]
     # A key without a limit is its participant's problem (its row says so); no balance covers it.
     needed = sum(max(0.0, key.limit_remaining or 0.0) for key in live if key.limit is not None)
     result = CheckResult(workshop.name, rows, None, needed)
@@ -117,6 +123,7 @@ def check_workshop(
     remembered = set(workshop.options) - set(given) if given is not None else set()
     result.expectations = expectations(desired, warn_days, remembered=remembered)
     result.expectations.append(f"models:      {policy.in_words()}")
+    result.expectations.append(f"gate:        {gate_in_words(current.closed)}")
     try:
         result.credits = client.credits()
     except ApiError as error:
@@ -165,6 +172,12 @@ def expectations(
     ]
 
 
+def gate_in_words(closed: bool) -> str:
+    if closed:
+        return "closed: keys disabled until keyprov open, or each when claimed (not a problem)"
+    return "open: every key enabled"
+
+
 @dataclass(frozen=True)
 class _Times:
     now: datetime
@@ -193,6 +206,8 @@ def _check_participant(
     wanted_expires_at: str | None,
     times: _Times,
     fixes: Fixes,
+    *,
+    closed: bool = False,
 ) -> CheckRow:
     participant = item.participant
     key = item.key
@@ -204,7 +219,7 @@ def _check_participant(
             "a key is on the server but its secret is not in the local state: "
             f"{fixes.for_participant('rotate', participant.identity)} gives them a new one"
         )
-    elif item.action is Action.DISABLED:
+    elif item.action is Action.DISABLED and not closed:
         problems.append("its key is disabled")
     if key is not None and item.action is not Action.SECRET_LOST:
         expected = _expected_limit(participant, entry)

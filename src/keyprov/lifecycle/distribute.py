@@ -8,6 +8,7 @@ server now). What was handed out, and how, is journaled so keys.xlsx says it and
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -63,6 +64,8 @@ class HandoutFiles:
     left_out: list[LeftOut]
     pages: int = 0
     """Pages of handouts.pdf (0: not written)."""
+    claim: bool = False
+    """Claim slips: each participant's claim code instead of their key."""
 
     @property
     def written(self) -> bool:
@@ -84,8 +87,13 @@ def write_handouts(
     only: Only | None = None,
     quickstarts: tuple[str, ...] | None = None,
     title: str | None = None,
+    claim: bool = False,
 ) -> HandoutFiles:
     """handouts.pdf and mail-merge.csv in the workshop folder (0600), for the chosen.
+
+    With `claim`, the slips carry each participant's claim code and a QR code of the claim
+    page (the workshop's --claim-url) instead of the key, and mail-merge.csv has no key:
+    participants fetch their key on the claim page (keyprov claim).
 
     When nobody is chosen, no file is written (an earlier handouts.pdf stays as it was).
     Raises ConfigurationError for an unknown paper size or participant, before any file.
@@ -98,11 +106,15 @@ def write_handouts(
             f"unknown paper size {paper!r}: use one of {', '.join(PAPER_SIZES)}."
         )
     title = checked_title(title)
-    with session(ref, client, "handouts", details={"paper": paper, "only": only}) as held:
+    details = {"paper": paper, "only": only, "claim": claim}
+    with session(ref, client, "handouts", details=details) as held:
         held.remember = remembering(held.workshop.options, title)
         handouts, left_out = handouts_of(
             held, participants=participants, only=only, quickstarts=quickstarts
         )
+        if claim:
+            refuse_without_claim_url(held.workshop.options)
+            handouts = [replace(handout, secret="") for handout in handouts]
         folder = held.workshop.folder
         files = HandoutFiles(
             held.workshop.name,
@@ -111,6 +123,7 @@ def write_handouts(
             paper,
             handouts,
             left_out,
+            claim=claim,
         )
         held.exit_status = files.exit_status
         if handouts:
@@ -122,10 +135,13 @@ def write_handouts(
             for handout in handouts:
                 entry = held.ledger.get(handout.identity)
                 # An email that reached them says more than a printed slip: it is kept.
-                slips: dict[str, str] = {"on_slips": day_of(moment)}
-                if entry is None or not (entry.handed_out or "").startswith("sent"):
-                    slips["handed_out"] = f"{ON_SLIPS} {day_of(moment)}"
-                held.ledger.record_update(handout.identity, **slips)
+                # A claim slip holds a claim code, not the key: the files then hold no key.
+                slips: dict[str, str] = {} if claim else {"on_slips": day_of(moment)}
+                if entry is None or not (entry.handed_out or "").startswith(("sent", "claimed")):
+                    how = "claim slip" if claim else ON_SLIPS
+                    slips["handed_out"] = f"{how} {day_of(moment)}"
+                if slips:
+                    held.ledger.record_update(handout.identity, **slips)
         held.audit.event(
             "handouts",
             participants=len(handouts),
@@ -134,6 +150,15 @@ def write_handouts(
             left_out=[_audited(item) for item in left_out],
         )
         return files
+
+
+def refuse_without_claim_url(options: Mapping[str, object]) -> None:
+    if not options.get("claim_url"):
+        raise ConfigurationError(
+            "--claim: the workshop has no claim page address yet. Give it once with "
+            "keyprov provision ROSTER --claim-url https://HOST:PORT/claim (where keyprov claim "
+            "will serve; see docs/claim.md), then run this again."
+        )
 
 
 def _audited(item: LeftOut) -> dict[str, str]:

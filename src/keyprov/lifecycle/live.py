@@ -134,6 +134,14 @@ class Poll:
     server_keys: list[ApiKey] = field(default_factory=list, repr=False)
     listed: int = 0
     """Keys the listing held (the whole account's): the next poll asks for that many pages."""
+    closed: bool = False
+    """The workshop is closed (`provision --closed`, `keyprov close`): its keys wait disabled
+    until `keyprov open` or each participant's claim; that is not a fault."""
+
+    @property
+    def waiting(self) -> list[LiveKey]:
+        """Keys disabled because the workshop is closed: they work once it opens."""
+        return [key for key in self.keys if self.closed and key.disabled and not key.expired]
 
     @property
     def enabled(self) -> list[LiveKey]:
@@ -186,6 +194,7 @@ def read_poll(
         credits_problem=problem,
         server_keys=listed,
         listed=len(listed),
+        closed=ledger.replayed.closed,
     )
 
 

@@ -23,6 +23,7 @@ from keyprov.engine.budget_cuts import (
 from keyprov.engine.creator import CreateRequest, create_keys, delete_undelivered
 from keyprov.engine.expiry import describe_expiry, expires_at, refuse_past, same_expiry
 from keyprov.engine.fanout import DEFAULT_CONCURRENCY, fan_out
+from keyprov.engine.gating import keep_closed
 from keyprov.engine.outcomes import ParticipantResult
 from keyprov.engine.session import Session, session
 from keyprov.engine.snapshot import OwnedKey, Snapshot, snapshot
@@ -168,6 +169,12 @@ def rotate(
                 lambda successor: _retire(held, successor, results[successor.rotation.identity]),
                 concurrency=concurrency,
             )
+        )
+        # A closed workshop's successors wait, disabled, like every key of it: their
+        # participants claim them anew (their code stays the same).
+        changes.extend(
+            Change(item.identity, item.label, item.ok, f"{item.detail}: the workshop is closed")
+            for item in keep_closed(held, concurrency=concurrency)
         )
         if participants is None and expires is not None and all(c.ok for c in changes):
             _remember_expiry(held, expires)

@@ -24,6 +24,8 @@ from keyprov.handouts.quickstarts import chosen_quickstarts
 from keyprov.handouts.wording import parse_expiry
 from keyprov.lifecycle.who import resolve_names
 from keyprov.models import ApiKey
+from keyprov.workshop.claimcodes import claim_code, claim_link, display_code
+from keyprov.workshop.claims import ensure_claim_secret
 from keyprov.workshop.journal import LedgerEntry
 
 Only = Literal["new", "replaced"]
@@ -73,6 +75,7 @@ def handouts_of(
     current = held.snapshot()
     server = {key.hash: key for key in current.server_keys}
     entries = list(current.entries.values())
+    codes = ClaimCodes(ensure_claim_secret(held.ledger), held.workshop.options.get("claim_url"))
     wanted = _wanted(participants, entries)
     handouts: list[Handout] = []
     left_out: list[LeftOut] = []
@@ -85,7 +88,7 @@ def handouts_of(
                 left_out.append(_left_out(entry, LeftOutKind.NOT_IN_ROSTER))
             continue
         key = server.get(entry.hash or "")
-        problem = _unusable(entry, key)
+        problem = _unusable(entry, key, closed=current.closed)
         if problem is not None:
             left_out.append(_left_out(entry, LeftOutKind.NO_KEY, problem))
             continue
@@ -96,7 +99,7 @@ def handouts_of(
         if only == "replaced" and (not entry.retired or entry.handed_out):
             left_out.append(_left_out(entry, LeftOutKind.NOT_REPLACED))
             continue
-        handouts.append(_handout(entry, key, server, held.workshop.options, kinds))
+        handouts.append(_handout(entry, key, server, held.workshop.options, kinds, codes))
     # The state holds participants in the order their keys were made (concurrently): a pile
     # of slips is easier to hand out in alphabetical order.
     handouts.sort(key=_alphabetical)
@@ -117,7 +120,7 @@ def _left_out(entry: LedgerEntry, kind: LeftOutKind, detail: str = "") -> LeftOu
     return LeftOut(entry.identity, entry.name, entry.email, kind, detail)
 
 
-def _unusable(entry: LedgerEntry, key: ApiKey | None) -> str | None:
+def _unusable(entry: LedgerEntry, key: ApiKey | None, *, closed: bool = False) -> str | None:
     """Why this participant's key cannot be handed out, in words that say what to do."""
     if entry.hash is None:
         return "no key yet: run keyprov provision"
@@ -128,7 +131,7 @@ def _unusable(entry: LedgerEntry, key: ApiKey | None) -> str | None:
         )
     if key is None:
         return "the key is not on the server any more: run keyprov provision"
-    if key.disabled:
+    if key.disabled and not closed:  # a closed workshop's keys wait, disabled, on purpose
         return "the key is disabled on the server (keyprov provision --reenable enables it)"
     if key.expires_at is not None:
         with contextlib.suppress(ValueError):
@@ -152,12 +155,27 @@ def _wanted(participants: list[str] | None, entries: list[LedgerEntry]) -> set[s
     return found
 
 
+@dataclass(frozen=True)
+class ClaimCodes:
+    """Each participant's claim code, and the claim page's address, for their handout."""
+
+    secret: str
+    url: str | None
+
+    def code(self, identity: str) -> str:
+        return claim_code(self.secret, identity)
+
+    def link(self, identity: str) -> str:
+        return claim_link(self.url, self.code(identity)) if self.url else ""
+
+
 def _handout(
     entry: LedgerEntry,
     key: ApiKey,
     server: dict[str, ApiKey],
     options: Mapping[str, Any],
     quickstarts: tuple[str, ...],
+    codes: ClaimCodes,
 ) -> Handout:
     assert entry.secret is not None and entry.hash is not None
     # "Replaces your previous key" only to someone an earlier key reached.
@@ -178,4 +196,6 @@ def _handout(
         full_limit=entry.full_limit if cut_in_force(entry) else None,
         emails=entry.emails,
         quickstarts=quickstarts,
+        claim_code=display_code(codes.code(entry.identity)),
+        claim_url=codes.link(entry.identity),
     )

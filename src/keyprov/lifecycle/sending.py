@@ -116,8 +116,12 @@ def send_keys(
     on_result: Callable[[DeliveryResult], None] | None = None,
     environ: Mapping[str, str] | None = None,
     title: str | None = None,
+    claim: bool = False,
 ) -> Sending:
     """Email each chosen participant their own current key (see keyprov.delivery).
+
+    With `claim`, the message carries the claim code and link instead, never the key (a
+    template of one's own must then not use {key}).
 
     The mail settings (KEYPROV_MAIL and `KEYPROV_SMTP_*` or `KEYPROV_MAIL_*` in `environ`,
     default os.environ), the template and the options are checked before the server is asked
@@ -131,6 +135,11 @@ def send_keys(
     """
     settings = MailSettings.from_env(environ)
     template = Template.from_file(template_path) if template_path else None
+    if claim and template is not None and "key" in template.fields:
+        raise ConfigurationError(
+            f"{template.source}: --claim sends the claim code, not the key: use {{claim_url}} "
+            "and {claim_code} and leave {key} out."
+        )
     if resend and not participants:
         raise ConfigurationError("--resend sends a key again: name who with --participant.")
     rate = rate_per_minute or default_rate(settings)
@@ -144,6 +153,14 @@ def send_keys(
         name = title_of(held.remember or held.workshop.options, held.workshop.name)
         handouts, left_out = handouts_of(held, participants=participants, quickstarts=quickstarts)
         journal = DeliveryJournal(held.workshop.folder)
+        if claim:
+            if not held.workshop.options.get("claim_url"):
+                raise ConfigurationError(
+                    "--claim: the workshop has no claim page address yet. Give it once with "
+                    "keyprov provision ROSTER --claim-url https://HOST:PORT/claim, then run "
+                    "this again."
+                )
+            template = template or Template.default_claim(name)
         template = template or Template.default(name)
         chosen = {handout.identity for handout in handouts} if resend else set()
         plan = _plan(

@@ -42,6 +42,10 @@ class ProvisionResult:
     expires_at: str | None = None
     """The expiry the run gives the keys it creates (--expires), None: they never expire."""
     allow_overcommit: bool = False
+    closed: bool = False
+    """The workshop is closed: its keys wait, disabled, until it opens or each is claimed."""
+    not_closed: list[str] = field(default_factory=list)
+    """Keys of a closed workshop that could not be disabled (label: why): run again."""
 
     def counts(self) -> Counter[str]:
         return Counter(result.outcome.value for result in self.results)
@@ -66,6 +70,7 @@ class ProvisionResult:
             # The code the real run would start with: it stops before creating when short.
             return ExitStatus.BAD_INPUT if self.credits_short else ExitStatus.OK
         strangers = any(not key.disabled for key in self.plan.strangers)
-        if not strangers and all(result.outcome.is_provisioned for result in self.results):
+        provisioned = all(result.outcome.is_provisioned for result in self.results)
+        if not strangers and not self.not_closed and provisioned:
             return ExitStatus.OK
         return ExitStatus.INCOMPLETE

@@ -18,10 +18,12 @@ from keyprov.engine.apply import PlanApplier
 from keyprov.engine.copies import settle_with_copies
 from keyprov.engine.creator import Creator
 from keyprov.engine.expiry import expiry_warning
+from keyprov.engine.gating import keep_closed
 from keyprov.engine.outcomes import ResultCallback, Results
 from keyprov.engine.planner import Action, Plan
 from keyprov.engine.session import Session, session
 from keyprov.engine.snapshot import ListingCallback, snapshot
+from keyprov.errors import ConfigurationError
 from keyprov.guardrails.guarding import (
     POLICY_OPTION,
     Guard,
@@ -69,6 +71,7 @@ def _provision_in(
     credits = prefetch_credits(held.client, participants, held.ledger, reads.credits)
     first_page = reads.page_for(held.workshop.state_path, held.ledger)
     current = held.snapshot(events.on_listing, first_page)
+    result.closed = _gate(held, settings)
     result.plan = current.plan(participants, expires_at=settings.expires_at)
     result.warnings.extend(_expiry_warnings(settings))
     if not current.entries:
@@ -92,6 +95,7 @@ def _provision_in(
         prune=settings.prune,
         reenable=settings.reenable,
         roster=settings.roster,
+        closed=result.closed,
     )
     guard = (
         ensure_guardrail(held, guarded.policy, guarded.catalogue)
@@ -105,8 +109,34 @@ def _provision_in(
         result.results = [results.by_identity[r.identity] for r in result.results]
     finally:
         result.pruned = applier.pruned
+    result.not_closed = [
+        f"{item.label}: {item.detail}"
+        for item in keep_closed(held, concurrency=settings.concurrency)
+        if not item.ok
+    ]
     held.exit_status = result.exit_status
     assign_everyone(held, guard, result)
+
+
+def _gate(held: Session, settings: ProvisionSettings) -> bool:
+    """Whether the workshop is closed, closing a new one for `--closed` (journaled before the
+    first create, so a run stopped before its keys were disabled is finished by the rerun)."""
+    closed = held.ledger.replayed.closed
+    if settings.closed and not closed:
+        if any(entry.has_key for entry in held.ledger.entries()):
+            raise ConfigurationError(
+                f"--closed: workshop {held.workshop.name!r} already has working keys; "
+                f"keyprov close {settings.roster} disables them (asking first)."
+            )
+        held.ledger.record_gate(closed=True)
+        held.audit.event("gate", closed=True)
+        closed = True
+    if closed and settings.reenable:
+        raise ConfigurationError(
+            f"--reenable: workshop {held.workshop.name!r} is closed, so its keys are disabled "
+            f"on purpose; keyprov open {settings.roster} enables them."
+        )
+    return closed
 
 
 def provision(

@@ -37,6 +37,11 @@ class ProvisionSettings:
     """--models a,b (or 'all'); None keeps what the workshop remembers."""
     providers: str | None = None
     zdr: bool | None = None
+    closed: bool = False
+    """Create the keys disabled, and keep the workshop closed until `keyprov open` (a claimed
+    key is enabled on its own): see keyprov.engine.gating."""
+    claim_url: str | None = None
+    """--claim-url: where the claim page will be, for slips and messages (remembered)."""
     key_names: str | None = None
     """For a new workshop: 'pseudonymous' (the default) or 'readable' key names. An existing
     workshop keeps its own (`keyprov rename-keys` changes it)."""
@@ -67,6 +72,7 @@ class ProvisionSettings:
             self.sheet,
             self.column_overrides,
             self.quickstarts,
+            self.claim_url,
         )
 
     def with_remembered(self, remembered: Mapping[str, Any]) -> ProvisionSettings:
@@ -89,6 +95,7 @@ class ProvisionSettings:
             sheet=desired.sheet,
             column_overrides=desired.column_overrides,
             quickstarts=desired.quickstarts,
+            claim_url=desired.claim_url,
         )
 
     @property

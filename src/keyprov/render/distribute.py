@@ -60,6 +60,12 @@ def handouts_lines(files: HandoutFiles) -> Lines:
         f"mail merge: {files.mail_merge} ({plural(count, 'row')}, one per participant)",
     )
     _left_out(lines, files.left_out)
+    if files.claim:
+        lines.out(
+            f"{files.workshop}: {plural(count, 'participant')} in the handouts, each with their "
+            "claim code and no key; they fetch it on the claim page (keyprov claim)."
+        )
+        return lines
     lines.out(
         f"{files.workshop}: {plural(count, 'participant')} in the handouts; both files hold "
         "their keys (owner-only): delete them once the keys are handed out."

@@ -40,6 +40,7 @@ def provision_lines(
     if not quiet:
         lines.out(*history_lines(result), *pruned_lines(result))
     lines.err(*(f"warning: {warning}" for warning in result.warnings))
+    lines.err(*closed_lines(result))
     lines.err(*expiry_lines(result.plan, result.roster))
     if result.plan.not_in_roster and not prune:
         gone = plural(len(result.plan.not_in_roster), "key")
@@ -57,6 +58,24 @@ def provision_lines(
         )
     lines.err(*attention_lines(result.results))
     lines.err(*secret_lost_lines(result.plan, result.roster))
+    return lines
+
+
+def closed_lines(result: ProvisionResult) -> list[str]:
+    """A closed workshop: its keys wait, disabled; and any that could not be disabled."""
+    roster = result.roster or "ROSTER"
+    lines = []
+    if result.closed:
+        lines.append(
+            "note: the workshop is closed: its keys are disabled until keyprov open "
+            f"{roster} enables them, or each participant claims theirs (keyprov claim {roster})."
+        )
+    if result.not_closed:
+        lines.append(
+            f"error: {plural(len(result.not_closed), 'key')} of this closed workshop could not "
+            "be disabled and work now; run the same command again:"
+        )
+        lines.extend(f"  {item}" for item in result.not_closed)
     return lines
 
 

@@ -78,6 +78,14 @@ def header_lines(report: PollReport, *, every: float, rule: TopUpRule | None) ->
         "· Ctrl-C stops"
     )
     lines: list[Line] = [(first, "head"), (second, "dim")]
+    if poll.closed:
+        lines.append(
+            (
+                f"CLOSED: {plural(len(poll.waiting), 'key')} disabled until `keyprov open` or "
+                "each participant's claim (not a fault)",
+                "warn",
+            )
+        )
     if rule is not None:
         left = f"{rule.when_left:.0%}" if rule.share else f"{rule.when_left:.2f} USD"
         lines.append(
@@ -150,7 +158,8 @@ def _sections(poll: Poll) -> list[tuple[str, str | None, list[LiveKey]]]:
     out = sorted(poll.in_standing(Standing.OUT), key=lambda k: -(k.share or 0))
     low = sorted(poll.in_standing(Standing.LOW), key=lambda k: -(k.share or 0))
     unused = sorted((k for k in poll.keys if k.unused), key=lambda k: k.name.casefold())
-    gone = [k for k in poll.keys if not k.live]
+    waiting = poll.waiting
+    gone = [k for k in poll.keys if not k.live and k not in waiting]
     top = sorted((k for k in poll.keys if k.spent > 0), key=lambda k: -k.spent)[:TOP_SPENDERS]
     sees = {until(k) for k in out}
     seen = f" · they see: blocked {sees.pop()} (403 key limit)" if len(sees) == 1 else ""
@@ -162,6 +171,15 @@ def _sections(poll: Poll) -> list[tuple[str, str | None, list[LiveKey]]]:
         (f"NOT USED YET ({len(unused)})", "unused", unused),
         ("TOP SPENDERS", None, top),
     ]
+    if waiting:
+        sections.append(
+            (
+                f"WAITING ({len(waiting)}) · the workshop is closed: these keys work once "
+                "`keyprov open` runs or each is claimed",
+                "dim",
+                waiting,
+            )
+        )
     if gone:
         kinds = sorted({participant_sees(k, None) for k in gone})
         sections.append((f"NOT WORKING ({len(gone)}) · {'; '.join(kinds)}", "dim", gone))
@@ -271,6 +289,8 @@ def poll_record(report: PollReport) -> dict[str, Any]:
         "polled_at": poll.at.isoformat(timespec="seconds"),
         "keys": len(poll.keys),
         "keys_enabled": len(poll.enabled),
+        "closed": poll.closed,
+        "keys_waiting": len(poll.waiting),
         "spent_in_windows": round(poll.spent_in_windows, 6),
         "spent_in_all": round(poll.spent_all, 6),
         "credits_left": None if poll.credits_left is None else round(poll.credits_left, 6),
@@ -327,5 +347,6 @@ def once_line(report: PollReport) -> str:
     if report.warnings:
         parts.append(plural(len(report.warnings), "credits warning"))
     if not parts:
-        return f"{poll.workshop}: nothing to report ({len(poll.enabled)} keys enabled)"
+        closed = f", closed: {len(poll.waiting)} waiting" if poll.closed else ""
+        return f"{poll.workshop}: nothing to report ({len(poll.enabled)} keys enabled{closed})"
     return f"{poll.workshop}: {', '.join(parts)}"

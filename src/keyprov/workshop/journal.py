@@ -180,6 +180,22 @@ class Ledger:
         self._sync(unsynced)
         self.replayed.naming = (mode, secret)
 
+    def record_gate(self, *, closed: bool) -> None:
+        """Journal that the workshop is closed (or open), before any key is changed for it: a
+        close or open stopped part-way is finished by its rerun, and a provision knows to keep
+        new keys disabled."""
+        with self._lock:
+            unsynced = self._append({"event": "gate", "closed": closed})
+        self._sync(unsynced)
+        self.replayed.closed = closed
+
+    def record_claim_secret(self, secret: str) -> None:
+        """Journal the secret the participants' claim codes are derived from (made once)."""
+        with self._lock:
+            unsynced = self._append({"event": "claim_secret", "secret": secret})
+        self._sync(unsynced)
+        self.replayed.claim_secret = secret
+
     def record_sheet(self, digest: str, content: str | None = None) -> None:
         """Note the digest of the keys.xlsx just written from this state, and of what it was
         made from (`content`, see `outputs.keys_fingerprint`)."""
@@ -245,6 +261,12 @@ class Ledger:
             if self.replayed.naming is not None:
                 mode, secret = self.replayed.naming
                 lines.insert(0, _encode({"event": "naming", "mode": mode, "secret": secret}))
+            if self.replayed.claim_secret is not None:
+                lines.insert(
+                    0, _encode({"event": "claim_secret", "secret": self.replayed.claim_secret})
+                )
+            if self.replayed.closed:
+                lines.insert(0, _encode({"event": "gate", "closed": True}))
             try:
                 with atomic_private_writer(self.path) as handle:
                     handle.write(b"".join(lines))

@@ -171,6 +171,12 @@ class Replayed:
     naming: tuple[str, str | None] | None = None
     """How the workshop names its keys: (mode, secret); None when never recorded (a state
     from before key-name modes: readable names)."""
+    closed: bool = False
+    """Whether the workshop is closed (`provision --closed`, `keyprov close`): its keys are
+    kept disabled but for those claimed since; `keyprov open` opens it again."""
+    claim_secret: str | None = None
+    """The secret each participant's claim code is derived from (keyprov.workshop.claimcodes);
+    None until a command first needs the codes."""
     damaged: dict[str, str] = field(default_factory=dict)
     """Participants whose record lacks what it needs, or holds what cannot be (keyprov.damage),
     with what is wrong: repaired from keys.xlsx and the server, or the run stops."""
@@ -187,6 +193,8 @@ RECORD_KINDS = (
     "targets",
     "renamed",
     "naming",
+    "gate",
+    "claim_secret",
 )
 
 
@@ -224,6 +232,12 @@ def replay(path: Path) -> tuple[dict[str, LedgerEntry], Replayed]:
             if event == "naming":
                 secret = record.get("secret")
                 replayed.naming = (str(record["mode"]), None if secret is None else str(secret))
+                continue
+            if event == "gate":
+                replayed.closed = bool(record["closed"])
+                continue
+            if event == "claim_secret":
+                replayed.claim_secret = str(record["secret"])
                 continue
             if event == "carried":
                 carried, run = list(record["runs"]), record["run"]

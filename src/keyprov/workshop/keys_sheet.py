@@ -191,9 +191,20 @@ CATEGORY = {
 
 
 def key_status(
-    entry: LedgerEntry, key: ApiKey | None, server_listed: bool, *, in_roster: bool
+    entry: LedgerEntry,
+    key: ApiKey | None,
+    server_listed: bool,
+    *,
+    in_roster: bool,
+    closed: bool = False,
 ) -> tuple[str, StatusCategory]:
-    """The Status of a row whose participant has a key in the local state, and its colour."""
+    """The Status of a row whose participant has a key in the local state, and its colour.
+
+    In a closed workshop (keyprov.engine.gating) a disabled key waits on purpose: its row
+    says what it would say open, and that it waits."""
+    if closed and server_listed and in_roster and key is not None and key.disabled:
+        open_text, category = key_status(entry, replace(key, disabled=False), True, in_roster=True)
+        return f"{open_text} (closed: works once open or claimed)", category
     if not server_listed:
         status, text = KeyStatus.UNKNOWN, "unknown (the server could not be listed)"
     elif key is None:
@@ -231,6 +242,8 @@ def distribution_rows(
     participants: list[Participant] | None,
     notes: Mapping[str, RowNote],
     server: Mapping[str, ApiKey] | None,
+    *,
+    closed: bool = False,
 ) -> list[DistributionRow]:
     """keys.xlsx: the roster's participants in its order (when the command read it), then
     every other participant the state holds a key for. No row with a secret is ever dropped."""
@@ -241,7 +254,7 @@ def distribution_rows(
         placed.add(participant.identity)
         entry = by_identity.get(participant.identity)
         if entry is not None and entry.has_key:
-            rows.append(_row_with_key(entry, server, in_roster=True))
+            rows.append(_row_with_key(entry, server, in_roster=True, closed=closed))
             continue
         note = notes.get(participant.identity) or RowNote(KeyStatus.NO_KEY, "not attempted")
         status = f"{note.status.value}: {note.detail}" if note.detail else note.status.value
@@ -262,15 +275,21 @@ def distribution_rows(
         if identity in placed or not entry.has_key:
             continue
         in_roster = participants is None and not entry.removed
-        rows.append(_row_with_key(entry, server, in_roster=in_roster))
+        rows.append(_row_with_key(entry, server, in_roster=in_roster, closed=closed))
     return rows
 
 
 def _row_with_key(
-    entry: LedgerEntry, server: Mapping[str, ApiKey] | None, *, in_roster: bool
+    entry: LedgerEntry,
+    server: Mapping[str, ApiKey] | None,
+    *,
+    in_roster: bool,
+    closed: bool = False,
 ) -> DistributionRow:
     key = server.get(entry.hash or "") if server is not None else None
-    status, category = key_status(entry, key, server is not None, in_roster=in_roster)
+    status, category = key_status(
+        entry, key, server is not None, in_roster=in_roster, closed=closed
+    )
     row = DistributionRow.for_entry(entry, status, category)
     if key is not None and key.limit is not None:
         # The server's limit, so a top-up made since (set-limit, the dashboard) shows.

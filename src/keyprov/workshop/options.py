@@ -58,6 +58,7 @@ REMEMBERED = (
     "sheet",
     "column_overrides",
     "quickstarts",
+    "claim_url",
 )
 """What provision remembers with the workshop, for later commands to expect."""
 
@@ -80,6 +81,8 @@ class DesiredOptions:
     quickstarts: tuple[str, ...] = ()
     """What slips and messages show how to make a first call in (`--quickstart`); empty:
     the default ones (keyprov.handouts.quickstarts)."""
+    claim_url: str | None = None
+    """Where the claim page will be (`--claim-url`), printed on slips and in messages."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -92,6 +95,7 @@ class DesiredOptions:
             "sheet": self.sheet,
             "column_overrides": [list(pair) for pair in self.column_overrides],
             "quickstarts": list(self.quickstarts),
+            "claim_url": self.claim_url,
         }
 
     @classmethod
@@ -108,6 +112,7 @@ class DesiredOptions:
                 (str(field), str(header)) for field, header in data.get("column_overrides") or ()
             ),
             quickstarts=tuple(str(kind) for kind in data.get("quickstarts") or ()),
+            claim_url=data.get("claim_url"),
         )
 
     def merged(self, given: Iterable[str] | None, remembered: Mapping[str, Any]) -> DesiredOptions:
