@@ -192,3 +192,18 @@ def test_after_rotate_and_revoke_stale_handouts_are_named_with_what_to_do(
     assert statuses["person0@example.org"] == (
         "disabled; handouts.pdf still holds this key, which no longer works"
     )
+
+
+def test_close_and_open_number_their_progress(workshop: CliWorkshop) -> None:
+    provisioned(workshop, 3)
+    closed = workshop.keyprov("close", "ws.csv", "--yes")
+    assert closed.returncode == 0, closed.stdout + closed.stderr
+    steps = [line.split()[0] for line in closed.stderr.splitlines() if line[:1] == "["]
+    assert steps == ["[1/3]", "[2/3]", "[3/3]"]
+    opened = workshop.keyprov("open", "ws.csv", "--yes")
+    assert opened.returncode == 0, opened.stdout + opened.stderr
+    assert [line.split()[0] for line in opened.stderr.splitlines() if line[:1] == "["] == [
+        "[1/3]",
+        "[2/3]",
+        "[3/3]",
+    ]
