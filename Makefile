@@ -8,7 +8,7 @@ ROSTER ?=
 LIMIT  ?=
 ARGS   ?=
 
-.PHONY: venv demo test test-ahead lint provision check report revoke sandbox bench clean
+.PHONY: venv demo test test-ahead lint provision check report revoke handouts send sandbox bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,10 +46,11 @@ test-ahead: $(STAMP)
 	KEYPROV_TRAVEL_DAYS=$(DAYS) PYTHONPATH=$(CURDIR)/tests/travel PYTHONDONTWRITEBYTECODE= PYTHONPYCACHEPREFIX=$(CURDIR)/$(VENV)/pycache $(BIN)/pytest -q -n $(TEST_WORKERS) --dist worksteal -p no:cacheprovider
 
 provision: $(STAMP)
-	@test -n "$(ROSTER)" || { echo "usage: make provision ROSTER=roster/<file>.csv [LIMIT=2] [ARGS='--expires 2026-12-05']" >&2; exit 2; }
+	@test -n "$(ROSTER)" || { echo "usage: make provision ROSTER=roster/<file>.csv [LIMIT=2] [ARGS='--expires 7d']" >&2; exit 2; }
 	$(BIN)/keyprov provision "$(ROSTER)" $(if $(LIMIT),--limit $(LIMIT)) $(ARGS)
 
-check report revoke: $(STAMP)
+# handouts: the slips and mail merge; send: each participant their key by mail (KEYPROV_SMTP_*).
+check report revoke handouts send: $(STAMP)
 	@test -n "$(ROSTER)" || { echo "usage: make $@ ROSTER=roster/<file>.csv [ARGS=...]" >&2; exit 2; }
 	$(BIN)/keyprov $@ "$(ROSTER)" $(ARGS)
 

@@ -207,8 +207,8 @@ class CommandRow(AgainstTheCeiling):
 
 LIFECYCLE_COMMANDS = (
     ("set-limit --all --add 1", ["set-limit", "--all", "--add", "1"]),
-    ("rotate --all", ["rotate", "--all"]),
-    ("revoke", ["revoke"]),
+    ("rotate --all", ["rotate", "--all", "--yes"]),
+    ("revoke", ["revoke", "--yes"]),
 )
 
 

@@ -149,7 +149,7 @@ def run_workshop(sandbox: Sandbox, relay: Relay, key: str, folder: Path, *naming
     ]
     if "handouts" in every_command():
         commands.append(["handouts", "ws.csv"])
-    commands += [["revoke", "ws.csv", "--dry-run"], ["revoke", "ws.csv"]]
+    commands += [["revoke", "ws.csv", "--dry-run"], ["revoke", "ws.csv", "--yes"]]
     for command in commands:
         done = invoke(command, env=env, cwd=folder)
         assert done.returncode == 0, (command, done.stdout, done.stderr)

@@ -145,7 +145,7 @@ def test_sentinel_secrets_never_leave_the_secret_files(
             assert len(fake.delivered) == (2 if provider == "sendgrid" else 1)
 
     assert run("--verbose", "revoke", "ws.csv", "--dry-run").returncode == 0
-    assert run("--verbose", "revoke", "ws.csv").returncode == 0
+    assert run("--verbose", "revoke", "ws.csv", "--yes").returncode == 0
     assert run("--verbose", "check", "ws.csv").returncode == 1, "every key is disabled now"
     assert (
         run("provision", "ws.csv", OPENROUTER_PROVISIONING_KEY="sk-or-v1-" + "0" * 64).returncode

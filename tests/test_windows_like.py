@@ -111,5 +111,5 @@ def test_the_whole_flow_runs_without_posix_only_modules_and_calls(
     assert report.worksheets[0].max_row >= 4
     report.close()
 
-    run("revoke", "ws.csv")
+    run("revoke", "ws.csv", "--yes")
     assert [key["disabled"] for key in sandbox.keys()] == [True, True, True]

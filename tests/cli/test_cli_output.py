@@ -108,8 +108,11 @@ def test_revoke_sorts_ids_as_a_person_does_and_counts_what_it_did(workshop: CliW
 
     dry = workshop.keyprov("revoke", "ws.csv", "--dry-run")
     assert dry.stdout.splitlines()[-1] == ("dry run: ws: 4 to disable; nothing was changed.")
-    done = workshop.keyprov("revoke", "ws.csv")
+    done = workshop.keyprov("revoke", "ws.csv", "--yes")
     assert done.returncode == 0
     lines = done.stdout.splitlines()
     assert [line.split()[1] for line in lines[:-1]] == ["rich0", "rich1", "rich2", "rich10"]
-    assert lines[-1] == "ws: 4 keys disabled"
+    assert (
+        lines[-1]
+        == "ws: 4 keys disabled; nobody can spend on them now (provision --reenable undoes it)"
+    )

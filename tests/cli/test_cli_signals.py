@@ -126,7 +126,10 @@ def test_ctrl_c_while_creating_says_at_once_what_the_run_waits_for(
     assert 1 <= in_flight <= 8
     assert lines[stopping[0]].endswith("creates in flight so their keys are saved")
     assert any(line.startswith("still waiting for ") for line in lines[stopping[0] :]), stderr
-    assert lines[-1] == "interrupted: keys created so far are saved; run again to continue."
+    assert lines[-1] == (
+        "interrupted: what was done so far is saved (keys made, messages sent); run the same "
+        "command again to continue."
+    )
     made = {key["hash"] for key in sandbox.keys()}
     assert state_hashes(tmp_path / "output" / "ws") == made, "the creates in flight were saved"
 

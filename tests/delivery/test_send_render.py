@@ -90,6 +90,31 @@ def test_a_run_with_failures_says_to_run_again() -> None:
     assert lines.stderr == [
         "FAIL  ada@example.org  sk-or-v1-abc...123: not attempted: the mail server could not be "
         "reached (a rerun tries again)",
-        "run keyprov send again to continue: only those not yet sent their current key get a "
-        "message.",
+        "keyprov send --workshop bssdh again sends the 1 not yet delivered; nobody gets their "
+        "key twice.",
+    ]
+
+
+def test_a_key_that_stopped_working_is_not_sent_and_no_rerun_is_promised() -> None:
+    withdrawn = DeliveryResult(
+        "ada@example.org",
+        "ada@example.org",
+        "sk-or-v1-abc...123",
+        "0" * 64,
+        Outcome.WITHDRAWN,
+        detail="its key was disabled on the server meanwhile",
+    )
+    retried = DeliveryResult(
+        "bo@example.org", "bo@example.org", "sk-or-v1-def...456", "1" * 64, Outcome.SENT, attempts=3
+    )
+    lines = send_lines(sending(2, results=[withdrawn, retried]))
+    assert lines.stdout == [
+        "bssdh: 1 sent, 0 already sent, 1 not sent (key no longer works), 1 message sent again "
+        "after a temporary failure"
+    ]
+    assert lines.stderr == [
+        "FAIL  ada@example.org  sk-or-v1-abc...123: its key was disabled on the server meanwhile "
+        "(not mailed: a key that does not work is never sent)",
+        "1 participant without a working key: no rerun of send helps them; keyprov rotate (or "
+        "provision --reenable) first, then send.",
     ]

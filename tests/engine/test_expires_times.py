@@ -106,7 +106,7 @@ def test_rotate_takes_a_while_from_now_too(workshop: CliWorkshop) -> None:
     make_roster(workshop.roster, 2)
     assert workshop.provision("--expires", day(5)).returncode == 0
     before = now().replace(microsecond=0)
-    done = workshop.keyprov("rotate", "ws.csv", "--all", "--expires", "7d")
+    done = workshop.keyprov("rotate", "ws.csv", "--all", "--yes", "--expires", "7d")
     after = now()
     assert done.returncode == 0, done.stderr
     (stored,) = expiries(workshop)

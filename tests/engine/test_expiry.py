@@ -72,7 +72,7 @@ def test_a_rerun_with_another_expiry_names_it_and_rotate_replaces_every_key(
     assert mismatch in rerun.stderr and fix in rerun.stderr
     assert workshop.writes() == [], "an expiry cannot be PATCHed, and nothing is created"
 
-    done = workshop.keyprov(*fix.split()[1:])
+    done = workshop.keyprov(*fix.split()[1:], "--yes")  # no terminal here to ask on
     assert done.returncode == 0, done.stdout + done.stderr
     for i in range(3):
         key = workshop.key_of(f"person{i}@example.org")
@@ -80,7 +80,8 @@ def test_a_rerun_with_another_expiry_names_it_and_rotate_replaces_every_key(
         assert key["limit"] == 1, "nothing was spent, so the whole limit is carried over"
     assert all(k["disabled"] for k in workshop.sandbox.keys() if k["hash"] in old)
     assert len(workshop.sandbox.keys()) == 6
-    assert [row[7] for row in workshop.sheet()] == ["replaced — send again"] * 3
+    # Never handed out, so nothing to replace in anyone's hands: each new key is simply "new".
+    assert [row[7] for row in workshop.sheet()] == ["new"] * 3
     assert [row[5] for row in workshop.sheet()] == [
         datetime.fromisoformat(f"{day(60)}T23:59:59")
     ] * 3
@@ -99,7 +100,7 @@ def test_a_stopped_rotate_all_is_finished_by_its_rerun(workshop: CliWorkshop) ->
     assert workshop.provision("--expires", day(30)).returncode == 0
     # One successor's create is refused for an hour: that participant keeps the old key.
     workshop.sandbox.force(429, count=1, method="POST", retry_after="3600")
-    first = workshop.keyprov("rotate", "ws.csv", "--all", "--expires", day(60))
+    first = workshop.keyprov("rotate", "ws.csv", "--all", "--yes", "--expires", day(60))
     assert first.returncode == 1
     assert first.stdout.count("the old key stays enabled") == 1
     enabled = [k for k in workshop.sandbox.keys() if not k["disabled"]]
@@ -109,7 +110,7 @@ def test_a_stopped_rotate_all_is_finished_by_its_rerun(workshop: CliWorkshop) ->
         day(60),
     ]
 
-    second = workshop.keyprov("rotate", "ws.csv", "--all", "--expires", day(60))
+    second = workshop.keyprov("rotate", "ws.csv", "--all", "--yes", "--expires", day(60))
     assert second.returncode == 0, second.stdout
     assert len(workshop.calls("POST")) == 1, "only the one left is replaced"
     enabled = [k for k in workshop.sandbox.keys() if not k["disabled"]]
@@ -118,7 +119,7 @@ def test_a_stopped_rotate_all_is_finished_by_its_rerun(workshop: CliWorkshop) ->
 
 def test_rotate_refuses_an_expiry_that_is_over_before_any_request(workshop: CliWorkshop) -> None:
     workshop.provisioned(1)
-    done = workshop.keyprov("rotate", "ws.csv", "--all", "--expires", day(-1))
+    done = workshop.keyprov("rotate", "ws.csv", "--all", "--yes", "--expires", day(-1))
     assert done.returncode == 2 and f"--expires {day(-1)}: that day is over" in done.stderr
     assert workshop.sandbox.request_log == []
 

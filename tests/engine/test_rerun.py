@@ -279,7 +279,7 @@ def test_credits_preflight_stops_before_creating(workshop: CliWorkshop) -> None:
     workshop.sandbox.set_credits(total_credits=10.0, total_usage=1.5)
     done = workshop.provision()
     assert done.returncode == 2
-    assert "add up to 10.00 USD but the account has 8.50 USD" in done.stderr
+    assert "can spend 10.00 USD but the account has 8.50 USD" in done.stderr
     assert workshop.calls("POST") == []
 
     assert workshop.provision("--allow-overcommit").returncode == 0

@@ -90,7 +90,7 @@ def test_revoke_disables_every_known_key_though_the_listing_is_short(
 ) -> None:
     workshop.provisioned(150, "--quiet")
     workshop.sandbox.force("list_short_page", method="GET", path_prefix="/keys")
-    done = workshop.keyprov("revoke", "ws.csv")
+    done = workshop.keyprov("revoke", "ws.csv", "--yes")
     assert done.returncode == 0, done.stdout + done.stderr
     assert enabled_keys(workshop.sandbox) == []
 

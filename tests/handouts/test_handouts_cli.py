@@ -104,7 +104,7 @@ def test_each_slip_and_row_holds_its_own_participants_live_key_once(
     assert jose["first_name"] == "José" and jose["budget"] == "$2.00 in total"
 
     today = {status.split()[-1] for status in statuses(workshop).values()}
-    assert all(s.startswith("handed out ") for s in statuses(workshop).values()) and len(today) == 1
+    assert all(s.startswith("on slips ") for s in statuses(workshop).values()) and len(today) == 1
     printed = done.stdout + done.stderr
     audit = (folder / "audit.jsonl").read_text()
     for secret in live.values():
@@ -177,13 +177,16 @@ def test_only_new_and_only_replaced_follow_what_was_handed_out(
     assert (
         workshop.keyprov("rotate", "ws.csv", "--participant", "person1@example.org").returncode == 0
     )
-    assert statuses(workshop)["person1@example.org"] == "replaced — send again"
+    assert statuses(workshop)["person1@example.org"] == (
+        "replaced — hand out again: handouts.pdf holds the old key; keyprov handouts writes it "
+        "again"
+    ), "the old key was on the slips"
     replaced = workshop.keyprov("handouts", "ws.csv", "--only", "replaced")
     assert replaced.returncode == 0
     (text,) = page_texts(pdf)
     assert KEY.findall(text) == [live_key(workshop, "person1@example.org")]
     assert f"This key replaces your previous key {old_label}" in " ".join(text.split())
-    assert statuses(workshop)["person1@example.org"].startswith("handed out ")
+    assert statuses(workshop)["person1@example.org"].startswith("on slips ")
 
     one = workshop.keyprov("handouts", "ws.csv", "--participant", "PERSON3@example.org")
     assert one.returncode == 0

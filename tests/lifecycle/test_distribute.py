@@ -55,7 +55,7 @@ def test_handouts_hold_each_live_key_once_and_keys_xlsx_says_so(
     assert {h.email: h.secret for h in files.handouts} == live_secrets(sandbox, folder)
     for path in (files.pdf, files.mail_merge):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert all(status.startswith("handed out") for status in statuses(folder).values())
+    assert all(status.startswith("on slips ") for status in statuses(folder).values())
 
     again = write_handouts(ref, client, only="new")
     assert again.handouts == [], "everyone has theirs already"

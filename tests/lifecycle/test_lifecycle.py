@@ -232,13 +232,13 @@ def test_revoke_disables_every_key_and_a_second_revoke_changes_nothing(
     assert dry.returncode == 0 and dry.stdout.count("would be disabled") == 3
     assert workshop.writes() == []
 
-    done = workshop.keyprov("revoke", "ws.csv")
+    done = workshop.keyprov("revoke", "ws.csv", "--yes")
     assert done.returncode == 0
     assert len([r for r in workshop.sandbox.request_log if r.method == "PATCH"]) == 3
     assert all(k["disabled"] for k in workshop.sandbox.keys())
     assert {r[7] for r in workshop.sheet()} == {"disabled"}
 
-    again = workshop.keyprov("revoke", "ws.csv")
+    again = workshop.keyprov("revoke", "ws.csv", "--yes")
     assert again.returncode == 0 and workshop.writes() == []
     assert "already disabled" in again.stdout
 
@@ -280,7 +280,7 @@ def test_set_limit_add_adds_to_the_current_limit_and_survives_a_rerun(
 
 def test_lifecycle_commands_need_a_provisioned_workshop(workshop: CliWorkshop) -> None:
     make_roster(workshop.roster, 1)
-    done = workshop.keyprov("revoke", "ws.csv")
+    done = workshop.keyprov("revoke", "ws.csv", "--yes")
     assert done.returncode == 2 and "never provisioned" in done.stderr, done.stderr
     assert not (workshop.folder / "output").exists(), "no folder made for a workshop that is not"
 
@@ -322,7 +322,7 @@ def test_reenabling_or_changing_the_reset_keeps_a_top_up(
 ) -> None:
     workshop.provisioned(1)
     hash_ = workshop.key_of("person0@example.org")["hash"]
-    assert workshop.keyprov("set-limit", "ws.csv", "--all", "--limit", "5").returncode == 0
+    assert workshop.keyprov("set-limit", "ws.csv", "--all", "--limit", "5", "--yes").returncode == 0
     client.update_key(hash_, disabled=True)
     assert workshop.provision("--reenable").returncode == 0
     assert workshop.key_of("person0@example.org")["limit"] == 5

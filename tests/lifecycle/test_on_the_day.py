@@ -46,7 +46,7 @@ def test_report_sorts_by_share_used_and_marks_out_low_and_not_used(workshop: Cli
 
 def test_a_report_after_revoke_says_every_key_is_disabled(workshop: CliWorkshop) -> None:
     spend(workshop, "ada@example.org", 0.5)
-    assert workshop.keyprov("revoke", "ws.csv").returncode == 0
+    assert workshop.keyprov("revoke", "ws.csv", "--yes").returncode == 0
     done = workshop.keyprov("report", "ws.csv")
     assert done.returncode == 0, done.stderr
     assert all(row[-2:] == ["—", "disabled"] for row in table_rows(done.stdout))

@@ -10,7 +10,7 @@ from tests.helpers import CliWorkshop, make_roster, write_csv
 
 
 def rotate(workshop: CliWorkshop, *options: str) -> str:
-    done = workshop.keyprov("rotate", "ws.csv", *options)
+    done = workshop.keyprov("rotate", "ws.csv", *options, "--yes")
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
 
@@ -23,7 +23,7 @@ def test_the_successor_gets_what_was_left_not_a_second_budget(workshop: CliWorks
     out = rotate(workshop, "--participant", "ada@example.org")
     successor = workshop.key_of("ada@example.org")
     assert successor["limit"] == 1 and successor["limit_remaining"] == 1
-    assert "limit 1 USD (4 less 3 spent so far; --full-limit for the whole limit)" in out
+    assert "limit 1.00 USD (4.00 less 3.00 spent so far; --full-limit for the whole limit)" in out
 
     rerun = workshop.provision()
     assert rerun.returncode == 0 and workshop.writes() == [], "the carried limit is kept"
@@ -39,11 +39,11 @@ def test_a_reset_limit_carries_only_the_windows_spend(workshop: CliWorkshop) -> 
     out = rotate(workshop, "--participant", "person0@example.org")
     successor = workshop.key_of("person0@example.org")
     assert (successor["limit"], successor["limit_reset"]) == (1.5, "monthly")
-    restore = (
-        "from next month, restore the whole monthly limit: keyprov set-limit --workshop ws "
-        "--participant person0@example.org --limit 2"
+    cut = (
+        "2.00 USD per month; 1.50 USD left this month (0.50 spent on the old key), the whole "
+        "2.00 again from next month"
     )
-    assert restore in out
+    assert cut in out
     assert workshop.provision("--limit-reset", "monthly").returncode == 0
     assert workshop.writes() == []
 
@@ -85,14 +85,15 @@ def test_rotate_all_replaces_every_enabled_key_of_the_roster(
         k for k in workshop.sandbox.keys() if k["name"] == workshop.key_name("person3@example.org")
     )["disabled"]
     statuses = {row[1]: row[7] for row in workshop.sheet()}
-    assert statuses["person0@example.org"] == "replaced — send again"
+    # The key it replaced never reached person0: the new one is simply theirs to hand out.
+    assert statuses["person0@example.org"] == "new"
     assert statuses["person1@example.org"] == "disabled"
 
 
 def test_all_and_participant_are_one_or_the_other(workshop: CliWorkshop) -> None:
     workshop.provisioned(1)
     for options in ((), ("--all", "--participant", "person0@example.org")):
-        done = workshop.keyprov("rotate", "ws.csv", *options)
+        done = workshop.keyprov("rotate", "ws.csv", *options, "--yes")
         assert done.returncode == 2 and "give --participant EMAIL" in done.stderr
     assert workshop.sandbox.request_log == []
 
@@ -134,7 +135,7 @@ def test_a_key_whose_secret_was_lost_is_replaced_by_rotate(workshop: CliWorkshop
     assert successor["hash"] != orphan["hash"] and successor["limit"] == 2
     assert next(k for k in workshop.sandbox.keys() if k["hash"] == orphan["hash"])["disabled"]
     row = next(r for r in workshop.sheet() if r[1] == "ada@example.org")
-    assert row[0] == "Ada Lovelace" and row[7] == "replaced — send again"
+    assert row[0] == "Ada Lovelace" and row[7] == "new", "the lost key never reached her"
     assert hashlib.sha256(row[2].encode()).hexdigest() == successor["hash"]
 
     rerun = workshop.provision()

@@ -72,7 +72,7 @@ def test_a_dry_run_short_of_credits_says_the_real_run_stops_and_exits_2() -> Non
 
     assert lines.stdout == [
         "plan for workshop 'bssdh': 3 participants",
-        "  keys to create:                1   new budget 2.00 USD",
+        "  keys to create:                1   new budget 2.00 USD per window",
         "  limits to change:              1",
         "  present and unchanged:         1",
         "  disabled on the server:        0   (--reenable enables them again)",
@@ -93,8 +93,8 @@ def test_a_dry_run_short_of_credits_says_the_real_run_stops_and_exits_2() -> Non
     ]
     assert lines.stderr == [
         "note: skipped: bssdh.csv, row 9: 'Refunded'",
-        "dry run: the real run would stop before creating any key (exit 2): the new keys' "
-        "limits add up to 2.00 USD but the account has 1.50 USD of credits left. Buy credits "
+        "dry run: the real run would stop before creating any key (exit 2): the new keys can "
+        "spend 2.00 USD but the account has 1.50 USD of credits left. Buy credits "
         "at https://openrouter.ai/settings/credits, lower the limits, or add "
         "--allow-overcommit (limits are caps, not charges).",
     ]
@@ -110,7 +110,9 @@ def test_a_dry_run_with_allow_overcommit_would_go_on_and_exits_0() -> None:
         allow_overcommit=True,
     )
     lines = provision_lines(result, quiet=True, prune=False)
-    assert lines.stdout[8:11] == [
+    assert lines.stdout[8:12] == [
+        "  most spent by expiry:      no end   (a budget per window, and the keys never expire: "
+        "--expires sets an end)",
         "  credits left:               1.50 USD (NOT enough; --allow-overcommit creates the "
         "keys anyway)",
         "  new keys expire:      never (--expires YYYY-MM-DD sets the last day they work)",

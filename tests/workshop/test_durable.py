@@ -123,7 +123,7 @@ def test_a_command_run_inside_a_git_work_tree_works_on_the_workshop_elsewhere(
     assert machine.run(first, "provision", "ws.csv").returncode == 0
     subprocess.run(["git", "init", "-q", str(repository)], check=True)
 
-    done = machine.run(repository, "revoke", "--workshop", "ws")
+    done = machine.run(repository, "revoke", "--workshop", "ws", "--yes")
 
     assert done.returncode == 0, done.stderr  # ./output here would not be git-ignored
     assert machine.enabled_keys() == []
@@ -208,8 +208,8 @@ def test_two_provisions_with_different_out_never_overlap(machine: Machine) -> No
     "command",
     [
         ("set-limit", "--workshop", "ws", "--all", "--add", "1"),
-        ("rotate", "--workshop", "ws", "--all"),
-        ("revoke", "--workshop", "ws"),
+        ("rotate", "--workshop", "ws", "--all", "--yes"),
+        ("revoke", "--workshop", "ws", "--yes"),
         ("provision", "../A/ws.csv", "--out", "elsewhere"),
     ],
 )
@@ -295,15 +295,15 @@ def test_set_limit_keeps_to_the_maximum_provision_applied(machine: Machine) -> N
     folder = machine.folder("A")
     assert machine.run(folder, "provision", "ws.csv", "--max-limit", "10").returncode == 0
 
-    refused = machine.run(folder, "set-limit", "ws.csv", "--all", "--limit", "20")
-    assert refused.returncode == 1
-    assert "20 USD is not in (0, 10] (the workshop's --max-limit, as provisioned)" in (
-        refused.stdout + refused.stderr
+    refused = machine.run(folder, "set-limit", "ws.csv", "--all", "--limit", "20", "--yes")
+    assert refused.returncode == 2, "refused before any key is asked for"
+    assert "--limit 20: more than the workshop's maximum of 10.00 USD; add --max-limit 20" in (
+        refused.stderr
     )
     assert machine.writes() == []
 
     given = machine.run(
-        folder, "set-limit", "ws.csv", "--all", "--limit", "20", "--max-limit", "50"
+        folder, "set-limit", "ws.csv", "--all", "--limit", "20", "--max-limit", "50", "--yes"
     )
     assert given.returncode == 0, given.stdout + given.stderr
     assert {key["limit"] for key in machine.sandbox.keys()} == {20}
@@ -327,7 +327,7 @@ def test_revoke_names_the_owner_of_a_key_the_state_lost_from_the_remembered_rost
     state.write_text("\n".join(kept) + "\n")
     (workshop / "keys.xlsx").unlink()
 
-    done = machine.run(machine.folder("B", roster_rows=None), "revoke", "--workshop", "ws")
+    done = machine.run(machine.folder("B", roster_rows=None), "revoke", "--workshop", "ws", "--yes")
 
     assert done.returncode == 0, done.stderr
     assert machine.enabled_keys() == []
@@ -339,9 +339,9 @@ UNKNOWN_COMMANDS = [
     ("report", "--workshop", "ws3"),
     ("check", "--workshop", "ws3"),
     ("check", "ws3.csv"),
-    ("revoke", "--workshop", "ws3"),
+    ("revoke", "--workshop", "ws3", "--yes"),
     ("revoke", "--workshop", "ws3", "--dry-run"),
-    ("rotate", "--workshop", "ws3", "--all"),
+    ("rotate", "--workshop", "ws3", "--all", "--yes"),
     ("set-limit", "ws3.csv", "--all", "--add", "1"),
 ]
 
@@ -431,7 +431,7 @@ def test_a_workshop_is_not_run_against_another_server(machine: Machine) -> None:
     assert data["server"] == "this machine (a sandbox)"
     workshop_file.write_text(json.dumps({**data, "server": "https://openrouter.ai"}))
     before = files_under(machine.root)
-    for command in (("provision", "ws.csv"), ("check", "ws.csv"), ("revoke", "ws.csv")):
+    for command in (("provision", "ws.csv"), ("check", "ws.csv"), ("revoke", "ws.csv", "--yes")):
         done = machine.run(folder, *command)
         assert done.returncode == 2, done.stderr
         assert "has its keys on https://openrouter.ai" in done.stderr

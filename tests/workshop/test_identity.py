@@ -297,7 +297,7 @@ def test_a_run_that_refuses_writes_nothing_and_the_next_one_refuses_too(
     assert user.run("check", "ws.csv").returncode != 0
 
     # The way out it names, without a backup: revoke them, provision again, hand out again.
-    revoked = user.run("revoke", "--workshop", "ws")
+    revoked = user.run("revoke", "--workshop", "ws", "--yes")
     assert revoked.returncode == 0, revoked.stdout + revoked.stderr
     assert user.enabled() == []
     again = user.run("provision", "ws.csv")

@@ -79,7 +79,7 @@ def test_each_workshop_is_listed_with_its_counts_after_every_command(
     assert user.run(first, "provision", "bssdh.csv", "--prune").returncode == 0
     assert user.workshops()["bssdh"][2:4] == ["2", "2"]
 
-    assert user.run(first, "revoke", "bssdh.csv").returncode == 0
+    assert user.run(first, "revoke", "bssdh.csv", "--yes").returncode == 0
     rows = user.workshops()
     assert rows["bssdh"][2:4] == ["2", "0"] and rows["bssdh"][7:9] == ["revoke", "0"]
     assert rows["ws30"][2:4] == ["2", "2"], "the other workshop is untouched"
@@ -92,7 +92,7 @@ def test_a_run_that_did_not_finish_its_work_is_listed_with_its_exit_status(user:
     folder.mkdir()
     make_roster(folder / "ws.csv", 2)
     assert user.run(folder, "provision", "ws.csv").returncode == 0
-    failed = user.run(folder, "set-limit", "ws.csv", "--all", "--limit", "500")  # over 100
+    failed = user.run(folder, "set-limit", "ws.csv", "--all", "--add", "500")  # over 100
     assert failed.returncode == 1
     assert user.workshops()["ws"][7:9] == ["set-limit", "1"]
 

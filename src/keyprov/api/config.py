@@ -76,18 +76,20 @@ def _find_key(env: Mapping[str, str], folder: Path) -> tuple[str, str, dict[str,
     if value:
         return value, str(folder / DOTENV_NAME), dotenv
     setting = (
-        f'`$env:{KEY_VARIABLE} = Read-Host "Key"` (PowerShell)'
+        f'$env:{KEY_VARIABLE} = Read-Host "Key"   (PowerShell)'
         if ON_WINDOWS
-        else f"`export {KEY_VARIABLE}=...`"
+        else f"export {KEY_VARIABLE}=..."
     )
     raise ConfigurationError(
-        f"{KEY_VARIABLE} is not set. keyprov reads the OpenRouter management "
-        "(provisioning) key only from the environment, never from the command line: "
-        f"run {setting} with the key from "
-        "https://openrouter.ai/settings/management-keys (paste it from your password "
-        f"manager), or name a file holding it in {KEY_FILE_VARIABLE}, or put it in a "
-        "git-ignored .env; then run again. To try keyprov without a key, run "
-        + ("`python -m keyprov.cli.demo`." if ON_WINDOWS else "`make demo`.")
+        f"{KEY_VARIABLE} is not set.\n"
+        "keyprov reads the OpenRouter management (provisioning) key from the environment,\n"
+        "never from the command line. Get one at https://openrouter.ai/settings/management-keys,\n"
+        "then either:\n"
+        f"  {setting}      (paste it from your password manager)\n"
+        f"  name a file holding it in {KEY_FILE_VARIABLE}\n"
+        "  or put it in a git-ignored .env\n"
+        "and run again. To try keyprov without a key: "
+        + ("python -m keyprov.cli.demo" if ON_WINDOWS else "make demo")
     )
 
 

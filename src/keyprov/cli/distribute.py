@@ -38,6 +38,12 @@ PAPERS = ("a4", "letter")
     "--paper", type=click.Choice(PAPERS), default="a4", show_default=True, help="Paper size."
 )
 @click.option(
+    "--title",
+    metavar="TEXT",
+    help='The workshop as participants know it ("DH Summer Workshop 2026"), for slips, the '
+    "PDF and mail subjects; remembered (default: the workshop's name).",
+)
+@click.option(
     "--claim",
     is_flag=True,
     help="Slips with each participant's claim code and a QR code of the claim page instead "
@@ -54,6 +60,7 @@ def handouts_command(
     participants: tuple[str, ...],
     only: str | None,
     paper: str,
+    title: str | None,
     claim: bool,
     quickstarts: tuple[str, ...],
 ) -> None:
@@ -65,11 +72,11 @@ def handouts_command(
     participant (UTF-8 with BOM) for Word, Outlook, Thunderbird or Google Sheets.
 
     Only keys enabled on the server now are handed out, each participant's own current one;
-    keys.xlsx then says "handed out" and the date, so --only new leaves them out next time.
+    keys.xlsx then says "on slips" and the date, so --only new leaves them out next time.
 
     \b
     Example:
-        keyprov handouts roster/bssdh.csv
+        keyprov handouts roster/bssdh.csv --title "DH Summer Workshop 2026"
         keyprov handouts roster/bssdh.csv --only new --paper letter
         keyprov handouts roster/bssdh.csv --only replaced      # after keyprov rotate
     """
@@ -81,6 +88,7 @@ def handouts_command(
             paper=paper,
             participants=list(participants) or None,
             only=only,  # type: ignore[arg-type]
+            title=title,
             claim=claim,
             quickstarts=quickstarts or None,
         )
@@ -138,6 +146,12 @@ def handouts_command(
     help="Show the first message (its key masked) and who would get one; send nothing.",
 )
 @click.option(
+    "--title",
+    metavar="TEXT",
+    help='The workshop as participants know it ("DH Summer Workshop 2026"), for slips, the '
+    "PDF and mail subjects; remembered (default: the workshop's name).",
+)
+@click.option(
     "--claim",
     is_flag=True,
     help="Send each participant their claim code and a link to the claim page instead of "
@@ -158,6 +172,7 @@ def send_command(
     rate: float | None,
     attempts: int,
     dry_run: bool,
+    title: str | None,
     claim: bool,
     quickstarts: tuple[str, ...],
 ) -> None:
@@ -193,10 +208,13 @@ def send_command(
     Through an HTTP provider, a message that got no clear answer (a 5xx, a timeout) may
     have been delivered, and none of them can tell a second copy from a new message: it is
     held, looked up in the provider's log on the next run (SMTP2GO, Mailgun; SendGrid's log
-    needs a paid add-on), and sent again only with --resend-unknown.
+    needs a paid add-on), and sent again only with --resend-unknown. Each key is read again
+    just before its message: one that stopped working meanwhile (disabled, expired,
+    replaced) is never mailed.
 
-    Exit codes: 0 everyone sent, 1 some not (run again to continue; over the day's quota:
-    tomorrow), 2 configuration (also an API key, sender or account refused mid-run).
+    Exit codes: 0 everyone sent, 1 some not (the summary says whether a rerun helps; over
+    the day's quota: tomorrow), 2 configuration (also an API key, sender or account refused
+    mid-run).
     """
     if resend and not participants:
         raise click.UsageError("--resend sends a key again: name who with --participant.")
@@ -216,6 +234,7 @@ def send_command(
             quickstarts=quickstarts or None,
             on_plan=None if dry_run else progress.plan,
             on_result=progress.result,
+            title=title,
             claim=claim,
         )
     echo(send_lines(sending))

@@ -9,6 +9,7 @@ import click
 
 from keyprov.cli.common import api_settings, cli, client_for, echo
 from keyprov.cli.options import concurrency_option, workshop_options, workshop_ref
+from keyprov.cli.progress import Reporter
 from keyprov.lifecycle.gate import GatePlan, gate_plan, set_gate
 from keyprov.render.gate import close_needs_yes, close_question, gate_lines
 
@@ -35,8 +36,14 @@ def open_command(
     """
     ref = workshop_ref(roster, workshop, out_dir)
     api = api_settings()
+    reporter = Reporter(quiet=False, label=f"opening {ref.name}")
     with client_for(api, pool_size=concurrency) as client:
-        result = set_gate(ref, client, closing=False, concurrency=concurrency)
+        try:
+            result = set_gate(
+                ref, client, closing=False, concurrency=concurrency, progress=reporter
+            )
+        finally:
+            reporter.close()
     echo(gate_lines(result, str(roster or f"--workshop {ref.name}")))
     sys.exit(result.exit_status)
 
@@ -66,7 +73,11 @@ def close_command(
             plan = gate_plan(ref, client, closing=True)
             if plan.to_change:
                 _confirm(plan)
-        result = set_gate(ref, client, closing=True, concurrency=concurrency)
+        reporter = Reporter(quiet=False, label=f"closing {ref.name}")
+        try:
+            result = set_gate(ref, client, closing=True, concurrency=concurrency, progress=reporter)
+        finally:
+            reporter.close()
     echo(gate_lines(result, str(roster or f"--workshop {ref.name}")))
     sys.exit(result.exit_status)
 

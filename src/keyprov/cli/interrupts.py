@@ -23,7 +23,10 @@ from typing import Any
 
 from keyprov.status import ExitStatus
 
-INTERRUPTED = "interrupted: keys created so far are saved; run again to continue."
+INTERRUPTED = (
+    "interrupted: what was done so far is saved (keys made, messages sent); run the same "
+    "command again to continue."
+)
 SIGNALS = tuple(
     getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGBREAK") if hasattr(signal, name)
 )

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from keyprov.cli.common import api_settings, changes_done, cli, client_for, echo
+from keyprov.cli.common import api_settings, cli, client_for, echo
+from keyprov.cli.consent import YES_HELP, confirmer
 from keyprov.cli.options import (
     EXPIRES_METAVAR,
     PARTICIPANT_HELP,
@@ -19,6 +20,7 @@ from keyprov.cli.options import (
     workshop_options,
     workshop_ref,
 )
+from keyprov.cli.progress import Reporter
 from keyprov.expiry_option import Expiry
 from keyprov.lifecycle import (
     DEFAULT_WARN_DAYS,
@@ -29,6 +31,7 @@ from keyprov.lifecycle import (
     usage_report,
 )
 from keyprov.lifecycle.report import SORTS
+from keyprov.render.changes import rotate_lines, set_limit_lines
 from keyprov.render.lifecycle import check_lines, report_lines, revoke_lines, styled_report_lines
 from keyprov.status import ExitStatus
 from keyprov.workshop.options import DesiredOptions
@@ -75,7 +78,7 @@ def check_command(
     Example:
         keyprov check roster/bssdh.csv
         keyprov check --workshop bssdh
-        keyprov check roster/bssdh.csv --expires 2026-12-05
+        keyprov check roster/bssdh.csv --expires YYYY-MM-DD
     """
     ref = workshop_ref(roster, workshop, out_dir)
     api = api_settings()
@@ -149,6 +152,8 @@ def report_command(roster: Path | None, workshop: str | None, out_dir: Path, sor
     "low, in one go).",
 )
 @remembered_max_limit_option()
+@click.option("--dry-run", is_flag=True, help="List each limit it would set; change nothing.")
+@click.option("--yes", is_flag=True, help=YES_HELP)
 @concurrency_option("requests")
 def set_limit_command(
     roster: Path | None,
@@ -160,16 +165,20 @@ def set_limit_command(
     add: float | None,
     below: float | None,
     max_limit: float | None,
+    dry_run: bool,
+    yes: bool,
     concurrency: int,
 ) -> None:
     """Top up: set a key's limit, or add to it.
 
     OpenRouter's PATCH is absolute, so --add reads the current limit, adds, and writes. A
-    later provision run keeps the top-up unless the roster's own limit changes.
+    later provision run keeps the top-up unless the roster's own limit changes. --all with
+    --limit asks first on a terminal (type the workshop's name) and needs --yes without one.
 
     \b
     Example:
         keyprov set-limit roster/bssdh.csv --participant ada@example.org --limit 5
+        keyprov set-limit roster/bssdh.csv --all --add 2 --dry-run
         keyprov set-limit roster/bssdh.csv --all --add 2
         keyprov set-limit roster/bssdh.csv --below 0.5 --add 1    # everyone running low
     """
@@ -178,23 +187,33 @@ def set_limit_command(
     if everyone == bool(participants):
         raise click.UsageError("give --participant EMAIL (one or more) or --all.")
     ref = workshop_ref(roster, workshop, out_dir)
+    if (limit is None) == (add is None):
+        raise click.UsageError("give --limit USD (the new limit) or --add USD (a top-up).")
     api = api_settings()
+    reporter = Reporter(quiet=dry_run, label=f"setting limits {ref.name}")
     # The connection pool sized to --concurrency, as provision's (else it caps it at 64).
     with client_for(api, pool_size=concurrency) as client:
-        changes = set_limit(
-            ref,
-            client,
-            participants=None if everyone else list(participants),
-            limit=limit,
-            add=add,
-            max_limit=max_limit,
-            concurrency=concurrency,
-            below=below,
-        )
-    empty = "no participant has a key yet."
+        try:
+            changes = set_limit(
+                ref,
+                client,
+                participants=None if everyone else list(participants),
+                limit=limit,
+                add=add,
+                max_limit=max_limit,
+                concurrency=concurrency,
+                below=below,
+                dry_run=dry_run,
+                confirm=confirmer(yes),
+                progress=reporter,
+            )
+        finally:
+            reporter.close()
+    empty = None
     if below is not None:
         empty = f"no enabled key has less than {below:.2f} USD left: nothing to top up."
-    changes_done(changes, empty)
+    echo(set_limit_lines(changes, workshop=ref.name, dry_run=dry_run, empty=empty))
+    sys.exit(ExitStatus.OK if all(change.ok for change in changes) else ExitStatus.INCOMPLETE)
 
 
 @cli.command("rotate", short_help="Replace a leaked or lost key (the new one first).")
@@ -208,7 +227,7 @@ def set_limit_command(
     callback=parse_expires_option,
     metavar=EXPIRES_METAVAR,
     help="When the new keys stop working: a day (through 23:59:59 UTC), a time "
-    "(2026-12-14T17:00Z) or a while from now (7d) (default: the old key's expiry).",
+    "(YYYY-MM-DDTHH:MMZ) or a while from now (7d) (default: the old key's expiry).",
 )
 @click.option(
     "--carry-spend/--full-limit",
@@ -217,6 +236,8 @@ def set_limit_command(
     help="The new key's limit is the old one less what was spent in the limit's window "
     "(--full-limit: the whole limit again).",
 )
+@click.option("--dry-run", is_flag=True, help="List each key it would replace; change nothing.")
+@click.option("--yes", is_flag=True, help=YES_HELP)
 @concurrency_option("requests")
 def rotate_command(
     roster: Path | None,
@@ -226,41 +247,54 @@ def rotate_command(
     everyone: bool,
     expires: Expiry | None,
     carry_spend: bool,
+    dry_run: bool,
+    yes: bool,
     concurrency: int,
 ) -> None:
     """Replace keys (leaked, lost, wrong expiry): new key first, then the old one disabled.
 
-    The successor keeps the limit reset and expiry (or --expires), and gets what was left of
-    the budget: the limit less what the old key spent in the limit's window (the day, week or
-    month of its reset; all time without one). If it cannot be created, the old key stays
-    enabled. A key on the server whose secret was lost is replaced the same way. keys.xlsx
-    marks the new keys "replaced — send again".
+    The successor keeps the limit reset and expiry (or --expires). For the current window
+    (the day, week or month of its reset) it gets only what the old key left of it; from the
+    next reset the whole limit is back (the first keyprov command after the reset gives it
+    back). A limit without a reset carries what was spent for good. If the new key cannot be
+    created, the old key stays enabled. A key on the server whose secret was lost is
+    replaced the same way. --all asks first on a terminal (type the workshop's name) and
+    needs --yes without one.
 
     \b
     Example:
         keyprov rotate roster/bssdh.csv --participant ada@example.org
-        keyprov rotate roster/bssdh.csv --all --expires 2026-12-05
+        keyprov rotate roster/bssdh.csv --all --dry-run
+        keyprov rotate roster/bssdh.csv --all --expires YYYY-MM-DD --yes
     """
     if everyone == bool(participants):
         raise click.UsageError("give --participant EMAIL (one or more) or --all.")
     ref = workshop_ref(roster, workshop, out_dir)
     api = api_settings()
+    reporter = Reporter(quiet=dry_run, label=f"rotating {ref.name}")
     with client_for(api, pool_size=concurrency) as client:
-        changes = rotate(
-            ref,
-            client,
-            participants=None if everyone else list(participants),
-            expires=expires,
-            carry_spend=carry_spend,
-            concurrency=concurrency,
-        )
-    changes_done(changes, "nothing to rotate.")
+        try:
+            changes = rotate(
+                ref,
+                client,
+                participants=None if everyone else list(participants),
+                expires=expires,
+                carry_spend=carry_spend,
+                concurrency=concurrency,
+                dry_run=dry_run,
+                confirm=confirmer(yes),
+                progress=reporter,
+            )
+        finally:
+            reporter.close()
+    echo(rotate_lines(changes, workshop=ref.name, dry_run=dry_run))
+    sys.exit(ExitStatus.OK if all(change.ok for change in changes) else ExitStatus.INCOMPLETE)
 
 
 @cli.command("revoke", short_help="After the workshop: disable (or delete) every key.")
 @workshop_options
 @click.option("--delete", is_flag=True, help="Delete the keys instead of disabling them.")
-@click.option("--yes", is_flag=True, help="Confirm --delete (deleting cannot be undone).")
+@click.option("--yes", is_flag=True, help=YES_HELP)
 @click.option("--dry-run", is_flag=True, help="List what would change; change nothing.")
 @concurrency_option("requests")
 def revoke_command(
@@ -275,7 +309,8 @@ def revoke_command(
     """After the workshop: disable every key of the workshop (or delete them).
 
     Disabling can be undone (provision --reenable); --delete cannot, so it needs --yes.
-    Keys already disabled are left alone, so a second revoke changes nothing.
+    Keys already disabled are left alone, so a second revoke changes nothing. On a terminal
+    it asks first (type the workshop's name); without one it needs --yes.
 
     \b
     Example:
@@ -287,7 +322,19 @@ def revoke_command(
         raise click.UsageError("--delete removes the keys for good; add --yes to confirm.")
     ref = workshop_ref(roster, workshop, out_dir)
     api = api_settings()
+    reporter = Reporter(quiet=dry_run, label=f"revoking {ref.name}")
     with client_for(api, pool_size=concurrency) as client:
-        changes = revoke(ref, client, delete=delete, dry_run=dry_run, concurrency=concurrency)
+        try:
+            changes = revoke(
+                ref,
+                client,
+                delete=delete,
+                dry_run=dry_run,
+                concurrency=concurrency,
+                confirm=confirmer(yes),
+                progress=reporter,
+            )
+        finally:
+            reporter.close()
     echo(revoke_lines(changes, workshop=ref.name, delete=delete, dry_run=dry_run))
     sys.exit(ExitStatus.OK if all(change.ok for change in changes) else ExitStatus.INCOMPLETE)

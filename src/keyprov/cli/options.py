@@ -151,8 +151,8 @@ ROSTER_READING = [
         "--expires",
         callback=parse_expires_option,
         metavar=EXPIRES_METAVAR,
-        help="When the new keys stop working: a day (2026-12-05: through 23:59:59 UTC), a "
-        "time (2026-12-14T17:00Z; an offset is converted to UTC), or a while from this run's "
+        help="When the new keys stop working: a day (YYYY-MM-DD: through 23:59:59 UTC), a "
+        "time (YYYY-MM-DDTHH:MMZ; an offset is converted to UTC), or a while from this run's "
         "start (7d, 36h), remembered as the time it comes to (default: never expire).",
     ),
     max_limit_option("Refuse a limit above this many USD (catches 2000 typed for 2.00)."),

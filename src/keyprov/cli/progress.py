@@ -97,6 +97,31 @@ class Reporter:
             else:
                 self._redraw(self._bar())
 
+    def start(self, total: int) -> None:
+        """A per-key command (set-limit, rotate, revoke) knows how many keys it changes."""
+        with self._lock:
+            self._total, self._done = total, 0
+            self._started = self._clock()
+            self._times.clear()
+            if self.interactive and self._total:
+                self._redraw(self._bar())
+
+    def step(self, identity: str, label: str, ok: bool, detail: str) -> None:
+        """One key of a per-key command done: the bar moves, or a numbered line."""
+        from keyprov.lifecycle import Change
+        from keyprov.render.changes import progress_step_line
+
+        if self.quiet:
+            return
+        with self._lock:
+            self._done += 1
+            self._times.append(self._clock())
+            if self.interactive:
+                self._redraw(self._bar())
+            else:
+                change = Change(identity, label, ok, detail)
+                self._write_line(progress_step_line(self._done, self._total, change))
+
     def stopping(self, in_flight: int) -> None:
         """Ctrl-C: at once, say what the run is waiting for (even when quiet: it was asked)."""
         with self._lock:

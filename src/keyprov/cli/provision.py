@@ -120,7 +120,7 @@ def provision_command(
     Example:
         export OPENROUTER_PROVISIONING_KEY=...   # from your password manager
         keyprov provision roster/bssdh.csv --limit 2 --dry-run
-        keyprov provision roster/bssdh.csv --limit 2 --expires 2026-12-05
+        keyprov provision roster/bssdh.csv --limit 2 --expires 7d
 
     Exit codes: 0 all provisioned, 1 some not (run again), 2 bad input (a dry run: also when
     the real run would stop for want of credits), 130 interrupted.

@@ -16,6 +16,7 @@ from keyprov.cli.options import (
     max_limit_option,
     parse_columns,
 )
+from keyprov.cli.progress import Reporter
 from keyprov.lifecycle.rename import rename_keys
 from keyprov.render.rename import rename_lines
 from keyprov.roster.headers import FIELDS
@@ -94,15 +95,21 @@ def rename_keys_command(
         sheet=sheet,
         column_overrides=columns,
     )
+    ref = WorkshopRef(roster, workshop, out_dir)
+    reporter = Reporter(quiet=dry_run, label=f"renaming {ref.name}")
     with client_for(api, pool_size=concurrency) as client:
-        result = rename_keys(
-            WorkshopRef(roster, workshop, out_dir),
-            desired,
-            client,
-            to=NameMode(to),
-            given=given_options(click.get_current_context()),
-            dry_run=dry_run,
-            concurrency=concurrency,
-        )
+        try:
+            result = rename_keys(
+                ref,
+                desired,
+                client,
+                to=NameMode(to),
+                given=given_options(click.get_current_context()),
+                dry_run=dry_run,
+                concurrency=concurrency,
+                progress=reporter,
+            )
+        finally:
+            reporter.close()
     echo(rename_lines(result))
     sys.exit(result.exit_status)

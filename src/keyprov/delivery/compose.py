@@ -6,12 +6,18 @@ The Message-ID is made here, before anything is sent, so the journal can record 
 from __future__ import annotations
 
 import re
+import string
 from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
 
-from keyprov.delivery.template import Template
+from keyprov.delivery.template import (
+    DEFAULT_SOURCE,
+    REPLACEMENT_PREFIX,
+    REPLACEMENT_SUBJECT,
+    Template,
+)
 from keyprov.handouts import Handout, handout_fields, replaces_in_words
 
 _BLANK_RUNS = re.compile(r"\n{3,}")
@@ -36,6 +42,12 @@ def compose_message(
     values["workshop"] = workshop or ""
     values["replaces"] = replaces_in_words(replaces or handout.replaces)
     subject, body = template.render(values)
+    if values["replaces"] and "replaces" not in _subject_fields(template):
+        # A replacement must not look like the message it replaces, down to the inbox line.
+        if template.source == DEFAULT_SOURCE and values["workshop"]:
+            subject = REPLACEMENT_SUBJECT.format(workshop=values["workshop"])
+        else:
+            subject = REPLACEMENT_PREFIX + subject
     if values["replaces"] and "replaces" not in template.fields:
         body = f"{values['replaces']}\n\n{body}"
     # An empty {replaces} paragraph (no rotation) leaves no gap behind.
@@ -77,3 +89,7 @@ def render_preview(message: EmailMessage) -> str:
 def _domain(sender: str) -> str:
     """The sender's domain: the Message-ID names it, not this machine's host name."""
     return parseaddr(sender)[1].rpartition("@")[2] or "keyprov.invalid"
+
+
+def _subject_fields(template: Template) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(template.subject) if name}

@@ -56,6 +56,8 @@ UNKNOWN_IN_A_ROW = 3
 """Messages in a row without a clear answer after which a run stops: an outage should leave
 few messages in doubt."""
 _LABEL = re.compile(r"sk-or-v1-[0-9a-f]{3}\.\.\.[0-9a-f]{3}")
+Recheck = Callable[[Handout], "str | None"]
+"""Asked just before each message: why this key must not be sent now, or None."""
 
 
 class DeliveryStopped(ConfigurationError):
@@ -82,12 +84,15 @@ def send_all(
     on_result: Callable[[DeliveryResult], None] | None = None,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
+    recheck: Recheck | None = None,
 ) -> list[DeliveryResult]:
     """Email each participant their own current key; return one result per handout, in order.
 
-    Pass only enabled keys. Messages start at most `rate_per_minute` a minute (and no sooner
-    than the provider asks); a temporary failure is retried with backoff (`retry`), a
-    permanent one is reported for that participant and the others go on. Messages whose
+    Pass only enabled keys; `recheck` reads each again just before its message, and one that
+    no longer works is WITHDRAWN, not sent. Messages start at most `rate_per_minute` a
+    minute (and no sooner than the provider asks); a temporary failure is retried with
+    backoff (`retry`), a permanent one is reported for that participant and the others go
+    on. Messages whose
     outcome an HTTP provider left unknown are looked up first where it allows, and sent again
     only with `resend_unknown`. The run stops, leaving the rest NOT_ATTEMPTED (or
     OVER_QUOTA), when the server cannot be reached, when the `quota` for the last 24 hours is
@@ -126,6 +131,10 @@ def send_all(
         handout = planned.handout
         if run.stopped is not None:
             report(result_for(handout, run.stopped_as, planned, detail=run.stopped))
+            continue
+        withdrawn = recheck(handout) if recheck is not None else None
+        if withdrawn is not None:
+            report(result_for(handout, Outcome.WITHDRAWN, planned, detail=withdrawn))
             continue
         needed = len(handout.addresses)
         if left is not None and left < needed:

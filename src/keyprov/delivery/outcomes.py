@@ -43,6 +43,9 @@ class Outcome(enum.StrEnum):
     """The provider may have delivered it: held until looked up or asked for again."""
     OVER_QUOTA = "over quota"
     """Not sent: the day's quota is used up; the next day's run sends it."""
+    WITHDRAWN = "not sent"
+    """Read again just before its message, the key no longer worked (disabled, expired,
+    replaced or deleted meanwhile): a key that does not work is never mailed."""
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ typo stops the run before the first message is sent.
 from __future__ import annotations
 
 import string
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,10 @@ server logs; the others because they span several lines."""
 
 DEFAULT_SUBJECT = "Your OpenRouter API key"
 DEFAULT_SUBJECT_FOR_WORKSHOP = "Your OpenRouter API key for {workshop}"
+REPLACEMENT_SUBJECT = "Your new OpenRouter API key for {workshop} (it replaces your previous key)"
+REPLACEMENT_PREFIX = "New key, replacing your previous one: "
+"""Before a custom template's subject when the message carries a replacement key."""
+DEFAULT_SOURCE = "the default message"
 DEFAULT_BODY = """\
 {greeting}
 
@@ -77,12 +82,13 @@ Models:    {models}
 class Template:
     subject: str
     body: str
-    source: str = "the default message"
+    source: str = DEFAULT_SOURCE
     """Where it came from, for error messages: a file's path."""
     body_line: int = 1
     """The line of `source` the body starts on, for error messages."""
 
     def __post_init__(self) -> None:
+        _one_line(self.subject, self.source)
         subject_fields = _fields(self.subject, self.source, first_line=1)
         body_fields = _fields(self.body, self.source, first_line=self.body_line)
         misplaced = sorted(subject_fields & NOT_IN_SUBJECT)
@@ -153,6 +159,19 @@ class Template:
     def render(self, values: Mapping[str, str]) -> tuple[str, str]:
         """The subject and the body with every placeholder filled from `values`."""
         return self.subject.format_map(values), self.body.format_map(values)
+
+
+def _one_line(subject: str, source: str) -> None:
+    """A subject is one header line: a line or paragraph separator, or a control character,
+    would break every message at send time, so it stops the run before the first."""
+    for column, char in enumerate(subject, start=len("Subject: ") + 1):
+        if unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp") and char != "\t":
+            name = unicodedata.name(char, f"U+{ord(char):04X}")
+            raise ConfigurationError(
+                f"{source}, line 1, column {column}: the subject holds {name} "
+                f"(U+{ord(char):04X}), which a mail header cannot carry. Retype the subject "
+                "on one line in a plain text editor."
+            )
 
 
 def _fields(text: str, source: str, *, first_line: int) -> frozenset[str]:

@@ -82,8 +82,9 @@ def expiry_warning(
     now: datetime | None = None,
     warn_days: float = DEFAULT_WARN_DAYS,
 ) -> str | None:
-    """A warning when keys given `--expires value` stop working within `warn_days` (the
-    rule by which `check` calls a key "expires soon"), else None."""
+    """A warning when keys given `--expires value` stop working within `warn_days`, else
+    None. (`check` never calls a key that expires as asked "expires soon": the warning is
+    now, while the expiry can still be chosen.)"""
     expiry = as_expiry(value)
     stops = parse_time(expires_at(expiry))
     if expiry is None or stops is None:
@@ -95,6 +96,6 @@ def expiry_warning(
     last = "the workshop's last day" if expiry.whole_day else "when the workshop ends"
     return (
         f"--expires {expiry.shown}: the keys stop working {when}, within {warn_days:g} "
-        f'days (`keyprov check` calls them "expires soon"). Is that {last}? An expiry '
-        "cannot be changed on a key once made."
+        f"days. Is that {last}? An expiry cannot be changed on a key once made: a later "
+        "one means a new key for everyone."
     )

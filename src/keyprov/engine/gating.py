@@ -11,7 +11,7 @@ current key of the workshop is to be disabled.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from keyprov.engine.fanout import DEFAULT_CONCURRENCY, fan_out
@@ -52,8 +52,16 @@ def switch_keys(
     enable: bool,
     reason: str,
     concurrency: int = DEFAULT_CONCURRENCY,
+    on_done: Callable[[Switched], None] | None = None,
 ) -> list[Switched]:
-    """PATCH each key enabled (or disabled), up to `concurrency` at once; audited once done."""
+    """PATCH each key enabled (or disabled), up to `concurrency` at once; audited once done,
+    and told to `on_done` (a command's progress)."""
+
+    def switched(target: tuple[str, ApiKey]) -> Switched:
+        done = switch(target)
+        if on_done is not None:
+            on_done(done)
+        return done
 
     def switch(target: tuple[str, ApiKey]) -> Switched:
         identity, key = target
@@ -68,7 +76,7 @@ def switch_keys(
         )
         return Switched(identity, key.label, True, action)
 
-    return fan_out(targets, switch, concurrency=concurrency)
+    return fan_out(targets, switched, concurrency=concurrency)
 
 
 def keep_closed(held: Session, *, concurrency: int = DEFAULT_CONCURRENCY) -> list[Switched]:

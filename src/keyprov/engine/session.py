@@ -19,6 +19,7 @@ from typing import Any
 
 from keyprov import tool_version
 from keyprov.api.client import OpenRouterClient, RetryEvent
+from keyprov.engine.budget_cuts import restore_cut_limits
 from keyprov.engine.early_retries import EarlyRetries, holding_retries
 from keyprov.engine.run_stats import RunStats
 from keyprov.engine.session_files import audited, file_workshop, note_last_run, opened
@@ -198,6 +199,7 @@ class Session:
                 source="keys.xlsx",
             )
         keys = server_with(keys, recovered, self.client)
+        keys = restore_cut_limits(self, keys)
         self.saw(keys)
         self.reconciled = True
         entries = self.trust.view({entry.identity: entry for entry in self.ledger.entries()})

@@ -54,6 +54,9 @@ class Handout:
     """The models the key may use; empty: any."""
     replaces: str | None = None
     """The label of the key this one replaces, after a rotation."""
+    full_limit: float | None = None
+    """The regular limit when `limit` is cut for the window now running (a rotation passes on
+    only what the old key left of it): from the next reset, `full_limit` again."""
     first_name: str = ""
     """Derived from `name` when not given."""
     claim_code: str = field(default="", repr=False)

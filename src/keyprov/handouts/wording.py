@@ -64,13 +64,22 @@ def limit_reset_in_words(limit_reset: str | None) -> str:
     return f"renewed {_reset(limit_reset)[1]}"
 
 
-def budget_in_words(limit: float | None, limit_reset: str | None) -> str:
-    """`$2.00 per month, renewed on the 1st of every month at 00:00 UTC`."""
+WINDOW_NOW = {"daily": "today", "weekly": "this week", "monthly": "this month"}
+
+
+def budget_in_words(
+    limit: float | None, limit_reset: str | None, full_limit: float | None = None
+) -> str:
+    """`$2.00 per month, renewed on the 1st of every month at 00:00 UTC`; for a limit cut for
+    the window now running (`full_limit`), `$2.00 per day; $0.80 left today, renewed ...`."""
     if limit is None:
         return limit_in_words(None)
     if limit_reset is None:
         return f"{money(limit)} in total"
     period, when = _reset(limit_reset)
+    if full_limit is not None and full_limit > limit:
+        now = WINDOW_NOW.get(limit_reset, "now")
+        return f"{money(full_limit)} {period}; {money(limit)} left {now}, renewed {when}"
     return f"{money(limit)} {period}, renewed {when}"
 
 
@@ -193,9 +202,9 @@ def handout_fields(
         "email": ", ".join(handout.addresses),
         "key": mask_secret(handout.secret) if masked else handout.secret,
         "key_label": handout.key_label,
-        "limit": limit_in_words(handout.limit),
+        "limit": limit_in_words(handout.full_limit or handout.limit),
         "limit_reset": limit_reset_in_words(handout.limit_reset),
-        "budget": budget_in_words(handout.limit, handout.limit_reset),
+        "budget": budget_in_words(handout.limit, handout.limit_reset, handout.full_limit),
         "last_day": last_day_in_words(handout.expires_at),
         "last_day_date": last_day_date(handout.expires_at),
         "models": models_in_words(handout.models),

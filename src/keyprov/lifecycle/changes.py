@@ -17,12 +17,21 @@ from keyprov.engine.snapshot import OwnedKey, Snapshot, snapshot
 from keyprov.errors import ApiError, ConfigurationError, KeyprovError
 from keyprov.guardrails.guarding import remove_workshop_guardrail
 from keyprov.lifecycle.orphans import keys_left_behind
+from keyprov.lifecycle.steps import (
+    ChangeProgress,
+    Confirm,
+    Impact,
+    Silent,
+    ask_first,
+    checked_amount,
+)
 from keyprov.lifecycle.who import resolve_names
 from keyprov.models import ApiKey
 from keyprov.status import ExitStatus
 from keyprov.workshop.audit import set_subject
 from keyprov.workshop.folder import WorkshopRef
 from keyprov.workshop.journal import Ledger, LedgerEntry
+from keyprov.workshop.keys_sheet import HANDOUTS_FILE
 from keyprov.workshop.locate import find_workshop
 from keyprov.workshop.options import DesiredOptions
 
@@ -36,7 +45,10 @@ class Change:
 
 
 def _select(ledger: Ledger, participants: list[str] | None) -> list[LedgerEntry]:
-    entries = [entry for entry in ledger.entries() if entry.has_key]
+    return chosen_entries([entry for entry in ledger.entries() if entry.has_key], participants)
+
+
+def chosen_entries(entries: list[LedgerEntry], participants: list[str] | None) -> list[LedgerEntry]:
     if participants is None:
         return entries
     wanted = {value.strip().lower() for value in resolve_names(participants, entries)}
@@ -67,11 +79,19 @@ def set_limit(
     max_limit: float | None = None,
     concurrency: int = DEFAULT_CONCURRENCY,
     below: float | None = None,
+    dry_run: bool = False,
+    confirm: Confirm | None = None,
+    progress: ChangeProgress | None = None,
 ) -> list[Change]:
     """Set an absolute limit, or add to the current one (PATCH is absolute: read, add, write).
 
     `below`: only the chosen participants whose enabled key has less than this many USD left
     in its window now (with `add`: top up everyone running low, in one go).
+
+    Amounts that cannot be a limit (not a number, infinite, 0 or less, over the ceiling) are
+    refused with OptionError before any request. `dry_run`: the changes, from the server's
+    listing, and nothing written. With everyone given one `limit`, `confirm` is asked before
+    the first write (NotConfirmed: nothing changed). `progress` hears the listing and each key.
 
     A new limit above `max_limit` is refused; None: the workshop's, as provisioned (else the
     default of 100 USD). Up to `concurrency` requests are in flight at once, as in provision.
@@ -84,30 +104,43 @@ def set_limit(
         raise ConfigurationError("give exactly one of --limit USD or --add USD.")
     if below is not None and add is None:
         raise ConfigurationError("--below USD tops up those running low: give it with --add USD.")
+    checked_amount("--max-limit", max_limit)
+    checked_amount("--limit", limit, ceiling=max_limit)
+    checked_amount("--add", add)
+    if dry_run:
+        from keyprov.lifecycle.limit_preview import set_limit_dry_run  # it imports this module
+
+        return set_limit_dry_run(ref, client, participants, limit, add, max_limit, below)
+    progress = progress or Silent()
     op = f"add {add:g}" if add is not None else f"set {limit:g}"
     changes: list[Change] = []
     with session(ref, client, "set-limit") as held:
         if max_limit is None:
             ceiling = DesiredOptions.from_json(held.workshop.options).max_limit
             source = "the workshop's --max-limit, as provisioned"
+            checked_amount("--limit", limit, ceiling=ceiling)
         else:
             ceiling, source = max_limit, "--max-limit"
-        server = {key.hash: key for key in held.snapshot().server_keys}
+        listed = held.snapshot(progress.listing)
+        server = {key.hash: key for key in listed.server_keys}
 
         def choose() -> list[LedgerEntry]:
             chosen = _select(held.ledger, participants)
             if below is None:
                 return chosen
-            return [
-                entry for entry in chosen if _has_less_left(server.get(entry.hash or ""), below)
-            ]
+            return [entry for entry in chosen if has_less_left(server.get(entry.hash or ""), below)]
 
         chosen = choose()
+        if participants is None and limit is not None:
+            from keyprov.lifecycle.limit_preview import limit_impact
+
+            ask_first(confirm, limit_impact(held.workshop.name, chosen, listed, limit))
         unfinished = [entry for entry in chosen if entry.limit_target is not None]
+        progress.start(len(unfinished))
         changes.extend(
             fan_out(
                 unfinished,
-                lambda entry: send_limit(held, entry, resumed=True),
+                lambda entry: _stepped(progress, send_limit(held, entry, resumed=True)),
                 concurrency=concurrency,
             )
         )
@@ -115,6 +148,7 @@ def set_limit(
             # This is the rerun of the set-limit that stopped: it is now complete.
             return _outcome(held, changes)
         chosen = choose()
+        progress.start(len(chosen))
         # PATCH is absolute, so --add reads every current limit first (all at once).
         current = (
             fan_out(chosen, lambda entry: _current_limit(held, entry), concurrency=concurrency)
@@ -124,17 +158,22 @@ def set_limit(
         targets: dict[str, float] = {}
         for entry, old in zip(chosen, current, strict=True):
             if isinstance(old, ApiError):
-                changes.append(Change(entry.identity, entry.label or "", False, str(old)))
+                changes.append(
+                    _stepped(progress, Change(entry.identity, entry.label or "", False, str(old)))
+                )
                 continue
             new = round((old or 0.0) + add, 6) if add is not None else float(limit or 0.0)
             if new <= 0 or new > ceiling:
                 changes.append(
-                    Change(
-                        entry.identity,
-                        entry.label or "",
-                        False,
-                        f"{new:g} USD is not in (0, {ceiling:g}] ({source}); raise "
-                        "--max-limit if meant",
+                    _stepped(
+                        progress,
+                        Change(
+                            entry.identity,
+                            entry.label or "",
+                            False,
+                            f"{new:.2f} USD is not in (0, {ceiling:.2f}] ({source}); raise "
+                            "--max-limit if meant",
+                        ),
                     )
                 )
                 continue
@@ -147,14 +186,14 @@ def set_limit(
         changes.extend(
             fan_out(
                 journaled,
-                lambda entry: send_limit(held, entry, resumed=False),
+                lambda entry: _stepped(progress, send_limit(held, entry, resumed=False)),
                 concurrency=concurrency,
             )
         )
         return _outcome(held, changes)
 
 
-def _has_less_left(key: ApiKey | None, below: float) -> bool:
+def has_less_left(key: ApiKey | None, below: float) -> bool:
     """An enabled key with a limit and less than `below` USD of it left in its window."""
     if key is None or key.disabled or key.limit is None or key.limit_remaining is None:
         return False
@@ -180,7 +219,15 @@ def send_limit(held: Session, entry: LedgerEntry, *, resumed: bool) -> Change:
     except ApiError as error:
         return Change(entry.identity, entry.label or "", False, str(error))
     held.saw(key)
-    held.ledger.record_update(entry.identity, limit=key.limit, limit_target=None, limit_op=None)
+    # A limit set by hand is the one meant: a rotation's cut (if any) is not given back over it.
+    held.ledger.record_update(
+        entry.identity,
+        limit=key.limit,
+        limit_target=None,
+        limit_op=None,
+        full_limit=None,
+        cut_until=None,
+    )
     held.audit.event(
         "limit_set",
         participant=entry.identity,
@@ -189,10 +236,20 @@ def send_limit(held: Session, entry: LedgerEntry, *, resumed: bool) -> Change:
         new=key.limit,
         resumed=resumed,
     )
-    detail = f"limit {entry.limit} -> {key.limit} USD"
+    detail = f"limit {amount(entry.limit)} -> {amount(key.limit)} USD"
     if resumed:
         detail += " (finishing the set-limit an earlier run left)"
     return Change(entry.identity, key.label, True, detail)
+
+
+def amount(value: float | None) -> str:
+    return "none" if value is None else f"{value:.2f}"
+
+
+def _stepped(progress: ChangeProgress, change: Change) -> Change:
+    """Tell `progress` one key is done; the change passes through."""
+    progress.step(change.identity, change.label, change.ok, change.detail)
+    return change
 
 
 def roster_identities(ref: WorkshopRef, remembered: Mapping[str, Any]) -> list[str]:
@@ -226,10 +283,13 @@ def revoke(
     delete: bool = False,
     dry_run: bool = False,
     concurrency: int = DEFAULT_CONCURRENCY,
+    confirm: Confirm | None = None,
+    progress: ChangeProgress | None = None,
 ) -> list[Change]:
     """Disable (or delete) every key of the workshop; keys already disabled are left alone.
 
-    Up to `concurrency` keys at once; the changes come in the order the keys are listed."""
+    `confirm` is asked before the first write (NotConfirmed: nothing changed). Up to
+    `concurrency` keys at once; the changes come in the order the keys are listed."""
     if dry_run:
         workshop = find_workshop(ref, client)
         return [
@@ -245,11 +305,24 @@ def revoke(
         ]
     creating = keys_left_behind(ref, client)
     with session(ref, client, "revoke", creating=creating) as held:
-        current = held.snapshot(naming_lost_ok=True)
+        progress = progress or Silent()
+        current = held.snapshot(progress.listing, naming_lost_ok=True)
         targets = [item for item in workshop_keys(current, ref) if delete or not item.key.disabled]
+        effect = "are deleted now, for good" if delete else "stop working now"
+        ask_first(confirm, Impact("revoke", held.workshop.name, len(targets), effect))
+        progress.start(len(targets))
         changes = fan_out(
-            targets, lambda item: _revoke_one(held, item, delete=delete), concurrency=concurrency
+            targets,
+            lambda item: _stepped(progress, _revoke_one(held, item, delete=delete)),
+            concurrency=concurrency,
         )
+        on_slips = [item for item in targets if _on_slips(item)]
+        if on_slips and (held.workshop.folder / HANDOUTS_FILE).exists():
+            detail = (
+                f"holds {len(on_slips)} key(s) that no longer work, as does mail-merge.csv: "
+                "delete both, or keyprov provision --reenable to make the keys work again"
+            )
+            changes.append(Change("", HANDOUTS_FILE, True, detail))
         if delete and all(change.ok for change in changes):
             # After the keys: a guardrail without keys restricts nobody.
             try:
@@ -260,6 +333,11 @@ def revoke(
                 if removed is not None:
                     changes.append(Change("", removed, True, "guardrail deleted"))
         return _outcome(held, changes)
+
+
+def _on_slips(item: OwnedKey) -> bool:
+    entry = item.entry
+    return entry is not None and entry.hash == item.key.hash and entry.on_slips is not None
 
 
 def _revoke_one(held: Session, item: OwnedKey, *, delete: bool) -> Change:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from keyprov.api.client import OpenRouterClient
+from keyprov.engine.budget_cuts import cut_is_over, utc_now
 from keyprov.engine.expiry import DEFAULT_WARN_DAYS
 from keyprov.engine.planner import LIMIT_TOLERANCE, Action, ParticipantPlan
 from keyprov.engine.session import audited
@@ -77,7 +78,7 @@ def check_workshop(
     expires = desired.expires
     current = snapshot(workshop, client)
     plan = current.plan(participants)
-    moment = now or datetime.now(UTC)
+    moment = now or utc_now()
     horizon = moment + timedelta(days=warn_days)
     wanted_expiry = expires_at(expires)
     rows = [
@@ -226,6 +227,8 @@ def _check_participant(
             problems.append(f"the key has no spending limit, expected {expected:.2f} USD")
         elif abs(key.limit - expected) > LIMIT_TOLERANCE:
             problems.append(f"limit is {key.limit:.2f} USD, expected {expected:.2f}")
+        if entry is not None and (still_cut := _still_cut(key, entry, times.now, fixes)):
+            problems.append(still_cut)
         if not key.disabled and (nothing_left := _nothing_left(key, participant, fixes)):
             problems.append(nothing_left)
         if key.limit_reset != participant.limit_reset:
@@ -256,6 +259,20 @@ def _check_participant(
         key.limit_remaining if key else None,
         key.expires_at if key else None,
         tuple(problems),
+    )
+
+
+def _still_cut(key: ApiKey, entry: LedgerEntry, moment: datetime, fixes: Fixes) -> str | None:
+    """A limit a rotation cut for one window, still cut after that window ended."""
+    full = entry.full_limit
+    if key.disabled or key.limit is None or full is None or not cut_is_over(entry, moment):
+        return None
+    if key.limit >= full - LIMIT_TOLERANCE:
+        return None
+    return (
+        f"limit still cut to {key.limit:.2f} USD after its {key.limit_reset} window ended; "
+        f"{fixes.provision()} (or any command that changes the workshop) gives back "
+        f"{full:.2f} USD"
     )
 
 

@@ -28,7 +28,9 @@ from keyprov.lifecycle.sending import (
 )
 from keyprov.status import ExitStatus
 from keyprov.workshop.folder import WorkshopRef
+from keyprov.workshop.keys_sheet import ON_SLIPS
 from keyprov.workshop.registry import now
+from keyprov.workshop.title import checked_title, remembering, title_of
 
 HANDOUTS_FILE_NAME = "handouts.pdf"
 MAIL_MERGE_FILE_NAME = "mail-merge.csv"
@@ -84,6 +86,7 @@ def write_handouts(
     participants: list[str] | None = None,
     only: Only | None = None,
     quickstarts: tuple[str, ...] | None = None,
+    title: str | None = None,
     claim: bool = False,
 ) -> HandoutFiles:
     """handouts.pdf and mail-merge.csv in the workshop folder (0600), for the chosen.
@@ -102,8 +105,10 @@ def write_handouts(
         raise ConfigurationError(
             f"unknown paper size {paper!r}: use one of {', '.join(PAPER_SIZES)}."
         )
+    title = checked_title(title)
     details = {"paper": paper, "only": only, "claim": claim}
     with session(ref, client, "handouts", details=details) as held:
+        held.remember = remembering(held.workshop.options, title)
         handouts, left_out = handouts_of(
             held, participants=participants, only=only, quickstarts=quickstarts
         )
@@ -122,18 +127,21 @@ def write_handouts(
         )
         held.exit_status = files.exit_status
         if handouts:
-            pages = write_handouts_pdf(files.pdf, handouts, paper=paper, title=held.workshop.name)
+            name = title_of(held.remember or held.workshop.options, held.workshop.name)
+            pages = write_handouts_pdf(files.pdf, handouts, paper=paper, title=name)
             files = replace(files, pages=pages)
             write_mail_merge_csv(files.mail_merge, handouts)
             moment = now()
             for handout in handouts:
                 entry = held.ledger.get(handout.identity)
                 # An email that reached them says more than a printed slip: it is kept.
+                # A claim slip holds a claim code, not the key: the files then hold no key.
+                slips: dict[str, str] = {} if claim else {"on_slips": day_of(moment)}
                 if entry is None or not (entry.handed_out or "").startswith(("sent", "claimed")):
-                    how = "claim slip" if claim else "handed out"
-                    held.ledger.record_update(
-                        handout.identity, handed_out=f"{how} {day_of(moment)}"
-                    )
+                    how = "claim slip" if claim else ON_SLIPS
+                    slips["handed_out"] = f"{how} {day_of(moment)}"
+                if slips:
+                    held.ledger.record_update(handout.identity, **slips)
         held.audit.event(
             "handouts",
             participants=len(handouts),

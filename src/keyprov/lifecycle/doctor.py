@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import stat
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 from keyprov.api.client import OpenRouterClient
 from keyprov.api.config import api_settings_from_env
 from keyprov.errors import ApiError, ConfigurationError, CredentialError, ServerUnreachableError
 from keyprov.files import ON_WINDOWS, PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, is_ignored
+from keyprov.lifecycle.doctor_roster import ROSTER_FOLDER, Check, roster_checks
 from keyprov.workshop.audit import AUDIT_FILE_NAME
 from keyprov.workshop.journal import STATE_FILE_NAME
 from keyprov.workshop.keys_sheet import KEYS_FILE_NAME
@@ -22,16 +22,14 @@ WINDOWS_PERMISSIONS = (
 )
 
 
-@dataclass(frozen=True)
-class Check:
-    name: str
-    ok: bool
-    detail: str
-
-
 def run_doctor(
-    out_dir: Path, environ: Mapping[str, str] | None = None, cwd: Path | None = None
+    out_dir: Path,
+    environ: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    roster: Path | None = None,
 ) -> list[Check]:
+    """Every check, in order: the key, the server, the credits, the outputs, the rosters
+    (`roster` read too, when given). Never prints a secret."""
     checks: list[Check] = []
     try:
         api = api_settings_from_env(environ, cwd)
@@ -42,25 +40,46 @@ def run_doctor(
         for warning in api.warnings:
             checks.append(Check("key format", False, warning))
         checks.append(Check("transport", True, api.base_url))
-        checks.append(_management_check(api.api_key, api.base_url))
+        checks.extend(_management_checks(api.api_key, api.base_url))
     checks.extend(_output_checks(out_dir))
+    checks.extend(roster_checks(roster, (cwd or Path.cwd()) / ROSTER_FOLDER))
     return checks
 
 
-def _management_check(api_key: str, base_url: str) -> Check:
+def _management_checks(api_key: str, base_url: str) -> list[Check]:
+    """The key's kind, then the account's credits left (what every budget is paid from)."""
     try:
         with OpenRouterClient(api_key, base_url) as client:
             data = client.current_key()
+            if not (data.get("is_management_key") or data.get("is_provisioning_key")):
+                return [
+                    Check(
+                        "management key",
+                        False,
+                        "the key works but is not a management key: it cannot create keys. "
+                        "Create one at https://openrouter.ai/settings/management-keys.",
+                    )
+                ]
+            accepted = Check(
+                "management key", True, f"accepted by {base_url} ({data.get('label')})"
+            )
+            try:
+                credits = client.credits()
+            except ApiError as error:
+                return [accepted, Check("credits", False, f"could not be read: {error}")]
     except (ApiError, CredentialError, ServerUnreachableError) as error:
-        return Check("management key", False, str(error))
-    if data.get("is_management_key") or data.get("is_provisioning_key"):
-        return Check("management key", True, f"accepted by {base_url} ({data.get('label')})")
-    return Check(
-        "management key",
-        False,
-        "the key works but is not a management key: it cannot create keys. Create one at "
-        "https://openrouter.ai/settings/management-keys.",
-    )
+        return [Check("management key", False, str(error))]
+    left = credits.remaining
+    return [
+        accepted,
+        Check(
+            "credits",
+            left > 0,
+            f"{left:.2f} USD left on the account ({credits.total_credits:.2f} bought, "
+            f"{credits.total_usage:.2f} used)"
+            + ("" if left > 0 else ": no key can spend anything; add credits first"),
+        ),
+    ]
 
 
 def _output_checks(out_dir: Path) -> list[Check]:
@@ -76,8 +95,13 @@ def _output_checks(out_dir: Path) -> list[Check]:
                 f"{out_dir}/ is in a git work tree and not ignored: add it to .gitignore",
             )
         )
+    # Workshops only: the sandbox's own folder (output/.sandbox, `make sandbox`) holds no real key.
     folders = (
-        sorted(path for path in out_dir.glob("*") if path.is_dir()) if out_dir.is_dir() else []
+        sorted(
+            path for path in out_dir.glob("*") if path.is_dir() and not path.name.startswith(".")
+        )
+        if out_dir.is_dir()
+        else []
     )
     for folder in folders:
         if ON_WINDOWS:

@@ -16,6 +16,7 @@ from keyprov.engine.gating import switch_keys
 from keyprov.engine.session import session
 from keyprov.engine.snapshot import OwnedKey, Snapshot, snapshot
 from keyprov.lifecycle.changes import Change, workshop_keys
+from keyprov.lifecycle.steps import ChangeProgress, Silent
 from keyprov.models import ApiKey
 from keyprov.status import ExitStatus
 from keyprov.workshop.folder import WorkshopRef
@@ -74,6 +75,7 @@ def set_gate(
     *,
     closing: bool,
     concurrency: int = DEFAULT_CONCURRENCY,
+    progress: ChangeProgress | None = None,
 ) -> GateResult:
     """Close the workshop (disable every key) or open it (enable every participant's key).
 
@@ -85,11 +87,18 @@ def set_gate(
         if held.ledger.replayed.closed != closing:
             held.ledger.record_gate(closed=closing)
             held.audit.event("gate", closed=closing)
-        current = held.snapshot()
+        progress = progress or Silent()
+        current = held.snapshot(progress.listing)
         plan = _targets(current, workshop_keys(current, ref), closing=closing)
         reason = "keyprov close" if closing else "keyprov open"
+        progress.start(len(plan.to_change))
         switched = switch_keys(
-            held, plan.to_change, enable=not closing, reason=reason, concurrency=concurrency
+            held,
+            plan.to_change,
+            enable=not closing,
+            reason=reason,
+            concurrency=concurrency,
+            on_done=lambda done: progress.step(done.identity, done.label, done.ok, done.detail),
         )
         result = GateResult(
             held.workshop.name,

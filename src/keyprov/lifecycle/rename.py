@@ -19,6 +19,7 @@ from keyprov.engine.session import Session, session
 from keyprov.engine.snapshot import Snapshot, snapshot
 from keyprov.errors import ApiError, ConfigurationError
 from keyprov.lifecycle.changes import Change
+from keyprov.lifecycle.steps import ChangeProgress, Silent
 from keyprov.models import ApiKey
 from keyprov.roster import Participant
 from keyprov.status import ExitStatus
@@ -73,6 +74,7 @@ def rename_keys(
     given: Iterable[str] | None = None,
     dry_run: bool = False,
     concurrency: int = DEFAULT_CONCURRENCY,
+    progress: ChangeProgress | None = None,
 ) -> RenameResult:
     """Give every key of the workshop its name in the `to` form, and name its future keys so.
 
@@ -100,7 +102,8 @@ def rename_keys(
     with session(ref, client, "rename-keys", details=details) as held:
         if dict(held.workshop.options) != remembered:
             participants, notes = _read_roster(desired, given, held.workshop.options)
-        current = held.snapshot()
+        progress = progress or Silent()
+        current = held.snapshot(progress.listing)
         target = _target(held.workshop.naming, to)
         renaming = _Renaming.of(current, participants, target)
         if target != held.workshop.naming:
@@ -108,11 +111,14 @@ def rename_keys(
         _note_names_already_changed(held, renaming)
         # After the naming is journaled, the PATCHes may land in any order: every name is
         # read in either form, and each renamed key is journaled as its answer comes in.
-        changes = fan_out(
-            renaming.plan.renames,
-            lambda item: _rename_one(held, renaming, item),
-            concurrency=concurrency,
-        )
+        progress.start(len(renaming.plan.renames))
+
+        def renamed(item: Rename) -> Change:
+            change = _rename_one(held, renaming, item)
+            progress.step(change.identity, change.label, change.ok, change.detail)
+            return change
+
+        changes = fan_out(renaming.plan.renames, renamed, concurrency=concurrency)
         result = renaming.result(changes, dry_run=False, notes=notes)
         held.counts.update(
             renamed=sum(change.ok for change in changes),

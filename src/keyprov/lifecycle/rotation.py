@@ -8,53 +8,42 @@ expiry, so rotating is also how a wrong `--expires` is corrected.
 
 from __future__ import annotations
 
-import shlex
-from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date
 
 from keyprov.api.client import OpenRouterClient
+from keyprov.engine.budget_cuts import (
+    NEXT_WINDOW,
+    WINDOW_WORDS,
+    cut_in_force,
+    utc_now,
+    window_end,
+)
 from keyprov.engine.creator import CreateRequest, create_keys, delete_undelivered
 from keyprov.engine.expiry import describe_expiry, expires_at, refuse_past, same_expiry
 from keyprov.engine.fanout import DEFAULT_CONCURRENCY, fan_out
 from keyprov.engine.gating import keep_closed
 from keyprov.engine.outcomes import ParticipantResult
 from keyprov.engine.session import Session, session
-from keyprov.engine.snapshot import OwnedKey, Snapshot
-from keyprov.errors import ApiError, ConfigurationError, KeyprovError
+from keyprov.engine.snapshot import OwnedKey, Snapshot, snapshot
+from keyprov.errors import ApiError
 from keyprov.expiry_option import Expiry
 from keyprov.guardrails.guarding import assign_to_workshop_guardrail
 from keyprov.lifecycle.changes import Change, _outcome
-from keyprov.lifecycle.who import resolve_names
+from keyprov.lifecycle.rotation_choice import Rotation, choose
+from keyprov.lifecycle.steps import ChangeProgress, Confirm, Impact, Silent, ask_first
 from keyprov.models import ApiKey, window_usage
-from keyprov.roster import Participant
 from keyprov.workshop.audit import set_subject
 from keyprov.workshop.folder import WorkshopRef
-from keyprov.workshop.journal import LedgerEntry
-from keyprov.workshop.options import DesiredOptions, as_expiry
+from keyprov.workshop.keys_sheet import HANDOUTS_FILE
+from keyprov.workshop.locate import find_workshop
+from keyprov.workshop.options import as_expiry
 
 MIN_SUCCESSOR_LIMIT = 0.01
 """USD: the least a successor's limit is, when the old key's spend used up (or overran) it."""
 
-WINDOW_WORDS = {"daily": "today", "weekly": "this week", "monthly": "this month", None: "so far"}
-NEXT_WINDOW = {"daily": "tomorrow", "weekly": "next week", "monthly": "next month"}
-
-
-@dataclass(frozen=True)
-class Rotation:
-    """One participant's keys to replace, and who they are."""
-
-    entry: LedgerEntry
-    """The state's entry; for a key whose secret was lost, one made from the roster."""
-    keys: tuple[ApiKey, ...]
-    """The enabled keys the successor replaces, as the server showed them; the first is the
-    model (its limit, reset and expiry are the successor's unless told otherwise)."""
-    secret_lost: bool = False
-
-    @property
-    def identity(self) -> str:
-        return self.entry.identity
+PER_WINDOW = {"daily": "per day", "weekly": "per week", "monthly": "per month"}
 
 
 @dataclass(frozen=True)
@@ -73,6 +62,8 @@ class Successor:
         entry = rotation.entry
         journaled = entry.limit if entry.limit is not None else entry.roster_limit
         full = model.limit if model.limit is not None else journaled
+        if cut_in_force(entry):
+            full = entry.full_limit  # rotated again in the same window: the cut stays
         limit, spent = successor_limit(rotation.keys, journaled, carry_spend=carry_spend)
         request = CreateRequest.rotation(
             rotation.entry, rotation.keys, limit=limit, expires_at=expires or model.expires_at
@@ -106,6 +97,9 @@ def rotate(
     expires: Expiry | date | None = None,
     carry_spend: bool = True,
     concurrency: int = DEFAULT_CONCURRENCY,
+    dry_run: bool = False,
+    confirm: Confirm | None = None,
+    progress: ChangeProgress | None = None,
 ) -> list[Change]:
     """Replace keys: create each successor first and store it, then disable the old keys.
 
@@ -115,7 +109,12 @@ def rotate(
     the server without its secret in the state is rotated too: the successor is theirs, the
     orphan disabled. The successor keeps the old limit reset and expiry, or expires through
     `expires` (UTC); with `participants` None, keys that already expire so are kept, so a
-    rerun finishes what a stopped one left. Its limit is what `successor_limit` says.
+    rerun finishes what a stopped one left. Its limit is what `successor_limit` says; a limit
+    cut for the window now running is journaled, and given back after it (engine.budget_cuts).
+
+    `dry_run`: the changes, from one listing, nothing written. For everyone (`participants`
+    None), `confirm` is asked before the first write (NotConfirmed: nothing changed);
+    `progress` hears the listing and each key.
 
     Creates, then disables, up to `concurrency` at once, as provision does. If a successor
     cannot be created, the old key is left enabled and untouched. Raises
@@ -125,21 +124,36 @@ def rotate(
     expires = as_expiry(expires)
     refuse_past(expires)
     wanted = expires_at(expires)
+    if dry_run:
+        workshop = find_workshop(ref, client)
+        current = snapshot(workshop, client)
+        chosen = choose(current, participants, ref)
+        return _dry_run(current, _plan(chosen, participants, wanted, carry_spend))
+    progress = progress or Silent()
     with session(ref, client, "rotate") as held:
-        current = held.snapshot()
-        chosen = _choose(held, current, participants, ref)
-        changes = _finish_rotations(held, current, concurrency)
-        planned: list[Successor] = []
-        for rotation in chosen:
-            model = rotation.keys[0]
-            if participants is None and wanted and same_expiry(model.expires_at, wanted):
-                detail = f"already expires {describe_expiry(wanted)}: not replaced"
-                changes.append(Change(rotation.identity, model.label, True, detail))
-                continue
-            planned.append(Successor.of(rotation, wanted, carry_spend=carry_spend))
+        current = held.snapshot(progress.listing)
+        chosen = choose(current, participants, ref)
+        planned, changes = _plan(chosen, participants, wanted, carry_spend)
+        if participants is None:
+            impact = Impact(
+                "rotate",
+                held.workshop.name,
+                len(planned),
+                "stop working now, each replaced by a new key",
+                afterwards="every new key must be handed out again",
+            )
+            ask_first(confirm, impact)
+        changes = _finish_rotations(held, current, concurrency) + changes
+        progress.start(len(planned))
         requests = [successor.request for successor in planned]
-        results = create_keys(held, requests, concurrency=concurrency)
+
+        def created(result: ParticipantResult) -> None:
+            ok = result.outcome.is_provisioned
+            progress.step(result.identity, result.label or "", ok, result.detail)
+
+        results = create_keys(held, requests, concurrency=concurrency, on_result=created)
         new_keys = [r.key_hash for r in results.values() if r.key_hash and r.outcome.is_provisioned]
+        _journal_successors(held, planned, results)
         # On the workshop's guardrail before anyone is handed the key.
         try:
             unguarded = assign_to_workshop_guardrail(held, new_keys) if new_keys else None
@@ -164,97 +178,87 @@ def rotate(
         )
         if participants is None and expires is not None and all(c.ok for c in changes):
             _remember_expiry(held, expires)
+        changes.extend(_stale_handouts(held, planned))
         return _outcome(held, changes)
 
 
-def _choose(
-    held: Session, current: Snapshot, wanted: list[str] | None, ref: WorkshopRef
-) -> list[Rotation]:
-    """Who is rotated, decided before anything is written."""
-    server = held.server or {}
-    entries = {entry.identity: entry for entry in held.ledger.entries()}
-    with_key = [entry for entry in entries.values() if entry.has_key and entry.hash in server]
-    # A pseudonym says whose key it is only to who knows the roster's identities.
-    unknown = any(item.role == "unknown" for item in current.owned())
-    roster = _roster_of(held, ref) if unknown else {}
-    orphans = _orphans(current, server, roster)
-    if wanted is None:
-        chosen = [
-            Rotation(entry, (server[entry.hash],))
-            for entry in with_key
-            if entry.hash is not None and not entry.removed and not server[entry.hash].disabled
-        ]
-        return chosen + [_orphan_rotation(i, keys, roster) for i, keys in orphans.items()]
-    asked = {value.strip().lower() for value in resolve_names(wanted, entries.values())}
-    chosen = []
-    for entry in with_key:
-        if entry.identity.lower() in asked or entry.email.lower() in asked:
-            assert entry.hash is not None
-            chosen.append(Rotation(entry, (server[entry.hash],)))
-            asked -= {entry.identity.lower(), entry.email.lower()}
-    for identity, keys in orphans.items():
-        person = roster.get(identity)
-        names = {identity.lower(), person.email.lower() if person else ""}
-        if names & asked:
-            chosen.append(_orphan_rotation(identity, keys, roster))
-            asked -= names
-    if asked:
-        raise ConfigurationError(
-            f"no key of this workshop for {', '.join(sorted(asked))}, neither in its state nor "
-            "on the server; check the email, id or full name, or provision them first."
-        )
-    return chosen
-
-
-def _orphans(
-    current: Snapshot, server: Mapping[str, ApiKey], roster: Mapping[str, Participant]
-) -> dict[str, tuple[ApiKey, ...]]:
-    """Enabled keys of participants whose state holds no secret (keys left by an unanswered
-    create are not: `_finish_rotations` deletes those, and provision creates again)."""
-    found: dict[str, list[ApiKey]] = defaultdict(list)
-    for item in current.owned(roster):
-        entry, key = item.entry, server.get(item.key.hash)
-        if item.role != "unknown" or key is None or key.disabled:
+def _plan(
+    chosen: list[Rotation], participants: list[str] | None, wanted: str | None, carry: bool
+) -> tuple[list[Successor], list[Change]]:
+    """The successors to create, and the keys left as they are (they expire as asked)."""
+    planned: list[Successor] = []
+    kept: list[Change] = []
+    for rotation in chosen:
+        model = rotation.keys[0]
+        if participants is None and wanted and same_expiry(model.expires_at, wanted):
+            detail = f"already expires {describe_expiry(wanted)}: not replaced"
+            kept.append(Change(rotation.identity, model.label, True, detail))
             continue
-        if entry is not None and (entry.has_key or entry.pending):
+        planned.append(Successor.of(rotation, wanted, carry_spend=carry))
+    return planned, kept
+
+
+def _dry_run(current: Snapshot, plan: tuple[list[Successor], list[Change]]) -> list[Change]:
+    """What rotate would do, said as the real run says it; nothing is written."""
+    planned, changes = plan
+    for item in current.owned():
+        if _left_by_a_rotate(item):
+            detail = "left by an earlier rotate: would be finished (disabled or deleted)"
+            changes.append(Change(item.identity, item.key.label, True, detail))
+    for successor in planned:
+        rotation, request = successor.rotation, successor.request
+        model = rotation.keys[0]
+        # The label column names the key; only several keys (secret lost) are listed here.
+        old = ", ".join(key.label for key in rotation.keys) if len(rotation.keys) > 1 else ""
+        details = [f"{old} would be disabled and replaced by a new key".strip()]
+        details.extend(_limit_notes(successor))
+        if not same_expiry(request.expires_at, model.expires_at):
+            details.append(f"expires {describe_expiry(request.expires_at)}")
+        changes.append(Change(rotation.identity, model.label, True, "; ".join(details)))
+    return changes
+
+
+def _journal_successors(
+    held: Session, planned: list[Successor], results: Mapping[str, ParticipantResult]
+) -> None:
+    """What a successor's record must carry on: a limit cut for the window now running (its
+    regular limit and when the window ends: the first command after gives it back), and
+    which earlier key reached the participant, and how."""
+    for successor in planned:
+        rotation = successor.rotation
+        result = results.get(rotation.identity)
+        if result is None or not result.outcome.is_provisioned:
             continue
-        found[item.identity].append(key)
-    return {
-        identity: tuple(sorted(keys, key=lambda key: key.created_at, reverse=True))
-        for identity, keys in found.items()
-    }
+        old = rotation.entry
+        carried: dict[str, object] = {}
+        if old.handed_out:
+            carried = {"previous_label": old.label, "previous_handed_out": old.handed_out}
+        elif old.previous_handed_out:
+            carried = {
+                "previous_label": old.previous_label,
+                "previous_handed_out": old.previous_handed_out,
+            }
+        reset, full = successor.request.limit_reset, successor.full_limit
+        limit = successor.request.limit
+        end = window_end(reset, utc_now()) if reset else None
+        if end is not None and full is not None and limit is not None and limit < full:
+            carried.update(full_limit=full, cut_until=end.isoformat())
+        if carried:
+            held.ledger.record_update(rotation.identity, **carried)
 
 
-def _orphan_rotation(
-    identity: str, keys: tuple[ApiKey, ...], roster: Mapping[str, Participant]
-) -> Rotation:
-    """Who the owner of a key without its secret is: from the roster, else from the key."""
-    person = roster.get(identity)
-    model = keys[0]
-    entry = LedgerEntry(
-        identity,
-        model.name,
-        name=person.name if person else "",
-        email=person.email if person else (identity if "@" in identity else ""),
-        participant_id=person.participant_id if person else None,
-        roster_limit=person.limit if person else None,
-        roster_limit_reset=person.limit_reset if person else None,
+def _stale_handouts(held: Session, planned: list[Successor]) -> list[Change]:
+    """handouts.pdf and mail-merge.csv hold keys that no longer work: say so, and how to
+    write them again."""
+    on_slips = [s for s in planned if s.rotation.entry.on_slips]
+    if not on_slips or not (held.workshop.folder / HANDOUTS_FILE).exists():
+        return []
+    command = f"keyprov handouts --workshop {held.workshop.name}"
+    detail = (
+        f"out of date: holds {len(on_slips)} replaced key(s) that no longer work; {command} "
+        "writes it (and mail-merge.csv) again"
     )
-    return Rotation(entry, keys, secret_lost=True)
-
-
-def _roster_of(held: Session, ref: WorkshopRef) -> dict[str, Participant]:
-    """The roster's participants by identity, read as provision last read it (the ROSTER
-    given now, else the remembered one); empty when there is none to read."""
-    remembered = DesiredOptions.from_json(held.workshop.options)
-    path = ref.roster if ref.roster is not None and ref.roster.is_file() else remembered.roster
-    if path is None:
-        return {}
-    try:
-        people = replace(remembered, roster=path).roster_options().read().participants
-    except (KeyprovError, OSError):
-        return {}
-    return {person.identity: person for person in people}
+    return [Change("", HANDOUTS_FILE, True, detail)]
 
 
 def _retire(held: Session, successor: Successor, result: ParticipantResult) -> Change:
@@ -301,7 +305,7 @@ def _retire(held: Session, successor: Successor, result: ParticipantResult) -> C
     old = ", ".join(key.label for key in rotation.keys)
     what = f"{old} (its secret was lost)" if rotation.secret_lost else old
     details = [f"{what} disabled, replaced by {result.label}"]
-    details.extend(_limit_notes(held, successor))
+    details.extend(_limit_notes(successor))
     if not same_expiry(request.expires_at, model.expires_at):
         details.append(
             f"expires {describe_expiry(request.expires_at)} (was "
@@ -310,22 +314,25 @@ def _retire(held: Session, successor: Successor, result: ParticipantResult) -> C
     return Change(rotation.identity, result.label or "", True, "; ".join(details))
 
 
-def _limit_notes(held: Session, successor: Successor) -> Iterable[str]:
-    """What the successor's limit is, when it is not the old one: the spend it carries."""
+def _limit_notes(successor: Successor) -> Iterable[str]:
+    """What the successor's limit is, when it is not the old one: the spend it carries, and
+    (with a reset) that the whole limit is back from the next window."""
     rotation, limit = successor.rotation, successor.request.limit
     full, spent = successor.full_limit, successor.spent
     if limit is None or full is None or not spent:
         return
     reset = rotation.keys[0].limit_reset
-    yield (
-        f"limit {limit:g} USD ({full:g} less {spent:g} spent {WINDOW_WORDS.get(reset, 'so far')}; "
-        "--full-limit for the whole limit)"
-    )
     if reset in NEXT_WINDOW:
-        who = rotation.entry.email or rotation.identity
-        words = ("set-limit", "--workshop", held.workshop.name, "--participant", who)
-        command = shlex.join(["keyprov", *words, "--limit", f"{full:g}"])
-        yield f"from {NEXT_WINDOW[reset]}, restore the whole {reset} limit: {command}"
+        yield (
+            f"{full:.2f} USD {PER_WINDOW[reset]}; {limit:.2f} USD left {WINDOW_WORDS[reset]} "
+            f"({spent:.2f} spent on the old key), the whole {full:.2f} again from "
+            f"{NEXT_WINDOW[reset]}"
+        )
+        return
+    yield (
+        f"limit {limit:.2f} USD ({full:.2f} less {spent:.2f} spent so far; --full-limit for "
+        "the whole limit)"
+    )
 
 
 def _remember_expiry(held: Session, expires: Expiry) -> None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from keyprov.engine.budget_cuts import cut_in_force
 from keyprov.engine.session import Session
 from keyprov.errors import ConfigurationError
 from keyprov.guardrails.guarding import remembered_policy
@@ -177,7 +178,8 @@ def _handout(
     codes: ClaimCodes,
 ) -> Handout:
     assert entry.secret is not None and entry.hash is not None
-    replaced = server.get(entry.retired[-1]) if entry.retired else None
+    # "Replaces your previous key" only to someone an earlier key reached.
+    replaced = entry.previous_label if entry.previous_handed_out else None
     models = remembered_policy(options).models
     return Handout(
         identity=entry.identity,
@@ -190,7 +192,8 @@ def _handout(
         limit_reset=key.limit_reset,
         expires_at=key.expires_at,
         models=models,
-        replaces=replaced.label if replaced is not None else None,
+        replaces=replaced,
+        full_limit=entry.full_limit if cut_in_force(entry) else None,
         emails=entry.emails,
         quickstarts=quickstarts,
         claim_code=display_code(codes.code(entry.identity)),

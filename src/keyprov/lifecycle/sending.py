@@ -25,10 +25,12 @@ from keyprov.delivery import Outcome as Delivery
 from keyprov.engine.session import Session, session
 from keyprov.errors import ConfigurationError
 from keyprov.handouts import Handout
+from keyprov.lifecycle.recheck import still_unusable
 from keyprov.lifecycle.selection import LeftOut, handouts_of
 from keyprov.status import ExitStatus
 from keyprov.workshop.folder import WorkshopRef
 from keyprov.workshop.registry import now
+from keyprov.workshop.title import checked_title, remembering, title_of
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,7 @@ def send_keys(
     on_plan: Callable[[Sending], None] | None = None,
     on_result: Callable[[DeliveryResult], None] | None = None,
     environ: Mapping[str, str] | None = None,
+    title: str | None = None,
     claim: bool = False,
 ) -> Sending:
     """Email each chosen participant their own current key (see keyprov.delivery).
@@ -126,7 +129,9 @@ def send_keys(
     is about to be sent a message, `on_result` each participant's outcome as it happens. A
     participant already sent their current key is skipped unless `resend` (which needs
     `participants`); one whose message an HTTP provider may have delivered is held unless
-    `resend_unknown`. `rate_per_minute` defaults to the transport's documented pace.
+    `resend_unknown`. `rate_per_minute` defaults to the transport's documented pace. Each
+    key is read again just before its message: one that stopped working is not mailed.
+    `title` names the workshop in subjects (remembered; default: the remembered one).
     """
     settings = MailSettings.from_env(environ)
     template = Template.from_file(template_path) if template_path else None
@@ -142,7 +147,10 @@ def send_keys(
         raise ConfigurationError(f"--rate {rate_per_minute}: give more than 0 messages a minute.")
     mail_server = settings.description
     details = {"mail_server": mail_server, "transport": settings.transport}
+    title = checked_title(title)
     with session(ref, client, "send", details=details) as held:
+        held.remember = remembering(held.workshop.options, title)
+        name = title_of(held.remember or held.workshop.options, held.workshop.name)
         handouts, left_out = handouts_of(held, participants=participants, quickstarts=quickstarts)
         journal = DeliveryJournal(held.workshop.folder)
         if claim:
@@ -152,8 +160,8 @@ def send_keys(
                     "keyprov provision ROSTER --claim-url https://HOST:PORT/claim, then run "
                     "this again."
                 )
-            template = template or Template.default_claim(held.workshop.name)
-        template = template or Template.default(held.workshop.name)
+            template = template or Template.default_claim(name)
+        template = template or Template.default(name)
         chosen = {handout.identity for handout in handouts} if resend else set()
         plan = _plan(
             handouts,
@@ -161,7 +169,7 @@ def send_keys(
             chosen,
             template,
             settings,
-            held,
+            name,
             preview=dry_run,
             resend_unknown=resend_unknown,
         )
@@ -207,13 +215,14 @@ def send_keys(
                     journal,
                     sender,
                     template=template,
-                    workshop=held.workshop.name,
+                    workshop=name,
                     rate_per_minute=rate,
                     resend=chosen,
                     resend_unknown=resend_unknown,
                     retry=retry,
                     quota=settings.quota,
                     on_result=delivered,
+                    recheck=lambda handout: still_unusable(held, handout),
                 )
             except DeliveryStopped as stopped:
                 sending.stopped = str(stopped)
@@ -269,7 +278,7 @@ def _plan(
     resend: set[str],
     template: Template,
     settings: MailSettings,
-    held: Session,
+    workshop: str,
     *,
     preview: bool,
     resend_unknown: bool = False,
@@ -284,7 +293,7 @@ def _plan(
             first.handout,
             template,
             sender=settings.from_address,
-            workshop=held.workshop.name,
+            workshop=workshop,
             replaces=first.replaces,
             masked=True,
         )

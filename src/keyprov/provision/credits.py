@@ -6,6 +6,7 @@ import threading
 from concurrent.futures import Future
 
 from keyprov.api.client import OpenRouterClient
+from keyprov.engine.exposure import Exposure, exposure
 from keyprov.engine.planner import Action, Plan
 from keyprov.errors import ApiError, InsufficientCreditsError
 from keyprov.models import Credits
@@ -70,7 +71,8 @@ def check_credits(
     if not plan.with_action(Action.CREATE):
         return None
     credits = _asked(prefetched, client)
-    needed = plan.new_budget
+    spendable = exposure(plan, settings.expires_at)
+    needed = spendable.needed
     if credits is None:
         audit.event("credits_unknown", needed_usd=round(needed, 2))
         return None
@@ -82,7 +84,7 @@ def check_credits(
     )
     if credits.remaining < needed and not settings.allow_overcommit:
         raise InsufficientCreditsError(
-            f"the new keys' limits add up to {needed:.2f} USD but the account has "
+            f"the new keys can spend {spending_in_words(spendable)} but the account has "
             f"{credits.remaining:.2f} USD of credits left; nothing was created. Buy credits at "
             "https://openrouter.ai/settings/credits, lower the limits, or run again with "
             "--allow-overcommit (limits are caps, not charges)."
@@ -103,3 +105,18 @@ def _asked(prefetched: Future[Credits | None] | None, client: OpenRouterClient) 
         except Exception:  # the read again says what is wrong, if anything still is
             pass
     return read_credits(client)
+
+
+def spending_in_words(spendable: Exposure) -> str:
+    """'267.00 USD until they expire (89.00 USD per window)', or why one window is counted."""
+    if spendable.most is None:
+        return (
+            f"{spendable.per_window:.2f} USD per window, with no end (they never expire: "
+            "--expires gives the most they can spend)"
+        )
+    if spendable.resets and spendable.most != spendable.per_window:
+        return (
+            f"{spendable.most:.2f} USD until they expire ({spendable.per_window:.2f} USD per "
+            "window)"
+        )
+    return f"{spendable.most:.2f} USD"

@@ -7,6 +7,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from keyprov.engine.exposure import Exposure, exposure
 from keyprov.engine.outcomes import ParticipantResult
 from keyprov.engine.planner import Plan
 from keyprov.engine.run_stats import RunStats
@@ -54,9 +55,14 @@ class ProvisionResult:
         """The credits left do not cover the new keys' limits, and the run would not go on."""
         return (
             self.credits is not None
-            and self.credits.remaining < self.plan.new_budget
+            and self.credits.remaining < self.spendable.needed
             and not self.allow_overcommit
         )
+
+    @property
+    def spendable(self) -> Exposure:
+        """What the new keys can spend: per window, and the most until they expire."""
+        return exposure(self.plan, self.expires_at)
 
     @property
     def exit_status(self) -> ExitStatus:

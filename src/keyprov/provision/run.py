@@ -48,6 +48,7 @@ from keyprov.workshop.locate import (
     remembered_locally,
 )
 from keyprov.workshop.registry import Registry
+from keyprov.workshop.title import kept_title
 
 
 @dataclass(frozen=True)
@@ -216,7 +217,11 @@ def provision(
                 roster = load_roster(settings)
                 guarded = Guarded.of(settings, held.workshop.options, client)
             held.participants = roster.participants
-            held.remember = {**settings.desired.to_json(), POLICY_OPTION: guarded.policy.to_json()}
+            held.remember = {
+                **settings.desired.to_json(),
+                POLICY_OPTION: guarded.policy.to_json(),
+                **kept_title(held.workshop.options),
+            }
             result.guardrail = guarded.policy
             if settings.key_names is not None:
                 held.wanted_naming = NameMode.from_option(settings.key_names)

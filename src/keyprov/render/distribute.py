@@ -105,6 +105,8 @@ def send_progress_line(done: int, total: int, result: DeliveryResult) -> str:
     line = f"{count} {result.outcome.value:<{OUTCOME_WIDTH}}  {person}  {result.key_label}"
     if result.reason is not None and result.reason.value != "new key":
         line += f"  ({result.reason.value})"
+    if result.attempts > 1:
+        line += f"  (try {result.attempts}: the mail server failed for now before)"
     if result.detail:
         line += f": {result.detail}"
     return line
@@ -156,7 +158,9 @@ def send_lines(sending: Sending) -> Lines:
         if result.outcome.value == "unknown":
             lines.err(f"UNKNOWN  {person}  {result.key_label}: {result.detail}")
             continue
-        if result.outcome.value == "failed" and result.permanent:
+        if result.outcome.value == "not sent":
+            hint = "not mailed: a key that does not work is never sent"
+        elif result.outcome.value == "failed" and result.permanent:
             hint = "the server refused it for good: check the address; a rerun tries again"
         else:
             hint = "a rerun tries again"
@@ -169,11 +173,16 @@ def send_lines(sending: Sending) -> Lines:
     counts += [f"{outcomes[kind]} {kind}" for kind in ("failed", "not attempted") if outcomes[kind]]
     if outcomes["unknown"]:
         counts.append(f"{outcomes['unknown']} outcome unknown")
+    if outcomes["not sent"]:
+        counts.append(f"{outcomes['not sent']} not sent (key no longer works)")
     if outcomes["over quota"]:
         counts.append(f"{outcomes['over quota']} left: run again tomorrow")
     missing = sum(item.missing for item in sending.left_out)
     if missing:
         counts.append(f"{missing} without a usable key")
+    retried = sum(result.attempts > 1 for result in sending.results)
+    if retried:
+        counts.append(f"{plural(retried, 'message')} sent again after a temporary failure")
     lines.out(f"{sending.workshop}: {', '.join(counts)}")
     if sending.stopped:
         lines.err(
@@ -188,10 +197,17 @@ def send_lines(sending: Sending) -> Lines:
             f"the daily quota{source} is reached: run keyprov send again tomorrow; only those "
             "not yet sent their current key get a message."
         )
-    elif missing or any(r.outcome.value in ("failed", "not attempted") for r in sending.results):
+    elif any(r.outcome.value in ("failed", "not attempted") for r in sending.results):
+        retryable = sum(r.outcome.value in ("failed", "not attempted") for r in sending.results)
         lines.err(
-            "run keyprov send again to continue: only those not yet sent their current key "
-            "get a message."
+            f"keyprov send --workshop {sending.workshop} again sends the {retryable} not yet "
+            "delivered; nobody gets their key twice."
+        )
+    unusable = outcomes["not sent"] + missing
+    if unusable:
+        lines.err(
+            f"{plural(unusable, 'participant')} without a working key: no rerun of send helps "
+            "them; keyprov rotate (or provision --reenable) first, then send."
         )
     if outcomes["unknown"] and not sending.stopped:
         lines.err(unknown_hint(sending.transport, outcomes["unknown"]))

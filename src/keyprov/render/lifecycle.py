@@ -158,11 +158,15 @@ def _figure(value: float | None) -> str:
 def change_lines(changes: Sequence[Change], empty: str) -> list[str]:
     """One line per key changed (or not), in the order people read ids: rich2 before rich10."""
     ordered = sorted(changes, key=lambda change: natural_key(change.identity))
-    rows = [
-        ("ok" if change.ok else "FAIL", change.identity, change.label, change.detail)
-        for change in ordered
-    ]
+    rows = [(_mark(change), change.identity, change.label, change.detail) for change in ordered]
     return table(rows) or [empty]
+
+
+def _mark(change: Change) -> str:
+    """ok or FAIL for a key; note for what is about the workshop (a file, the guardrail)."""
+    if not change.ok:
+        return "FAIL"
+    return "ok" if change.identity else "note"
 
 
 def revoke_lines(
@@ -184,10 +188,12 @@ def revoke_lines(
         counts = ", ".join(f"{count} {what}" for count, what in planned if count)
         lines.append(f"dry run: {workshop}: {counts}; nothing was changed.")
         return lines
-    done = sum(change.ok for change in changes)
+    done = sum(change.ok and bool(change.identity) for change in changes)
     summary = f"{workshop}: {plural(done, 'key')} {'deleted' if delete else 'disabled'}"
-    failed = len(changes) - done
+    failed = sum(not change.ok for change in changes)
     if failed:
         summary += f"; {failed} could not be (FAIL above): run again to retry them"
+    elif not delete:
+        summary += "; nobody can spend on them now (provision --reenable undoes it)"
     lines.append(summary)
     return lines

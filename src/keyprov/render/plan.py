@@ -7,10 +7,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from keyprov.engine.expiry import describe_expiry
+from keyprov.engine.exposure import exposure
 from keyprov.engine.outcomes import participant_options, rotate_command
 from keyprov.engine.planner import Action, ParticipantPlan, Plan
 from keyprov.models import Credits
 from keyprov.provision import ProvisionResult
+from keyprov.provision.credits import spending_in_words
 from keyprov.render.text import Lines, plural, table
 from keyprov.workshop.keynames import identity_from_key_name
 
@@ -37,7 +39,8 @@ def plan_lines(
     duplicates = [item for item in plan.items if any(not k.disabled for k in item.duplicates)]
     lines = [
         f"plan for workshop {plan.workshop!r}: {len(plan.items)} participants",
-        f"  keys to create:            {len(creates):>5}   new budget {plan.new_budget:.2f} USD",
+        f"  keys to create:            {len(creates):>5}   new budget {plan.new_budget:.2f} USD"
+        + (" per window" if any(item.participant.limit_reset for item in creates) else ""),
         f"  limits to change:          {len(plan.with_action(Action.UPDATE)):>5}",
         f"  present and unchanged:     {len(plan.with_action(Action.KEEP)):>5}",
         f"  disabled on the server:    {len(plan.with_action(Action.DISABLED)):>5}"
@@ -51,10 +54,22 @@ def plan_lines(
             f"  keys its state never made: {len(plan.strangers):>5}   (another copy's, or "
             "duplicates: never pruned)"
         )
+    spendable = exposure(plan, expires_at)
+    if creates and spendable.resets:
+        if spendable.most is None:
+            lines.append(
+                "  most spent by expiry:      no end   (a budget per window, and the keys never "
+                "expire: --expires sets an end)"
+            )
+        elif spendable.most != spendable.per_window:
+            lines.append(
+                f"  most spent by expiry: {spendable.most:>10.2f} USD "
+                f"({spendable.per_window:.2f} USD per window, every window until the keys expire)"
+            )
     if credits is not None:
         lines.append(
             f"  credits left:         {credits.remaining:>10.2f} USD "
-            f"({_enough(credits, plan.new_budget, allow_overcommit)})"
+            f"({_enough(credits, spendable.needed, allow_overcommit)})"
         )
     elif creates:
         lines.append("  credits left:         unknown (GET /credits failed)")
@@ -87,8 +102,8 @@ def dry_run_lines(result: ProvisionResult, *, quiet: bool = False) -> Lines:
     )
     if result.credits_short and result.credits is not None:
         lines.err(
-            "dry run: the real run would stop before creating any key (exit 2): the new keys' "
-            f"limits add up to {result.plan.new_budget:.2f} USD but the account has "
+            "dry run: the real run would stop before creating any key (exit 2): the new keys "
+            f"can spend {spending_in_words(result.spendable)} but the account has "
             f"{result.credits.remaining:.2f} USD of credits left. Buy credits at "
             "https://openrouter.ai/settings/credits, lower the limits, or add "
             "--allow-overcommit (limits are caps, not charges)."

@@ -12,6 +12,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import csv
+import difflib
 import io
 import re
 from collections.abc import Iterable, Sequence
@@ -29,9 +30,20 @@ SUFFIXES = (*TEXT_SUFFIXES, *WORKBOOK_SUFFIXES, ".xls")
 DELIMITERS = (",", ";", "\t")
 
 
+def _did_you_mean(path: Path) -> str:
+    """' Did you mean roster/bssdh.csv?': the closest roster file in the same folder."""
+    folder = path.parent
+    try:
+        names = [p.name for p in folder.iterdir() if p.suffix.lower() in SUFFIXES]
+    except OSError:
+        return ""
+    close = difflib.get_close_matches(path.name, names, n=1, cutoff=0.6)
+    return f" Did you mean {folder / close[0]}?" if close else ""
+
+
 def load_table(path: Path, shown: str, sheet: str | None, matcher: HeaderMatcher) -> Table:
     if not path.exists():
-        raise fail(shown, "no such file. Check the path.")
+        raise fail(shown, f"no such file.{_did_you_mean(path)} Check the path.")
     if not path.is_file():
         raise fail(shown, "this is a folder, not a roster file. Give the roster's file name.")
     suffix = path.suffix.lower()

@@ -172,8 +172,8 @@ class RowReader:
                     self.shown,
                     row,
                     header,
-                    f"{who} is not provisioned: the status is {status!r}, a registration that "
-                    "was cancelled, refunded or withdrawn. Change the status to provision them.",
+                    f"{who} is not provisioned: the status is {status!r}, "
+                    f"{_skipped_meaning(status)}. Change the status to provision them.",
                 )
         return None
 
@@ -376,3 +376,21 @@ def _is_skipped_status(status: str) -> bool:
     if not words:
         return False
     return words[0] in SKIPPED_STATUS_WORDS or " ".join(words).startswith(SKIPPED_STATUS_PHRASES)
+
+
+_MEANINGS = (
+    (("waitlisted", "waitlist", "waiting", "wait", "on"), "a place on the waiting list"),
+    (("not",), "someone who is not coming"),
+    (("rejected", "denied", "declined", "blocked"), "a registration that was declined"),
+    (("transferred",), "a registration passed on to someone else"),
+    (("suspended",), "a registration that is suspended"),
+)
+
+
+def _skipped_meaning(status: str) -> str:
+    """What a skipped status says of the person, in the words a reader would use."""
+    first = re.sub(r"[\W_]+", " ", status.casefold()).split()[0]
+    for firsts, meaning in _MEANINGS:
+        if first in firsts:
+            return meaning
+    return "a registration that was cancelled, refunded or withdrawn"

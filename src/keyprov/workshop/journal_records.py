@@ -45,11 +45,24 @@ class LedgerEntry:
     limit_target: float | None = None
     """A limit a set-limit journaled before sending it, not yet confirmed by the server."""
     handed_out: str | None = None
-    """How and when this key reached its participant ('sent 2026-12-01T14:02', 'handed out
-    2026-12-01'); None until then. A new key (rotation) starts again at None."""
+    """How and when this key reached its participant ('sent 1 Dec 2026 14:02 UTC', 'on slips
+    1 Dec 2026'); None until then. A new key (rotation) starts again at None."""
     limit_op: str | None = None
     """The set-limit that aimed at `limit_target` ('add 2', 'set 5'), so that its rerun
     completes it instead of adding again."""
+    full_limit: float | None = None
+    """The regular limit of a key whose limit is cut for one window (a rotation passes on
+    only what was left of it); given back once `cut_until` is past."""
+    cut_until: str | None = None
+    """When the cut limit's window ends (ISO 8601, UTC): the next reset of the limit."""
+    previous_label: str | None = None
+    """The label of the last earlier key that reached this participant (a rotation carries
+    it), so a new key says it replaces one only to someone who was given one."""
+    previous_handed_out: str | None = None
+    """How that key reached them ('on slips 7 Dec 2026', 'sent ...'); None: it never did."""
+    on_slips: str | None = None
+    """When this key was last written to handouts.pdf and mail-merge.csv ('7 Dec 2026'),
+    even if it was mailed too: those files hold it until they are written again."""
     emails: tuple[str, ...] = ()
     """Every address of a participant whose roster cell holds several, `email` first; empty
     for one address (the state of a workshop from before is read so)."""

@@ -30,6 +30,9 @@ from keyprov.roster import Participant
 from keyprov.workshop.journal import LedgerEntry
 
 KEYS_FILE_NAME = "keys.xlsx"
+HANDOUTS_FILE = "handouts.pdf"
+ON_SLIPS = "on slips"
+"""How a key written to handouts.pdf is marked: 'on slips 7 Dec 2026'."""
 # Widths in Excel's units (one digit of the default font). The key, 73 characters of 9 pt
 # Courier New, takes the most room; the rest is as narrow as it can be while the whole row
 # still prints across a landscape A4 or Letter page at about 75 % (8 pt text).
@@ -208,13 +211,24 @@ def key_status(
         status = KeyStatus.DELETED
     elif key.disabled:
         status = KeyStatus.DISABLED
+        if entry.on_slips:
+            text = f"disabled; {HANDOUTS_FILE} still holds this key, which no longer works"
+            return text, StatusCategory.INACTIVE
     elif entry.handed_out:
-        text = entry.handed_out  # 'sent 2026-12-01T14:02', 'handed out 2026-12-01'
+        text = entry.handed_out  # 'sent 1 Dec 2026 14:02 UTC', 'on slips 1 Dec 2026'
         return (text if in_roster else f"{KeyStatus.NOT_IN_ROSTER.value} ({text})"), (
             StatusCategory.NONE if in_roster else StatusCategory.INACTIVE
         )
-    elif entry.retired:
+    elif entry.previous_handed_out:
         status = KeyStatus.REPLACED
+        if entry.previous_handed_out.startswith(ON_SLIPS):
+            text = (
+                f"replaced — hand out again: {HANDOUTS_FILE} holds the old key; keyprov "
+                "handouts writes it again"
+            )
+            return (text, CATEGORY[status]) if in_roster else (text, StatusCategory.INACTIVE)
+    elif entry.retired:
+        status = KeyStatus.NEW  # the key it replaced never reached them: this is their first
     else:
         status = KeyStatus.NEW
     text = status.value if status is not KeyStatus.UNKNOWN else text
