@@ -249,9 +249,9 @@ def test_of_two_concurrent_runs_one_proceeds_and_the_other_exits_2(
     workshop: CliWorkshop,
 ) -> None:
     make_roster(workshop.roster, 20)
-    # The first run's listing (after it took the lock) is answered after 3 s: it holds the
+    # The first run's listing (after it took the lock) is answered after 8 s: it holds the
     # workshop while the second starts and runs.
-    workshop.sandbox.force("slow", count=1, method="GET", path_prefix="/keys", seconds=3)
+    workshop.sandbox.force("slow", count=1, method="GET", path_prefix="/keys", seconds=8)
     command = [sys.executable, "-m", "keyprov", "provision", "ws.csv"]
     environment = keyprov_process_env(workshop.env)
     audit = workshop.folder / "output" / "ws" / "audit.jsonl"
