@@ -69,7 +69,7 @@ commands can shorten its waits (the same code path, smaller numbers)."""
 _NAME_RESOLUTION = getattr(urllib3.exceptions, "NameResolutionError", ())
 
 
-def _connect_failure(error: requests.exceptions.ConnectionError) -> str | None:
+def connect_failure(error: requests.exceptions.ConnectionError) -> str | None:
     """Why no connection was made (so resending cannot duplicate), or None if it may have been."""
     if isinstance(error, requests.exceptions.ProxyError):
         # Only https goes through a proxy, in a tunnel: one that failed carried no request.
@@ -362,7 +362,7 @@ class HttpTransport:
                 method, url, timeout=self.timeout, allow_redirects=False, **kwargs
             )
         except requests.exceptions.ConnectionError as error:
-            kind = _connect_failure(error)
+            kind = connect_failure(error)
             if kind is not None:
                 raise TransportError(
                     f"{what}: could not connect to {self.base_url} ({KIND_PHRASES[kind]})",

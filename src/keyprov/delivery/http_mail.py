@@ -19,17 +19,16 @@ import os
 from typing import Any
 
 import requests
-import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 
 from keyprov.api.baseurl import is_loopback
+from keyprov.api.transport import connect_failure
 from keyprov.delivery.mail_settings import ApiMailSettings
 from keyprov.delivery.mailer import Accepted, OutcomeUnknown, Outgoing, StopSending
 from keyprov.delivery.sender import TemporaryFailure
 from keyprov.errors import ConfigurationError
 from keyprov.redaction import redact
 
-_NAME_RESOLUTION = getattr(urllib3.exceptions, "NameResolutionError", ())
 SNIPPET = 300
 """Characters of an answer's body quoted in a message."""
 
@@ -163,22 +162,22 @@ def snippet(response: requests.Response) -> str:
     return redact(text) if text else "(no body)"
 
 
+NEVER_CONNECTED = {
+    "proxy": "the proxy cannot be reached",
+    "tls": "the TLS handshake failed",
+    "connect_timeout": "no connection within the timeout",
+    "dns": "its host name does not resolve",
+    "refused": "connection refused",
+    "connect_failed": "no connection",
+}
+"""Why no connection was made, in words, by the kind `connect_failure` reads from the error."""
+
+
 def _never_connected(error: requests.exceptions.ConnectionError) -> str | None:
     """Why no connection was made (so the provider cannot have the message), or None when
-    one may have been (the same reading as keyprov.transport's for OpenRouter)."""
-    if isinstance(error, requests.exceptions.ProxyError):
-        return "the proxy cannot be reached"
-    if isinstance(error, requests.exceptions.SSLError):
-        return "the TLS handshake failed"
-    if isinstance(error, requests.exceptions.ConnectTimeout):
-        return "no connection within the timeout"
-    reason = getattr(error.args[0], "reason", None) if error.args else None
-    if not isinstance(reason, urllib3.exceptions.NewConnectionError):
-        return None
-    if isinstance(reason, _NAME_RESOLUTION):
-        return "its host name does not resolve"
-    refused = isinstance(reason.__cause__ or reason.__context__, ConnectionRefusedError)
-    return "connection refused" if refused else "no connection"
+    one may have been: the same reading as for OpenRouter (`api.transport.connect_failure`)."""
+    kind = connect_failure(error)
+    return None if kind is None else NEVER_CONNECTED[kind]
 
 
 def _ca_bundle() -> bool | str:
