@@ -20,6 +20,13 @@ from keyprov.render.distribute import (
 )
 from keyprov.workshop.folder import WorkshopRef
 
+TITLE_OPTION = click.option(
+    "--title",
+    metavar="TEXT",
+    help='The workshop as participants know it ("DH Summer Workshop 2026"), for slips, the '
+    "PDF and mail subjects; remembered (default: the workshop's name).",
+)
+
 PAPERS = ("a4", "letter")
 
 
@@ -37,12 +44,7 @@ PAPERS = ("a4", "letter")
 @click.option(
     "--paper", type=click.Choice(PAPERS), default="a4", show_default=True, help="Paper size."
 )
-@click.option(
-    "--title",
-    metavar="TEXT",
-    help='The workshop as participants know it ("DH Summer Workshop 2026"), for slips, the '
-    "PDF and mail subjects; remembered (default: the workshop's name).",
-)
+@TITLE_OPTION
 @click.option(
     "--claim",
     is_flag=True,
@@ -145,12 +147,7 @@ def handouts_command(
     is_flag=True,
     help="Show the first message (its key masked) and who would get one; send nothing.",
 )
-@click.option(
-    "--title",
-    metavar="TEXT",
-    help='The workshop as participants know it ("DH Summer Workshop 2026"), for slips, the '
-    "PDF and mail subjects; remembered (default: the workshop's name).",
-)
+@TITLE_OPTION
 @click.option(
     "--claim",
     is_flag=True,
