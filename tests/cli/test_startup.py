@@ -38,6 +38,10 @@ NOT_BEFORE_THE_FIRST_REQUEST = (
     "smtplib",
     "fpdf",
     "segno",
+    "filelock",
+    "rich",
+    "starlette",
+    "uvicorn",
 )
 
 

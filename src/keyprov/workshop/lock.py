@@ -14,8 +14,6 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from filelock import FileLock, Timeout
-
 from keyprov.errors import LockedError
 from keyprov.files import open_private_write
 
@@ -27,6 +25,9 @@ HOLDER_SUFFIX = ".holder"
 def exclusive_lock(path: Path, *, what: str) -> Iterator[None]:
     """Hold the lock file at `path`, or raise LockedError at once (never wait: cron must not
     pile up); `what` says in the message what the other run is working on."""
+    # Imported here, not at the top: provision sends its first request before any lock.
+    from filelock import FileLock, Timeout
+
     # The lock file holds nothing; the folder it is in is owner-only.
     lock = FileLock(str(path), timeout=0)
     holder = path.with_name(path.name + HOLDER_SUFFIX)
@@ -53,6 +54,8 @@ def exclusive_lock(path: Path, *, what: str) -> Iterator[None]:
 def waiting_lock(path: Path) -> Iterator[None]:
     """Hold the lock file at `path`, waiting for it: for a lock held only while a small file
     is rewritten, never for a whole run."""
+    from filelock import FileLock
+
     lock = FileLock(str(path), timeout=-1)
     with lock:
         yield
