@@ -292,6 +292,11 @@ def test_secret_files_are_private_from_the_first_byte(
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
     for name in ("keys.xlsx", "state.jsonl", "audit.jsonl"):
         assert stat.S_IMODE((folder / name).stat().st_mode) == 0o600, name
+    # Every other file too, lock files included, here and in keyprov's own folder.
+    home = Path(os.environ["KEYPROV_HOME"])
+    for path in [*folder.rglob("*"), *home.rglob("*")]:
+        if path.is_file():
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
 
 
 def test_outputs_inside_a_git_work_tree_must_be_ignored(

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from keyprov.errors import LockedError
-from keyprov.files import open_private_write
+from keyprov.files import PRIVATE_FILE_MODE, open_private_write
 
 LOCK_FILE_NAME = ".lock"
 HOLDER_SUFFIX = ".holder"
@@ -29,7 +29,7 @@ def exclusive_lock(path: Path, *, what: str) -> Iterator[None]:
     from filelock import FileLock, Timeout
 
     # The lock file holds nothing; the folder it is in is owner-only.
-    lock = FileLock(str(path), timeout=0)
+    lock = FileLock(str(path), timeout=0, mode=PRIVATE_FILE_MODE)
     holder = path.with_name(path.name + HOLDER_SUFFIX)
     try:
         lock.acquire()
@@ -56,7 +56,7 @@ def waiting_lock(path: Path) -> Iterator[None]:
     is rewritten, never for a whole run."""
     from filelock import FileLock
 
-    lock = FileLock(str(path), timeout=-1)
+    lock = FileLock(str(path), timeout=-1, mode=PRIVATE_FILE_MODE)
     with lock:
         yield
 
