@@ -29,7 +29,7 @@ def exclusive_lock(path: Path, *, what: str) -> Iterator[None]:
     from filelock import FileLock, Timeout
 
     # The lock file holds nothing; the folder it is in is owner-only.
-    lock = FileLock(str(path), timeout=0, mode=PRIVATE_FILE_MODE)
+    lock = FileLock(str(path), timeout=0, mode=_lock_mode())
     holder = path.with_name(path.name + HOLDER_SUFFIX)
     try:
         lock.acquire()
@@ -56,9 +56,16 @@ def waiting_lock(path: Path) -> Iterator[None]:
     is rewritten, never for a whole run."""
     from filelock import FileLock
 
-    lock = FileLock(str(path), timeout=-1, mode=PRIVATE_FILE_MODE)
+    lock = FileLock(str(path), timeout=-1, mode=_lock_mode())
     with lock:
         yield
+
+
+def _lock_mode() -> int:
+    """Owner-only where files have modes: filelock would make its lock file 0644 less the
+    umask. -1 (filelock's default) where there is no fchmod to set it with: on Windows the
+    user profile's permissions protect the file."""
+    return PRIVATE_FILE_MODE if hasattr(os, "fchmod") else -1
 
 
 def _holder_of(holder: Path) -> str:
