@@ -36,14 +36,11 @@ def open_command(
     """
     ref = workshop_ref(roster, workshop, out_dir)
     api = api_settings()
-    reporter = Reporter(quiet=False, label=f"opening {ref.name}")
-    with client_for(api, pool_size=concurrency) as client:
-        try:
-            result = set_gate(
-                ref, client, closing=False, concurrency=concurrency, progress=reporter
-            )
-        finally:
-            reporter.close()
+    with (
+        Reporter(quiet=False, label=f"opening {ref.name}") as reporter,
+        client_for(api, pool_size=concurrency) as client,
+    ):
+        result = set_gate(ref, client, closing=False, concurrency=concurrency, progress=reporter)
     echo(gate_lines(result, str(roster or f"--workshop {ref.name}")))
     sys.exit(result.exit_status)
 
@@ -73,11 +70,8 @@ def close_command(
             plan = gate_plan(ref, client, closing=True)
             if plan.to_change:
                 _confirm(plan)
-        reporter = Reporter(quiet=False, label=f"closing {ref.name}")
-        try:
+        with Reporter(quiet=False, label=f"closing {ref.name}") as reporter:
             result = set_gate(ref, client, closing=True, concurrency=concurrency, progress=reporter)
-        finally:
-            reporter.close()
     echo(gate_lines(result, str(roster or f"--workshop {ref.name}")))
     sys.exit(result.exit_status)
 

@@ -190,25 +190,24 @@ def set_limit_command(
     if (limit is None) == (add is None):
         raise click.UsageError("give --limit USD (the new limit) or --add USD (a top-up).")
     api = api_settings()
-    reporter = Reporter(quiet=dry_run, label=f"setting limits {ref.name}")
     # The connection pool sized to --concurrency, as provision's (else it caps it at 64).
-    with client_for(api, pool_size=concurrency) as client:
-        try:
-            changes = set_limit(
-                ref,
-                client,
-                participants=None if everyone else list(participants),
-                limit=limit,
-                add=add,
-                max_limit=max_limit,
-                concurrency=concurrency,
-                below=below,
-                dry_run=dry_run,
-                confirm=confirmer(yes),
-                progress=reporter,
-            )
-        finally:
-            reporter.close()
+    with (
+        Reporter(quiet=dry_run, label=f"setting limits {ref.name}") as reporter,
+        client_for(api, pool_size=concurrency) as client,
+    ):
+        changes = set_limit(
+            ref,
+            client,
+            participants=None if everyone else list(participants),
+            limit=limit,
+            add=add,
+            max_limit=max_limit,
+            concurrency=concurrency,
+            below=below,
+            dry_run=dry_run,
+            confirm=confirmer(yes),
+            progress=reporter,
+        )
     empty = None
     if below is not None:
         empty = f"no enabled key has less than {below:.2f} USD left: nothing to top up."
@@ -271,22 +270,21 @@ def rotate_command(
         raise click.UsageError("give --participant EMAIL (one or more) or --all.")
     ref = workshop_ref(roster, workshop, out_dir)
     api = api_settings()
-    reporter = Reporter(quiet=dry_run, label=f"rotating {ref.name}")
-    with client_for(api, pool_size=concurrency) as client:
-        try:
-            changes = rotate(
-                ref,
-                client,
-                participants=None if everyone else list(participants),
-                expires=expires,
-                carry_spend=carry_spend,
-                concurrency=concurrency,
-                dry_run=dry_run,
-                confirm=confirmer(yes),
-                progress=reporter,
-            )
-        finally:
-            reporter.close()
+    with (
+        Reporter(quiet=dry_run, label=f"rotating {ref.name}") as reporter,
+        client_for(api, pool_size=concurrency) as client,
+    ):
+        changes = rotate(
+            ref,
+            client,
+            participants=None if everyone else list(participants),
+            expires=expires,
+            carry_spend=carry_spend,
+            concurrency=concurrency,
+            dry_run=dry_run,
+            confirm=confirmer(yes),
+            progress=reporter,
+        )
     echo(rotate_lines(changes, workshop=ref.name, dry_run=dry_run))
     sys.exit(ExitStatus.OK if all(change.ok for change in changes) else ExitStatus.INCOMPLETE)
 
@@ -322,19 +320,18 @@ def revoke_command(
         raise click.UsageError("--delete removes the keys for good; add --yes to confirm.")
     ref = workshop_ref(roster, workshop, out_dir)
     api = api_settings()
-    reporter = Reporter(quiet=dry_run, label=f"revoking {ref.name}")
-    with client_for(api, pool_size=concurrency) as client:
-        try:
-            changes = revoke(
-                ref,
-                client,
-                delete=delete,
-                dry_run=dry_run,
-                concurrency=concurrency,
-                confirm=confirmer(yes),
-                progress=reporter,
-            )
-        finally:
-            reporter.close()
+    with (
+        Reporter(quiet=dry_run, label=f"revoking {ref.name}") as reporter,
+        client_for(api, pool_size=concurrency) as client,
+    ):
+        changes = revoke(
+            ref,
+            client,
+            delete=delete,
+            dry_run=dry_run,
+            concurrency=concurrency,
+            confirm=confirmer(yes),
+            progress=reporter,
+        )
     echo(revoke_lines(changes, workshop=ref.name, delete=delete, dry_run=dry_run))
     sys.exit(ExitStatus.OK if all(change.ok for change in changes) else ExitStatus.INCOMPLETE)

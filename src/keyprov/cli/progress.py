@@ -142,6 +142,12 @@ class Reporter:
             else:
                 self._write_line(stopping_line(self._in_flight, again=True))
 
+    def __enter__(self) -> Reporter:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     def close(self) -> None:
         """Leave the bar at its last state on its own line, so what follows starts clean."""
         with self._lock:

@@ -156,13 +156,12 @@ def provision_command(
     # Request logs (-v) would be torn by a bar redrawn in place: they get the plain lines.
     shared = click.get_current_context().find_object(dict) or {}
     verbose = bool(shared.get("verbose"))
-    reporter = Reporter(
+    with Reporter(
         quiet=quiet,
         label=f"provisioning {settings.workshop_name}",
         interactive=False if verbose else None,
-    )
-    interrupts.on_repeat(reporter.interrupted_again)
-    try:
+    ) as reporter:
+        interrupts.on_repeat(reporter.interrupted_again)
         # The client's connection pool and rate window cap the requests in flight: sized to
         # --concurrency, so a larger value is real and a smaller one also limits the list pages.
         with client_for(api, pool_size=concurrency) as client:
@@ -174,7 +173,5 @@ def provision_command(
                 on_result=reporter.result,
                 on_stopping=reporter.stopping,
             )
-    finally:
-        reporter.close()
     echo(provision_lines(result, quiet=quiet, prune=prune, list_all=list_all))
     sys.exit(result.exit_status)

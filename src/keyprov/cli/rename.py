@@ -96,20 +96,19 @@ def rename_keys_command(
         column_overrides=columns,
     )
     ref = WorkshopRef(roster, workshop, out_dir)
-    reporter = Reporter(quiet=dry_run, label=f"renaming {ref.name}")
-    with client_for(api, pool_size=concurrency) as client:
-        try:
-            result = rename_keys(
-                ref,
-                desired,
-                client,
-                to=NameMode(to),
-                given=given_options(click.get_current_context()),
-                dry_run=dry_run,
-                concurrency=concurrency,
-                progress=reporter,
-            )
-        finally:
-            reporter.close()
+    with (
+        Reporter(quiet=dry_run, label=f"renaming {ref.name}") as reporter,
+        client_for(api, pool_size=concurrency) as client,
+    ):
+        result = rename_keys(
+            ref,
+            desired,
+            client,
+            to=NameMode(to),
+            given=given_options(click.get_current_context()),
+            dry_run=dry_run,
+            concurrency=concurrency,
+            progress=reporter,
+        )
     echo(rename_lines(result))
     sys.exit(result.exit_status)
